@@ -1,0 +1,105 @@
+"""The model registry: `register_model`, `build`, `list_models`, `model_card`."""
+
+import dataclasses
+import difflib
+import fnmatch
+import inspect
+from typing import Callable, Optional
+
+ZHANG2018 = "Zhang et al., MICCAI 2018 (synergic deep learning)"
+RAY2020 = "Ray et al., JMIR Dermatol 2020 (fine-tuned CNNs on HAM10000)"
+XUE2018 = "Xue et al., ISIC 2018 (SegAN, attributes, triplet loss)"
+MENEGOLA2017 = "Menegola et al., ISIC 2017 (RECOD Titans)"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What a registered model is, before building it.
+
+    Attributes:
+        name: the name `dermnet.build` takes.
+        task: "classification", "segmentation", ...
+        paper: the paper the model comes from.
+        input_shape: default `(height, width, 3)`.
+        num_classes: default number of classes (the paper's dataset).
+        preprocessing: the normalisation layer the model carries (`dermnet.layers.Preprocess`).
+        head: default classifier head, or None.
+        recipe: name of the training recipe in `dermnet.recipes`, or None.
+        weights: default `weights=` ("imagenet" where keras.applications has them, else None).
+        parameters: parameters of the model built with its defaults (checked by a test).
+        description: one line.
+    """
+
+    name: str
+    task: str
+    paper: str
+    input_shape: tuple
+    num_classes: int
+    preprocessing: str
+    head: Optional[str]
+    recipe: Optional[str]
+    weights: Optional[str]
+    parameters: int
+    description: str
+
+
+_MODELS: dict = {}
+
+
+def register_model(card: ModelCard):
+    """Decorator: registers `builder(**kwargs) -> keras.Model` under `card.name`."""
+
+    def decorate(builder: Callable):
+        if card.name in _MODELS:
+            raise ValueError(f"A model called {card.name!r} is already registered.")
+        _MODELS[card.name] = (builder, card)
+        return builder
+
+    return decorate
+
+
+def _lookup(name):
+    if name not in _MODELS:
+        close = difflib.get_close_matches(str(name), _MODELS, n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model {name!r}.{hint} dermnet.list_models() lists all of them.")
+    return _MODELS[name]
+
+
+def build(name, **kwargs):
+    """Builds the registered model `name` and returns a `keras.Model`.
+
+    Args:
+        name: a name from `list_models()`.
+        **kwargs: the model's own arguments; `model_card(name)` gives its defaults.
+
+    Raises:
+        ValueError: unknown name (the message names the closest ones), or a bad argument value.
+        TypeError: an argument the model does not take.
+
+    Example:
+    >>> model = dermnet.build("densenet201", num_classes=7, weights=None, freeze="top")
+    """
+    builder, _ = _lookup(name)
+    accepted = inspect.signature(builder).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"dermnet.build({name!r}) got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(accepted)}."
+        )
+    return builder(**kwargs)
+
+
+def list_models(pattern="*", task=None):
+    """Sorted names of the registered models matching a glob `pattern` (and `task`, if given)."""
+    return sorted(
+        name
+        for name, (_, card) in _MODELS.items()
+        if fnmatch.fnmatch(name, pattern) and (task is None or card.task == task)
+    )
+
+
+def model_card(name):
+    """The `ModelCard` of a registered model."""
+    return _lookup(name)[1]

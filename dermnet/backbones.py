@@ -1,0 +1,160 @@
+"""The table of feature extractors that dermnet models are built on.
+
+Each entry says how to build the trunk (no classifier, no pooling), which normalisation its
+ImageNet weights expect, its default and minimum input size, and the paper's unfreeze point for
+fine-tuning ("top"), given as the last frozen layer's name so that it survives Keras' automatic
+layer numbering.
+"""
+
+import dataclasses
+import os
+from typing import Callable, Optional
+
+import keras
+
+from dermnet.models.inception_v4 import InceptionV4
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """How to build one trunk.
+
+    Attributes:
+        name: registry name (`"densenet201"`).
+        constructor: `(input_shape, weights, name) -> keras.Model` mapping images to features.
+        preprocessing: mode of `dermnet.layers.Preprocess` matching the ImageNet weights.
+        input_shape: default `(height, width, 3)`.
+        min_size: smallest height or width the trunk accepts.
+        top_after: the "top" fine-tuning phase trains every layer after this one.
+        top_doc: the paper's own words for that point.
+        imagenet_file: name of the keras.applications weight file (no classifier), or None
+            when no ImageNet weights exist for this trunk.
+    """
+
+    name: str
+    constructor: Callable[..., keras.Model]
+    preprocessing: str
+    input_shape: tuple
+    min_size: int
+    top_after: Optional[str]
+    top_doc: str
+    imagenet_file: Optional[str]
+
+
+def _keras_app(constructor):
+    def build(input_shape, weights, name):
+        return constructor(include_top=False, weights=weights, input_shape=input_shape, name=name)
+
+    return build
+
+
+def _inception_v4(input_shape, weights, name):
+    return InceptionV4(input_shape, name=name)
+
+
+def _baseline_cnn(input_shape, weights, name):
+    """Ray et al.'s baseline: three 3×3 same-padded convolutions (16, 32, 64), each then 2×2 max-pooling."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for i, filters in enumerate((16, 32, 64), start=1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _notop(stem):
+    return f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+BACKBONES = {
+    b.name: b
+    for b in [
+        Backbone(
+            "vgg16", _keras_app(keras.applications.VGG16), "caffe", (224, 224, 3), 32,
+            "block4_pool", "block 5 (block5_conv1 onward)", _notop("vgg16"),
+        ),
+        Backbone(
+            "resnet50", _keras_app(keras.applications.ResNet50), "caffe", (224, 224, 3), 32,
+            "conv4_block6_out", "stage conv5 (conv5_block1_1_conv onward)", _notop("resnet50"),
+        ),
+        Backbone(
+            "resnet101", _keras_app(keras.applications.ResNet101), "caffe", (224, 224, 3), 32,
+            "conv4_block23_out", "stage conv5 (conv5_block1_1_conv onward)", _notop("resnet101"),
+        ),
+        Backbone(
+            "inception_v3", _keras_app(keras.applications.InceptionV3), "tf", (299, 299, 3), 75,
+            "mixed8", "layer 249 onward (the first layer after mixed8)", _notop("inception_v3"),
+        ),
+        Backbone(
+            "densenet201", _keras_app(keras.applications.DenseNet201), "torch", (224, 224, 3), 32,
+            "pool4_pool", "conv5_block1_0_bn onward", _notop("densenet201"),
+        ),
+        Backbone(
+            "inception_resnet_v2", _keras_app(keras.applications.InceptionResNetV2), "tf",
+            (299, 299, 3), 75, "mixed_7a", "layer 618 onward (the first layer after mixed_7a)",
+            _notop("inception_resnet_v2"),
+        ),
+        Backbone(
+            "inception_v4", _inception_v4, "tf", (299, 299, 3), 75,
+            "mixed_7a", "the Inception-C blocks (mixed_7b onward)", None,
+        ),
+        Backbone(
+            "baseline_cnn", _baseline_cnn, "rescale", (192, 256, 3), 8,
+            None, "none: trained from scratch", None,
+        ),
+    ]
+}
+
+
+def get(name):
+    """Returns the `Backbone` called `name`, or raises `ValueError` listing the known ones."""
+    if name not in BACKBONES:
+        raise ValueError(f"Unknown backbone {name!r}; known backbones: {', '.join(BACKBONES)}.")
+    return BACKBONES[name]
+
+
+def check_input_shape(backbone, input_shape):
+    """Returns `input_shape` as a tuple, or raises `ValueError` saying what the trunk needs."""
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"{backbone.name} takes RGB images: input_shape=(height, width, 3), got {input_shape}.")
+    for side in input_shape[:2]:
+        if side is not None and side < backbone.min_size:
+            raise ValueError(
+                f"{backbone.name} needs images of at least {backbone.min_size}×{backbone.min_size} "
+                f"pixels; got input_shape={input_shape}."
+            )
+    return input_shape
+
+
+def keras_models_dir():
+    """The folder where keras.applications looks for (and downloads) weight files."""
+    home = os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
+    return os.path.join(home, "models")
+
+
+def build_trunk(backbone, input_shape, weights):
+    """Builds the trunk, named `<backbone>_backbone`, with ImageNet weights or none.
+
+    Raises:
+        ValueError: "imagenet" asked of a trunk that has no such weights.
+        OSError: the ImageNet file could not be downloaded; says which file to put where.
+    """
+    name = f"{backbone.name}_backbone"
+    if weights != "imagenet":
+        return backbone.constructor(input_shape, None, name)
+    if backbone.imagenet_file is None:
+        raise ValueError(
+            f"{backbone.name} has no ImageNet weights in keras.applications; pass weights=None, "
+            "or weights='path/to/file.weights.h5' with weights you trained or converted."
+        )
+    try:
+        return backbone.constructor(input_shape, "imagenet", name)
+    except Exception as err:  # keras raises a bare Exception for a failed download
+        target = os.path.join(keras_models_dir(), backbone.imagenet_file)
+        raise OSError(
+            f"Could not get the ImageNet weights of {backbone.name}: {err}\n"
+            f"Without network access, copy the file {backbone.imagenet_file} (the keras-applications "
+            f"release named in the message above) to {target} — set KERAS_HOME to use another "
+            "folder than ~/.keras — and build again."
+        ) from err

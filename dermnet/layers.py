@@ -1,0 +1,85 @@
+"""Small serializable layers shared by dermnet models."""
+
+import keras
+from keras import ops
+
+# Per-channel statistics that the ImageNet weights of keras.applications were trained with.
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class Preprocess(keras.layers.Layer):
+    """Turns raw RGB pixels in [0, 255] into what a backbone was trained on.
+
+    Models carry this layer so that users (and exported SavedModels) feed camera pixels,
+    uint8 or float, and never call a `preprocess_input` function themselves.
+
+    Args:
+        mode: one of
+            - `"caffe"`: RGB → BGR, minus the ImageNet mean (VGG16, ResNet-50/101);
+            - `"tf"`: scaled to [-1, 1] (InceptionV3, Inception-ResNet-v2, Inception-v4);
+            - `"torch"`: scaled to [0, 1], then ImageNet mean and std (DenseNet);
+            - `"rescale"`: scaled to [0, 1] (models trained from scratch);
+            - `"per_image"`: each image minus its own per-channel mean, divided by 127.5
+              (RECOD's per-image normalisation; the scale keeps "tf"-like magnitudes).
+
+    The layer computes in float32 whatever the mixed-precision policy, so that mean
+    subtraction is exact; the next layer casts to its own compute dtype.
+
+    Example:
+    >>> layer = Preprocess("tf")
+    >>> layer(numpy.full((1, 2, 2, 3), 255, "uint8"))  # all ones
+    """
+
+    MODES = ("caffe", "tf", "torch", "rescale", "per_image")
+
+    def __init__(self, mode, **kwargs):
+        if mode not in self.MODES:
+            raise ValueError(f"Unknown preprocessing mode {mode!r}; expected one of {self.MODES}.")
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, images):
+        x = ops.cast(images, "float32")
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        if self.mode == "rescale":
+            return x / 255.0
+        if self.mode == "torch":
+            return (x / 255.0 - ops.array(_TORCH_MEAN)) / ops.array(_TORCH_STD)
+        if self.mode == "caffe":
+            return ops.flip(x, axis=-1) - ops.array(_CAFFE_BGR_MEAN)
+        return (x - ops.mean(x, axis=(1, 2), keepdims=True)) / 127.5
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class Resize(keras.layers.Layer):
+    """Bilinear resize of a batch of images to `(height, width)`, with `keras.ops` only.
+
+    Used in front of an ensemble member whose input size differs from the ensemble's.
+    Keras' own `Resizing` is a tf.data preprocessing layer: inside a traced TensorFlow graph
+    (a SavedModel export) it switches backends, and a model behind it served different
+    outputs from the same model run eagerly. This layer is a plain layer and compiles under XLA.
+    """
+
+    def __init__(self, height, width, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+
+    def call(self, images):
+        return ops.image.resize(images, (self.height, self.width), interpolation="bilinear")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}

@@ -1,0 +1,232 @@
+"""Image classifiers: a backbone from `dermnet.backbones` with one of the papers' heads.
+
+Every classifier is `image (raw RGB, [0, 255]) → Preprocess → <backbone>_backbone → head →
+probabilities`. The backbone is a nested model so that fine-tuning phases can freeze it, or
+part of it, by layer name (`set_trainable`).
+"""
+
+import os
+
+import keras
+from keras import layers
+
+from dermnet import backbones
+from dermnet._registry import MENEGOLA2017, RAY2020, ZHANG2018, ModelCard, register_model
+from dermnet.layers import Preprocess
+
+HEADS = ("ray", "sdl", "embedding", "linear")
+_BACKBONE_SUFFIX = "_backbone"
+
+
+def _head(kind, features, num_classes):
+    """The classifier heads of the papers; the penultimate Dense layer is always named "features"."""
+    # SDL (Zhang et al.) initialises its head from U(-0.05, 0.05).
+    init = keras.initializers.RandomUniform(-0.05, 0.05) if kind == "sdl" else "glorot_uniform"
+    if kind == "ray":  # Ray et al.: global max pooling → Dense 512 ReLU → Dropout 0.5
+        x = layers.GlobalMaxPooling2D(name="pool")(features)
+        x = layers.Dense(512, activation="relu", name="features")(x)
+        x = layers.Dropout(0.5, name="dropout")(x)
+    else:
+        x = layers.GlobalAveragePooling2D(name="pool")(features)
+        if kind == "sdl":
+            x = layers.Dense(1024, activation="relu", kernel_initializer=init, name="features")(x)
+        elif kind == "embedding":  # Xue et al.: a 256-d embedding for the triplet loss
+            x = layers.Dense(256, name="features")(x)
+    logits = layers.Dense(num_classes, kernel_initializer=init, name="logits")(x)
+    # Softmax in float32: probabilities stay exact under a mixed-precision policy.
+    return layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+
+
+def build_classifier(
+    backbone,
+    num_classes,
+    input_shape=None,
+    weights=None,
+    freeze="none",
+    head="linear",
+    preprocessing=None,
+    name=None,
+):
+    """Builds `backbone` with a classifier head.
+
+    Args:
+        backbone: a name from `dermnet.backbones.BACKBONES`.
+        num_classes: number of classes, at least 2 (a softmax over one class learns nothing).
+        input_shape: `(height, width, 3)`; the backbone's default if None. Sides may be None.
+        weights: None (random), "imagenet" (keras.applications), or the path of a
+            `.weights.h5` / `.keras` file of this whole model, or of its backbone alone
+            (`.weights.h5`, or a keras.applications `.h5` file).
+        freeze: which layers stay frozen, as in `set_trainable`.
+        head: "ray", "sdl", "embedding" or "linear" (global average pooling → Dense K).
+        preprocessing: a `Preprocess` mode; the backbone's own if None.
+        name: model name; the backbone's name if None.
+
+    Returns:
+        A `keras.Model` mapping `[B, H, W, 3]` pixels in [0, 255] to `[B, num_classes]`
+        probabilities (float32).
+    """
+    spec = backbones.get(backbone)
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
+    if head not in HEADS:
+        raise ValueError(f"Unknown head {head!r}; expected one of {HEADS}.")
+    input_shape = backbones.check_input_shape(spec, input_shape or spec.input_shape)
+    trunk = backbones.build_trunk(spec, input_shape, "imagenet" if weights == "imagenet" else None)
+
+    inputs = keras.Input(input_shape, name="image")
+    x = Preprocess(preprocessing or spec.preprocessing, name="preprocess")(inputs)
+    outputs = _head(head, trunk(x), num_classes)
+    model = keras.Model(inputs, outputs, name=name or spec.name)
+    if weights not in (None, "imagenet"):
+        load_weights(model, weights)
+    set_trainable(model, freeze)
+    return model
+
+
+def load_weights(model, path):
+    """Loads `path` into `model`, or, if it holds a backbone's weights only, into its backbone(s).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file fits neither the model nor its backbone; says why for each.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Weights file {path} does not exist.")
+    # A keras.applications .h5 file (such as the ImageNet weights) only fits a backbone.
+    legacy_h5 = path.endswith(".h5") and not path.endswith(".weights.h5")
+    targets = ([] if legacy_h5 else [model]) + _backbones(model)
+    errors = []
+    for target in targets:
+        try:
+            target.load_weights(path)
+            return
+        except Exception as err:  # keras raises ValueError, KeyError or OSError by format
+            errors.append(f"- as {target.name}: {str(err).splitlines()[0]}")
+    raise ValueError(
+        f"The weights in {path} fit neither {model.name} nor its backbone:\n" + "\n".join(errors)
+    )
+
+
+def _classifiers(model):
+    """The dermnet classifiers inside `model` (itself, ensemble members, SDL components)."""
+    if any(layer.name.endswith(_BACKBONE_SUFFIX) for layer in model.layers):
+        return [model]
+    return [c for layer in model.layers if isinstance(layer, keras.Model) for c in _classifiers(layer)]
+
+
+def _backbones(model):
+    return [
+        layer
+        for classifier in _classifiers(model)
+        for layer in classifier.layers
+        if layer.name.endswith(_BACKBONE_SUFFIX)
+    ]
+
+
+def set_trainable(model, freeze="none"):
+    """Chooses which layers train, for every classifier in `model`, without rebuilding it.
+
+    Args:
+        model: a dermnet classifier, or a model made of them (an ensemble).
+        freeze: what stays frozen:
+            - "none" or "all": nothing frozen, all layers train ("all" reads as "train all");
+            - "backbone": the backbone is frozen, the head trains;
+            - "top": the backbone is frozen up to the paper's unfreeze point
+              (`dermnet.backbones.BACKBONES[name].top_doc`), the rest trains;
+            - a layer name: every layer before it is frozen, it and what follows train.
+
+    Frozen BatchNormalization layers run in inference mode (Keras 3 semantics). Call
+    `model.compile(...)` again afterwards: Keras reads trainability when it compiles.
+
+    Example:
+    >>> model = dermnet.build("densenet201", weights=None, freeze="top")
+    >>> dermnet.set_trainable(model, "all")
+    >>> model.compile(optimizer="adam", loss="categorical_crossentropy")
+    """
+    classifiers = _classifiers(model)
+    if not classifiers:
+        raise ValueError(f"{model.name} holds no dermnet classifier (no `*{_BACKBONE_SUFFIX}` layer).")
+    for classifier in classifiers:
+        _freeze_until(classifier, _first_trainable(classifier, freeze))
+
+
+def _first_trainable(classifier, freeze):
+    """(sub-model, index of its first trainable layer) for one classifier."""
+    backbone = next(layer for layer in classifier.layers if layer.name.endswith(_BACKBONE_SUFFIX))
+    if freeze in ("none", "all"):
+        return classifier, 0
+    if freeze == "backbone":
+        return classifier, classifier.layers.index(backbone) + 1
+    if freeze == "top":
+        spec = backbones.get(backbone.name[: -len(_BACKBONE_SUFFIX)])
+        if spec.top_after is None:
+            raise ValueError(f"{spec.name} has no 'top' unfreeze point ({spec.top_doc}); use 'none'.")
+        names = [layer.name for layer in backbone.layers]
+        return backbone, names.index(spec.top_after) + 1
+    for owner in (backbone, classifier):
+        names = [layer.name for layer in owner.layers]
+        if freeze in names:
+            return owner, names.index(freeze)
+    raise ValueError(
+        f"freeze={freeze!r} is neither 'none', 'all', 'backbone', 'top' nor a layer of "
+        f"{classifier.name} or {backbone.name}."
+    )
+
+
+def _freeze_until(classifier, first_trainable):
+    owner, index = first_trainable  # owner: the classifier itself or its backbone
+    classifier.trainable = True
+    for layer in owner.layers[:index]:
+        layer.trainable = False
+
+
+def _card(name, paper, num_classes, head, recipe, parameters, description):
+    spec = backbones.get(name)
+    return ModelCard(
+        name=name,
+        task="classification",
+        paper=paper,
+        input_shape=spec.input_shape,
+        num_classes=num_classes,
+        preprocessing=spec.preprocessing,
+        head=head,
+        recipe=recipe,
+        parameters=parameters,
+        weights="imagenet" if spec.imagenet_file else None,
+        description=description,
+    )
+
+
+def _register(card):
+    def builder(
+        num_classes=card.num_classes,
+        input_shape=card.input_shape,
+        weights=card.weights,
+        freeze="none",
+        head=card.head,
+        preprocessing=card.preprocessing,
+    ):
+        return build_classifier(
+            card.name, num_classes, input_shape, weights, freeze, head, preprocessing
+        )
+
+    builder.__doc__ = f"{card.description} See `build_classifier` for the arguments."
+    register_model(card)(builder)
+
+
+for _c in [
+    _card("vgg16", RAY2020, 7, "ray", "ray2020", 14_980_935, "VGG16 fine-tuned on HAM10000"),
+    _card("inception_v3", RAY2020, 7, "ray", "ray2020", 22_855_463, "InceptionV3 fine-tuned on HAM10000"),
+    _card("densenet201", RAY2020, 7, "ray", "ray2020", 19_309_127, "DenseNet-201 fine-tuned on HAM10000"),
+    _card("inception_resnet_v2", RAY2020, 7, "ray", "ray2020", 55_127_271,
+          "Inception-ResNet-v2 fine-tuned on HAM10000"),
+    _card("baseline_cnn", RAY2020, 7, "ray", "ray2020", 60_455,
+          "Ray et al.'s 6-layer baseline CNN, trained from scratch"),
+    _card("resnet50", ZHANG2018, 2, "sdl", None, 25_687_938, "ResNet-50, the single-network baseline of SDL"),
+    _card("resnet101", MENEGOLA2017, 3, "linear", "menegola2017_cls", 42_664_323,
+          "ResNet-101, a RECOD ISIC 2017 classifier"),
+    _card("inception_v4", MENEGOLA2017, 3, "linear", "menegola2017_cls", 41_179_011,
+          "Inception-v4, RECOD's ISIC 2017 classifier"),
+]:
+    _register(_c)

@@ -1,0 +1,85 @@
+"""Probability-averaging ensembles of classifiers (Ray et al.: InceptionV3 + DenseNet-201)."""
+
+import keras
+from keras import layers
+
+from dermnet._registry import RAY2020, ModelCard, build, register_model
+from dermnet.layers import Resize
+from dermnet.models.classifier import load_weights, set_trainable
+
+_DEFAULT_MEMBERS = ("inception_v3", "densenet201")
+
+
+def _area(shape):
+    return (shape[0] or 0) * (shape[1] or 0)
+
+
+@register_model(
+    ModelCard(
+        name="ensemble",
+        task="classification",
+        paper=RAY2020,
+        input_shape=(299, 299, 3),
+        num_classes=7,
+        preprocessing="each member's own",
+        head="each member's own",
+        recipe="ray2020",
+        weights="imagenet",
+        parameters=42_164_590,
+        description="Average of member classifiers' probabilities (default: InceptionV3 + DenseNet-201)",
+    )
+)
+def ensemble(
+    members=_DEFAULT_MEMBERS,
+    num_classes=7,
+    input_shape=None,
+    weights="imagenet",
+    freeze="none",
+    name="ensemble",
+):
+    """Averages the class probabilities of several classifiers.
+
+    Args:
+        members: registered model names (built with `num_classes`, `weights` and `freeze`), or
+            already built (trained) classifiers, or a mix.
+        num_classes: number of classes of every member.
+        input_shape: the ensemble's input; by default the largest member input. A member whose
+            own input size differs gets a bilinear `dermnet.layers.Resize` layer in front of it, so members
+            of different sizes (InceptionV3 at 299, DenseNet-201 at 224) see their own size.
+        weights: None or "imagenet" for the members built here, or the path of a weights file
+            of this whole ensemble.
+        freeze: for every member, as in `dermnet.set_trainable`.
+        name: model name.
+
+    Example:
+    >>> model = dermnet.build("ensemble", members=["inception_v3", "densenet201"], weights=None)
+    """
+    if len(members) < 2:
+        raise ValueError(f"An ensemble needs at least 2 members; got {list(members)}.")
+    member_weights = weights if weights in (None, "imagenet") else None
+    models = [
+        build(m, num_classes=num_classes, weights=member_weights) if isinstance(m, str) else m
+        for m in members
+    ]
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Ensemble members need distinct names; got {names}.")
+    for m in models:
+        if m.output_shape[-1] != num_classes:
+            raise ValueError(f"Member {m.name} predicts {m.output_shape[-1]} classes, not {num_classes}.")
+
+    member_shapes = [tuple(m.input_shape[1:]) for m in models]
+    input_shape = tuple(input_shape or max(member_shapes, key=_area))
+    inputs = keras.Input(input_shape, name="image")
+    probabilities = []
+    for model, shape in zip(models, member_shapes):
+        x = inputs
+        if shape[:2] != input_shape[:2] and None not in shape[:2]:
+            x = Resize(shape[0], shape[1], name=f"{model.name}_resize")(x)
+        probabilities.append(model(x))
+    outputs = layers.Average(dtype="float32", name="probabilities")(probabilities)
+    model = keras.Model(inputs, outputs, name=name)
+    if member_weights is None and weights is not None:
+        load_weights(model, weights)
+    set_trainable(model, freeze)
+    return model

@@ -1,0 +1,200 @@
+"""Training recipes of the papers, as plain serializable data.
+
+A recipe says what a paper trained with: input size, augmentation preset, batch size, the model
+arguments it needs, and one or more phases (which layers train, the optimizer and its schedule,
+epochs, callbacks). It builds nothing until asked: `phase.make_optimizer(steps_per_epoch)` and
+`phase.make_callbacks()` return fresh Keras objects; `recipe.to_config()` is JSON.
+
+Example:
+>>> recipe = dermnet.recipes.get("ray2020").for_model("densenet201")
+>>> recipe.batch_size
+32
+>>> model = dermnet.build("densenet201", **recipe.model_kwargs, freeze=recipe.phases[0].freeze)
+>>> model.compile(optimizer=recipe.phases[0].make_optimizer(steps_per_epoch=100), ...)
+"""
+
+import dataclasses
+import json
+from typing import Optional
+
+import keras
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One stage of training.
+
+    Attributes:
+        name: "head", "finetune", ...
+        freeze: what stays frozen, in `dermnet.set_trainable`'s terms.
+        epochs: epochs of this phase.
+        optimizer_name: a `keras.optimizers` class name ("Adam", "RMSprop", "SGD").
+        optimizer_args: its arguments other than the learning rate.
+        learning_rate: the initial learning rate.
+        schedule: None, or `{"class_name": <keras.optimizers.schedules class>, "config": {...}}`
+            without `initial_learning_rate`; a `decay_epochs` key becomes `decay_steps`
+            (epochs × steps per epoch), since recipes speak in epochs and Keras in steps.
+        callbacks: `({"class_name": <keras.callbacks class>, "config": {...}}, ...)`.
+    """
+
+    name: str
+    freeze: str
+    epochs: int
+    optimizer_name: str
+    learning_rate: float
+    optimizer_args: dict = dataclasses.field(default_factory=dict)
+    schedule: Optional[dict] = None
+    callbacks: tuple = ()
+
+    def make_optimizer(self, steps_per_epoch):
+        """A new Keras optimizer for this phase."""
+        learning_rate = self.learning_rate
+        if self.schedule is not None:
+            config = dict(self.schedule["config"], initial_learning_rate=self.learning_rate)
+            if "decay_epochs" in config:
+                config["decay_steps"] = config.pop("decay_epochs") * steps_per_epoch
+            learning_rate = keras.optimizers.schedules.deserialize(
+                {"class_name": self.schedule["class_name"], "config": config}
+            )
+        return getattr(keras.optimizers, self.optimizer_name)(
+            learning_rate=learning_rate, **self.optimizer_args
+        )
+
+    def make_callbacks(self):
+        """New Keras callbacks for this phase."""
+        return [getattr(keras.callbacks, c["class_name"])(**c["config"]) for c in self.callbacks]
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**dict(config, callbacks=tuple(config["callbacks"])))
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A paper's training recipe.
+
+    Attributes:
+        name: registry name.
+        paper: where it comes from.
+        input_shape: `(height, width, 3)` the paper trained at.
+        augment: name of the augmentation preset (`dermnet.data.augment`).
+        batch_size: images per step.
+        phases: the `Phase`s, in order.
+        model_kwargs: arguments to pass to `dermnet.build` (besides `freeze`).
+        per_model: `{model name: {field: value}}`: what differs for one model
+            (`recipe.for_model(name)` applies it).
+        notes: what the recipe had to choose where the paper is silent.
+    """
+
+    name: str
+    paper: str
+    input_shape: tuple
+    augment: str
+    batch_size: int
+    phases: tuple
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
+    per_model: dict = dataclasses.field(default_factory=dict)
+    notes: str = ""
+
+    def for_model(self, model_name):
+        """This recipe with the overrides for `model_name` applied (and `per_model` emptied)."""
+        overrides = dict(self.per_model.get(model_name, {}))
+        if "model_kwargs" in overrides:
+            overrides["model_kwargs"] = {**self.model_kwargs, **overrides["model_kwargs"]}
+        return dataclasses.replace(self, per_model={}, **overrides)
+
+    def to_config(self):
+        """A JSON-serializable dict; `Recipe.from_config` inverts it."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_config(cls, config):
+        config = json.loads(json.dumps(config))  # a deep copy: the caller's dict stays as it was
+        config["input_shape"] = tuple(config["input_shape"])
+        config["phases"] = tuple(Phase.from_config(p) for p in config["phases"])
+        for overrides in config["per_model"].values():
+            if "phases" in overrides:
+                overrides["phases"] = tuple(Phase.from_config(p) for p in overrides["phases"])
+        return cls(**config)
+
+
+_RECIPES = {}
+
+
+def register(recipe):
+    """Adds `recipe` to the registry (later issues add SDL's, Xue's, ...)."""
+    if recipe.name in _RECIPES:
+        raise ValueError(f"A recipe called {recipe.name!r} is already registered.")
+    _RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def get(name):
+    """The recipe called `name`."""
+    if name not in _RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}; known recipes: {', '.join(sorted(_RECIPES))}.")
+    return _RECIPES[name]
+
+
+def list():  # noqa: A001 - the issue's API: dermnet.recipes.list()
+    """Sorted names of the registered recipes."""
+    return sorted(_RECIPES)
+
+
+def _ray2020(name, finetune_freeze, note):
+    plateau = {
+        "class_name": "ReduceLROnPlateau",
+        "config": {"monitor": "val_accuracy", "mode": "max", "patience": 3, "factor": 0.5,
+                   "min_lr": 1e-6, "cooldown": 2},
+    }
+    finetune = Phase("finetune", finetune_freeze, 30, "Adam", 1e-4, callbacks=(plateau,))
+    return Recipe(
+        name=name,
+        paper="Ray et al., JMIR Dermatol 2020",
+        input_shape=(192, 256, 3),
+        augment="ray2020",
+        batch_size=64,
+        phases=(
+            Phase("head", "backbone", 3, "Adam", 1e-4, optimizer_args={"amsgrad": True}),
+            finetune,
+        ),
+        per_model={
+            "densenet201": {"batch_size": 32},
+            # The baseline CNN has no pretrained part to protect: one phase, all layers.
+            "baseline_cnn": {"phases": (dataclasses.replace(finetune, freeze="none"),)},
+        },
+        notes=f"{note} The fine-tuning phase's epoch count (30) is dermnet's choice; "
+        "ReduceLROnPlateau ends the useful part of it.",
+    )
+
+
+register(_ray2020("ray2020", "top", "Phase 2 unfreezes from the paper's point per backbone."))
+register(_ray2020("ray2020_all", "none", "Phase 2 trains all layers (the paper's other arm)."))
+
+register(
+    Recipe(
+        name="menegola2017_cls",
+        paper="Menegola et al., ISIC 2017 (RECOD Titans)",
+        input_shape=(299, 299, 3),
+        augment="menegola2017",
+        batch_size=32,
+        phases=(
+            Phase(
+                "finetune",
+                "none",
+                30,
+                "RMSprop",
+                0.01,
+                # TF-slim's RMSprop: decay 0.9, momentum 0.9, epsilon 1.0. Weight decay is
+                # Keras' decoupled form (TF-slim used an L2 term of the same coefficient).
+                optimizer_args={"rho": 0.9, "momentum": 0.9, "epsilon": 1.0, "weight_decay": 4e-5},
+                schedule={
+                    "class_name": "ExponentialDecay",
+                    "config": {"decay_rate": 0.94, "decay_epochs": 2, "staircase": True},
+                },
+            ),
+        ),
+        per_model={"inception_v4": {"model_kwargs": {"preprocessing": "per_image"}}},
+        notes="Epoch count (30) is dermnet's choice; weight decay is decoupled (AdamW-style).",
+    )
+)

@@ -1,0 +1,82 @@
+"""Shared test helpers: small builds, per-backend gradients, and the ../shared data root."""
+
+import functools
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+import dermnet
+from dermnet import backbones
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
+
+
+def small_kwargs(name):
+    """Arguments that build `name` at a small input size, for fast tests.
+
+    Every registered model needs an entry here (or be a backbone classifier), so that a new
+    model cannot slip past the parametrized tests.
+    """
+    if name in backbones.BACKBONES:
+        side = max(backbones.BACKBONES[name].min_size, 32)
+        return {"input_shape": (side, side, 3), "weights": None}
+    if name == "ensemble":  # a 96 px input with one member at 75 px: exercises Resizing too
+        return {
+            "members": [
+                dermnet.build("inception_v3", num_classes=7, weights=None, input_shape=(75, 75, 3)),
+                dermnet.build("densenet201", num_classes=7, weights=None, input_shape=(96, 96, 3)),
+            ],
+            "input_shape": (96, 96, 3),
+            "weights": None,
+        }
+    raise KeyError(f"tests/conftest.py: small_kwargs() has no entry for the model {name!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def small_model(name):
+    """One small build per model and test session (tests must not change it)."""
+    return dermnet.build(name, **small_kwargs(name))
+
+
+def random_images(model, batch=4, seed=0):
+    """uint8 pixels of the model's input size (None sides become 64)."""
+    height, width, _ = (side or 64 for side in model.input_shape[1:])
+    return np.random.default_rng(seed).integers(0, 256, (batch, height, width, 3), dtype="uint8")
+
+
+def gradients(model, x, y):
+    """Gradients of a categorical cross-entropy w.r.t. `model.trainable_variables`, any backend."""
+    loss_fn = keras.losses.CategoricalCrossentropy()
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        return tape.gradient(loss, model.trainable_variables)
+    if backend == "jax":
+        import jax
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss_of(trainable):
+            y_pred, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            return loss_fn(y, y_pred)
+
+        return jax.grad(loss_of)([v.value for v in model.trainable_variables])
+    pytest.skip(f"no gradient helper for the {backend} backend")
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def tensorflow_only():
+    if keras.config.backend() != "tensorflow":
+        pytest.skip("SavedModel export and tf.data need the TensorFlow backend")

@@ -1,0 +1,73 @@
+"""Every registered model: builds small, predicts, trains (gradients), saves and reloads."""
+
+import keras
+import numpy as np
+import pytest
+
+import dermnet
+from conftest import gradients, random_images, small_kwargs, small_model
+
+pytestmark = pytest.mark.portable
+MODELS = dermnet.list_models()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_gives_probabilities(name):
+    model = small_model(name)
+    x = random_images(model)
+    probabilities = keras.ops.convert_to_numpy(model(x, training=False))
+    assert probabilities.shape == (len(x), model.output_shape[-1])
+    assert np.isfinite(probabilities).all()
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+    # uint8 and float pixels are the same input
+    as_float = keras.ops.convert_to_numpy(model(x.astype("float32"), training=False))
+    np.testing.assert_allclose(as_float, probabilities, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_trainable_weight_gets_a_gradient(name):
+    model = small_model(name)
+    x = random_images(model)
+    y = keras.utils.to_categorical(np.arange(len(x)) % model.output_shape[-1], model.output_shape[-1])
+    grads = gradients(model, x, y)
+    assert len(grads) == len(model.trainable_variables) > 0
+    for variable, grad in zip(model.trainable_variables, grads):
+        assert grad is not None, f"{variable.path} gets no gradient"
+        grad = keras.ops.convert_to_numpy(grad)
+        assert np.isfinite(grad).all(), f"{variable.path} has a non-finite gradient"
+        assert np.any(grad != 0), f"{variable.path} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_and_reload_with_safe_mode(name, tmp_path):
+    model = small_model(name)
+    x = random_images(model)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        atol=1e-5,
+    )
+    assert [w.path for w in reloaded.trainable_weights] == [w.path for w in model.trainable_weights]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builds_under_mixed_bfloat16_with_float32_probabilities(name, mixed_bfloat16):
+    model = dermnet.build(name, **small_kwargs(name))
+    assert any(layer.compute_dtype == "bfloat16" for layer in model._flatten_layers())
+    probabilities = model(random_images(model), training=False)
+    assert keras.backend.standardize_dtype(probabilities.dtype) == "float32"
+    assert np.isfinite(keras.ops.convert_to_numpy(probabilities)).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_savedmodel_export_gives_the_same_outputs(name, tmp_path, tensorflow_only):
+    import tensorflow as tf
+
+    model = small_model(name)
+    x = random_images(model).astype("float32")
+    model.export(tmp_path / "saved_model")
+    reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it: it owns the variables
+    np.testing.assert_allclose(reloaded.serve(x).numpy(), keras.ops.convert_to_numpy(model(x)), atol=1e-5)
