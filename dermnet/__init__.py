@@ -7,7 +7,12 @@ Example:
 >>> model = dermnet.build("densenet201", num_classes=7, weights=None, freeze="top")
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# TensorFlow's C++ start-up chatter buries dermnet's own output; a user's setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from dermnet import recipes  # noqa: E402,F401
 from dermnet._registry import ModelCard, build, list_models, model_card, register_model  # noqa: E402,F401

@@ -65,7 +65,8 @@ def gradients(model, x, y):
             y_pred, _ = model.stateless_call(trainable, non_trainable, x, training=True)
             return loss_fn(y, y_pred)
 
-        return jax.grad(loss_of)([v.value for v in model.trainable_variables])
+        # jit: one XLA compile is far faster than JAX's op-by-op eager mode on deep models
+        return jax.jit(jax.grad(loss_of))([v.value for v in model.trainable_variables])
     pytest.skip(f"no gradient helper for the {backend} backend")
 
 

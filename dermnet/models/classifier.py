@@ -5,7 +5,9 @@ probabilities`. The backbone is a nested model so that fine-tuning phases can fr
 part of it, by layer name (`set_trainable`).
 """
 
+import numbers
 import os
+import warnings
 
 import keras
 from keras import layers
@@ -66,7 +68,7 @@ def build_classifier(
         probabilities (float32).
     """
     spec = backbones.get(backbone)
-    if not isinstance(num_classes, int) or num_classes < 2:
+    if not isinstance(num_classes, numbers.Integral) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
     if head not in HEADS:
         raise ValueError(f"Unknown head {head!r}; expected one of {HEADS}.")
@@ -75,7 +77,7 @@ def build_classifier(
 
     inputs = keras.Input(input_shape, name="image")
     x = Preprocess(preprocessing or spec.preprocessing, name="preprocess")(inputs)
-    outputs = _head(head, trunk(x), num_classes)
+    outputs = _head(head, trunk(x), int(num_classes))
     model = keras.Model(inputs, outputs, name=name or spec.name)
     if weights not in (None, "imagenet"):
         load_weights(model, weights)
@@ -99,9 +101,13 @@ def load_weights(model, path):
     errors = []
     for target in targets:
         try:
-            target.load_weights(path)
+            # Keras only warns when part of a file fits ("... will retain their freshly-
+            # initialized weights"): a half-loaded model must fail here, not train quietly.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                target.load_weights(path)
             return
-        except Exception as err:  # keras raises ValueError, KeyError or OSError by format
+        except Exception as err:  # ValueError, KeyError, OSError or a warning, by format
             errors.append(f"- as {target.name}: {str(err).splitlines()[0]}")
     raise ValueError(
         f"The weights in {path} fit neither {model.name} nor its backbone:\n" + "\n".join(errors)
@@ -176,9 +182,17 @@ def _first_trainable(classifier, freeze):
 
 def _freeze_until(classifier, first_trainable):
     owner, index = first_trainable  # owner: the classifier itself or its backbone
-    classifier.trainable = True
+    _set_trainable_deep(classifier, True)
     for layer in owner.layers[:index]:
-        layer.trainable = False
+        _set_trainable_deep(layer, False)
+
+
+def _set_trainable_deep(layer, value):
+    # Keras' setter does not reach into nested Functional models: walk them ourselves, so that
+    # every layer's own flag tells the truth.
+    layer.trainable = value
+    for sublayer in getattr(layer, "layers", ()):
+        _set_trainable_deep(sublayer, value)
 
 
 def _card(name, paper, num_classes, head, recipe, parameters, description):

@@ -1,0 +1,49 @@
+"""`dermnet list`, and the README's model table that it generates."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import dermnet
+from dermnet import cli
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_list_prints_a_row_per_model(capsys):
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["model", "task", "paper"]
+    assert [line.split()[0] for line in lines[1:]] == dermnet.list_models()
+    densenet = next(line for line in lines if line.startswith("densenet201"))
+    assert "19,309,127" in densenet and "224×224" in densenet
+
+
+def test_list_filters(capsys):
+    assert cli.main(["list", "*dense*", "--task", "classification"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["densenet201"]
+
+
+def test_console_script_runs_in_a_fresh_process():
+    result = subprocess.run([sys.executable, "-m", "dermnet.cli", "list", "vgg*"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[1].startswith("vgg16")
+
+
+def test_errors_are_one_line_without_traceback(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ValueError("something a person can act on")
+
+    monkeypatch.setattr(cli, "model_table", broken)
+    assert cli.main(["list"]) == 1
+    assert capsys.readouterr().err == "dermnet list: error: something a person can act on\n"
+    with pytest.raises(ValueError):
+        cli.main(["--debug", "list"])
+
+
+def test_readme_model_table_is_the_generated_one():
+    assert cli.model_table(markdown=True) in README.read_text(), (
+        "README's model table is stale: paste `dermnet list --markdown` into it"
+    )

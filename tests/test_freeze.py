@@ -1,0 +1,99 @@
+"""Fine-tuning phases: which layers train under each `freeze` value."""
+
+import keras
+import numpy as np
+import pytest
+
+import dermnet
+from conftest import random_images
+
+pytestmark = pytest.mark.portable
+
+
+def _first_trainable_in_backbone(model, backbone_name):
+    backbone = model.get_layer(f"{backbone_name}_backbone")
+    weighted = [(i, layer) for i, layer in enumerate(backbone.layers) if layer.weights]
+    frozen = [i for i, layer in weighted if not layer.trainable]
+    trainable = [i for i, layer in weighted if layer.trainable]
+    assert not frozen or not trainable or max(frozen) < min(trainable), "trainable layers are not a suffix"
+    return backbone.layers[min(trainable)].name if trainable else None, backbone
+
+
+# The papers' unfreeze points: Ray et al. unfreeze DenseNet-201 from conv5_block1_0_bn,
+# InceptionV3 from layer 249 and Inception-ResNet-v2 from layer 618 (keras.applications order).
+@pytest.mark.parametrize(
+    "name, side, first_name, first_index",
+    [
+        ("densenet201", 32, "conv5_block1_0_bn", None),
+        ("vgg16", 32, "block5_conv1", None),
+        ("inception_v3", 75, None, 249),
+        ("inception_resnet_v2", 75, None, 618),
+    ],
+)
+def test_top_unfreezes_from_the_papers_point(name, side, first_name, first_index):
+    model = dermnet.build(name, weights=None, input_shape=(side, side, 3), freeze="top")
+    first, backbone = _first_trainable_in_backbone(model, name)
+    if first_name is not None:
+        assert first == first_name
+    if first_index is not None:
+        # index in keras.applications' own model, whose layer 0 is its input layer as here
+        assert backbone.layers.index(backbone.get_layer(first)) == first_index
+    assert model.get_layer("logits").trainable
+
+
+def test_backbone_freezes_everything_but_the_head():
+    model = dermnet.build("resnet50", weights=None, input_shape=(32, 32, 3), freeze="backbone")
+    trainable = {v.path.split("/")[0] for v in model.trainable_variables}
+    assert trainable == {"features", "logits"}
+
+
+def test_set_trainable_switches_phases_without_rebuilding():
+    model = dermnet.build("resnet50", weights=None, input_shape=(32, 32, 3), freeze="backbone")
+    head_only = len(model.trainable_variables)
+    dermnet.set_trainable(model, "all")
+    assert len(model.trainable_variables) > head_only
+    assert not model.non_trainable_variables or all(
+        "moving" in v.path for v in model.non_trainable_variables
+    )
+    dermnet.set_trainable(model, "conv5_block3_1_conv")
+    first, _ = _first_trainable_in_backbone(model, "resnet50")
+    assert first == "conv5_block3_1_conv"
+    dermnet.set_trainable(model, "logits")
+    assert [v.path for v in model.trainable_variables] == ["logits/kernel", "logits/bias"]
+
+
+def test_unknown_freeze_value_is_refused():
+    model = dermnet.build("baseline_cnn")
+    with pytest.raises(ValueError, match="no_such_layer"):
+        dermnet.set_trainable(model, "no_such_layer")
+    with pytest.raises(ValueError, match="unfreeze point"):
+        dermnet.set_trainable(model, "top")
+
+
+def test_frozen_batchnorm_runs_in_inference_mode_during_training():
+    model = dermnet.build("resnet50", weights=None, input_shape=(32, 32, 3), freeze="backbone",
+                          head="sdl")
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    bn = model.get_layer("resnet50_backbone").get_layer("conv1_bn")
+    before = keras.ops.convert_to_numpy(bn.moving_mean).copy()
+    x = random_images(model, batch=8).astype("float32")
+    y = keras.utils.to_categorical(np.arange(8) % 2, 2)
+    model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(bn.moving_mean), before)
+    # and unfrozen, the same layer's statistics do move
+    dermnet.set_trainable(model, "all")
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.allclose(keras.ops.convert_to_numpy(bn.moving_mean), before)
+
+
+def test_set_trainable_reaches_every_ensemble_member():
+    members = [dermnet.build("baseline_cnn", num_classes=3),
+               dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3))]
+    model = dermnet.build("ensemble", members=members, num_classes=3, weights=None,
+                          freeze="backbone")
+    paths = {v.path.split("/")[0] for v in model.trainable_variables}
+    assert paths == {"features", "logits"}
+    assert len(model.trainable_variables) == 8  # two Dense layers in each of two members
+    dermnet.set_trainable(model, "none")
+    assert len(model.trainable_variables) == sum(len(m.trainable_variables) for m in members)

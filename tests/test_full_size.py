@@ -1,0 +1,53 @@
+"""Full-size builds, once per backbone: parameter counts against keras.applications.
+
+These are the only full-size builds in the suite (marked slow; CI runs them).
+"""
+
+import keras
+import pytest
+
+import dermnet
+from dermnet import backbones
+
+pytestmark = pytest.mark.slow
+
+KERAS_APPLICATIONS = {
+    "vgg16": keras.applications.VGG16,
+    "resnet50": keras.applications.ResNet50,
+    "resnet101": keras.applications.ResNet101,
+    "inception_v3": keras.applications.InceptionV3,
+    "densenet201": keras.applications.DenseNet201,
+    "inception_resnet_v2": keras.applications.InceptionResNetV2,
+}
+
+
+def _count(weights):
+    return sum(int(keras.ops.size(w)) for w in weights)
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_APPLICATIONS))
+def test_backbone_parameters_equal_keras_applications(name):
+    shape = backbones.BACKBONES[name].input_shape
+    model = dermnet.build(name, weights=None)
+    reference = KERAS_APPLICATIONS[name](include_top=False, weights=None, input_shape=shape)
+    assert model.get_layer(f"{name}_backbone").count_params() == reference.count_params()
+    if name == "resnet50":
+        assert reference.count_params() == 23_587_712  # the figure the issue quotes
+
+
+def test_inception_v4_matches_the_published_architecture():
+    # TF-slim/timm's Inception-v4 with a 1000-class classifier has 42,679,816 parameters
+    # (batch norm with scale and shift; moving statistics are not parameters there).
+    # dermnet follows TF-slim: batch norm without scale, so add one gamma per beta.
+    trunk = dermnet.build("inception_v4", weights=None).get_layer("inception_v4_backbone")
+    bn_channels = sum(
+        layer.beta.shape[0] for layer in trunk.layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    classifier = 1536 * 1000 + 1000
+    assert _count(trunk.trainable_weights) + bn_channels + classifier == 42_679_816
+    assert trunk.output_shape == (None, 8, 8, 1536)
+
+
+@pytest.mark.parametrize("name", dermnet.list_models())
+def test_model_card_parameter_count_is_what_build_gives(name):
+    assert dermnet.build(name, weights=None).count_params() == dermnet.model_card(name).parameters

@@ -1,0 +1,76 @@
+"""The factory: names, cards, and the errors a user meets first."""
+
+import pytest
+
+import dermnet
+from dermnet import backbones
+
+
+def test_list_models_is_sorted_and_filters_by_pattern_and_task():
+    names = dermnet.list_models()
+    assert names == sorted(names)
+    assert {"vgg16", "inception_v3", "densenet201", "inception_resnet_v2", "resnet50", "resnet101",
+            "inception_v4", "baseline_cnn", "ensemble"} <= set(names)
+    assert dermnet.list_models("*dense*", task="classification") == ["densenet201"]
+    assert dermnet.list_models(task="no-such-task") == []
+
+
+def test_model_card_describes_the_model():
+    card = dermnet.model_card("densenet201")
+    assert card.task == "classification"
+    assert "Ray" in card.paper
+    assert card.input_shape == (224, 224, 3)
+    assert card.num_classes == 7
+    assert card.preprocessing == "torch"
+    assert card.recipe == "ray2020"
+    assert card.head == "ray"
+    assert card.weights == "imagenet"
+
+
+def test_every_card_names_an_existing_recipe():
+    for name in dermnet.list_models():
+        recipe = dermnet.model_card(name).recipe
+        if recipe is not None:
+            dermnet.recipes.get(recipe)
+
+
+def test_unknown_name_lists_the_closest_names():
+    with pytest.raises(ValueError, match="densenet201"):
+        dermnet.build("densenet121")
+
+
+def test_unknown_keyword_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="pretrained"):
+        dermnet.build("vgg16", pretrained=True)
+
+
+@pytest.mark.parametrize("num_classes", [1, 0, 2.5])
+def test_num_classes_below_two_is_refused(num_classes):
+    with pytest.raises(ValueError, match="at least 2"):
+        dermnet.build("baseline_cnn", num_classes=num_classes)
+
+
+@pytest.mark.parametrize("name", ["inception_v3", "resnet50", "inception_v4"])
+def test_input_too_small_says_the_minimum(name):
+    minimum = backbones.BACKBONES[name].min_size
+    with pytest.raises(ValueError, match=f"at least {minimum}×{minimum}"):
+        dermnet.build(name, weights=None, input_shape=(minimum - 1, 256, 3))
+
+
+def test_input_must_be_rgb():
+    with pytest.raises(ValueError, match="RGB"):
+        dermnet.build("baseline_cnn", input_shape=(64, 64, 1))
+
+
+def test_unknown_head_is_refused():
+    with pytest.raises(ValueError, match="head"):
+        dermnet.build("baseline_cnn", head="mlp")
+
+
+def test_build_passes_the_papers_arguments_through():
+    model = dermnet.build("densenet201", num_classes=7, weights=None, freeze="top",
+                          input_shape=(192, 256, 3), head="ray")
+    assert model.input_shape == (None, 192, 256, 3)
+    assert model.output_shape == (None, 7)
+    assert model.get_layer("pool").__class__.__name__ == "GlobalMaxPooling2D"
+    assert model.get_layer("features").units == 512
