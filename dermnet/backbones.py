@@ -128,8 +128,16 @@ def check_input_shape(backbone, input_shape):
 
 
 def keras_models_dir():
-    """The folder where keras.applications looks for (and downloads) weight files."""
-    home = os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
+    """The folder where keras.applications looks for (and downloads) weight files.
+
+    Keras reads KERAS_HOME once, when it is imported, and falls back to /tmp/.keras where the
+    home folder is not writable (`keras.utils.get_file`): this follows the same rule.
+    """
+    from keras.src.backend.config import keras_home  # no public name for it in Keras 3
+
+    home = os.path.expanduser(keras_home())
+    if not os.access(home, os.W_OK):
+        home = os.path.join("/tmp", ".keras")
     return os.path.join(home, "models")
 
 
@@ -150,7 +158,9 @@ def build_trunk(backbone, input_shape, weights):
         )
     try:
         return backbone.constructor(input_shape, "imagenet", name)
-    except Exception as err:  # keras raises a bare Exception for a failed download
+    except Exception as err:  # keras.utils.get_file raises a bare Exception when a download fails
+        if not any(sign in str(err) for sign in ("URL fetch failure", "corrupted file")):
+            raise
         target = os.path.join(keras_models_dir(), backbone.imagenet_file)
         raise OSError(
             f"Could not get the ImageNet weights of {backbone.name}: {err}\n"

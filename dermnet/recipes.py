@@ -9,7 +9,8 @@ Example:
 >>> recipe = dermnet.recipes.get("ray2020").for_model("densenet201")
 >>> recipe.batch_size
 32
->>> model = dermnet.build("densenet201", **recipe.model_kwargs, freeze=recipe.phases[0].freeze)
+>>> model = dermnet.build("densenet201", input_shape=recipe.input_shape, **recipe.model_kwargs,
+...                       freeze=recipe.phases[0].freeze)
 >>> model.compile(optimizer=recipe.phases[0].make_optimizer(steps_per_epoch=100), ...)
 """
 

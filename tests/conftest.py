@@ -1,7 +1,6 @@
-"""Shared test helpers: small builds, per-backend gradients, and the ../shared data root."""
+"""Shared test helpers: small builds and per-backend gradients."""
 
 import functools
-import pathlib
 
 import keras
 import numpy as np
@@ -9,8 +8,6 @@ import pytest
 
 import dermnet
 from dermnet import backbones
-
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
 
 
 def small_kwargs(name):

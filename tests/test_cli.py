@@ -1,6 +1,8 @@
 """`dermnet list`, and the README's model table that it generates."""
 
+import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -26,9 +28,11 @@ def test_list_filters(capsys):
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["densenet201"]
 
 
-def test_console_script_runs_in_a_fresh_process():
-    result = subprocess.run([sys.executable, "-m", "dermnet.cli", "list", "vgg*"],
-                            capture_output=True, text=True, check=True)
+def test_installed_console_script_runs():
+    # where pip put the scripts of the interpreter running the tests, else the PATH
+    dermnet_command = shutil.which("dermnet", path=os.path.dirname(sys.executable)) or shutil.which("dermnet")
+    assert dermnet_command, "install dermnet first (pip install .): the `dermnet` command is missing"
+    result = subprocess.run([dermnet_command, "list", "vgg*"], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[1].startswith("vgg16")
 
 

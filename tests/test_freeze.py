@@ -97,3 +97,21 @@ def test_set_trainable_reaches_every_ensemble_member():
     assert len(model.trainable_variables) == 8  # two Dense layers in each of two members
     dermnet.set_trainable(model, "none")
     assert len(model.trainable_variables) == sum(len(m.trainable_variables) for m in members)
+
+
+def test_a_bad_freeze_value_leaves_every_ensemble_member_as_it_was():
+    members = [dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3)),
+               dermnet.build("baseline_cnn", num_classes=3, input_shape=(64, 64, 3))]
+    model = dermnet.build("ensemble", members=members, num_classes=3, weights=None, freeze="backbone")
+    before = [v.path for v in model.trainable_variables]
+    with pytest.raises(ValueError):
+        dermnet.set_trainable(model, "block5_conv1")  # a VGG16 layer, unknown to the baseline CNN
+    assert [v.path for v in model.trainable_variables] == before
+
+
+def test_ensemble_members_built_from_names_take_its_input_size_and_unique_names():
+    model = dermnet.build("ensemble", members=["baseline_cnn", "baseline_cnn"], num_classes=3,
+                          input_shape=(40, 56, 3), weights=None)
+    assert [layer.name for layer in model.layers[1:3]] == ["baseline_cnn_1", "baseline_cnn_2"]
+    assert all(layer.input_shape == (None, 40, 56, 3) for layer in model.layers[1:3])
+    assert not any(layer.name.endswith("_resize") for layer in model.layers)

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import dermnet
+from dermnet.layers import Preprocess
+from dermnet.models.classifier import HEADS
 from conftest import gradients, random_images, small_kwargs, small_model
 
 pytestmark = pytest.mark.portable
@@ -67,3 +69,19 @@ def test_savedmodel_export_gives_the_same_outputs(name, tmp_path, tensorflow_onl
     model.export(tmp_path / "saved_model")
     reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it: it owns the variables
     np.testing.assert_allclose(reloaded.serve(x).numpy(), keras.ops.convert_to_numpy(model(x)), atol=1e-5)
+
+
+# Every head and every preprocessing mode at least once, on the cheapest model.
+@pytest.mark.parametrize(
+    "head, preprocessing",
+    [(HEADS[i % len(HEADS)], mode) for i, mode in enumerate(Preprocess.MODES)],
+)
+def test_every_head_and_preprocessing_trains_and_reloads(head, preprocessing, tmp_path):
+    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 48, 3), head=head,
+                          preprocessing=preprocessing)
+    x = random_images(model)
+    grads = gradients(model, x, keras.utils.to_categorical([0, 1, 2, 0], 3))
+    assert all(np.any(keras.ops.convert_to_numpy(g) != 0) for g in grads)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)

@@ -1,5 +1,9 @@
 """weights=None | "imagenet" | path, without ever downloading."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -39,7 +43,7 @@ def test_path_of_backbone_weights_loads_the_backbone_only(tmp_path):
 def test_keras_applications_h5_file_loads_into_the_backbone(tmp_path):
     reference = keras.applications.ResNet50(include_top=False, weights=None, input_shape=SHAPE)
     path = tmp_path / backbones.BACKBONES["resnet50"].imagenet_file
-    reference.save(path)  # the legacy HDF5 layout of keras.applications' weight files
+    reference.save(path)  # legacy HDF5, the format (not quite the layout) of keras.applications' files
     model = dermnet.build("resnet50", weights=str(path), input_shape=SHAPE)
     _assert_same(model.get_layer("resnet50_backbone"), reference)
 
@@ -62,20 +66,41 @@ def test_imagenet_goes_through_keras_applications_cache(tmp_path, monkeypatch):
     _assert_same(model.get_layer("resnet50_backbone"), reference)
 
 
-def test_imagenet_offline_error_says_which_file_goes_where(tmp_path, monkeypatch):
+OFFLINE = """
+import sys
+from keras.src.utils import file_utils
+import dermnet
+
+def offline(fname, origin, **kwargs):
+    raise Exception(f"URL fetch failure on {origin}: None -- [Errno 101] Network is unreachable")
+
+file_utils.get_file = offline
+try:
+    dermnet.build("densenet201", weights="imagenet", input_shape=(32, 32, 3))
+except OSError as error:
+    print(error)
+"""
+
+
+def test_imagenet_offline_error_says_which_file_goes_where(tmp_path):
+    # A fresh process: Keras reads KERAS_HOME when it is imported.
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras_home"))
+    result = subprocess.run([sys.executable, "-c", OFFLINE], env=env, capture_output=True,
+                            text=True, check=True)
+    expected = tmp_path / "keras_home" / "models" / "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert str(expected) in result.stdout
+    assert "Network is unreachable" in result.stdout
+
+
+def test_other_failures_with_imagenet_are_not_blamed_on_the_download(monkeypatch):
     from keras.src.utils import file_utils
 
-    def offline(fname, origin, **kwargs):
-        raise Exception(f"URL fetch failure on {origin}: None -- [Errno 101] Network is unreachable")
+    def broken(fname, origin, **kwargs):
+        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(file_utils, "get_file", offline)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    with pytest.raises(OSError) as error:
+    monkeypatch.setattr(file_utils, "get_file", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
         dermnet.build("densenet201", weights="imagenet", input_shape=SHAPE)
-    message = str(error.value)
-    expected = tmp_path / "keras_home" / "models" / "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    assert str(expected) in message
-    assert "Network is unreachable" in message
 
 
 def test_imagenet_for_a_backbone_without_such_weights_is_refused():
@@ -89,6 +114,13 @@ def test_weights_that_fit_nothing_name_the_file(tmp_path):
     other.save_weights(path)
     with pytest.raises(ValueError, match="baseline.weights.h5"):
         dermnet.build("resnet50", weights=path, input_shape=SHAPE)
+    # an ensemble takes whole-ensemble files only: a backbone's file would fit only one member
+    backbone_file = tmp_path / "backbone.weights.h5"
+    dermnet.build("vgg16", weights=None, input_shape=(64, 64, 3)).get_layer("vgg16_backbone").save_weights(
+        backbone_file)
+    with pytest.raises(ValueError, match="whole-model file"):
+        dermnet.build("ensemble", members=["vgg16", "baseline_cnn"], input_shape=(64, 64, 3),
+                      weights=backbone_file)
 
 
 def test_missing_weights_file_is_named(tmp_path):

@@ -85,8 +85,15 @@ def build_classifier(
     return model
 
 
-def load_weights(model, path):
-    """Loads `path` into `model`, or, if it holds a backbone's weights only, into its backbone(s).
+def load_weights(model, path, into_backbone=True):
+    """Loads `path` into `model`, or, if it holds a backbone's weights only, into its backbone.
+
+    Args:
+        model: a dermnet model.
+        path: a `.weights.h5` or `.keras` file of `model`, or (with `into_backbone`) a
+            `.weights.h5` file of its backbone or a keras.applications `.h5` file.
+        into_backbone: whether a backbone's file is welcome (not for ensembles: which member
+            would it be for?).
 
     Raises:
         FileNotFoundError: no such file.
@@ -97,21 +104,22 @@ def load_weights(model, path):
         raise FileNotFoundError(f"Weights file {path} does not exist.")
     # A keras.applications .h5 file (such as the ImageNet weights) only fits a backbone.
     legacy_h5 = path.endswith(".h5") and not path.endswith(".weights.h5")
-    targets = ([] if legacy_h5 else [model]) + _backbones(model)
+    targets = [] if legacy_h5 else [model]
+    if into_backbone:
+        targets += _backbones(model)
     errors = []
     for target in targets:
         try:
             # Keras only warns when part of a file fits ("... will retain their freshly-
             # initialized weights"): a half-loaded model must fail here, not train quietly.
             with warnings.catch_warnings():
-                warnings.simplefilter("error")
+                warnings.simplefilter("error", UserWarning)
                 target.load_weights(path)
             return
-        except Exception as err:  # ValueError, KeyError, OSError or a warning, by format
+        except Exception as err:  # ValueError, KeyError, OSError or the warning, by format
             errors.append(f"- as {target.name}: {str(err).splitlines()[0]}")
-    raise ValueError(
-        f"The weights in {path} fit neither {model.name} nor its backbone:\n" + "\n".join(errors)
-    )
+    what = "nor its backbone" if into_backbone else "(a whole-model file is needed)"
+    raise ValueError(f"The weights in {path} do not fit {model.name} {what}:\n" + "\n".join(errors))
 
 
 def _classifiers(model):
@@ -153,8 +161,10 @@ def set_trainable(model, freeze="none"):
     classifiers = _classifiers(model)
     if not classifiers:
         raise ValueError(f"{model.name} holds no dermnet classifier (no `*{_BACKBONE_SUFFIX}` layer).")
-    for classifier in classifiers:
-        _freeze_until(classifier, _first_trainable(classifier, freeze))
+    # Resolve every member's cut first: an error leaves no member half switched.
+    cuts = [(classifier, _first_trainable(classifier, freeze)) for classifier in classifiers]
+    for classifier, first_trainable in cuts:
+        _freeze_until(classifier, first_trainable)
 
 
 def _first_trainable(classifier, freeze):
@@ -188,8 +198,8 @@ def _freeze_until(classifier, first_trainable):
 
 
 def _set_trainable_deep(layer, value):
-    # Keras' setter does not reach into nested Functional models: walk them ourselves, so that
-    # every layer's own flag tells the truth.
+    # Set every nested layer's own flag, whatever Keras' propagation does, so that
+    # `layer.trainable` anywhere in the model tells the truth.
     layer.trainable = value
     for sublayer in getattr(layer, "layers", ()):
         _set_trainable_deep(sublayer, value)

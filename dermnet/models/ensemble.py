@@ -40,14 +40,16 @@ def ensemble(
     """Averages the class probabilities of several classifiers.
 
     Args:
-        members: registered model names (built with `num_classes`, `weights` and `freeze`), or
-            already built (trained) classifiers, or a mix.
+        members: registered model names (built with `num_classes`, `weights`, `input_shape`
+            and `freeze`; a name given twice gets suffixes `_1`, `_2`), or already built
+            (trained) classifiers with distinct names, or a mix.
         num_classes: number of classes of every member.
-        input_shape: the ensemble's input; by default the largest member input. A member whose
-            own input size differs gets a bilinear `dermnet.layers.Resize` layer in front of it, so members
-            of different sizes (InceptionV3 at 299, DenseNet-201 at 224) see their own size.
-        weights: None or "imagenet" for the members built here, or the path of a weights file
-            of this whole ensemble.
+        input_shape: the ensemble's input, and that of the members built here from names;
+            by default each member's own size, and the ensemble takes the largest. A member
+            whose input size differs from the ensemble's (InceptionV3 at 299 and DenseNet-201
+            at 224, by default) gets a bilinear `dermnet.layers.Resize` layer in front of it.
+        weights: None or "imagenet" for the members built here, or the path of a
+            `.weights.h5` / `.keras` file of this whole ensemble.
         freeze: for every member, as in `dermnet.set_trainable`.
         name: model name.
 
@@ -57,10 +59,14 @@ def ensemble(
     if len(members) < 2:
         raise ValueError(f"An ensemble needs at least 2 members; got {list(members)}.")
     member_weights = weights if weights in (None, "imagenet") else None
+    size = {"input_shape": tuple(input_shape)} if input_shape else {}
     models = [
-        build(m, num_classes=num_classes, weights=member_weights) if isinstance(m, str) else m
+        build(m, num_classes=num_classes, weights=member_weights, **size) if isinstance(m, str) else m
         for m in members
     ]
+    for i, (member, model) in enumerate(zip(members, models)):
+        if isinstance(member, str) and members.count(member) > 1:
+            model.name = f"{member}_{i + 1}"  # layer names must be unique in a model
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ValueError(f"Ensemble members need distinct names; got {names}.")
@@ -80,6 +86,6 @@ def ensemble(
     outputs = layers.Average(dtype="float32", name="probabilities")(probabilities)
     model = keras.Model(inputs, outputs, name=name)
     if member_weights is None and weights is not None:
-        load_weights(model, weights)
+        load_weights(model, weights, into_backbone=False)
     set_trainable(model, freeze)
     return model
