@@ -169,7 +169,7 @@ def set_trainable(model, freeze="none"):
 
 def _first_trainable(classifier, freeze):
     """(sub-model, index of its first trainable layer) for one classifier."""
-    backbone = next(layer for layer in classifier.layers if layer.name.endswith(_BACKBONE_SUFFIX))
+    (backbone,) = _backbones(classifier)
     if freeze in ("none", "all"):
         return classifier, 0
     if freeze == "backbone":
