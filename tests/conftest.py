@@ -80,3 +80,43 @@ def mixed_bfloat16():
 def tensorflow_only():
     if keras.config.backend() != "tensorflow":
         pytest.skip("SavedModel export and tf.data need the TensorFlow backend")
+
+
+def write_dataset(root, n=24, num_classes=3, size=(36, 48), masks=False, lesions_per_image=1):
+    """A tiny image folder with a manifest (`root/manifest.csv`): returns the manifest path.
+
+    Images are PNGs whose colour encodes the class (so cached bytes can be checked against labels);
+    with `lesions_per_image=2`, pairs of consecutive images share a `lesion_id`.
+    """
+    import cv2
+    import pandas as pd
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    rows = []
+    for i in range(n):
+        label = i % num_classes
+        image = np.full((*size, 3), 40 + 200 * label // max(num_classes - 1, 1), np.uint8)
+        image[..., 2] = i  # a per-image fingerprint
+        cv2.imwrite(str(root / "images" / f"IMG_{i:04d}.png"), image[..., ::-1])
+        row = {"image_id": f"IMG_{i:04d}", "label": f"class_{label}", "split": "train",
+               "lesion_id": f"L{i // lesions_per_image:04d}", "image": f"images/IMG_{i:04d}.png"}
+        if masks:
+            mask = np.zeros(size, np.uint8)
+            mask[size[0] // 4:3 * size[0] // 4, size[1] // 4:3 * size[1] // 4] = 255
+            cv2.imwrite(str(root / "images" / f"IMG_{i:04d}_segmentation.png"), mask)
+            row["mask"] = f"images/IMG_{i:04d}_segmentation.png"
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root / "manifest.csv"
+
+
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared"
+
+
+def shared_folder(*parts):
+    """A folder of ../shared, or a clean skip where it is absent (as on a user's machine)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is not here (../shared is only beside the developers' checkout)")
+    return path

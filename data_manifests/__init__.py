@@ -1,0 +1,1 @@
+"""The manifests of the known datasets (CSV files), installed as package data."""

@@ -1,0 +1,26 @@
+"""The data layer: manifests, leak-free splits, a decode-once cache, batch streams, augmentation.
+
+```
+manifest ─validate─▶ DataFrame ─(once per size)─▶ uint8 cache ─▶ batches ─▶ augment (on device)
+```
+
+Example:
+>>> from dermnet import data
+>>> df = data.split(data.load_dataset("ham10000", "~/data/isic2018"), seed=0)
+>>> train = data.classification_dataset(df[df.split == "train"], 224, batch_size=32, augment="ray2020")
+"""
+
+from dermnet.data.cache import ImageCache, build_cache, default_cache_dir
+from dermnet.data.errors import DataError
+from dermnet.data.images import read_image, read_mask, resize
+from dermnet.data.manifest import DATASETS, class_indices, from_csv, from_folders, load_dataset, validate
+from dermnet.data.pipeline import (class_weights, classification_dataset, pair_dataset,
+                                   segmentation_dataset, triplet_dataset)
+from dermnet.data.splits import near_duplicate_pairs, perceptual_hashes, split
+
+__all__ = [
+    "DATASETS", "DataError", "ImageCache", "build_cache", "class_indices", "class_weights",
+    "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset",
+    "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",
+    "segmentation_dataset", "split", "triplet_dataset", "validate",
+]

@@ -1,0 +1,187 @@
+"""Decode and resize every image once, into a memory-mapped uint8 cache on disk.
+
+Decoding a dermoscopy JPEG costs milliseconds; a GPU trains on thousands of images per second. So
+images are decoded and resized once per size (on all cores), stored as raw uint8 arrays, and every
+epoch after that only copies bytes. The cache is keyed by the manifest's files and the size and
+resize mode, so it is reused across runs and backends, and a file changed on disk is decoded again.
+
+A build writes each row in place and records finished rows in a state file after flushing them, so
+an interrupted build resumes where it stopped and ends with the same bytes; `meta.json`, written
+last, marks a complete cache.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dermnet.data.errors import DataError, first_rows
+from dermnet.data.images import RESIZE_MODES, read_image, read_mask, resize
+from dermnet.data.manifest import _mask_columns
+
+CACHE_VERSION = 1
+_CHUNK = 256  # rows decoded between two state saves
+
+
+@dataclass
+class ImageCache:
+    """Decoded images (and masks) of a manifest at one size, as read-only memory-mapped arrays.
+
+    Attributes:
+        images: uint8 `[N, H, W, 3]`. masks: uint8 {0, 1} `[N, H, W, C]` (C mask columns) or None.
+        rows: the manifest rows, in the order of `images` (rows skipped with `on_error="skip"` removed).
+        index: positions of `rows` in the memory-mapped arrays.
+        skipped: 'file: problem' for every skipped row.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray | None
+    rows: object
+    index: np.ndarray
+    path: Path
+    skipped: list = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.index)
+
+
+def default_cache_dir():
+    """`$DERMNET_CACHE`, else `~/.cache/dermnet`."""
+    return Path(os.environ.get("DERMNET_CACHE", Path.home() / ".cache" / "dermnet"))
+
+
+def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", cache_dir=None,
+                workers=None, on_error="raise", progress=True):
+    """The cache of `df`'s images at `image_size`, built (or resumed) if needed.
+
+    Args:
+        df: a validated DataFrame (`dermnet.data.load_dataset`, `from_csv`, ...).
+        image_size: an int (square) or `(height, width)`.
+        resize_mode: `"stretch"`, `"crop"` or `"pad"` (see `dermnet.data.images.resize`).
+        interpolation: `"bicubic"` (the papers'), `"bilinear"` or `"area"`. Masks are always
+            resized bilinearly and thresholded at half.
+        cache_dir: default `default_cache_dir()`.
+        workers: decoding threads (OpenCV releases the GIL); default all cores.
+        on_error: `"raise"`: after decoding everything else, one `DataError` lists every bad file
+            (the rest stays cached); `"skip"`: bad rows are left out and listed in `skipped`.
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if resize_mode not in RESIZE_MODES:
+        raise ValueError(f"Unknown resize mode {resize_mode!r}; expected one of {RESIZE_MODES}.")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    mask_columns = _mask_columns(df)
+    files = [list(row) for row in df[["image", *mask_columns]].itertuples(index=False)]
+    key = _key(files, size, resize_mode, interpolation)
+    path = Path(cache_dir or default_cache_dir()) / key
+    path.mkdir(parents=True, exist_ok=True)
+    n = len(df)
+    images = _memmap(path / "images.u8", (n, *size, 3))
+    masks = _memmap(path / "masks.u8", (n, *size, len(mask_columns))) if mask_columns else None
+
+    signatures = np.array([_signature(f) for f in files], dtype=np.int64)
+    done = _load_state(path, signatures)
+    todo = np.flatnonzero(~done)
+    errors = {}
+    if len(todo):
+        (path / "meta.json").unlink(missing_ok=True)
+
+        def decode(i):
+            try:
+                image = read_image(files[i][0])
+                images[i] = resize(image, size, resize_mode, interpolation)
+                for c, mask_file in enumerate(files[i][1:]):
+                    mask = read_mask(mask_file)
+                    if mask.shape != image.shape[:2]:
+                        raise DataError(f"{mask_file}: mask of size {mask.shape[1]}×{mask.shape[0]}, "
+                                        f"its image is {image.shape[1]}×{image.shape[0]}")
+                    masks[i, ..., c] = resize(mask * 255, size, resize_mode, "bilinear") > 127
+            except DataError as err:
+                return i, str(err)
+            return i, None
+
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)  # parallel over images, not inside each resize
+        start = time.perf_counter()
+        try:
+            with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+                for chunk_start in range(0, len(todo), _CHUNK):
+                    chunk = todo[chunk_start:chunk_start + _CHUNK]
+                    for i, error in pool.map(decode, chunk):
+                        if error:
+                            errors[i] = error
+                    for array in (images, masks):
+                        if array is not None:
+                            array.flush()  # bytes on disk before the state says they are
+                    done[[i for i in chunk if i not in errors]] = True
+                    _save_state(path, done, signatures)
+                    if progress:
+                        _report(chunk_start + len(chunk), len(todo), size, time.perf_counter() - start)
+        finally:
+            cv2.setNumThreads(threads)
+    if errors and on_error == "raise":
+        raise DataError(f"{len(errors)} of {n} images cannot be used (the others are cached; fix or "
+                        f"remove these, or pass on_error='skip'): {first_rows(errors.values(), 3)}")
+    _write_json(path / "meta.json", {"version": CACHE_VERSION, "rows": n, "size": size,
+                                     "resize": resize_mode, "interpolation": interpolation,
+                                     "mask_columns": mask_columns})
+    index = np.flatnonzero(done)
+    read_only = lambda a: None if a is None else np.memmap(a.filename, np.uint8, "r", shape=a.shape)  # noqa: E731
+    return ImageCache(read_only(images), read_only(masks), df.iloc[index].reset_index(drop=True), index,
+                      path, [errors[i] for i in sorted(errors)])
+
+
+def _key(files, size, resize_mode, interpolation):
+    content = json.dumps([CACHE_VERSION, size, resize_mode, interpolation, [list(map(str, f)) for f in files]])
+    return hashlib.sha256(content.encode()).hexdigest()[:24]
+
+
+def _signature(row_files):
+    """Size and modification time of a row's files: a changed file is decoded again."""
+    try:
+        stats = [os.stat(f) for f in row_files if isinstance(f, str)]
+    except OSError as err:
+        raise DataError(f"{err.filename}: cannot read the file ({err.strerror})") from None
+    digest = hashlib.blake2b(repr([(s.st_size, s.st_mtime_ns) for s in stats]).encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "little", signed=True)
+
+
+def _memmap(file, shape):
+    mode = "r+" if file.exists() and file.stat().st_size == int(np.prod(shape)) else "w+"
+    return np.memmap(file, np.uint8, mode, shape=shape)
+
+
+def _load_state(path, signatures):
+    """Which rows hold finished bytes of unchanged files."""
+    try:
+        state = np.load(path / "state.npz")
+        if len(state["signatures"]) == len(signatures):
+            return state["done"] & (state["signatures"] == signatures)
+    except (OSError, ValueError, KeyError):
+        pass  # no state yet, or a state from an interrupted write: start over
+    return np.zeros(len(signatures), bool)
+
+
+def _save_state(path, done, signatures):
+    with open(path / "state.tmp.npz", "wb") as f:
+        np.savez(f, done=done, signatures=signatures)
+    os.replace(path / "state.tmp.npz", path / "state.npz")  # atomic: never a half-written state
+
+
+def _write_json(file, content):
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(content))
+    os.replace(tmp, file)
+
+
+def _report(count, total, size, seconds):
+    end = "\n" if count == total else ""
+    print(f"\rdermnet: cached {count}/{total} images at {size[0]}×{size[1]} "
+          f"({count / max(seconds, 1e-9):.0f} images/s)", end=end, file=sys.stderr, flush=True)

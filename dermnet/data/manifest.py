@@ -1,0 +1,292 @@
+"""Datasets as validated DataFrames: the known challenge datasets, a user's CSV, or a folder tree.
+
+Every loader returns one row per image with the columns
+
+- `image_id`, `image` (absolute path), `split` (`train`, `validation` or `test`),
+- `label` (class name) for classification, `lesion_id` where known,
+- `mask` (segmentation) or `mask_<attribute>` (ISIC 2018 task 2) paths where there are masks,
+
+and `df.attrs["classes"]`: the class names in the order of the model's outputs.
+Validation raises `DataError` naming the problem and the first offending rows.
+"""
+
+import os
+import re
+from importlib import resources
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from dermnet.data.errors import DataError, first_rows
+from dermnet.data.images import read_header
+
+SPLITS = ("train", "validation", "test")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+ATTRIBUTES = ("globules", "milia_like_cyst", "negative_network", "pigment_network", "streaks")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A known dataset: its task, classes (output order) and where its rows come from."""
+
+    name: str
+    task: str
+    classes: tuple = ()
+    description: str = ""
+
+
+HAM_CLASSES = ("mel", "nv", "bcc", "akiec", "bkl", "df", "vasc")  # the ISIC 2018 task 3 column order
+DATASETS = {d.name: d for d in (
+    Dataset("isic2016", "classification", ("benign", "malignant"),
+            "ISIC 2016 part 3: 900 train / 379 test"),
+    Dataset("isic2017", "classification", ("melanoma", "seborrheic_keratosis", "nevus"),
+            "ISIC 2017 part 3: 2000 train / 150 validation / 600 test"),
+    Dataset("ham10000", "classification", HAM_CLASSES,
+            "HAM10000 = ISIC 2018 task 3 training: 10,015 images of 7,470 lesions, split by lesion"),
+    Dataset("isic2018_task3_test", "classification", HAM_CLASSES, "ISIC 2018 task 3 test: 1,512 images"),
+    Dataset("isic2017_task1", "segmentation", description="ISIC 2017 part 1 lesion masks"),
+    Dataset("isic2018_task1", "segmentation", description="ISIC 2018 task 1 lesion masks"),
+    Dataset("isic2018_task2", "attributes", ATTRIBUTES, "ISIC 2018 task 2 attribute masks"),
+)}
+
+
+def load_dataset(name, root, on_error="raise"):
+    """A known dataset whose images lie anywhere under `root`, as a validated DataFrame.
+
+    Classification datasets take their labels and splits from dermnet's manifests (built from
+    the official ground truth, see `data_manifests/`); segmentation datasets are read from the
+    folder: images `ISIC_nnnnnnn.jpg` beside `*_segmentation.png` or `*_attribute_<name>.png`
+    masks, with the split taken from folder names (`...Validation...`, `...Test...`, else train).
+
+    Args:
+        name: one of `DATASETS` (`dermnet.data.DATASETS`).
+        root: the folder the archives were extracted into (`dermnet data download NAME --root`).
+        on_error: `"raise"`, or `"skip"` to drop rows whose files are missing or mismatched (with a
+            warning that lists them).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; known: {', '.join(DATASETS)}.")
+    dataset = DATASETS[name]
+    root = _existing_folder(root)
+    if dataset.task == "classification":
+        with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as manifest:
+            df = pd.read_csv(manifest, dtype=str)
+        df["image"] = _find_images(df["image_id"], _index_images(root), root)
+    else:
+        df = _masks_from_folder(root, attributes=dataset.task == "attributes")
+    df.attrs["dataset"] = name
+    return validate(df, classes=dataset.classes or None, on_error=on_error)
+
+
+def from_csv(path, root=None, classes=None, on_error="raise"):
+    """A user's manifest: columns `image_id` and `label` (classification) plus optional `split`
+    (default `train`), `lesion_id`, `image` and `mask*` paths relative to `root` (default: the CSV's
+    folder). Without an `image` column, images are found under `root` by id (any subfolder).
+
+    Args:
+        classes: the class names in output order (default: the labels, sorted).
+    """
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the manifest ({err})") from None
+    if "image_id" not in df:
+        raise DataError(f"{path}: the manifest has no image_id column (columns: {', '.join(df.columns)})")
+    root = _existing_folder(root if root is not None else path.parent)
+    if "image" in df:
+        df["image"] = [str(root / p) for p in df["image"]]
+    else:
+        df["image"] = _find_images(df["image_id"], _index_images(root), root)
+    for column in _mask_columns(df):
+        df[column] = [str(root / p) if isinstance(p, str) else p for p in df[column]]
+    df.attrs["source"] = str(path)
+    return validate(df, classes=classes, on_error=on_error)
+
+
+def from_folders(root, on_error="raise"):
+    """Images in class folders: `root/<class>/*.jpg`, or `root/<split>/<class>/*.jpg` with splits
+    `train`, `validation` (or `val`) and `test`. Classes are the folder names, sorted."""
+    root = _existing_folder(root)
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
+        parts = path.relative_to(root).parts
+        if len(parts) == 2:
+            rows.append(("train", parts[0], path))
+        elif len(parts) == 3 and parts[0] in ("train", "validation", "val", "test"):
+            rows.append(("validation" if parts[0] == "val" else parts[0], parts[1], path))
+        else:
+            raise DataError(f"{path}: from_folders expects root/<class>/image or "
+                            "root/<train|validation|test>/<class>/image")
+    if not rows:
+        raise DataError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders")
+    df = pd.DataFrame({"image_id": [str(p.relative_to(root).with_suffix("")) for _, _, p in rows],
+                       "label": [label for _, label, _ in rows], "split": [s for s, _, _ in rows],
+                       "image": [str(p) for _, _, p in rows]})
+    return validate(df, on_error=on_error)
+
+
+def validate(df, classes=None, on_error="raise"):
+    """Check a manifest DataFrame and return it (a copy, with `attrs["classes"]` set).
+
+    Raises `DataError` for duplicate ids, an id or a `lesion_id` in two splits, unknown splits or
+    labels, missing image or mask files, and masks of another size than their image. With
+    `on_error="skip"`, rows with missing or mismatched files are dropped with a warning instead.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    df = df.reset_index(drop=True).copy()
+    where = df.attrs.get("source") or df.attrs.get("dataset") or "manifest"
+    if "split" not in df:
+        df["split"] = "train"
+    _check_ids(df, where)
+    _check_leaks(df, where)
+    if "label" in df:
+        unlabelled = df.index[df["label"].isna()]
+        if len(unlabelled):
+            raise DataError(f"{where}: rows without a label: "
+                            f"{first_rows(df.loc[unlabelled, 'image_id'])}")
+        known = list(classes) if classes is not None else sorted(df["label"].unique())
+        unknown = ~df["label"].isin(known)
+        if unknown.any():
+            raise DataError(f"{where}: unknown labels {sorted(df.loc[unknown, 'label'].unique())} "
+                            f"(classes: {', '.join(known)}) in rows {first_rows(df.loc[unknown, 'image_id'])}")
+        df.attrs["classes"] = tuple(known)
+    elif classes is not None:
+        df.attrs["classes"] = tuple(classes)
+    bad = _file_problems(df)
+    if bad:
+        if on_error == "raise":
+            raise DataError(f"{where}: {len(bad)} rows with file problems: {first_rows(bad.values(), 3)}")
+        warnings.warn(f"{where}: skipped {len(bad)} rows with file problems: {first_rows(bad.values())}",
+                      stacklevel=2)
+        df = df.drop(index=list(bad)).reset_index(drop=True)
+        df.attrs["skipped"] = list(bad.values())
+    return df
+
+
+def class_indices(df, classes=None):
+    """Integer labels (positions in the class list) of a validated DataFrame."""
+    classes = list(classes if classes is not None else df.attrs["classes"])
+    return df["label"].map({name: i for i, name in enumerate(classes)}).to_numpy("int64")
+
+
+def _check_ids(df, where):
+    unknown_splits = ~df["split"].isin(SPLITS)
+    if unknown_splits.any():
+        raise DataError(f"{where}: unknown split values {sorted(df.loc[unknown_splits, 'split'].astype(str).unique())}"
+                        f" (expected {', '.join(SPLITS)}) in rows {first_rows(df.loc[unknown_splits, 'image_id'])}")
+    repeated = df[df["image_id"].duplicated(keep=False)]
+    if len(repeated):
+        in_two = repeated.groupby("image_id")["split"].nunique() > 1
+        problem = "ids in two splits (a leak)" if in_two.any() else "duplicate image ids"
+        ids = in_two.index[in_two] if in_two.any() else repeated["image_id"].unique()
+        raise DataError(f"{where}: {problem}: {first_rows(ids)}")
+
+
+def _check_leaks(df, where):
+    if "lesion_id" not in df:
+        return
+    splits_per_lesion = df.dropna(subset=["lesion_id"]).groupby("lesion_id")["split"].nunique()
+    leaking = splits_per_lesion.index[splits_per_lesion > 1]
+    if len(leaking):
+        raise DataError(f"{where}: lesions with images in two splits (a leak; use dermnet.data.split): "
+                        f"{first_rows(leaking)}")
+
+
+def _file_problems(df):
+    """{row: 'file: problem'} for missing images and masks, and masks of another size."""
+    problems = {}
+    masks = _mask_columns(df)
+    for row in df.itertuples():
+        image = getattr(row, "image")
+        if not isinstance(image, str) or not os.path.isfile(image):
+            problems[row.Index] = f"{row.image_id}: image file not found ({image})"
+            continue
+        for column in masks:
+            mask = getattr(row, column)
+            if not isinstance(mask, str):
+                continue
+            if not os.path.isfile(mask):
+                problems[row.Index] = f"{mask}: mask file not found"
+            elif read_header(mask) != read_header(image):
+                problems[row.Index] = (f"{mask}: mask of size {'×'.join(map(str, read_header(mask)))}, "
+                                       f"its image {image} is {'×'.join(map(str, read_header(image)))}")
+    return problems
+
+
+def _mask_columns(df):
+    return [c for c in df.columns if c == "mask" or c.startswith("mask_")]
+
+
+def _existing_folder(root):
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder (download with `dermnet data download NAME --root {root}`)")
+    return root
+
+
+def _index_images(root):
+    """{file stem: path} of every image under root; stems found twice map to None (ambiguous)."""
+    index = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            stem, extension = os.path.splitext(name)
+            if extension.lower() in IMAGE_EXTENSIONS:
+                path = os.path.join(folder, name)
+                index[stem] = None if stem in index and not _same_file(index[stem], path) else path
+    return index
+
+
+def _same_file(first, second):
+    return first is not None and os.path.getsize(first) == os.path.getsize(second)
+
+
+def _find_images(ids, index, root):
+    ambiguous = [i for i in ids if i in index and index[i] is None]
+    if ambiguous:
+        raise DataError(f"{root}: images found twice with different contents: {first_rows(ambiguous)}")
+    return [index.get(i) for i in ids]  # a missing image is reported by validate()
+
+
+_ISIC_ID = re.compile(r"^ISIC_\d{7}$")
+_MASK_NAME = re.compile(r"^(ISIC_\d{7})_(segmentation|attribute_(\w+))$")
+
+
+def _masks_from_folder(root, attributes):
+    images, masks = {}, {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            stem, extension = os.path.splitext(name)
+            if extension.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = os.path.join(folder, name)
+            if _ISIC_ID.match(stem):
+                images[stem] = path
+            elif match := _MASK_NAME.match(stem):
+                column = f"mask_{match[3]}" if match[3] else "mask"
+                masks.setdefault(match[1], {})[column] = path
+    orphans = sorted(set(masks) - set(images))
+    if orphans:
+        raise DataError(f"{root}: masks without an image: {first_rows(masks[i][next(iter(masks[i]))] for i in orphans)}")
+    columns = [f"mask_{a}" for a in ATTRIBUTES] if attributes else ["mask"]
+    unmasked = sorted(i for i in images if not all(c in masks.get(i, {}) for c in columns))
+    if unmasked:
+        raise DataError(f"{root}: images without their {', '.join(columns)} file(s): {first_rows(unmasked)}")
+    ids = sorted(images)
+    df = pd.DataFrame({"image_id": ids, "image": [images[i] for i in ids],
+                       "split": [_split_from_path(os.path.relpath(images[i], root)) for i in ids]})
+    for column in columns:
+        df[column] = [masks[i][column] for i in ids]
+    if not len(df):
+        raise DataError(f"{root}: no ISIC images (ISIC_nnnnnnn.jpg) with masks under this folder")
+    return df
+
+
+def _split_from_path(relative_path):
+    folders = relative_path.lower().split(os.sep)[:-1]
+    if any("valid" in f for f in folders):
+        return "validation"
+    return "test" if any("test" in f for f in folders) else "train"

@@ -1,0 +1,107 @@
+"""Leak-free splits: stratified by label, grouped by lesion and, optionally, by near-duplicate images.
+
+Images of one lesion (HAM10000's `lesion_id`) must never straddle a split, or a test score measures
+memory. RECOD (Menegola et al. 2017) also found many near-identical images across ISIC sets; a
+perceptual hash finds them, and they are grouped like images of one lesion.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from dermnet.data.errors import DataError
+
+DEFAULT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
+
+
+def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4):
+    """Assign a `split` column: stratified by `label`, grouped by `lesion_id`, reproducible from `seed`.
+
+    Groups are placed largest first into the split that most lacks their labels, so every split
+    gets close to its fraction of every class while a group stays whole.
+
+    Args:
+        df: a validated DataFrame (`load_dataset`, `from_csv`, `from_folders`).
+        fractions: {split name: fraction}, default 70 / 15 / 15 train / validation / test.
+        seed: the order among groups of equal size; the same seed gives the same split.
+        near_duplicates: also group images whose perceptual hashes differ in at most `max_distance`
+            of 64 bits. The pairs found are in `result.attrs["near_duplicates"]` (a DataFrame).
+
+    Example:
+    >>> df = dermnet.data.split(dermnet.data.load_dataset("ham10000", root), seed=0)
+    """
+    fractions = dict(fractions or DEFAULT_FRACTIONS)
+    if abs(sum(fractions.values()) - 1) > 1e-6 or min(fractions.values()) < 0:
+        raise ValueError(f"Split fractions must be non-negative and sum to 1, not {fractions}.")
+    df = df.copy()
+    groups = (df["lesion_id"].fillna(df["image_id"]) if "lesion_id" in df else df["image_id"]).to_numpy()
+    if near_duplicates:
+        pairs = near_duplicate_pairs(df["image"].tolist(), max_distance)
+        groups = _merge_groups(groups, pairs)
+        df.attrs["near_duplicates"] = pd.DataFrame(
+            [(df["image_id"].iat[i], df["image_id"].iat[j], d) for i, j, d in pairs],
+            columns=["image_id", "near_duplicate_of", "hash_distance"])
+    labels = df["label"].to_numpy() if "label" in df else np.zeros(len(df), int)
+    classes = sorted(set(labels))
+    counts = pd.crosstab(groups, labels).reindex(columns=classes, fill_value=0)
+    names = list(fractions)
+    target = np.outer([fractions[n] for n in names], counts.sum().to_numpy(float))
+    assigned = np.zeros_like(target)
+    order = np.random.default_rng(seed).permutation(len(counts))
+    order = order[np.argsort(-counts.to_numpy().sum(1)[order], kind="stable")]
+    choice = {}
+    for g in order:
+        need = counts.iloc[g].to_numpy()
+        # The split whose squared shortfall against its targets drops the most by taking this group.
+        gain = ((assigned - target) ** 2).sum(1) - ((assigned + need - target) ** 2).sum(1)
+        best = int(np.argmax(gain))
+        assigned[best] += need
+        choice[counts.index[g]] = names[best]
+    df["split"] = [choice[g] for g in groups]
+    return df
+
+
+def perceptual_hashes(paths, workers=None):
+    """64-bit DCT perceptual hashes (uint64) of image files, decoded at 1/8 scale for speed."""
+    with ThreadPoolExecutor(workers) as pool:
+        return np.array(list(pool.map(_phash, paths)), dtype=np.uint64)
+
+
+def near_duplicate_pairs(paths, max_distance=4, hashes=None):
+    """[(i, j, distance)] for images whose hashes differ in at most `max_distance` bits, i < j."""
+    hashes = perceptual_hashes(paths) if hashes is None else hashes
+    pairs = []
+    for start in range(0, len(hashes), 1024):  # blocks keep the distance matrix small
+        block = hashes[start:start + 1024]
+        distance = np.bitwise_count(block[:, None] ^ hashes[None, :])
+        for i, j in zip(*np.nonzero(distance <= max_distance)):
+            if start + i < j:
+                pairs.append((int(start + i), int(j), int(distance[i, j])))
+    return pairs
+
+
+def _phash(path):
+    gray = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    if gray is None:
+        raise DataError(f"{path}: cannot decode the image to hash it")
+    dct = cv2.dct(cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32))
+    low = dct[:8, :8].flatten()
+    bits = low > np.median(low[1:])  # the DC term would dominate the median
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def _merge_groups(groups, pairs):
+    """Union of the given groups with near-duplicate pairs (union-find over group labels)."""
+    parent = {g: g for g in groups}
+
+    def root(g):
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    for i, j, _ in pairs:
+        parent[root(groups[i])] = root(groups[j])
+    return np.array([root(g) for g in groups], dtype=object)

@@ -1,0 +1,152 @@
+"""Manifests: the packaged dataset manifests, loaders, and validation that refuses wrong data."""
+
+import shutil
+from importlib import resources
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared_folder, write_dataset
+
+from dermnet import data
+from dermnet.data import DataError
+
+pytestmark = pytest.mark.portable
+
+
+def packaged(name):
+    with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as f:
+        return pd.read_csv(f)
+
+
+@pytest.mark.parametrize("name, sizes, classes", [
+    ("isic2016", {"train": 900, "test": 379}, {"benign": 1031, "malignant": 248}),
+    ("isic2017", {"train": 2000, "validation": 150, "test": 600},
+     {"melanoma": 521, "seborrheic_keratosis": 386, "nevus": 1843}),
+    ("ham10000", {"train": 7011, "validation": 1502, "test": 1502},
+     {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115}),
+    ("isic2018_task3_test", {"test": 1512}, None),
+])
+def test_packaged_manifests_match_the_challenges(name, sizes, classes):
+    df = packaged(name)
+    assert df["split"].value_counts().to_dict() == sizes
+    if classes:
+        assert df["label"].value_counts().to_dict() == classes
+    assert df["image_id"].is_unique
+    assert set(df["label"]) <= set(data.DATASETS[name].classes)
+
+
+def test_ham10000_split_keeps_lesions_whole_and_classes_stratified():
+    df = packaged("ham10000")
+    assert df["lesion_id"].nunique() == 7470
+    assert (df.groupby("lesion_id")["split"].nunique() == 1).all()
+    shares = pd.crosstab(df["label"], df["split"], normalize="index")
+    assert ((shares["train"] - 0.7).abs() < 0.02).all()
+
+
+@pytest.mark.parametrize("name", ["isic2016", "isic2017", "ham10000", "isic2018_task3_test"])
+def test_manifests_agree_with_the_official_ground_truth(name):
+    truth = shared_folder("reference", "ground_truth")
+    import importlib.util
+    import pathlib
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "data_manifests" / "build.py"
+    spec = importlib.util.spec_from_file_location("build_manifests", script)
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    rebuilt = getattr(build, name)(truth).sort_values(["split", "image_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(rebuilt.astype(str), packaged(name).astype(str))
+
+
+def test_load_dataset_on_the_real_isic_images():
+    root = shared_folder("data", "isic-archive-557")
+    with pytest.warns(UserWarning, match="skipped 795 rows"):
+        df = data.load_dataset("isic2016", root, on_error="skip")
+    assert df["split"].value_counts().to_dict() == {"train": 353, "test": 131}
+    assert df.attrs["classes"] == ("benign", "malignant")
+    assert all(path.startswith(str(root)) for path in df["image"])
+    with pytest.raises(DataError, match=r"isic2016: 795 rows with file problems: ISIC_\d+: image file not found"):
+        data.load_dataset("isic2016", root)
+
+
+def test_load_dataset_segmentation_from_a_folder(tmp_path):
+    ham = shared_folder("data", "ham10000-5")
+    train = tmp_path / "ISIC2018_Task1-2_Training_Input"
+    masks = tmp_path / "ISIC2018_Task1_Training_GroundTruth"
+    shutil.copytree(ham / "images", train)
+    masks.mkdir()
+    for mask in (ham / "masks").glob("*.png"):
+        shutil.copy(mask, masks / f"{mask.stem}_segmentation.png")
+    df = data.load_dataset("isic2018_task1", tmp_path)
+    assert len(df) == 5 and set(df["split"]) == {"train"}
+    assert all(m.endswith("_segmentation.png") for m in df["mask"])
+    (train / "ISIC_0024311.jpg").unlink()
+    with pytest.raises(DataError, match=r"masks without an image: .*ISIC_0024311_segmentation.png"):
+        data.load_dataset("isic2018_task1", tmp_path)
+
+
+def test_from_csv_resolves_paths_and_class_order(tmp_path):
+    manifest = write_dataset(tmp_path, n=9)
+    df = data.from_csv(manifest, classes=["class_2", "class_1", "class_0"])
+    assert len(df) == 9 and df.attrs["classes"] == ("class_2", "class_1", "class_0")
+    assert data.class_indices(df).tolist()[:3] == [2, 1, 0]
+    # Without an image column, images are found by id anywhere under the root.
+    pd.read_csv(manifest).drop(columns="image").to_csv(tmp_path / "ids.csv", index=False)
+    assert data.from_csv(tmp_path / "ids.csv")["image"].tolist() == df["image"].tolist()
+
+
+def test_from_folders(tmp_path):
+    for split, label, i in [("train", "nevus", 0), ("train", "melanoma", 1), ("val", "nevus", 2)]:
+        (tmp_path / split / label).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / split / label / f"{i}.png"), np.zeros((8, 8, 3), np.uint8))
+    df = data.from_folders(tmp_path)
+    assert df.attrs["classes"] == ("melanoma", "nevus")
+    assert sorted(df["split"]) == ["train", "train", "validation"]
+    with pytest.raises(DataError, match="missing: no such folder"):
+        data.from_folders(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty: no images"):
+        data.from_folders(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("cells, message", [
+    ({(3, "image"): "images/gone.png", (4, "image"): "x/y.png"},
+     r"2 rows with file problems: IMG_0003: image file not found \(.*gone.png\)"),
+    ({(5, "label"): "class_9"}, r"unknown labels \['class_9'\]"),
+    ({(2, "image_id"): "IMG_0001"}, "duplicate image ids: IMG_0001"),
+    ({(2, "image_id"): "IMG_0001", (2, "split"): "test"}, r"ids in two splits \(a leak\): IMG_0001"),
+    ({(1, "split"): "test"}, r"lesions with images in two splits.*L0000"),
+    ({(1, "split"): "holdout"}, r"unknown split values \['holdout'\]"),
+])
+def test_validation_names_the_problem_and_the_rows(tmp_path, cells, message):
+    manifest = write_dataset(tmp_path, n=12, lesions_per_image=2)
+    df = pd.read_csv(manifest)
+    for (row, column), value in cells.items():
+        df.loc[row, column] = value
+    df.to_csv(manifest, index=False)
+    with pytest.raises(DataError, match=message):
+        data.from_csv(manifest, classes=["class_0", "class_1", "class_2"])
+
+
+def test_skip_drops_missing_files_and_reports_them(tmp_path):
+    manifest = write_dataset(tmp_path, n=6)
+    (tmp_path / "images" / "IMG_0004.png").unlink()
+    with pytest.warns(UserWarning, match="skipped 1 rows.*IMG_0004"):
+        df = data.from_csv(manifest, on_error="skip")
+    assert len(df) == 5 and df.attrs["skipped"][0].startswith("IMG_0004")
+
+
+def test_mask_of_another_size_is_refused(tmp_path):
+    manifest = write_dataset(tmp_path, n=4, masks=True)
+    cv2.imwrite(str(tmp_path / "images" / "IMG_0002_segmentation.png"), np.zeros((10, 10), np.uint8))
+    with pytest.raises(DataError, match=r"IMG_0002_segmentation.png: mask of size 10×10, its image .* is 48×36"):
+        data.from_csv(manifest)
+
+
+def test_bad_manifest_file(tmp_path):
+    (tmp_path / "m.csv").write_text("name,label\na,b\n")
+    with pytest.raises(DataError, match="m.csv: the manifest has no image_id column"):
+        data.from_csv(tmp_path / "m.csv")
+    with pytest.raises(ValueError, match="Unknown dataset 'isic2099'; known: isic2016"):
+        data.load_dataset("isic2099", tmp_path)
