@@ -34,6 +34,12 @@ def _list(args):
     print(model_table(args.pattern, args.task, args.markdown))
 
 
+def _data_download(args):
+    from dermnet.data.download import download
+
+    print(f"{args.name}: ready in {download(args.name, args.root)}")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="dermnet", description="Skin-lesion models for dermoscopy.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -43,6 +49,14 @@ def parser():
     listing.add_argument("--task", help="only models of this task, e.g. classification")
     listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     listing.set_defaults(run=_list)
+
+    # `dermnet data SUBCOMMAND`: a group, so that other data subcommands can sit beside `download`
+    data = commands.add_parser("data", help="get and check data sets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_commands.add_parser("download", help="download and extract a public data set")
+    fetch.add_argument("name", help="the data set, e.g. isic2018_task3_test (an unknown name lists them)")
+    fetch.add_argument("--root", required=True, help="the data folder; images land anywhere under it")
+    fetch.set_defaults(run=_data_download)
     return p
 
 

@@ -1,0 +1,215 @@
+"""Download the public ISIC archives, resumably and checked, and extract them safely.
+
+Example:
+>>> from dermnet.data import download
+>>> root = download("isic2018_task3_test", "~/data/isic")  # doctest: +SKIP
+"""
+
+import dataclasses
+import hashlib
+import http.client
+import stat
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from dermnet.data.errors import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class Archive:
+    """One file to fetch: where from, its name on disk, and its size and md5 where known."""
+
+    url: str
+    filename: str
+    size: int | None = None
+    md5: str | None = None
+
+
+def _isic(path, size=None, md5=None):
+    return Archive(f"https://isic-challenge-data.s3.amazonaws.com/{path}", path.split("/")[-1], size, md5)
+
+
+_SPLITS_2017 = ("Training", "Validation", "Test_v2")
+_ISIC2017_IMAGES = tuple(_isic(f"2017/ISIC-2017_{split}_Data.zip") for split in _SPLITS_2017)
+_ISIC2018_TASK12_IMAGES = _isic("2018/ISIC2018_Task1-2_Training_Input.zip")
+
+# The official ISIC challenge files. Known sizes and md5 checksums, once measured from the official
+# files, go in _isic(path, size, md5); until then a download is checked against its Content-Length only.
+ARCHIVES = {
+    "isic2016": (_isic("2016/ISBI2016_ISIC_Part3_Training_Data.zip"),
+                 _isic("2016/ISBI2016_ISIC_Part3_Test_Data.zip")),
+    "isic2017": _ISIC2017_IMAGES,
+    "ham10000": (_isic("2018/ISIC2018_Task3_Training_Input.zip"),),  # HAM10000 = the Task 3 training set
+    "isic2018_task3_test": (_isic("2018/ISIC2018_Task3_Test_Input.zip"),),
+    "isic2017_task1": _ISIC2017_IMAGES + tuple(
+        _isic(f"2017/ISIC-2017_{split}_Part1_GroundTruth.zip") for split in _SPLITS_2017),
+    "isic2018_task1": (_ISIC2018_TASK12_IMAGES, _isic("2018/ISIC2018_Task1_Training_GroundTruth.zip")),
+    "isic2018_task2": (_ISIC2018_TASK12_IMAGES, _isic("2018/ISIC2018_Task2_Training_GroundTruth_v3.zip")),
+}
+
+
+def _mismatch(path, size, md5):
+    """What is wrong with `path` against its known size and md5, or None when nothing is."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        return f"size {actual:,} bytes, expected {size:,}"
+    if md5 is not None:
+        digest = hashlib.md5()
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != md5.lower():
+            return f"md5 {digest.hexdigest()}, expected {md5}"
+    return None
+
+
+def _progress(name, done, total, final=False):
+    megabytes = f"{done / 1e6:,.1f} MB" + (f" of {total / 1e6:,.1f} MB" if total else "")
+    print(f"\r{name}: {megabytes}", end="\n" if final else "", file=sys.stderr, flush=True)
+
+
+def _network_error(url, part, reason):
+    kept = f"; the partial download {part} is kept and a rerun resumes it" if part.exists() else ""
+    return OSError(f"downloading {url} failed: {reason}{kept}")
+
+
+def download_file(url, dest, size=None, md5=None, progress=True):
+    """Download `url` to `dest` through `dest.part`, resuming a partial download.
+
+    Args:
+        url: the file's address.
+        dest: where the complete file goes; if it is there already and matches, nothing is fetched.
+        size: the expected size in bytes, or None to trust the server's Content-Length.
+        md5: the expected md5 hex digest, or None to skip the check.
+        progress: print a progress line on stderr.
+
+    Returns:
+        `dest` as a Path.
+
+    Raises:
+        DataError: the file does not have the expected size or md5 (the bad file is deleted).
+        OSError: the network failed; the partial download is kept and a rerun resumes it.
+    """
+    dest = Path(dest)
+    if dest.exists() and _mismatch(dest, size, md5) is None:
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    done = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
+    total = None
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            if response.status != 206:  # a server that ignores Range sends everything again
+                done = 0
+            length = response.headers.get("Content-Length")
+            total = done + int(length) if length is not None else None
+            with open(part, "ab" if done else "wb") as file:
+                shown = time.monotonic()
+                while chunk := response.read(1 << 20):
+                    file.write(chunk)
+                    done += len(chunk)
+                    if progress and time.monotonic() - shown > 0.5:
+                        _progress(dest.name, done, total)
+                        shown = time.monotonic()
+    except urllib.error.HTTPError as err:
+        # 416: the part already holds every byte (Content-Range: bytes */TOTAL says how many)
+        if not (err.code == 416 and done):
+            raise _network_error(url, part, err) from err
+        total = int(err.headers.get("Content-Range", "*/0").split("/")[-1] or 0) or None
+    except (OSError, http.client.HTTPException) as err:
+        raise _network_error(url, part, err) from err
+    if progress:
+        _progress(dest.name, done, total, final=True)
+    got = part.stat().st_size
+    if total is not None and got < total:
+        raise _network_error(url, part, f"the connection closed at {got:,} of {total:,} bytes")
+    problem = _mismatch(part, size if size is not None else total, md5)
+    if problem:
+        part.unlink()
+        raise DataError(f"{dest.name} from {url}: {problem}; deleted the bad download")
+    part.replace(dest)
+    return dest
+
+
+def _check_member(archive, base, name, unsafe_kind=None):
+    """Raise DataError if member `name` is of an unsafe kind (a link...) or would land outside `base`."""
+    if unsafe_kind:
+        raise DataError(f"{archive}: refusing to extract {name!r}: it is {unsafe_kind}")
+    target = (base / name).resolve()
+    if target != base and base not in target.parents:
+        raise DataError(f"{archive}: refusing to extract {name!r}: it would land outside {base}")
+
+
+def safe_extract(archive, root):
+    """Extract a zip or tar (.tar, .tar.gz, .tgz) archive into `root`, refusing unsafe members.
+
+    Every member is checked before anything is written, so a malicious archive writes nothing.
+
+    Args:
+        archive: the archive file.
+        root: the folder to extract into (created if missing).
+
+    Raises:
+        DataError: a member would land outside `root` (absolute path, `..`), is a symlink or hard
+            link, or is a device or fifo; or the file is neither a zip nor a tar archive.
+    """
+    archive, root = Path(archive), Path(root)
+    base = root.resolve()
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zip_file:
+            for info in zip_file.infolist():
+                # zip keeps the Unix file type in the high 16 bits of external_attr
+                link = stat.S_ISLNK(info.external_attr >> 16)
+                _check_member(archive, base, info.filename, "a symlink" if link else None)
+            root.mkdir(parents=True, exist_ok=True)
+            zip_file.extractall(root)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                kind = ("a link" if member.issym() or member.islnk()
+                        else None if member.isfile() or member.isdir() else "a device or fifo")
+                _check_member(archive, base, member.name, kind)
+            root.mkdir(parents=True, exist_ok=True)
+            # The "data" filter (Python 3.12, backported to 3.10.12) also drops setuid bits and owners.
+            safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(root, members, **safety)
+    else:
+        raise DataError(f"{archive}: not a zip or tar archive (a failed or wrong download?)")
+
+
+def download(name, root, archives=None, progress=True):
+    """Download and extract the archives of a data set into `root`; a rerun skips finished archives.
+
+    Archives go to `root/downloads/`, their contents to `root`; `root/downloads/<file>.extracted`
+    marks an archive as done.
+
+    Args:
+        name: a key of ARCHIVES, e.g. "isic2018_task3_test".
+        root: the data folder.
+        archives: Archive entries to use instead of ARCHIVES[name] (for tests and mirrors).
+        progress: print progress lines on stderr.
+
+    Returns:
+        `root` as a Path.
+    """
+    if archives is None:
+        if name not in ARCHIVES:
+            raise ValueError(f"unknown data set {name!r}; known: {', '.join(ARCHIVES)}")
+        archives = ARCHIVES[name]
+    root = Path(root).expanduser()
+    downloads = root / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    for archive in archives:
+        marker = downloads / f"{archive.filename}.extracted"
+        if marker.exists():
+            continue
+        path = download_file(archive.url, downloads / archive.filename, archive.size, archive.md5, progress)
+        safe_extract(path, root)
+        marker.touch()  # only now: an interrupted extraction is redone on the next run
+    return root
