@@ -150,3 +150,10 @@ def test_bad_manifest_file(tmp_path):
         data.from_csv(tmp_path / "m.csv")
     with pytest.raises(ValueError, match="Unknown dataset 'isic2099'; known: isic2016"):
         data.load_dataset("isic2099", tmp_path)
+
+
+def test_synthetic_is_the_embedded_default(tmp_path):
+    df = data.load_dataset("synthetic", tmp_path / "synthetic")
+    assert len(df) == 600 and df.attrs["classes"] == ("nevus", "melanoma", "keratosis")
+    assert df["split"].value_counts().to_dict() == {"train": 420, "validation": 90, "test": 90}
+    assert data.read_mask(df["mask"][0]).shape == data.read_image(df["image"][0]).shape[:2] == (128, 128)

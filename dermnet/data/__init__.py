@@ -17,10 +17,12 @@ from dermnet.data.manifest import DATASETS, class_indices, from_csv, from_folder
 from dermnet.data.pipeline import (class_weights, classification_dataset, pair_dataset,
                                    segmentation_dataset, triplet_dataset)
 from dermnet.data.splits import near_duplicate_pairs, perceptual_hashes, split
+from dermnet.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES, synthetic, write_synthetic
 
 __all__ = [
     "DATASETS", "DataError", "ImageCache", "build_cache", "class_indices", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset",
     "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",
-    "segmentation_dataset", "split", "triplet_dataset", "validate",
+    "SYNTHETIC_CLASSES", "segmentation_dataset", "split", "synthetic", "triplet_dataset", "validate",
+    "write_synthetic",
 ]

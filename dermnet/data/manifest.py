@@ -49,6 +49,8 @@ DATASETS = {d.name: d for d in (
     Dataset("isic2017_task1", "segmentation", description="ISIC 2017 part 1 lesion masks"),
     Dataset("isic2018_task1", "segmentation", description="ISIC 2018 task 1 lesion masks"),
     Dataset("isic2018_task2", "attributes", ATTRIBUTES, "ISIC 2018 task 2 attribute masks"),
+    Dataset("synthetic", "classification", ("nevus", "melanoma", "keratosis"),
+            "dermnet's procedural dermoscopy-like images with masks (600 at 128 px), written on first use"),
 )}
 
 
@@ -61,7 +63,7 @@ def load_dataset(name, root, on_error="raise"):
     masks, with the split taken from folder names (`...Validation...`, `...Test...`, else train).
 
     Args:
-        name: one of `DATASETS` (`dermnet.data.DATASETS`).
+        name: one of `DATASETS` (`dermnet.data.DATASETS`); `"synthetic"` needs no download.
         root: the folder the archives were extracted into (`dermnet data download NAME --root`).
         on_error: `"raise"`, or `"skip"` to drop rows whose files are missing or mismatched (with a
             warning that lists them).
@@ -69,6 +71,10 @@ def load_dataset(name, root, on_error="raise"):
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; known: {', '.join(DATASETS)}.")
     dataset = DATASETS[name]
+    if name == "synthetic":  # the embedded default: drawn into root the first time
+        from dermnet.data.synthetic import write_synthetic
+
+        return write_synthetic(root)
     root = _existing_folder(root)
     if dataset.task == "classification":
         with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as manifest:
