@@ -120,3 +120,22 @@ def test_a_model_trains_on_a_stream(dataset, tmp_path, stream_kind):
     stream = data.classification_dataset(dataset, 16, 8, cache_dir=tmp_path)
     history = model.fit(stream, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_augmentation_inside_the_stream(dataset, tmp_path, stream_kind):
+    from dermnet.data.augment import Augmentation
+
+    augmentation = Augmentation(brightness=0.3, crop=(12, 12))
+    stream = data.segmentation_dataset(dataset, 16, 10, augment=augmentation, cache_dir=tmp_path, shuffle=False)
+    images, masks = batches(stream)[0]
+    assert images.shape == (10, 12, 12, 3) and images.dtype == np.uint8
+    assert masks.shape == (10, 12, 12, 1) and set(np.unique(masks)) <= {0, 1}
+    plain = batches(data.segmentation_dataset(dataset, 16, 10, cache_dir=tmp_path, shuffle=False))[0][0]
+    brightness_change = images.astype(int).mean((1, 2, 3)) - plain.astype(int).mean((1, 2, 3))
+    assert np.abs(brightness_change).max() > 5  # each image got its own offset...
+    assert len(set(np.round(brightness_change))) > 3
+    again = data.segmentation_dataset(dataset, 16, 10, augment=augmentation, cache_dir=tmp_path, shuffle=False)
+    np.testing.assert_array_equal(batches(again)[0][0], images)  # ...reproducibly from the seed
+    labelled = data.classification_dataset(dataset, 16, 10, augment="zhang2018", cache_dir=tmp_path, shuffle=False)
+    images, labels = batches(labelled)[0]
+    assert images.shape == (10, 16, 16, 3) and labels.tolist() == [i % 3 for i in range(10)]

@@ -10,6 +10,7 @@ Example:
 >>> train = data.classification_dataset(df[df.split == "train"], 224, batch_size=32, augment="ray2020")
 """
 
+from dermnet.data.augment import PRESETS as AUGMENTATION_PRESETS, Augmentation, RandomAugment, augment
 from dermnet.data.cache import ImageCache, build_cache, default_cache_dir
 from dermnet.data.errors import DataError
 from dermnet.data.images import read_image, read_mask, resize
@@ -20,7 +21,7 @@ from dermnet.data.splits import near_duplicate_pairs, perceptual_hashes, split
 from dermnet.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES, synthetic, write_synthetic
 
 __all__ = [
-    "DATASETS", "DataError", "ImageCache", "build_cache", "class_indices", "class_weights",
+    "AUGMENTATION_PRESETS", "Augmentation", "DATASETS", "RandomAugment", "augment", "DataError", "ImageCache", "build_cache", "class_indices", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset",
     "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",
     "SYNTHETIC_CLASSES", "segmentation_dataset", "split", "synthetic", "triplet_dataset", "validate",

@@ -202,9 +202,9 @@ class _ClassBlocks:
 
 def _stream(sampler, gather, augment, masks=False):
     if augment is not None:
-        from dermnet.data.augment import augment as apply_augment, resolve
+        from dermnet.data.augment import augment as apply_augment, get
 
-        augmentation = resolve(augment)
+        augmentation = get(augment)
 
         def augmented(x, y, seed):
             if masks:
