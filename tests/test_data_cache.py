@@ -8,7 +8,7 @@ from conftest import write_dataset
 
 from dermnet import data
 from dermnet.data import DataError, cache as cache_module
-from dermnet.data.images import read_image, resize
+from dermnet.data.images import read_image, read_image_bgr, resize
 
 pytestmark = pytest.mark.portable
 
@@ -32,7 +32,7 @@ def test_cache_holds_the_resized_images_and_masks(dataset, tmp_path):
 def test_cache_is_reused_and_rebuilt_for_a_changed_file(dataset, tmp_path, monkeypatch):
     first = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     decoded = []
-    monkeypatch.setattr(cache_module, "read_image", lambda p: decoded.append(p) or read_image(p))
+    monkeypatch.setattr(cache_module, "read_image_bgr", lambda p: decoded.append(p) or read_image_bgr(p))
     again = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     assert decoded == [] and again.path == first.path
     changed = dataset["image"][3]
@@ -56,9 +56,9 @@ def test_interrupted_build_resumes_and_ends_with_the_same_bytes(dataset, tmp_pat
         calls.append(path)
         if len(calls) == interrupt_at[0]:
             raise Interruption
-        return read_image(path)
+        return read_image_bgr(path)
 
-    monkeypatch.setattr(cache_module, "read_image", interrupted)
+    monkeypatch.setattr(cache_module, "read_image_bgr", interrupted)
     with pytest.raises(Interruption):
         data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", workers=1, progress=False)
     calls.clear()

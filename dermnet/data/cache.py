@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from dermnet.data.errors import DataError, first_rows
-from dermnet.data.images import RESIZE_MODES, read_image, read_mask, resize
+from dermnet.data.images import RESIZE_MODES, read_image_bgr, read_mask, resize
 from dermnet.data.manifest import _mask_columns
 
 CACHE_VERSION = 1
@@ -95,8 +95,8 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
 
         def decode(i):
             try:
-                image = read_image(files[i][0])
-                images[i] = resize(image, size, resize_mode, interpolation)
+                image = read_image_bgr(files[i][0])
+                images[i] = resize(image, size, resize_mode, interpolation)[..., ::-1]
                 for c, mask_file in enumerate(files[i][1:]):
                     mask = read_mask(mask_file)
                     if mask.shape != image.shape[:2]:

@@ -36,6 +36,11 @@ def read_header(path):
 
 def read_image(path, max_pixels=MAX_PIXELS):
     """RGB uint8 pixels `[H, W, 3]` of an image file, or `DataError` naming the file."""
+    return cv2.cvtColor(read_image_bgr(path, max_pixels), cv2.COLOR_BGR2RGB)
+
+
+def read_image_bgr(path, max_pixels=MAX_PIXELS):
+    """`read_image` in OpenCV's BGR order: the cache swaps channels after resizing, on fewer pixels."""
     data = _read_bytes(path)
     header = _open_header(data, path)
     width, height = header.size
@@ -48,7 +53,7 @@ def read_image(path, max_pixels=MAX_PIXELS):
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(f"{path}: OpenCV cannot decode this {header.format} image (corrupt data)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 def read_mask(path, max_pixels=MAX_PIXELS):
