@@ -157,3 +157,33 @@ def test_synthetic_is_the_embedded_default(tmp_path):
     assert len(df) == 600 and df.attrs["classes"] == ("nevus", "melanoma", "keratosis")
     assert df["split"].value_counts().to_dict() == {"train": 420, "validation": 90, "test": 90}
     assert data.read_mask(df["mask"][0]).shape == data.read_image(df["image"][0]).shape[:2] == (128, 128)
+
+
+def test_load_dataset_attribute_masks(tmp_path):
+    images, masks = tmp_path / "ISIC2018_Task1-2_Training_Input", tmp_path / "ISIC2018_Task2_Training_GroundTruth_v3"
+    images.mkdir()
+    masks.mkdir()
+    for i in range(3):
+        image_id = f"ISIC_000000{i}"
+        cv2.imwrite(str(images / f"{image_id}.jpg"), np.zeros((20, 30, 3), np.uint8))
+        for attribute in data.manifest.ATTRIBUTES:
+            cv2.imwrite(str(masks / f"{image_id}_attribute_{attribute}.png"), np.zeros((20, 30), np.uint8))
+    df = data.load_dataset("isic2018_task2", tmp_path)
+    assert [c for c in df.columns if c.startswith("mask_")] == [f"mask_{a}" for a in data.manifest.ATTRIBUTES]
+    cache = data.build_cache(df, 16, cache_dir=tmp_path / "cache", progress=False)
+    assert cache.masks.shape == (3, 16, 16, 5)
+    (masks / "ISIC_0000001_attribute_streaks.png").unlink()
+    with pytest.raises(DataError, match=r"images without their .*mask_streaks.* file\(s\): ISIC_0000001"):
+        data.load_dataset("isic2018_task2", tmp_path)
+
+
+def test_empty_manifest_and_empty_path_cells(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="empty.csv: cannot read the manifest"):
+        data.from_csv(tmp_path / "empty.csv")
+    manifest = write_dataset(tmp_path / "data", n=3)
+    df = pd.read_csv(manifest)
+    df.loc[1, "image"] = None
+    df.to_csv(manifest, index=False)
+    with pytest.raises(DataError, match=r"IMG_0001: image file not found \(nan\)"):
+        data.from_csv(manifest)

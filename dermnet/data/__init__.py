@@ -6,7 +6,7 @@ manifest ─validate─▶ DataFrame ─(once per size)─▶ uint8 cache ─▶
 
 Example:
 >>> from dermnet import data
->>> df = data.split(data.load_dataset("ham10000", "~/data/isic2018"), seed=0)
+>>> df = data.load_dataset("ham10000", "~/data/isic2018")  # after `dermnet data download ham10000`
 >>> train = data.classification_dataset(df[df.split == "train"], 224, batch_size=32, augment="ray2020")
 """
 
@@ -14,16 +14,17 @@ from dermnet.data.augment import PRESETS as AUGMENTATION_PRESETS, Augmentation, 
 from dermnet.data.cache import ImageCache, build_cache, default_cache_dir
 from dermnet.data.errors import DataError
 from dermnet.data.images import read_image, read_mask, resize
-from dermnet.data.manifest import DATASETS, class_indices, from_csv, from_folders, load_dataset, validate
+from dermnet.data.manifest import (DATASETS, class_indices, class_names, from_csv, from_folders,
+                                   load_dataset, validate)
 from dermnet.data.pipeline import (class_weights, classification_dataset, pair_dataset,
                                    segmentation_dataset, triplet_dataset)
 from dermnet.data.splits import near_duplicate_pairs, perceptual_hashes, split
 from dermnet.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES, synthetic, write_synthetic
 
 __all__ = [
-    "AUGMENTATION_PRESETS", "Augmentation", "DATASETS", "RandomAugment", "augment", "DataError", "ImageCache", "build_cache", "class_indices", "class_weights",
+    "AUGMENTATION_PRESETS", "Augmentation", "DATASETS", "DataError", "ImageCache", "RandomAugment",
+    "SYNTHETIC_CLASSES", "augment", "build_cache", "class_indices", "class_names", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset",
     "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",
-    "SYNTHETIC_CLASSES", "segmentation_dataset", "split", "synthetic", "triplet_dataset", "validate",
-    "write_synthetic",
+    "segmentation_dataset", "split", "synthetic", "triplet_dataset", "validate", "write_synthetic",
 ]

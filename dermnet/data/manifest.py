@@ -97,16 +97,14 @@ def from_csv(path, root=None, classes=None, on_error="raise"):
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+    except (OSError, ValueError) as err:  # pandas' parser and empty-file errors are ValueErrors
         raise DataError(f"{path}: cannot read the manifest ({err})") from None
     if "image_id" not in df:
         raise DataError(f"{path}: the manifest has no image_id column (columns: {', '.join(df.columns)})")
     root = _existing_folder(root if root is not None else path.parent)
-    if "image" in df:
-        df["image"] = [str(root / p) for p in df["image"]]
-    else:
+    if "image" not in df:
         df["image"] = _find_images(df["image_id"], _index_images(root), root)
-    for column in _mask_columns(df):
+    for column in ["image", *_mask_columns(df)]:  # an empty cell stays empty: validate() reports it
         df[column] = [str(root / p) if isinstance(p, str) else p for p in df[column]]
     df.attrs["source"] = str(path)
     return validate(df, classes=classes, on_error=on_error)
@@ -154,12 +152,12 @@ def validate(df, classes=None, on_error="raise"):
         if len(unlabelled):
             raise DataError(f"{where}: rows without a label: "
                             f"{first_rows(df.loc[unlabelled, 'image_id'])}")
-        known = list(classes) if classes is not None else sorted(df["label"].unique())
-        unknown = ~df["label"].isin(known)
-        if unknown.any():
-            raise DataError(f"{where}: unknown labels {sorted(df.loc[unknown, 'label'].unique())} "
-                            f"(classes: {', '.join(known)}) in rows {first_rows(df.loc[unknown, 'image_id'])}")
-        df.attrs["classes"] = tuple(known)
+        known = tuple(classes) if classes is not None else tuple(sorted(df["label"].unique()))
+        try:
+            class_indices(df, known)
+        except DataError as err:
+            raise DataError(f"{where}: {err}") from None
+        df.attrs["classes"] = known
     elif classes is not None:
         df.attrs["classes"] = tuple(classes)
     bad = _file_problems(df)
@@ -173,10 +171,24 @@ def validate(df, classes=None, on_error="raise"):
     return df
 
 
+def class_names(df, classes=None):
+    """The class names in output order: `classes` if given, else those `validate` stored in `df.attrs`."""
+    if classes is not None:
+        return tuple(classes)
+    if "classes" not in df.attrs:
+        raise ValueError("This DataFrame has no class list: load it with dermnet.data (load_dataset, "
+                         "from_csv, from_folders, validate) or pass classes=[...] in output order.")
+    return df.attrs["classes"]
+
+
 def class_indices(df, classes=None):
-    """Integer labels (positions in the class list) of a validated DataFrame."""
-    classes = list(classes if classes is not None else df.attrs["classes"])
-    return df["label"].map({name: i for i, name in enumerate(classes)}).to_numpy("int64")
+    """Integer labels (positions in `class_names(df, classes)`) of a manifest DataFrame."""
+    names = class_names(df, classes)
+    unknown = ~df["label"].isin(names)
+    if unknown.any():
+        raise DataError(f"unknown labels {sorted(df.loc[unknown, 'label'].unique())} (classes: "
+                        f"{', '.join(names)}) in rows {first_rows(df.loc[unknown, 'image_id'])}")
+    return df["label"].map({name: i for i, name in enumerate(names)}).to_numpy("int64")
 
 
 def _check_ids(df, where):

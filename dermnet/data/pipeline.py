@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from dermnet.data.cache import build_cache
-from dermnet.data.manifest import class_indices
+from dermnet.data.manifest import class_indices, class_names
 
 
 def classification_dataset(df, image_size, batch_size, augment=None, shuffle=True, cache_dir=None, *,
@@ -36,7 +36,7 @@ def classification_dataset(df, image_size, batch_size, augment=None, shuffle=Tru
     """
     cache = build_cache(df, image_size, resize_mode, cache_dir=cache_dir, on_error=on_error)
     labels = class_indices(cache.rows, classes)
-    num_classes = len(classes if classes is not None else df.attrs["classes"])
+    num_classes = len(class_names(df, classes))
     sampler = _Batches(labels, batch_size, shuffle, class_balanced, seed)
 
     def gather(rows):
@@ -102,7 +102,7 @@ def class_weights(df, classes=None):
     """{class index: weight} inversely proportional to class frequency (mean weight over images 1),
     for `fit(class_weight=...)`."""
     labels = class_indices(df, classes)
-    counts = np.bincount(labels, minlength=len(classes if classes is not None else df.attrs["classes"]))
+    counts = np.bincount(labels, minlength=len(class_names(df, classes)))
     return {i: len(labels) / (len(counts) * c) for i, c in enumerate(counts) if c}
 
 
