@@ -199,3 +199,28 @@ register(
         notes="Epoch count (30) is dermnet's choice; weight decay is decoupled (AdamW-style).",
     )
 )
+
+register(
+    Recipe(
+        name="zhang2018",
+        paper="Zhang et al., MICCAI 2018 (synergic deep learning)",
+        input_shape=(224, 224, 3),
+        augment="zhang2018",
+        batch_size=32,
+        phases=(
+            Phase(
+                "train",
+                "none",
+                # 100,000 iterations of batch 32 over ISIC 2016's 900 training images (28 steps).
+                3572,
+                "SGD",
+                1e-4,
+                # η(t) = η₀ / (1 + 10⁻⁴ t), t the iteration: Keras' InverseTimeDecay with one-step decay.
+                schedule={"class_name": "InverseTimeDecay", "config": {"decay_steps": 1, "decay_rate": 1e-4}},
+            ),
+        ),
+        notes="Mini-batch SGD without momentum (the paper names none), bicubic 224×224 inputs, "
+        "λ = 3 (the model's synergic_weight). The epoch count turns the paper's 100,000 iterations "
+        "into epochs of ISIC 2016; scale it for another dataset.",
+    )
+)

@@ -30,6 +30,8 @@ def small_kwargs(name):
             "input_shape": (48, 48, 3),
             "weights": None,
         }
+    if name == "sdl":  # two baseline CNNs: tests/test_synergic.py covers the pair training path
+        return {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None}
     raise KeyError(f"tests/conftest.py: small_kwargs() has no entry for the model {name!r}")
 
 
@@ -45,9 +47,10 @@ def random_images(model, batch=4, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (batch, height, width, 3), dtype="uint8")
 
 
-def gradients(model, x, y):
-    """Gradients of a categorical cross-entropy w.r.t. `model.trainable_variables`, any backend."""
-    loss_fn = keras.losses.CategoricalCrossentropy()
+def gradients(model, x, y, loss=None):
+    """Gradients of `loss(y, y_pred)` (default: categorical cross-entropy) w.r.t.
+    `model.trainable_variables`, any backend."""
+    loss_fn = loss or keras.losses.CategoricalCrossentropy()
     backend = keras.config.backend()
     if backend == "tensorflow":
         import tensorflow as tf

@@ -247,7 +247,7 @@ for _c in [
           "Inception-ResNet-v2 fine-tuned on HAM10000"),
     _card("baseline_cnn", RAY2020, 7, "ray", "ray2020", 60_455,
           "Ray et al.'s 6-layer baseline CNN, trained from scratch"),
-    _card("resnet50", ZHANG2018, 2, "sdl", None, 25_687_938, "ResNet-50, the single-network baseline of SDL"),
+    _card("resnet50", ZHANG2018, 2, "sdl", "zhang2018", 25_687_938, "ResNet-50, the single-network baseline of SDL"),
     _card("resnet101", MENEGOLA2017, 3, "linear", "menegola2017_cls", 42_664_323,
           "ResNet-101, a RECOD ISIC 2017 classifier"),
     _card("inception_v4", MENEGOLA2017, 3, "linear", "menegola2017_cls", 41_179_011,

@@ -1,0 +1,171 @@
+"""Synergic deep learning (Zhang et al., MICCAI 2018): n classifiers that learn from each other.
+
+n DCNN components (a backbone with the `"sdl"` head each, sharing no weights) see n different
+images at once. For every pair of components, a synergic network takes the two 1024-d `features`
+and predicts whether the two images share a class. The loss is
+
+    Σᵢ CE(componentᵢ) + λ · Σ₍ᵢ,ⱼ₎ BCE(synergicᵢⱼ)
+
+so component i receives ∂lᵢ/∂θᵢ + λ·∂l_S/∂θᵢ (the paper's eq. 5). A prediction on one image feeds
+it to every component and averages their probabilities; the class is the argmax of their sum
+(eq. 6, the same argmax).
+
+Train it on `dermnet.data.pair_dataset` streams: inputs are a tuple of n image batches, targets
+`{"labels": [B, n], "synergic": [B, n(n-1)/2]}`.
+"""
+
+import itertools
+
+import keras
+from keras import layers, ops
+
+from dermnet import backbones
+from dermnet._registry import ZHANG2018, ModelCard, register_model
+from dermnet.models.classifier import build_classifier, load_weights, set_trainable
+
+_UNIFORM = keras.initializers.RandomUniform(-0.05, 0.05)
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class SynergicModel(keras.Model):
+    """n components and C(n, 2) synergic networks; see the module docstring.
+
+    Args:
+        n: number of components, at least 2.
+        backbone: any classification backbone of `dermnet.backbones.BACKBONES`.
+        num_classes: classes of every component.
+        input_shape: `(height, width, 3)`, default the backbone's.
+        synergic_weight: λ, the weight of the synergic losses (3 in the paper).
+        synergic_units: width of the synergic network's fully connected learning layer. The
+            paper does not give it; 256 keeps the synergic networks tiny next to the components.
+        component_weights: None or "imagenet" for every component's backbone.
+        preprocessing: a `Preprocess` mode; the backbone's own if None.
+    """
+
+    def __init__(self, n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weight=3.0,
+                 synergic_units=256, component_weights=None, preprocessing=None, **kwargs):
+        super().__init__(**kwargs)
+        if n < 2:
+            raise ValueError(f"SDL needs at least 2 components; got n={n} (n=1 is the plain classifier).")
+        self.n, self.backbone, self.num_classes = int(n), backbone, int(num_classes)
+        self.image_shape = tuple(input_shape or backbones.get(backbone).input_shape)
+        self.synergic_weight, self.synergic_units = float(synergic_weight), int(synergic_units)
+        self.preprocessing = preprocessing
+        self.pairs = list(itertools.combinations(range(self.n), 2))
+        self.components = []
+        for i in range(self.n):
+            classifier = build_classifier(backbone, num_classes, self.image_shape, component_weights, head="sdl",
+                                          preprocessing=preprocessing, name=f"component_{i + 1}")
+            # Each component gives its probabilities and its 1024-d features to the synergic networks.
+            self.components.append(keras.Model(classifier.input, [classifier.output,
+                                                                  classifier.get_layer("features").output],
+                                               name=f"component_{i + 1}"))
+        pair_features = 2 * self.components[0].output[1].shape[-1]
+        # Built here (with an Input), so that every weight exists before the first call: weight
+        # loading and optimizers see the whole model.
+        self.synergic_networks = [
+            keras.Sequential([keras.Input((pair_features,)),
+                              layers.Dense(self.synergic_units, activation="relu", kernel_initializer=_UNIFORM,
+                                           name="learning"),
+                              layers.Dense(1, kernel_initializer=_UNIFORM, name="logit"),
+                              layers.Activation("sigmoid", dtype="float32", name="same_class")],
+                             name=f"synergic_{i + 1}{j + 1}")
+            for i, j in self.pairs]
+        self.built = True  # every sublayer is built: weights load before a first call
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.component_accuracy = [keras.metrics.SparseCategoricalAccuracy(name=f"accuracy_{i + 1}")
+                                   for i in range(self.n)]
+        self.synergic_accuracy = keras.metrics.BinaryAccuracy(name="synergic_accuracy")
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, (tuple, list)):  # one image batch: eq. 6, as an average
+            return ops.mean(ops.stack([c(inputs, training=training)[0] for c in self.components]), axis=0)
+        if len(inputs) != self.n:
+            raise ValueError(f"SDL with n={self.n} takes a tuple of {self.n} image batches, got {len(inputs)}.")
+        outputs = [c(x, training=training) for c, x in zip(self.components, inputs)]
+        synergic = [net(ops.concatenate([outputs[i][1], outputs[j][1]], axis=-1), training=training)
+                    for net, (i, j) in zip(self.synergic_networks, self.pairs)]
+        return {"probabilities": ops.stack([p for p, _ in outputs], axis=1),  # [B, n, K]
+                "synergic": ops.concatenate(synergic, axis=-1)}  # [B, C(n, 2)]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        labels = ops.cast(y["labels"], "int32")
+        classification = sum(
+            ops.mean(keras.losses.sparse_categorical_crossentropy(labels[:, i], y_pred["probabilities"][:, i]))
+            for i in range(self.n))
+        synergic = ops.sum(ops.mean(keras.losses.binary_crossentropy(
+            ops.cast(y["synergic"], "float32")[..., None], y_pred["synergic"][..., None]), axis=0))
+        loss = classification + self.synergic_weight * synergic
+        return loss + sum(self.losses) if self.losses else loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self.loss_tracker.update_state(self.compute_loss(x, y, y_pred, training=False))
+        for i, metric in enumerate(self.component_accuracy):
+            metric.update_state(y["labels"][:, i], y_pred["probabilities"][:, i])
+        self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])
+        return {m.name: m.result() for m in self.metrics}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, *self.component_accuracy, self.synergic_accuracy]
+
+    @property
+    def input_shape(self):
+        """The shape of one image batch (prediction takes one; training takes a tuple of n)."""
+        return (None, *self.image_shape)
+
+    @property
+    def output_shape(self):
+        return (None, self.num_classes)
+
+    def export(self, filepath, **kwargs):
+        """Exports `inference_model()`: a SavedModel that serves image → probabilities."""
+        return self.inference_model().export(filepath, **kwargs)
+
+    def inference_model(self, name=None):
+        """A plain single-input classifier, image → averaged probabilities, that saves, reloads
+        with `safe_mode=True` and exports as a SavedModel (it shares this model's weights)."""
+        image = keras.Input(self.image_shape, name="image")
+        probabilities = [c(image)[0] for c in self.components]
+        outputs = layers.Average(dtype="float32", name="probabilities")(probabilities)
+        return keras.Model(image, outputs, name=name or f"{self.name}_inference")
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n, "backbone": self.backbone, "num_classes": self.num_classes,
+                "input_shape": self.image_shape, "synergic_weight": self.synergic_weight,
+                "synergic_units": self.synergic_units, "preprocessing": self.preprocessing}
+
+
+@register_model(
+    ModelCard(
+        name="sdl",
+        task="classification",
+        paper=ZHANG2018,
+        input_shape=(224, 224, 3),
+        num_classes=2,
+        preprocessing="caffe",
+        head="sdl + synergic networks",
+        recipe="zhang2018",
+        weights="imagenet",
+        parameters=51_900_677,
+        description="Synergic deep learning: n ResNet-50 components + C(n,2) synergic networks (pairs in)",
+    )
+)
+def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weight=3.0, synergic_units=256,
+        weights="imagenet", freeze="none", preprocessing=None, name="sdl"):
+    """Builds a `SynergicModel` (see its docstring); `weights` is None, "imagenet" (every component's
+    backbone) or the path of a `.weights.h5` / `.keras` file of this whole model.
+
+    Example:
+    >>> model = dermnet.build("sdl", n=2, num_classes=2, weights=None)
+    >>> model.compile(optimizer=dermnet.recipes.get("zhang2018").phases[0].make_optimizer(1))
+    >>> model.fit(dermnet.data.pair_dataset(df, 224, batch_size=32, augment="zhang2018"), epochs=10)
+    """
+    model = SynergicModel(n, backbone, num_classes, input_shape, synergic_weight, synergic_units,
+                          weights if weights in (None, "imagenet") else None, preprocessing, name=name)
+    if weights not in (None, "imagenet"):
+        load_weights(model, weights, into_backbone=False)
+    set_trainable(model, freeze)
+    return model
