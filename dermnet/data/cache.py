@@ -6,8 +6,8 @@ epoch after that only copies bytes. The cache is keyed by the manifest's files a
 resize mode, so it is reused across runs and backends, and a file changed on disk is decoded again.
 
 A build writes each row in place and records finished rows in a state file after flushing them, so
-an interrupted build resumes where it stopped and ends with the same bytes; `meta.json`, written
-last, marks a complete cache.
+an interrupted build resumes where it stopped and ends with the same bytes. `meta.json` describes
+the cache for a person looking into the folder.
 """
 
 import hashlib
@@ -24,7 +24,7 @@ import numpy as np
 
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import RESIZE_MODES, read_image_bgr, read_mask, resize
-from dermnet.data.manifest import _mask_columns
+from dermnet.data.manifest import _mask_columns, check_on_error
 
 CACHE_VERSION = 1
 _CHUNK = 256  # rows decoded between two state saves
@@ -75,8 +75,7 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"Unknown resize mode {resize_mode!r}; expected one of {RESIZE_MODES}.")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    check_on_error(on_error)
     mask_columns = _mask_columns(df)
     files = [list(row) for row in df[["image", *mask_columns]].itertuples(index=False)]
     key = _key(files, size, resize_mode, interpolation)
@@ -91,7 +90,6 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
     todo = np.flatnonzero(~done)
     errors = {}
     if len(todo):
-        (path / "meta.json").unlink(missing_ok=True)
 
         def decode(i):
             try:
@@ -133,9 +131,13 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
                                      "resize": resize_mode, "interpolation": interpolation,
                                      "mask_columns": mask_columns})
     index = np.flatnonzero(done)
-    read_only = lambda a: None if a is None else np.memmap(a.filename, np.uint8, "r", shape=a.shape)  # noqa: E731
-    return ImageCache(read_only(images), read_only(masks), df.iloc[index].reset_index(drop=True), index,
+    return ImageCache(_read_only(images), _read_only(masks), df.iloc[index].reset_index(drop=True), index,
                       path, [errors[i] for i in sorted(errors)])
+
+
+def _read_only(array):
+    """The same file mapped read-only: training cannot write into the cache."""
+    return None if array is None else np.memmap(array.filename, np.uint8, "r", shape=array.shape)
 
 
 def _key(files, size, resize_mode, interpolation):

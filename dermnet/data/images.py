@@ -29,9 +29,12 @@ _INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "are
 
 
 def read_header(path):
-    """(width, height) from the file header alone, after checking that the file is a readable image."""
-    data = _read_bytes(path)
-    return _open_header(data, path).size
+    """(width, height) from the file header alone (no pixel is decoded), or `DataError` naming the file."""
+    try:
+        with open(path, "rb") as file:
+            return _open_header(file, path).size
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
 
 
 def read_image(path, max_pixels=MAX_PIXELS):
@@ -41,32 +44,13 @@ def read_image(path, max_pixels=MAX_PIXELS):
 
 def read_image_bgr(path, max_pixels=MAX_PIXELS):
     """`read_image` in OpenCV's BGR order: the cache swaps channels after resizing, on fewer pixels."""
-    data = _read_bytes(path)
-    header = _open_header(data, path)
-    width, height = header.size
-    if width * height > max_pixels:
-        raise DataError(f"{path}: the header claims {width}×{height} = {width * height:,} pixels, more "
-                        f"than the limit of {max_pixels:,} (a decompression bomb or a wrong file); "
-                        "raise dermnet.data.images.MAX_PIXELS if the image is genuine")
-    _check_complete(data, header.format, path)
     # OpenCV applies EXIF orientation, converts CMYK, palette and gray to BGR and 16 bits to 8.
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"{path}: OpenCV cannot decode this {header.format} image (corrupt data)")
-    return image
+    return _decode(path, max_pixels, cv2.IMREAD_COLOR, "image")
 
 
 def read_mask(path, max_pixels=MAX_PIXELS):
     """A lesion mask as uint8 {0, 1} `[H, W]`; any stored scale or anti-aliasing is thresholded at half."""
-    data = _read_bytes(path)
-    header = _open_header(data, path)
-    if header.size[0] * header.size[1] > max_pixels:
-        raise DataError(f"{path}: the mask header claims {header.size[0]}×{header.size[1]} pixels, "
-                        f"more than the limit of {max_pixels:,}")
-    _check_complete(data, header.format, path)
-    mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise DataError(f"{path}: OpenCV cannot decode this mask (corrupt data)")
+    mask = _decode(path, max_pixels, cv2.IMREAD_UNCHANGED, "mask")
     if mask.ndim == 3:  # an RGB(A) mask: any colour channel counts
         mask = mask[..., :3].max(axis=-1)
     top = np.iinfo(mask.dtype).max if mask.dtype.kind == "u" else 1
@@ -104,26 +88,40 @@ def resize(image, size, mode="stretch", interpolation="bicubic"):
     return out
 
 
-def _read_bytes(path):
+def _decode(path, max_pixels, flags, what):
+    """Pixels of a checked file: readable, an image, within the pixel limit, complete."""
     try:
         data = open(path, "rb").read()
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
-    if not data:
-        raise DataError(f"{path}: the file is empty (0 bytes)")
-    return data
+    header = _open_header(io.BytesIO(data), path)
+    width, height = header.size
+    if width * height > max_pixels:
+        raise DataError(f"{path}: the {what} header claims {width}×{height} = {width * height:,} pixels, "
+                        f"more than the limit of {max_pixels:,} (a decompression bomb or a wrong file); "
+                        "raise dermnet.data.images.MAX_PIXELS if the image is genuine")
+    _check_complete(data, header.format, path)
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if pixels is None:
+        raise DataError(f"{path}: OpenCV cannot decode this {header.format} {what} (corrupt data)")
+    return pixels
 
 
-def _open_header(data, path):
+def _open_header(file, path):
+    """Pillow reads the header lazily: size and format without decoding a pixel."""
     with warnings.catch_warnings():  # our own pixel limit applies, not Pillow's warning
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            return Image.open(io.BytesIO(data))
+            return Image.open(file)
         except Image.DecompressionBombError as err:  # Pillow refuses far larger headers itself
             raise DataError(f"{path}: {err} (refused before decoding)") from None
         except Exception:  # noqa: BLE001 - Pillow raises several types for "not an image"
-            kind = "text" if _looks_like_text(data) else "unknown data"
-            raise DataError(f"{path}: not an image file ({kind}, {len(data):,} bytes, extension "
+            file.seek(0)
+            head = file.read(512)
+            if not head:
+                raise DataError(f"{path}: the file is empty (0 bytes)") from None
+            kind = "text" if _looks_like_text(head) else "unknown data"
+            raise DataError(f"{path}: not an image file ({kind}, extension "
                             f"{os.path.splitext(str(path))[1] or 'none'})") from None
 
 
@@ -141,7 +139,7 @@ def _check_complete(data, image_format, path):
 
 def _looks_like_text(data):
     try:
-        data[:512].decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True

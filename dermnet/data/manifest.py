@@ -139,8 +139,7 @@ def validate(df, classes=None, on_error="raise"):
     labels, missing image or mask files, and masks of another size than their image. With
     `on_error="skip"`, rows with missing or mismatched files are dropped with a warning instead.
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    check_on_error(on_error)
     df = df.reset_index(drop=True).copy()
     where = df.attrs.get("source") or df.attrs.get("dataset") or "manifest"
     if "split" not in df:
@@ -169,6 +168,11 @@ def validate(df, classes=None, on_error="raise"):
         df = df.drop(index=list(bad)).reset_index(drop=True)
         df.attrs["skipped"] = list(bad.values())
     return df
+
+
+def check_on_error(on_error):
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
 
 
 def class_names(df, classes=None):
@@ -229,9 +233,11 @@ def _file_problems(df):
                 continue
             if not os.path.isfile(mask):
                 problems[row.Index] = f"{mask}: mask file not found"
-            elif read_header(mask) != read_header(image):
-                problems[row.Index] = (f"{mask}: mask of size {'×'.join(map(str, read_header(mask)))}, "
-                                       f"its image {image} is {'×'.join(map(str, read_header(image)))}")
+                continue
+            mask_size, image_size = read_header(mask), read_header(image)
+            if mask_size != image_size:
+                problems[row.Index] = (f"{mask}: mask of size {'×'.join(map(str, mask_size))}, "
+                                       f"its image {image} is {'×'.join(map(str, image_size))}")
     return problems
 
 

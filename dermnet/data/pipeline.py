@@ -137,8 +137,7 @@ class _Pairs:
         if len(np.unique(labels)) < 2:
             raise ValueError("pair_dataset needs at least two classes")
         self.labels, self.batch_size, self.n, self.share, self.seed = labels, batch_size, n, same_class_share, seed
-        self.by_class = [np.flatnonzero(labels == c) for c in range(labels.max() + 1)]
-        self.classes = [c for c, members in enumerate(self.by_class) if len(members)]
+        self.by_class, self.classes = _members_by_class(labels)
 
     def epoch(self, epoch):
         rng = np.random.default_rng([self.seed, epoch])
@@ -175,6 +174,12 @@ class _Pairs:
         return (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
 
 
+def _members_by_class(labels):
+    """(rows of each class index, the class indices that have rows)."""
+    by_class = [np.flatnonzero(labels == c) for c in range(labels.max() + 1)]
+    return by_class, [c for c, members in enumerate(by_class) if len(members)]
+
+
 def _same_share(classes):
     pairs = itertools.combinations(range(classes.shape[1]), 2)
     return np.mean([classes[:, i] == classes[:, j] for i, j in pairs])
@@ -182,8 +187,7 @@ def _same_share(classes):
 
 class _ClassBlocks:
     def __init__(self, labels, classes_per_batch, images_per_class, seed):
-        self.by_class = [np.flatnonzero(labels == c) for c in range(labels.max() + 1)]
-        self.classes = [c for c, members in enumerate(self.by_class) if len(members)]
+        self.by_class, self.classes = _members_by_class(labels)
         if classes_per_batch > len(self.classes):
             raise ValueError(f"classes_per_batch={classes_per_batch} but the data has {len(self.classes)} classes")
         self.p, self.k, self.seed, self.n = classes_per_batch, images_per_class, seed, len(labels)

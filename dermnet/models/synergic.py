@@ -72,7 +72,6 @@ class SynergicModel(keras.Model):
                              name=f"synergic_{i + 1}{j + 1}")
             for i, j in self.pairs]
         self.built = True  # every sublayer is built: weights load before a first call
-        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.component_accuracy = [keras.metrics.SparseCategoricalAccuracy(name=f"accuracy_{i + 1}")
                                    for i in range(self.n)]
         self.synergic_accuracy = keras.metrics.BinaryAccuracy(name="synergic_accuracy")
@@ -101,15 +100,11 @@ class SynergicModel(keras.Model):
         return loss + sum(self.losses) if self.losses else loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        self.loss_tracker.update_state(self.compute_loss(x, y, y_pred, training=False))
+        # Keras' own tracker already averages the loss; these metrics are attributes, so Keras lists them.
         for i, metric in enumerate(self.component_accuracy):
             metric.update_state(y["labels"][:, i], y_pred["probabilities"][:, i])
         self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])
-        return {m.name: m.result() for m in self.metrics}
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, *self.component_accuracy, self.synergic_accuracy]
+        return self.get_metrics_result()
 
     @property
     def input_shape(self):
