@@ -40,6 +40,52 @@ def _data_download(args):
     print(f"{args.name}: ready in {download(args.name, args.root)}")
 
 
+def _train(args):
+    from dermnet.training import run
+
+    out = args.out or f"runs/{args.model}"
+    scores = run(args.model, args.dataset, args.root, recipe=args.recipe, out=out, epochs=args.epochs,
+                 batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
+                 seed=args.seed, verbose=2)
+    print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
+    print(f"model, history, scores and config in {out}/")
+
+
+def _weights(text):
+    """--weights: none → None (random); absent → "default" (the model's ImageNet weights, if any)."""
+    return {None: "default", "none": None}.get(text, text)
+
+
+def _sweep(args):
+    from dermnet import sweeps
+    from dermnet.training import dataset_splits
+
+    train, _, test = dataset_splits(args.dataset, args.root)
+    options = {"backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs,
+               "batch_size": args.batch_size, "weights": _weights(args.weights),
+               "augment": args.augment, "seed": args.seed, "verbose": 2}
+    if args.values:
+        value = float if args.what == "synergic-weight" else int
+        options["values"] = [value(v) for v in args.values.split(",")]
+    sweep = sweeps.synergic_weight_sweep if args.what == "synergic-weight" else sweeps.components_sweep
+    table = sweep(train, test, out=args.out, **options)
+    print(table.to_string(index=False))
+    print(f"written to {args.out}")
+
+
+def _add_training_arguments(command, epochs_help, image_size_default):
+    command.add_argument("--dataset", default="synthetic",
+                         help="a data set name or a manifest CSV (default: synthetic, embedded)")
+    command.add_argument("--root", help="the data set's folder (synthetic: drawn into the dermnet cache)")
+    command.add_argument("--epochs", type=int, help=epochs_help)
+    command.add_argument("--batch-size", type=int, help="default: the recipe's")
+    command.add_argument("--image-size", type=int, default=image_size_default,
+                         help=f"square input side (default: {image_size_default or 'the recipe’s'})")
+    command.add_argument("--weights", help="imagenet, none (random) or a weights file (default: ImageNet "
+                         "where the backbone has them)")
+    command.add_argument("--seed", type=int, default=0)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="dermnet", description="Skin-lesion models for dermoscopy.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -57,6 +103,24 @@ def parser():
     fetch.add_argument("name", help="the data set, e.g. isic2018_task3_test (an unknown name lists them)")
     fetch.add_argument("--root", required=True, help="the data folder; images land anywhere under it")
     fetch.set_defaults(run=_data_download)
+
+    training = commands.add_parser("train", help="train a model by its recipe, score it, save the run")
+    training.add_argument("model", help="a registered classification model, e.g. sdl (see `dermnet list`)")
+    _add_training_arguments(training, epochs_help="epochs of every phase (default: the recipe's)",
+                            image_size_default=None)
+    training.add_argument("--recipe", help="a recipe name (default: the model card's)")
+    training.add_argument("--out", help="the run's folder (default runs/MODEL)")
+    training.set_defaults(run=_train)
+
+    sweep = commands.add_parser("sweep", help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
+    sweep.add_argument("what", choices=["synergic-weight", "components"])
+    sweep.add_argument("--values", help="comma-separated λ or n values (default 0,1,3,5,10 or 1,2,3,4)")
+    sweep.add_argument("--backbone", default="resnet50", help="each component's backbone (default resnet50)")
+    _add_training_arguments(sweep, epochs_help="epochs per run (default: the zhang2018 recipe's)",
+                            image_size_default=224)
+    sweep.add_argument("--augment", help="augmentation preset (default: the recipe's, zhang2018); none for none")
+    sweep.add_argument("--out", required=True, help="the CSV to write (rewritten after every run)")
+    sweep.set_defaults(run=_sweep)
     return p
 
 

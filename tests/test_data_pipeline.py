@@ -90,6 +90,17 @@ def test_pair_batches_for_sdl(dataset, tmp_path, stream_kind, n):
         assert 0.45 <= synergic.mean() <= 0.55
 
 
+def test_independent_streams_for_components_trained_apart(dataset, tmp_path, stream_kind):
+    stream = data.pair_dataset(dataset, 16, batch_size=10, n=2, cache_dir=tmp_path, same_class_share=None)
+    epoch = batches(stream)
+    numbers = np.stack([np.concatenate([image_number(images[k]) for images, _ in epoch]) for k in range(2)])
+    # Each position goes through the whole data in its own order: every image once per epoch.
+    assert [sorted(row) for row in numbers.tolist()] == [list(range(30))] * 2
+    assert numbers[0].tolist() != numbers[1].tolist()
+    for images, targets in epoch:
+        np.testing.assert_array_equal(targets["synergic"][:, 0], targets["labels"][:, 0] == targets["labels"][:, 1])
+
+
 def test_triplet_batches_are_p_by_k(tmp_path, stream_kind):
     df = data.from_csv(write_dataset(tmp_path / "data", n=40, num_classes=4))
     df = df[(df["label"] != "class_3") | (df.index < 8)]  # class_3: 2 images

@@ -56,7 +56,7 @@ def test_remaining_cards_give_the_parameters_that_build_gives():
     # The ensemble adds no parameters of its own to its default members'.
     members = [dermnet.model_card(m).parameters for m in ("inception_v3", "densenet201")]
     assert dermnet.model_card("ensemble").parameters == sum(members)
-    checked = set(KERAS_APPLICATIONS) | {"inception_v4", "baseline_cnn", "ensemble", "sdl"}  # sdl: below
+    checked = set(KERAS_APPLICATIONS) | {"inception_v4", "baseline_cnn", "ensemble", "sdl", "resnet50x2"}  # below
     assert set(dermnet.list_models(task="classification")) == checked, "a new model's card is unchecked"
 
 
@@ -65,3 +65,9 @@ def test_sdl_is_two_resnet50_components_and_a_small_synergic_network():
     synergic = 2 * 1024 * 256 + 256 + 256 + 1  # concatenated features → 256 → 1
     assert model.count_params() == 2 * dermnet.model_card("resnet50").parameters + synergic
     assert model.count_params() == dermnet.model_card("sdl").parameters
+
+
+def test_resnet50x2_is_two_resnet50s_with_the_sdl_head():
+    model = dermnet.build("resnet50x2", weights=None)
+    assert model.count_params() == 2 * dermnet.model_card("resnet50").parameters
+    assert model.count_params() == dermnet.model_card("resnet50x2").parameters

@@ -60,8 +60,19 @@ def test_with_lambda_zero_components_train_as_plain_classifiers():
         targets = keras.utils.to_categorical(y["labels"][:, i], 2)
         for variable, grad in zip(variables, gradients(plain, x[i], targets)):
             np.testing.assert_allclose(grads[id(variable)], keras.ops.convert_to_numpy(grad), rtol=1e-4, atol=1e-7)
-    synergic = [v for net in model.synergic_networks for v in net.trainable_variables]
-    assert all(not np.any(grads[id(v)]) for v in synergic)
+    # λ = 0 builds no synergic networks: nothing untrained rides along.
+    assert model.synergic_networks == [] and "synergic" not in model(x)
+    assert len(grads) == sum(len(c.trainable_variables) for c in model.components)
+
+
+def test_resnet50x2_is_two_resnet50s_trained_apart():
+    model = dermnet.build("resnet50x2", input_shape=(32, 32, 3), weights=None)
+    assert isinstance(model, SynergicModel) and model.n == 2 and model.synergic_networks == []
+    assert all(c.get_layer("resnet50_backbone") for c in model.components)
+    x, y = pair_batch(2)
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    history = model.fit(x, y, epochs=1, verbose=0)
+    assert {"loss", "accuracy_1", "accuracy_2"} == set(history.history)
 
 
 def test_every_weight_learns_from_the_synergic_loss():

@@ -72,7 +72,9 @@ def pair_dataset(df, image_size, batch_size, n=2, augment=None, cache_dir=None, 
     tuple of `n` uint8 batches and `synergic[:, k]` is 1 when the k-th pair of
     `itertools.combinations(range(n), 2)` shares a class. Between 45 and 55 % of the pairs of every
     batch share a class (exactly `same_class_share` of the samples when n = 2), so the synergic
-    network sees both answers equally often whatever the class imbalance.
+    network sees both answers equally often whatever the class imbalance. `same_class_share=None`
+    draws every position from its own shuffle of the data instead: n independent streams, for
+    components trained apart (the ResNet-50² baseline).
     """
     cache = build_cache(df, image_size, resize_mode, cache_dir=cache_dir, on_error=on_error)
     labels = class_indices(cache.rows, classes)
@@ -134,13 +136,16 @@ class _Pairs:
     def __init__(self, labels, batch_size, n, same_class_share, seed):
         if n < 2:
             raise ValueError(f"pair_dataset needs n >= 2 images per sample, not {n}")
-        if len(np.unique(labels)) < 2:
+        if same_class_share is not None and len(np.unique(labels)) < 2:
             raise ValueError("pair_dataset needs at least two classes")
         self.labels, self.batch_size, self.n, self.share, self.seed = labels, batch_size, n, same_class_share, seed
         self.by_class, self.classes = _members_by_class(labels)
 
     def epoch(self, epoch):
         rng = np.random.default_rng([self.seed, epoch])
+        if self.share is None:  # n independent streams
+            orders = np.stack([rng.permutation(len(self.labels)) for _ in range(self.n)], axis=1)
+            return _in_batches(orders, self.batch_size, drop_last=True)
         order = rng.permutation(len(self.labels))
         return [self._batch(rng, anchors) for anchors in _in_batches(order, self.batch_size, drop_last=True)]
 

@@ -6,7 +6,9 @@ and predicts whether the two images share a class. The loss is
 
     Σᵢ CE(componentᵢ) + λ · Σ₍ᵢ,ⱼ₎ BCE(synergicᵢⱼ)
 
-so component i receives ∂lᵢ/∂θᵢ + λ·∂l_S/∂θᵢ (the paper's eq. 5). A prediction on one image feeds
+so component i receives ∂lᵢ/∂θᵢ + λ·∂l_S/∂θᵢ (the paper's eq. 5). With λ = 0 there are no
+synergic networks: the components train apart, each on its own loss and its own image stream,
+which is the paper's ResNet-50² baseline (`dermnet.build("resnet50x2")`). A prediction on one image feeds
 it to every component and averages their probabilities; the class is the argmax of their sum
 (eq. 6, the same argmax).
 
@@ -35,7 +37,8 @@ class SynergicModel(keras.Model):
         backbone: any classification backbone of `dermnet.backbones.BACKBONES`.
         num_classes: classes of every component.
         input_shape: `(height, width, 3)`, default the backbone's.
-        synergic_weight: λ, the weight of the synergic losses (3 in the paper).
+        synergic_weight: λ, the weight of the synergic losses (3 in the paper); 0 builds no
+            synergic networks (components trained apart, as in the ResNet-50² baseline).
         synergic_units: width of the synergic network's fully connected learning layer. The
             paper does not give it; 256 keeps the synergic networks tiny next to the components.
         component_weights: None or "imagenet" for every component's backbone.
@@ -70,11 +73,12 @@ class SynergicModel(keras.Model):
                               layers.Dense(1, kernel_initializer=_UNIFORM, name="logit"),
                               layers.Activation("sigmoid", dtype="float32", name="same_class")],
                              name=f"synergic_{i + 1}{j + 1}")
-            for i, j in self.pairs]
+            for i, j in self.pairs] if self.synergic_weight else []
         self.built = True  # every sublayer is built: weights load before a first call
         self.component_accuracy = [keras.metrics.SparseCategoricalAccuracy(name=f"accuracy_{i + 1}")
                                    for i in range(self.n)]
-        self.synergic_accuracy = keras.metrics.BinaryAccuracy(name="synergic_accuracy")
+        self.synergic_accuracy = (keras.metrics.BinaryAccuracy(name="synergic_accuracy")
+                                  if self.synergic_networks else None)
 
     def call(self, inputs, training=False):
         if not isinstance(inputs, (tuple, list)):  # one image batch: eq. 6, as an average
@@ -82,10 +86,12 @@ class SynergicModel(keras.Model):
         if len(inputs) != self.n:
             raise ValueError(f"SDL with n={self.n} takes a tuple of {self.n} image batches, got {len(inputs)}.")
         outputs = [c(x, training=training) for c, x in zip(self.components, inputs)]
-        synergic = [net(ops.concatenate([outputs[i][1], outputs[j][1]], axis=-1), training=training)
-                    for net, (i, j) in zip(self.synergic_networks, self.pairs)]
-        return {"probabilities": ops.stack([p for p, _ in outputs], axis=1),  # [B, n, K]
-                "synergic": ops.concatenate(synergic, axis=-1)}  # [B, C(n, 2)]
+        result = {"probabilities": ops.stack([p for p, _ in outputs], axis=1)}  # [B, n, K]
+        if self.synergic_networks:
+            synergic = [net(ops.concatenate([outputs[i][1], outputs[j][1]], axis=-1), training=training)
+                        for net, (i, j) in zip(self.synergic_networks, self.pairs)]
+            result["synergic"] = ops.concatenate(synergic, axis=-1)  # [B, C(n, 2)]
+        return result
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y_pred is None:
@@ -94,16 +100,19 @@ class SynergicModel(keras.Model):
         classification = sum(
             ops.mean(keras.losses.sparse_categorical_crossentropy(labels[:, i], y_pred["probabilities"][:, i]))
             for i in range(self.n))
-        synergic = ops.sum(ops.mean(keras.losses.binary_crossentropy(
-            ops.cast(y["synergic"], "float32")[..., None], y_pred["synergic"][..., None]), axis=0))
-        loss = classification + self.synergic_weight * synergic
+        loss = classification
+        if self.synergic_networks:
+            synergic = ops.sum(ops.mean(keras.losses.binary_crossentropy(
+                ops.cast(y["synergic"], "float32")[..., None], y_pred["synergic"][..., None]), axis=0))
+            loss = loss + self.synergic_weight * synergic
         return loss + sum(self.losses) if self.losses else loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # Keras' own tracker already averages the loss; these metrics are attributes, so Keras lists them.
         for i, metric in enumerate(self.component_accuracy):
             metric.update_state(y["labels"][:, i], y_pred["probabilities"][:, i])
-        self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])
+        if self.synergic_networks:
+            self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])
         return self.get_metrics_result()
 
     @property
@@ -164,3 +173,27 @@ def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weig
         load_weights(model, weights, into_backbone=False)
     set_trainable(model, freeze)
     return model
+
+
+@register_model(
+    ModelCard(
+        name="resnet50x2",
+        task="classification",
+        paper=ZHANG2018,
+        input_shape=(224, 224, 3),
+        num_classes=2,
+        preprocessing="caffe",
+        head="sdl (each component)",
+        recipe="zhang2018",
+        weights="imagenet",
+        parameters=51_375_876,
+        description="ResNet-50²: two ResNet-50s trained apart, probabilities averaged (SDL's baseline)",
+    )
+)
+def resnet50x2(num_classes=2, input_shape=None, weights="imagenet", freeze="none", preprocessing=None,
+               name="resnet50x2"):
+    """SDL's ResNet-50² baseline: a `SynergicModel` with n = 2 and λ = 0, so no synergic networks.
+    Trained on `pair_dataset(..., same_class_share=None)` each component sees its own shuffled
+    stream and its own loss: two independently trained ResNet-50s, built and trained by the
+    same recipe as `sdl`; prediction averages their probabilities."""
+    return sdl(2, "resnet50", num_classes, input_shape, 0.0, 256, weights, freeze, preprocessing, name)

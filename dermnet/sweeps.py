@@ -1,0 +1,97 @@
+"""The sweeps of Zhang et al. 2018: the synergic weight λ (Fig. 4) and the number of components n
+with its relative training time (Fig. 5). Each run trains a fresh model by the recipe on `train_df`
+and scores it on `test_df`; the table is rewritten after every run, so an interrupted sweep keeps
+the runs it finished.
+
+Example (also `dermnet sweep synergic-weight --dataset isic2016 --root DIR --out lambda.csv`):
+>>> df = dermnet.data.load_dataset("isic2016", "~/data/isic2016")
+>>> table = dermnet.sweeps.synergic_weight_sweep(df[df.split == "train"], df[df.split == "test"],
+...                                              values=(0, 1, 3, 10), out="lambda.csv")
+"""
+
+import time
+
+import keras
+import pandas as pd
+
+import dermnet
+from dermnet import backbones
+from dermnet.data import class_indices, class_names
+from dermnet.evaluation import classification_scores
+from dermnet.models.classifier import build_classifier
+from dermnet.training import StepTimer, predict, train, write_atomically
+
+
+def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=None, **options):
+    """One SDL run per λ in `values` (λ = 0 is ResNet-50²: components trained apart).
+
+    Args:
+        options: `backbone`, `image_size`, `weights`, `recipe`, `epochs`, `batch_size`, `augment`,
+            `preprocessing`, `seed`, `cache_dir`, `verbose`, as in `run`.
+    Returns:
+        A DataFrame, a row per λ: `synergic_weight` then `run`'s columns; written to `out` if given.
+    """
+    rows = []
+    for value in values:
+        rows.append({"synergic_weight": float(value), **run(n, value, train_df, test_df, **options)})
+        table = _write(rows, out)
+    return table
+
+
+def components_sweep(train_df, test_df, values=(1, 2, 3, 4), synergic_weight=3.0, out=None, **options):
+    """One run per number of components n in `values` (n = 1: the backbone alone with the SDL head).
+
+    Returns:
+        A DataFrame, a row per n: `n`, `run`'s columns and `relative_step_time`, the median step
+        time over that of the first row (Fig. 5's relative training time when `values` starts at 1).
+    """
+    rows = []
+    for n in values:
+        rows.append({"n": int(n), **run(n, synergic_weight, train_df, test_df, **options)})
+        for row in rows:
+            row["relative_step_time"] = row["seconds_per_step"] / rows[0]["seconds_per_step"]
+        table = _write(rows, out)
+    return table
+
+
+def run(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_size=224, weights="default",
+        recipe="zhang2018", epochs=None, batch_size=None, augment=None, preprocessing=None, seed=0, cache_dir=None,
+        verbose=0):
+    """Trains one model (SDL with `n` components, or the plain classifier when n = 1) and scores it.
+
+    Args:
+        image_size: the side of the square inputs.
+        weights: the backbones' initial weights: None, "imagenet", or "default" (ImageNet where
+            the backbone has them).
+        preprocessing: a `dermnet.layers.Preprocess` mode; the backbone's own if None.
+        recipe, epochs, batch_size, augment, seed, cache_dir, verbose: as in `dermnet.training.train`.
+
+    Returns:
+        `dermnet.evaluation.classification_scores` of the test images, plus `train_seconds` (all
+        of training, compilation included), `seconds_per_step` (median) and `steps`.
+    """
+    keras.utils.set_random_seed(seed)  # the same initial weights for every run of a sweep
+    if weights == "default":
+        weights = "imagenet" if backbones.get(backbone).imagenet_file else None
+    classes = class_names(train_df)
+    shape = (image_size, image_size, 3)
+    if n == 1:
+        model = build_classifier(backbone, len(classes), shape, weights, head="sdl", preprocessing=preprocessing,
+                                 name=backbone)
+    else:
+        model = dermnet.build("sdl", n=n, backbone=backbone, num_classes=len(classes), input_shape=shape,
+                              synergic_weight=synergic_weight, weights=weights, preprocessing=preprocessing)
+    timer = StepTimer()
+    start = time.perf_counter()
+    train(model, recipe, train_df, epochs=epochs, batch_size=batch_size, augment=augment, seed=seed,
+          cache_dir=cache_dir, callbacks=[timer], verbose=verbose)
+    seconds = time.perf_counter() - start
+    scores = classification_scores(class_indices(test_df, classes), predict(model, test_df, cache_dir=cache_dir))
+    return {**scores, "train_seconds": seconds, "seconds_per_step": timer.median, "steps": len(timer.seconds)}
+
+
+def _write(rows, out):
+    table = pd.DataFrame(rows)
+    if out is not None:
+        write_atomically(out, lambda path: table.to_csv(path, index=False))
+    return table

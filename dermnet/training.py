@@ -1,0 +1,180 @@
+"""Training by a paper's recipe: the right stream for the model, then each phase's `fit()`.
+
+`train` trains a built model; `run` is the whole job behind `dermnet train`: data set, model,
+training, scores on the held-out split and the files of the run.
+
+Example:
+>>> model = dermnet.build("sdl", weights="imagenet")
+>>> df = dermnet.data.load_dataset("isic2016", "~/data/isic2016")
+>>> history = dermnet.training.train(model, "zhang2018", df[df.split == "train"], epochs=50)
+>>> probabilities = dermnet.training.predict(model, df[df.split == "test"])
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import dermnet
+from dermnet import data, recipes
+from dermnet.evaluation import classification_scores
+from dermnet.models.classifier import set_trainable
+from dermnet.models.synergic import SynergicModel
+
+
+def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
+        image_size=None, weights="default", seed=0, verbose="auto"):
+    """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
+
+    Args:
+        model_name: a registered classification model (`dermnet.list_models()`).
+        dataset: a name of `dermnet.data.DATASETS` (images under `root`) or a manifest CSV;
+            "synthetic" (the default) is drawn into the dermnet cache when `root` is None.
+        recipe: a recipe name; the model card's if None.
+        out: the run's folder (default `runs/<model_name>`): `model.keras`, `history.csv`,
+            `scores.json` and `config.json` (these arguments, the recipe and the class names).
+        image_size: the side of square inputs; the recipe's input size if None.
+        weights: the initial weights: "imagenet", None (random), a weights file, or "default":
+            the model card's (ImageNet wherever the backbone has them).
+        epochs, batch_size, seed, verbose: as in `train`.
+
+    Returns:
+        The scores (`dermnet.evaluation.classification_scores`) on the held-out images.
+    """
+    arguments = dict(locals())
+    keras.utils.set_random_seed(seed)
+    card = dermnet.model_card(model_name)
+    recipe = recipes.get(recipe or card.recipe).for_model(model_name)
+    train_df, validation_df, test_df = dataset_splits(dataset, root)
+    classes = data.class_names(train_df)
+    shape = (image_size, image_size, 3) if image_size else recipe.input_shape
+    model = dermnet.build(model_name, num_classes=len(classes), input_shape=shape,
+                          weights=card.weights if weights == "default" else weights, **recipe.model_kwargs)
+    out = Path(out or Path("runs") / model_name)
+    out.mkdir(parents=True, exist_ok=True)
+    # One history for all phases (a phase's epochs count from 0 again): appended, so start afresh.
+    (out / "history.csv").unlink(missing_ok=True)
+    history = keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)
+    train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size, seed=seed,
+          callbacks=[history], verbose=verbose)
+    write_atomically(out / "model.keras", model.save)
+    scores = classification_scores(data.class_indices(test_df, classes), predict(model, test_df))
+    config = {"arguments": {k: str(v) if isinstance(v, Path) else v for k, v in arguments.items()},
+              "recipe": recipe.to_config(), "classes": list(classes), "keras_backend": keras.config.backend(),
+              "dermnet_version": dermnet.__version__}
+    for name, content in (("scores.json", scores), ("config.json", config)):
+        text = json.dumps(content, indent=2)
+        write_atomically(out / name, lambda path, text=text: Path(path).write_text(text))
+    return scores
+
+
+def dataset_splits(dataset, root=None):
+    """(train, validation, held-out) frames of a data set name or a manifest CSV. Held-out is the
+    "test" split, or "validation" when there is no test split (validation is then None, as it is
+    when the data set has no validation split)."""
+    if str(dataset).endswith(".csv"):
+        df = data.from_csv(dataset, root)
+    elif dataset == "synthetic" and root is None:  # the embedded default, drawn on first use
+        df = data.load_dataset(dataset, data.default_cache_dir() / "synthetic")
+    else:
+        df = data.load_dataset(dataset, root)
+    splits = {name: df[df.split == name] for name in ("train", "validation", "test")}
+    if splits["test"].empty:
+        splits["test"], splits["validation"] = splits["validation"], splits["test"]
+    if splits["train"].empty or splits["test"].empty:
+        raise ValueError(f"{dataset}: needs 'train' and 'test' (or 'validation') images; the splits are "
+                         f"{df.split.value_counts().to_dict()}")
+    return splits["train"], None if splits["validation"].empty else splits["validation"], splits["test"]
+
+
+def write_atomically(path, write):
+    """`write(temporary path)`, then a rename: an interrupted write never leaves a truncated file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".partial.{path.name}")  # keeps the suffix, which Keras checks
+    write(str(partial))
+    os.replace(partial, path)
+
+
+def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_size=None, augment=None, seed=0,
+          cache_dir=None, callbacks=(), verbose="auto"):
+    """Trains `model` in place through every phase of `recipe`; returns the `History` of each phase.
+
+    Args:
+        model: a dermnet classifier or `SynergicModel` (fed pairs: `same_class_share` 0.5, or
+            independent streams when it has no synergic networks).
+        recipe: a `dermnet.recipes.Recipe` or its name; `recipe.for_model(model.name)` is applied.
+        train_df, validation_df: validated manifests (`dermnet.data`); images are cached at the
+            model's input size.
+        epochs: every phase's epoch count; the recipe's if None.
+        batch_size: the recipe's if None.
+        augment: a preset name, an `Augmentation`, or "none"; the recipe's preset if None.
+        seed: the data order and augmentation of every epoch follow from it.
+        cache_dir: where the uint8 cache lives (`dermnet.data.build_cache`).
+        callbacks: Keras callbacks for every phase, after the recipe's own.
+    """
+    recipe = (recipes.get(recipe) if isinstance(recipe, str) else recipe).for_model(model.name)
+    batch_size = batch_size or recipe.batch_size
+    augment = recipe.augment if augment is None else augment
+    stream = _stream(model, train_df, batch_size, augment, seed, cache_dir)
+    validation = None
+    if validation_df is not None:
+        validation = _stream(model, validation_df, batch_size, None, seed, cache_dir, shuffle=False)
+    histories = []
+    for phase in recipe.phases:
+        set_trainable(model, phase.freeze)
+        model.compile(optimizer=phase.make_optimizer(len(stream)), **_loss_and_metrics(model))
+        # shuffle=False: the stream draws its own order each epoch (from the seed)
+        histories.append(model.fit(stream, validation_data=validation, epochs=epochs or phase.epochs,
+                                   callbacks=[*phase.make_callbacks(), *callbacks], shuffle=False,
+                                   verbose=verbose))
+    return histories
+
+
+def predict(model, df, batch_size=32, cache_dir=None):
+    """Class probabilities `[len(df), K]` for the images of `df`, in its row order (an SDL model
+    averages its components', eq. 6)."""
+    stream = data.classification_dataset(df, _image_size(model), batch_size, shuffle=False, cache_dir=cache_dir)
+    return np.asarray(model.predict(stream, verbose=0))
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of every training step (`seconds`); the median skips compilation."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    @property
+    def median(self):
+        return float(np.median(self.seconds[1:] or self.seconds))
+
+
+def _image_size(model):
+    height, width = model.input_shape[1:3]
+    if height is None or width is None:
+        raise ValueError(f"{model.name} takes any image size; build it with an input_shape to train it here")
+    return height, width
+
+
+def _stream(model, df, batch_size, augment, seed, cache_dir, shuffle=True):
+    size = _image_size(model)
+    if isinstance(model, SynergicModel):
+        share = 0.5 if model.synergic_networks else None
+        return data.pair_dataset(df, size, batch_size, model.n, augment, cache_dir, seed=seed,
+                                 same_class_share=share)
+    return data.classification_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed)
+
+
+def _loss_and_metrics(model):
+    if isinstance(model, SynergicModel):
+        return {}  # its compute_loss and compute_metrics
+    return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}

@@ -1,0 +1,50 @@
+"""SDL's sweeps (λ, n) from Python and from the command line: one scored row per run, a CSV."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_dataset
+
+from dermnet import cli, data, sweeps
+
+pytestmark = pytest.mark.portable
+TINY = {"backbone": "baseline_cnn", "image_size": 32, "weights": None, "epochs": 1, "batch_size": 8}
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    path = write_dataset(tmp_path / "data", n=36, num_classes=2)
+    table = pd.read_csv(path)
+    table.loc[24:, "split"] = "test"
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_synergic_weight_sweep_writes_a_row_per_value(manifest, tmp_path):
+    df = data.from_csv(manifest)
+    out = tmp_path / "lambda.csv"
+    table = sweeps.synergic_weight_sweep(df[df.split == "train"], df[df.split == "test"], values=(0, 3),
+                                         out=out, cache_dir=tmp_path, **TINY)
+    written = pd.read_csv(out)
+    assert written.synergic_weight.tolist() == [0.0, 3.0] and len(table) == 2
+    assert {"average_precision", "accuracy", "auc", "train_seconds", "seconds_per_step"} <= set(written)
+    assert (written.steps == 3).all()  # 24 training images, batch 8, one epoch
+    assert written[["average_precision", "accuracy", "seconds_per_step"]].notna().all().all()
+
+
+def test_components_sweep_from_the_command_line(manifest, tmp_path, monkeypatch):
+    monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "n.csv"
+    status = cli.main(["sweep", "components", "--dataset", str(manifest), "--values", "1,2", "--backbone",
+                       "baseline_cnn", "--image-size", "32", "--weights", "none", "--epochs", "1",
+                       "--batch-size", "8", "--out", str(out)])
+    assert status == 0
+    table = pd.read_csv(out)
+    assert table.n.tolist() == [1, 2] and table.relative_step_time[0] == 1.0
+    assert np.isfinite(table.relative_step_time).all() and (table.steps == 3).all()
+
+
+def test_sweep_needs_a_held_out_split(tmp_path, capsys):
+    manifest = write_dataset(tmp_path / "data", n=12, num_classes=2)  # every image in "train"
+    assert cli.main(["sweep", "components", "--dataset", str(manifest), "--out", str(tmp_path / "n.csv")]) == 1
+    assert "needs 'train' and 'test'" in capsys.readouterr().err
