@@ -12,7 +12,6 @@ from dermnet import cli, data, recipes, training
 from dermnet.evaluation import classification_scores
 from conftest import shared_folder, write_dataset
 
-pytestmark = pytest.mark.portable
 # Per-image centring: from scratch, the baseline CNN on [0, 1] pixels sits on a plateau for a dozen
 # epochs (measured on the synthetic set) and learns at once on centred ones.
 SMALL = {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None, "preprocessing": "per_image"}
@@ -31,6 +30,7 @@ def synthetic(tmp_path_factory):
     return data.load_dataset("synthetic", tmp_path_factory.mktemp("synthetic"))
 
 
+@pytest.mark.portable
 def test_sdl_beats_chance_on_synthetic_data(synthetic, tmp_path):
     keras.utils.set_random_seed(0)
     model = dermnet.build("sdl", num_classes=3, **SMALL)
@@ -43,6 +43,7 @@ def test_sdl_beats_chance_on_synthetic_data(synthetic, tmp_path):
     assert scores["auc"] > 0.8 and scores["balanced_accuracy"] > 0.55, scores  # chance: 0.5 and 1/3
 
 
+@pytest.mark.portable
 def test_recipe_phases_set_what_trains(synthetic, tmp_path):
     model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
     seen = []
@@ -62,6 +63,7 @@ def test_recipe_phases_set_what_trains(synthetic, tmp_path):
     assert seen == [4, 10]  # the head's two Dense layers, then the three convolutions as well
 
 
+@pytest.mark.portable
 def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
     manifest = write_dataset(tmp_path / "data", n=36, num_classes=2)
@@ -82,12 +84,14 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     assert scores == pytest.approx(json.loads((out / "scores.json").read_text()))
 
 
+@pytest.mark.portable
 def test_untrained_size_is_refused(synthetic):
     model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(None, None, 3))
     with pytest.raises(ValueError, match="input_shape"):
         training.train(model, "ray2020", synthetic, epochs=1)
 
 
+# TensorFlow only: the JAX run of the same test proves nothing more and costs 40 s.
 def test_sdl_beats_chance_on_real_isic_images(tmp_path):
     root = shared_folder("data", "isic-archive-557")
     meta = pd.read_csv(root / "metadata.csv").dropna(subset=["isic2016_split"])
