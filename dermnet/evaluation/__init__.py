@@ -1,5 +1,11 @@
-"""Evaluation: scores of classifiers' probabilities (the official challenge definitions)."""
+"""Evaluation: the ISIC challenges' official scores (`score`), plain-array scorers, test-time
+augmentation, SVM stacking, and nearest-class-mean prediction over embeddings."""
 
-from dermnet.evaluation.scoring import binary_scores, classification_scores, multiclass_scores
+from dermnet.evaluation.ncm import NearestClassMean
+from dermnet.evaluation.scoring import (binary_scores, classification_scores, jaccard_scores, multiclass_scores,
+                                        score)
+from dermnet.evaluation.stacking import Stacker
+from dermnet.evaluation.tta import tta, tta_model
 
-__all__ = ["binary_scores", "classification_scores", "multiclass_scores"]
+__all__ = ["NearestClassMean", "Stacker", "binary_scores", "classification_scores", "jaccard_scores", "multiclass_scores",
+           "score", "tta", "tta_model"]

@@ -1,0 +1,51 @@
+"""SVM stacking: it beats its members where they are complementary; it saves and loads with them."""
+
+import keras
+import numpy as np
+import pytest
+
+import dermnet
+from dermnet.evaluation import Stacker, binary_scores
+
+
+def complementary_members(n, seed):
+    """Two members, each sharp on its own half of the images and guessing on the other."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    half = rng.random(n) < 0.5
+    members = []
+    for sharp in (half, ~half):
+        confidence = np.where(sharp, 0.5 + 0.4 * (2 * labels - 1) + rng.normal(0, 0.1, n), rng.random(n))
+        confidence = np.clip(confidence, 0, 1)
+        members.append(np.stack([1 - confidence, confidence], axis=1))
+    return members, labels
+
+
+def test_beats_its_members_when_they_are_complementary():
+    validation, validation_labels = complementary_members(400, seed=0)
+    test, test_labels = complementary_members(400, seed=1)
+    groups = np.arange(400) // 2  # pairs of images of one lesion stay in one fold
+    stacker = Stacker(search_iterations=8, folds=4).fit(validation, validation_labels, groups)
+    stacked = binary_scores(test_labels, stacker.predict(test)[:, 1])
+    members = [binary_scores(test_labels, m[:, 1]) for m in test]
+    assert stacked["auc"] > max(m["auc"] for m in members) + 0.02, (stacked, members)
+    assert 1e-4 <= stacker.best_c <= 1e2
+    np.testing.assert_allclose(stacker.predict(test).sum(axis=1), 1.0)
+
+
+def test_saves_and_loads_with_its_members(tmp_path):
+    keras.utils.set_random_seed(0)
+    members = [dermnet.build("baseline_cnn", num_classes=2, input_shape=(16, 16, 3)) for _ in range(2)]
+    members[1].name = "second"
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (40, 16, 16, 3), dtype="uint8"), np.arange(40) % 2
+    stacker = Stacker(members, search_iterations=3, folds=2).fit(images, labels)
+    stacker.save(tmp_path / "stack")
+    again = Stacker.load(tmp_path / "stack")
+    assert len(again.members) == 2 and again.best_c == stacker.best_c
+    np.testing.assert_allclose(again.predict(images[:8]), stacker.predict(images[:8]), atol=1e-6)
+
+
+def test_predict_before_fit():
+    with pytest.raises(ValueError, match="fit"):
+        Stacker().predict([np.zeros((2, 2))])
