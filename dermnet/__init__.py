@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from dermnet import recipes  # noqa: E402,F401
 from dermnet._registry import ModelCard, build, list_models, model_card, register_model  # noqa: E402,F401
 from dermnet.models import classifier as _classifier  # noqa: E402,F401  (registers the classifiers)
+from dermnet.models import embedding as _embedding  # noqa: E402,F401
 from dermnet.models import ensemble as _ensemble  # noqa: E402,F401
 from dermnet.models import synergic as _synergic  # noqa: E402,F401
 from dermnet.models.classifier import set_trainable  # noqa: E402,F401

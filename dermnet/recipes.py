@@ -224,3 +224,19 @@ register(
         "into epochs of ISIC 2016; scale it for another dataset.",
     )
 )
+
+register(
+    Recipe(
+        name="xue2018_task3",
+        paper="Xue et al., ISIC 2018 (task 3: triplet loss, nearest-class-mean)",
+        input_shape=(224, 224, 3),
+        augment="xue2018",
+        # P×K batches: the 7 classes × 4 images each (dermnet.data.triplet_dataset)
+        batch_size=28,
+        phases=(Phase("train", "none", 30, "Adam", 1e-4),),
+        model_kwargs={"triplet_weight": 1.0, "margin": 0.5},
+        notes="Cross-entropy and the batch-hard triplet loss summed in every step (weight 1, margin 0.5 "
+        "on L2-normalised embeddings), Adam 1e-4, 30 epochs and 7×4 batches are dermnet's choices: the "
+        "paper gives none of them. Prediction by nearest class mean over 100 training images per class.",
+    )
+)

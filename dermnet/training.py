@@ -22,6 +22,7 @@ import dermnet
 from dermnet import data, recipes
 from dermnet.evaluation import classification_scores
 from dermnet.models.classifier import set_trainable
+from dermnet.models.embedding import TripletClassifier
 from dermnet.models.synergic import SynergicModel
 
 
@@ -104,8 +105,9 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
     """Trains `model` in place through every phase of `recipe`; returns the `History` of each phase.
 
     Args:
-        model: a dermnet classifier or `SynergicModel` (fed pairs: `same_class_share` 0.5, or
-            independent streams when it has no synergic networks).
+        model: a dermnet classifier, a `SynergicModel` (fed pairs: `same_class_share` 0.5, or
+            independent streams when it has no synergic networks) or a `TripletClassifier`
+            (fed P×K batches: every class of the data, batch_size // classes images each).
         recipe: a `dermnet.recipes.Recipe` or its name; `recipe.for_model(model.name)` is applied.
         train_df, validation_df: validated manifests (`dermnet.data`); images are cached at the
             model's input size.
@@ -171,10 +173,13 @@ def _stream(model, df, batch_size, augment, seed, cache_dir, shuffle=True):
         share = 0.5 if model.synergic_networks else None
         return data.pair_dataset(df, size, batch_size, model.n, augment, cache_dir, seed=seed,
                                  same_class_share=share)
+    if isinstance(model, TripletClassifier) and shuffle:  # P×K batches for batch-hard mining
+        classes = min(model.num_classes, df["label"].nunique())
+        return data.triplet_dataset(df, size, classes, max(2, batch_size // classes), augment, cache_dir, seed=seed)
     return data.classification_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed)
 
 
 def _loss_and_metrics(model):
-    if isinstance(model, SynergicModel):
-        return {}  # its compute_loss and compute_metrics
+    if isinstance(model, (SynergicModel, TripletClassifier)):
+        return {}  # their own compute_loss and compute_metrics
     return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}

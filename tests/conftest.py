@@ -32,6 +32,8 @@ def small_kwargs(name):
         }
     if name == "sdl":  # two baseline CNNs: tests/test_synergic.py covers the pair training path
         return {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None}
+    if name == "triplet_resnet101":  # tests/test_embedding.py trains it; a small backbone here
+        return {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None}
     if name == "resnet50x2":  # two ResNet-50s, as the ensemble's member is tested at 32 px
         return {"input_shape": (32, 32, 3), "weights": None}
     raise KeyError(f"tests/conftest.py: small_kwargs() has no entry for the model {name!r}")

@@ -56,7 +56,7 @@ def test_remaining_cards_give_the_parameters_that_build_gives():
     # The ensemble adds no parameters of its own to its default members'.
     members = [dermnet.model_card(m).parameters for m in ("inception_v3", "densenet201")]
     assert dermnet.model_card("ensemble").parameters == sum(members)
-    checked = set(KERAS_APPLICATIONS) | {"inception_v4", "baseline_cnn", "ensemble", "sdl", "resnet50x2"}  # below
+    checked = set(KERAS_APPLICATIONS) | {"inception_v4", "baseline_cnn", "ensemble", "sdl", "resnet50x2", "triplet_resnet101"}  # below
     assert set(dermnet.list_models(task="classification")) == checked, "a new model's card is unchecked"
 
 
@@ -71,3 +71,10 @@ def test_resnet50x2_is_two_resnet50s_with_the_sdl_head():
     model = dermnet.build("resnet50x2", weights=None)
     assert model.count_params() == 2 * dermnet.model_card("resnet50").parameters
     assert model.count_params() == dermnet.model_card("resnet50x2").parameters
+
+
+def test_triplet_resnet101_is_resnet101_with_a_256_d_embedding():
+    model = dermnet.build("triplet_resnet101", weights=None)
+    resnet101_trunk = dermnet.model_card("resnet101").parameters - (2048 * 3 + 3)  # minus its linear head
+    assert model.count_params() == resnet101_trunk + (2048 * 256 + 256) + (256 * 7 + 7)
+    assert model.count_params() == dermnet.model_card("triplet_resnet101").parameters

@@ -7,6 +7,8 @@ import pytest
 import dermnet
 from dermnet.evaluation import Stacker, binary_scores
 
+pytestmark = pytest.mark.portable
+
 
 def complementary_members(n, seed):
     """Two members, each sharp on its own half of the images and guessing on the other."""
