@@ -5,6 +5,7 @@ Errors print as one line and exit with status 1; `--debug` shows the traceback i
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _size(shape):
@@ -49,6 +50,25 @@ def _train(args):
                  seed=args.seed, verbose=2)
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
     print(f"model, history, scores and config in {out}/")
+
+
+def _evaluate(args):
+    import keras
+
+    from dermnet.evaluation import evaluate
+    from dermnet.evaluation.report import CHALLENGE_OF_DATASET
+    from dermnet.training import dataset_splits
+
+    path = Path(args.model)
+    path = path / "model.keras" if path.is_dir() else path  # a `dermnet train` run folder
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a `dermnet train` run folder)")
+    model = keras.saving.load_model(path, safe_mode=True)
+    _, _, held_out = dataset_splits(args.dataset, args.root)
+    out = args.out or str(path.parent / "evaluation")
+    scores = evaluate(model, held_out, out, challenge=CHALLENGE_OF_DATASET.get(args.dataset), tta_replicas=args.tta)
+    print(", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
+    print(f"scores, predictions, figures and report.md in {out}/")
 
 
 def _weights(text):
@@ -111,6 +131,15 @@ def parser():
     training.add_argument("--recipe", help="a recipe name (default: the model card's)")
     training.add_argument("--out", help="the run's folder (default runs/MODEL)")
     training.set_defaults(run=_train)
+
+    evaluation = commands.add_parser("evaluate", help="score a trained model on a data set's held-out split, "
+                                     "with figures and a report")
+    evaluation.add_argument("model", help="a .keras file or a `dermnet train` run folder")
+    evaluation.add_argument("--dataset", default="synthetic", help="a data set name or a manifest CSV")
+    evaluation.add_argument("--root", help="the data set's folder")
+    evaluation.add_argument("--tta", type=int, default=1, help="test-time augmentation views per image (default 1)")
+    evaluation.add_argument("--out", help="the report's folder (default: evaluation/ beside the model)")
+    evaluation.set_defaults(run=_evaluate)
 
     sweep = commands.add_parser("sweep", help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
     sweep.add_argument("what", choices=["synergic-weight", "components"])

@@ -80,12 +80,12 @@ def multiclass_scores(truth, probabilities, class_names=None):
     return {**scores, "auc": float(np.mean(list(aucs.values()))) if aucs else float("nan"), **aucs}
 
 
-def classification_scores(truth, probabilities):
+def classification_scores(truth, probabilities, class_names=None):
     """`binary_scores` of the second column for two classes, else `multiclass_scores`."""
     probabilities = np.asarray(probabilities, dtype="float64")
     if probabilities.ndim == 2 and probabilities.shape[1] == 2:
         return binary_scores(truth, probabilities[:, 1])
-    return multiclass_scores(truth, probabilities)
+    return multiclass_scores(truth, probabilities, class_names)
 
 
 def jaccard_scores(truth_masks, predicted_masks, threshold=JACCARD_THRESHOLD, names=None):

@@ -1,0 +1,148 @@
+"""Figures for a paper or a report: ROC and precision-recall curves, a confusion matrix, a
+reliability diagram, mask overlays and Grad-CAM heat maps. Each function writes one PNG and
+returns its path; matplotlib runs headless (Agg)."""
+
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a training server
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn import metrics  # noqa: E402
+
+
+def roc_curves(truth, probabilities, class_names, path, reference=None):
+    """One ROC curve per class (one-vs-rest; the positive class alone for two classes), AUC in the
+    legend. `reference`: optional `(false positive rate, true positive rate, label)` points, e.g. a
+    paper's operating point."""
+    figure, axis = _figure()
+    for k, name in _curve_classes(class_names):
+        positive = np.asarray(truth) == k
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = metrics.roc_curve(positive, probabilities[:, k])
+        axis.plot(fpr, tpr, lw=2, label=f"{name} (AUC {metrics.auc(fpr, tpr):.3f})")
+    axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
+    for x, y, label in reference or ():
+        axis.plot(x, y, "k*", markersize=12, label=label)
+    return _save(figure, axis, path, "ROC curves", "false positive rate (1 - specificity)",
+                 "true positive rate (sensitivity)")
+
+
+def precision_recall_curves(truth, probabilities, class_names, path):
+    """One precision-recall curve per class, average precision in the legend, the class' prevalence
+    (a random ranking's precision) dotted."""
+    figure, axis = _figure()
+    for k, name in _curve_classes(class_names):
+        positive = np.asarray(truth) == k
+        if not positive.any():
+            continue
+        precision, recall, _ = metrics.precision_recall_curve(positive, probabilities[:, k])
+        ap = metrics.average_precision_score(positive, probabilities[:, k])
+        line, = axis.step(recall, precision, where="post", lw=2, label=f"{name} (AP {ap:.3f})")
+        axis.axhline(positive.mean(), ls=":", color=line.get_color(), lw=1)
+    return _save(figure, axis, path, "Precision-recall curves", "recall (sensitivity)", "precision")
+
+
+def confusion_matrix(truth, probabilities, class_names, path):
+    """Counts, each cell shaded by its share of the true class (row-normalised)."""
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    counts = metrics.confusion_matrix(truth, predicted, labels=range(len(class_names)))
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    side = max(4.5, 0.7 * len(class_names) + 2.5)
+    figure, axis = plt.subplots(figsize=(side, side))
+    axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i, j in np.ndindex(counts.shape):
+        axis.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=9,
+                  color="white" if shares[i, j] > 0.5 else "black")
+    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    axis.set_yticks(range(len(class_names)), class_names)
+    return _save(figure, axis, path, "Confusion matrix (row share)", "predicted", "true", legend=False)
+
+
+def reliability_diagram(truth, probabilities, path, bins=10):
+    """Accuracy against confidence of the predicted class, in equal-width bins, with the expected
+    calibration error (the bins' gap weighted by their share of images) in the title."""
+    probabilities = np.asarray(probabilities)
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(truth)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    figure, axis = _figure()
+    error = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            accuracy = correct[inside].mean()
+            error += inside.mean() * abs(accuracy - confidence[inside].mean())
+            axis.bar(edges[b], accuracy, width=1 / bins, align="edge", color="tab:blue", edgecolor="white")
+    axis.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+    return _save(figure, axis, path, f"Reliability (ECE {error:.3f})", "confidence of the predicted class",
+                 "accuracy")
+
+
+def mask_overlays(images, truth_masks, predicted_masks, jaccards, path, names=None):
+    """The best, median and worst images by Jaccard: the true outline in green, the predicted one
+    in red."""
+    order = np.argsort(jaccards)
+    picks = [("worst", order[0]), ("median", order[len(order) // 2]), ("best", order[-1])]
+    figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    for axis, (label, i) in zip(axes, picks):
+        image = np.ascontiguousarray(images[i][..., :3]).astype(np.uint8).copy()
+        for mask, colour in ((truth_masks[i], (0, 200, 0)), (predicted_masks[i], (230, 0, 0))):
+            contours, _ = cv2.findContours(np.asarray(mask > 0, np.uint8), cv2.RETR_EXTERNAL,
+                                           cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(image, contours, -1, colour, max(1, image.shape[0] // 150))
+        axis.imshow(image)
+        axis.set_title(f"{label}: Jaccard {jaccards[i]:.3f}" + (f"\n{names[i]}" if names else ""), fontsize=10)
+        axis.axis("off")
+    figure.suptitle("Masks: truth (green), prediction (red)")
+    return _write(figure, path)
+
+
+def heat_maps(images, maps, titles, path, columns=4):
+    """Images with their heat maps (e.g. `dermnet.gradcam`) blended over them, in a grid."""
+    rows = int(np.ceil(len(images) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.5 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image, heat, title in zip(axes.flat, images, maps, titles):
+        heat = cv2.resize(np.asarray(heat, np.float32), (image.shape[1], image.shape[0]))
+        coloured = (plt.cm.jet(heat)[..., :3] * 255).astype(np.float32)
+        axis.imshow((0.55 * image[..., :3] + 0.45 * coloured).astype(np.uint8))
+        axis.set_title(title, fontsize=9)
+    figure.suptitle("Grad-CAM: where the predicted class' score comes from")
+    return _write(figure, path)
+
+
+def _curve_classes(class_names):
+    names = list(class_names)
+    return [(1, names[1])] if len(names) == 2 else list(enumerate(names))
+
+
+def _figure():
+    figure, axis = plt.subplots(figsize=(6, 5.5))
+    return figure, axis
+
+
+def _save(figure, axis, path, title, xlabel, ylabel, legend=True):
+    axis.set_title(title)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    if legend:
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1.02)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="lower right" if "ROC" in title else "best", fontsize=9)
+    return _write(figure, path)
+
+
+def _write(figure, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

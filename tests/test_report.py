@@ -1,0 +1,85 @@
+"""`dermnet evaluate`: scores, predictions, every figure (each PNG opens) and the report."""
+
+import json
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_dataset
+
+import dermnet
+from dermnet import cli, data, plots
+from dermnet.evaluation import evaluate, gradcam
+
+FIGURES = ["roc.png", "precision_recall.png", "confusion_matrix.png", "reliability.png", "gradcam.png"]
+
+
+def opens(path):
+    image = cv2.imread(str(path))
+    return image is not None and min(image.shape[:2]) > 200
+
+
+@pytest.fixture
+def model():
+    keras.utils.set_random_seed(0)
+    return dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
+
+
+@pytest.mark.portable
+def test_evaluate_writes_scores_figures_and_report(tmp_path, model):
+    df = data.from_csv(write_dataset(tmp_path / "data", n=18, num_classes=3))
+    scores = evaluate(model, df, tmp_path / "eval", heat_maps_per_class=1, cache_dir=tmp_path / "cache")
+    assert scores == json.loads((tmp_path / "eval" / "scores.json").read_text())
+    assert {"accuracy", "balanced_accuracy", "auc"} <= set(scores)
+    predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert len(predictions) == 18 and {"image_id", "label", "predicted", "p_class_0"} <= set(predictions)
+    report = (tmp_path / "eval" / "report.md").read_text()
+    for figure in FIGURES:
+        assert opens(tmp_path / "eval" / figure), figure
+        assert f"({figure})" in report
+
+
+@pytest.mark.portable
+def test_gradcam_of_a_linear_head_is_the_class_activation_map():
+    # Global average pooling → Dense → softmax over two classes: the gradient of p_c is
+    # p_c (1 - p_c) (w_c - w_other) / (h w) per channel, so Grad-CAM is relu(Σ_k (w_c - w_other)_k A_k),
+    # normalised: the class activation map of Zhou et al. 2016.
+    keras.utils.set_random_seed(1)
+    model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3), head="linear")
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    features = keras.ops.convert_to_numpy(
+        model.get_layer("baseline_cnn_backbone")(model.get_layer("preprocess")(images)))
+    kernel = keras.ops.convert_to_numpy(model.get_layer("logits").kernel)
+    # the two classes' maps are each other's negative parts: one of them is not all zero
+    assert np.abs(features @ (kernel[:, 0] - kernel[:, 1])).max() > 0
+    for c in (0, 1):
+        expected = np.maximum(features @ (kernel[:, c] - kernel[:, 1 - c]), 0)
+        expected /= np.maximum(expected.max(axis=(1, 2), keepdims=True), 1e-12)
+        np.testing.assert_allclose(gradcam(model, images, class_indices=[c] * 3), expected, atol=1e-4)
+
+
+def test_mask_overlays_show_best_median_worst(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    masks = np.zeros((5, 64, 64), np.uint8)
+    masks[:, 16:48, 16:48] = 1
+    path = plots.mask_overlays(images, masks, masks, [0.9, 0.5, 0.7, 0.2, 1.0], tmp_path / "masks.png")
+    assert opens(path)
+
+
+def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
+    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2)
+    table = pd.read_csv(manifest)
+    table.loc[16:, "split"] = "test"
+    table.to_csv(manifest, index=False)
+    run = tmp_path / "run"
+    assert cli.main(["train", "baseline_cnn", "--dataset", str(manifest), "--image-size", "32", "--epochs", "1",
+                     "--batch-size", "8", "--out", str(run)]) == 0
+    assert cli.main(["evaluate", str(run), "--dataset", str(manifest), "--tta", "2"]) == 0
+    assert "average_precision" in json.loads((run / "evaluation" / "scores.json").read_text())
+    assert all(opens(run / "evaluation" / figure) for figure in FIGURES)
+    assert cli.main(["evaluate", str(tmp_path / "nothing"), "--dataset", str(manifest)]) == 1
+    assert "no such model file" in capsys.readouterr().err
