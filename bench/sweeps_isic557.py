@@ -34,8 +34,9 @@ def main(argv=None):
 
     recipe = recipes.get("zhang2018")
     phase = dataclasses.replace(recipe.phases[0], optimizer_name="Adam", learning_rate=1e-3, schedule=None)
-    options = dict(backbone="baseline_cnn", image_size=64, weights=None, recipe=dataclasses.replace(
-        recipe, phases=(phase,)), epochs=20, batch_size=16, preprocessing="per_image", cache_dir=work)
+    options = {"backbone": "baseline_cnn", "image_size": 64, "weights": None,
+               "recipe": dataclasses.replace(recipe, phases=(phase,)), "epochs": 20, "batch_size": 16,
+               "preprocessing": "per_image", "cache_dir": work}
     columns = ["average_precision", "accuracy", "auc", "seconds_per_step"]
     lambdas = sweeps.synergic_weight_sweep(train, test, values=(0, 1, 3, 10), out=args.out / "lambda.csv", **options)
     print(lambdas[["synergic_weight", *columns]].round(3).to_string(index=False))

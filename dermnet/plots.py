@@ -8,9 +8,9 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a training server
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn import metrics  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn import metrics
 
 
 def roc_curves(truth, probabilities, class_names, path, reference=None):

@@ -15,11 +15,11 @@ pytestmark = pytest.mark.portable
 def brute_force(labels, embeddings, margin, squared, normalize):
     if normalize:
         embeddings = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    squares = ((embeddings[:, None] - embeddings[None]) ** 2).sum(axis=-1)
+    distances = squares if squared else np.sqrt(squares)
     losses = []
     for a in range(len(labels)):
-        def distance(b):
-            d = np.sum((embeddings[a] - embeddings[b]) ** 2)
-            return d if squared else np.sqrt(d)
+        distance = distances[a].__getitem__
         positives = [distance(p) for p in range(len(labels)) if p != a and labels[p] == labels[a]]
         negatives = [distance(n) for n in range(len(labels)) if labels[n] != labels[a]]
         if positives and negatives:

@@ -79,10 +79,9 @@ def _probability_columns(probabilities, classes, index):
 
 
 def _report(path, model_name, count, challenge, tta_replicas, scores, figures):
-    lines = [f"# {model_name}: evaluation", "",
-             f"{count} images; scoring: {challenge or 'dermnet classification scores'}; "
-             f"test-time augmentation: {f'{tta_replicas} views' if tta_replicas > 1 else 'none'}.", "",
-             "| score | value |", "| --- | --- |"]
+    views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
+    summary = f"{count} images; scoring: {challenge or 'dermnet classification scores'}; test-time augmentation: {views}."
+    lines = [f"# {model_name}: evaluation", "", summary, "", "| score | value |", "| --- | --- |"]
     lines += [f"| {name} | {value:.4f} |" for name, value in scores.items()]
     for title, figure in figures.items():
         lines += ["", f"## {title}", "", f"![{title}]({Path(figure).name})"]

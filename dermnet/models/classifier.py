@@ -85,6 +85,29 @@ def build_classifier(
     return model
 
 
+class CompositeClassifier(keras.Model):
+    """Base of dermnet's subclassed classifiers (SDL, the triplet classifier). They train with a
+    loss of their own, yet report shapes, serve and export as a plain image → probabilities
+    classifier: `inference_model()`, which subclasses define. They set `image_shape` and
+    `num_classes`."""
+
+    @property
+    def input_shape(self):
+        """The shape of one image batch."""
+        return (None, *self.image_shape)
+
+    @property
+    def output_shape(self):
+        return (None, self.num_classes)
+
+    def export(self, filepath, **kwargs):
+        """Exports `inference_model()`: a SavedModel that serves image → probabilities."""
+        return self.inference_model().export(filepath, **kwargs)
+
+    def inference_model(self, name=None):
+        raise NotImplementedError
+
+
 def load_weights(model, path, into_backbone=True):
     """Loads `path` into `model`, or, if it holds a backbone's weights only, into its backbone.
 

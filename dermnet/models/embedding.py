@@ -12,11 +12,11 @@ import keras
 from dermnet import backbones
 from dermnet._registry import XUE2018, ModelCard, register_model
 from dermnet.losses import BatchHardTripletLoss
-from dermnet.models.classifier import build_classifier, load_weights, set_trainable
+from dermnet.models.classifier import CompositeClassifier, build_classifier, load_weights, set_trainable
 
 
 @keras.saving.register_keras_serializable(package="dermnet")
-class TripletClassifier(keras.Model):
+class TripletClassifier(CompositeClassifier):
     """A classifier with the `"embedding"` head whose embedding also learns a triplet loss.
 
     Args:
@@ -63,14 +63,6 @@ class TripletClassifier(keras.Model):
         self.accuracy.update_state(y, y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred)
         return self.get_metrics_result()
 
-    @property
-    def input_shape(self):
-        return (None, *self.image_shape)
-
-    @property
-    def output_shape(self):
-        return (None, self.num_classes)
-
     def embedding_model(self, name=None):
         """image → 256-d embedding (shares this model's weights)."""
         image = keras.Input(self.image_shape, name="image")
@@ -80,10 +72,6 @@ class TripletClassifier(keras.Model):
         """image → probabilities, a plain functional model (shares this model's weights)."""
         image = keras.Input(self.image_shape, name="image")
         return keras.Model(image, self.network(image)[0], name=name or f"{self.name}_inference")
-
-    def export(self, filepath, **kwargs):
-        """Exports `inference_model()`: a SavedModel that serves image → probabilities."""
-        return self.inference_model().export(filepath, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "backbone": self.backbone, "num_classes": self.num_classes,

@@ -23,13 +23,13 @@ from keras import layers, ops
 
 from dermnet import backbones
 from dermnet._registry import ZHANG2018, ModelCard, register_model
-from dermnet.models.classifier import build_classifier, load_weights, set_trainable
+from dermnet.models.classifier import CompositeClassifier, build_classifier, load_weights, set_trainable
 
 _UNIFORM = keras.initializers.RandomUniform(-0.05, 0.05)
 
 
 @keras.saving.register_keras_serializable(package="dermnet")
-class SynergicModel(keras.Model):
+class SynergicModel(CompositeClassifier):
     """n components and C(n, 2) synergic networks; see the module docstring.
 
     Args:
@@ -114,19 +114,6 @@ class SynergicModel(keras.Model):
         if self.synergic_networks:
             self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])
         return self.get_metrics_result()
-
-    @property
-    def input_shape(self):
-        """The shape of one image batch (prediction takes one; training takes a tuple of n)."""
-        return (None, *self.image_shape)
-
-    @property
-    def output_shape(self):
-        return (None, self.num_classes)
-
-    def export(self, filepath, **kwargs):
-        """Exports `inference_model()`: a SavedModel that serves image → probabilities."""
-        return self.inference_model().export(filepath, **kwargs)
 
     def inference_model(self, name=None):
         """A plain single-input classifier, image → averaged probabilities, that saves, reloads
