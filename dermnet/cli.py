@@ -56,7 +56,7 @@ def _evaluate(args):
     import keras
 
     from dermnet.evaluation import evaluate
-    from dermnet.evaluation.report import CHALLENGE_OF_DATASET
+    from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET
     from dermnet.training import dataset_splits
 
     path = Path(args.model)

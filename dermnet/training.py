@@ -20,7 +20,7 @@ import numpy as np
 
 import dermnet
 from dermnet import data, recipes
-from dermnet.evaluation import classification_scores
+from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET, classifier_scores
 from dermnet.models.classifier import set_trainable
 from dermnet.models.embedding import TripletClassifier
 from dermnet.models.synergic import SynergicModel
@@ -43,7 +43,8 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         epochs, batch_size, seed, verbose: as in `train`.
 
     Returns:
-        The scores (`dermnet.evaluation.classification_scores`) on the held-out images.
+        The scores on the held-out images: the official ones of the data set's challenge
+        (`dermnet.evaluation.score`) for the ISIC data sets, else `classification_scores`.
     """
     arguments = dict(locals())
     keras.utils.set_random_seed(seed)
@@ -62,7 +63,8 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size, seed=seed,
           callbacks=[history], verbose=verbose)
     write_atomically(out / "model.keras", model.save)
-    scores = classification_scores(data.class_indices(test_df, classes), predict(model, test_df))
+    scores = classifier_scores(data.class_indices(test_df, classes), predict(model, test_df), classes,
+                               CHALLENGE_OF_DATASET.get(str(dataset)))
     config = {"arguments": {k: str(v) if isinstance(v, Path) else v for k, v in arguments.items()},
               "recipe": recipe.to_config(), "classes": list(classes), "keras_backend": keras.config.backend(),
               "dermnet_version": dermnet.__version__}

@@ -191,3 +191,15 @@ def test_nearest_class_mean_is_exact_on_separated_embeddings():
     np.testing.assert_array_equal(probabilities.argmax(axis=1), labels[200:])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     assert score("isic2018_task3", labels[200:], probabilities)["balanced_accuracy"] == 1.0
+
+
+def test_classifier_scores_of_isic2017_score_melanoma_and_keratosis_against_the_rest():
+    from dermnet.evaluation import classifier_scores
+
+    classes = ("melanoma", "seborrheic_keratosis", "nevus")  # dermnet's isic2017 order
+    truth = np.array([0, 1, 2, 2, 0, 1])
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(3), 6)
+    scores = classifier_scores(truth, probabilities, classes, challenge="isic2017")
+    assert scores["auc_melanoma"] == pytest.approx(metrics.roc_auc_score(truth == 0, probabilities[:, 0]))
+    assert scores["auc_seborrheic_keratosis"] == pytest.approx(metrics.roc_auc_score(truth == 1, probabilities[:, 1]))
+    assert classifier_scores(truth, probabilities, classes) == multiclass_scores(truth, probabilities, list(classes))

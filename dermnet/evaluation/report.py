@@ -12,13 +12,8 @@ import numpy as np
 from dermnet import plots
 from dermnet.data import build_cache, class_indices, class_names
 from dermnet.evaluation.gradcam import gradcam
-from dermnet.evaluation.scoring import classification_scores, score
+from dermnet.evaluation.scoring import classifier_scores
 from dermnet.evaluation.tta import tta_model
-
-# The challenge whose official scoring fits each known data set.
-CHALLENGE_OF_DATASET = {"isic2016": "isic2016", "isic2017": "isic2017", "ham10000": "isic2018_task3",
-                        "isic2018_task3_test": "isic2018_task3"}
-
 
 def evaluate(model, df, out, challenge=None, tta_replicas=1, augmentation="menegola2017", heat_maps_per_class=2,
              batch_size=32, cache_dir=None):
@@ -46,12 +41,7 @@ def evaluate(model, df, out, challenge=None, tta_replicas=1, augmentation="meneg
     predictor = tta_model(model, tta_replicas, augmentation) if tta_replicas > 1 else model
     probabilities = np.asarray(predictor.predict(images, batch_size=batch_size, verbose=0), dtype="float64")
 
-    if challenge == "isic2017":  # melanoma and seborrheic keratosis, each against the rest
-        scores = score(challenge, np.eye(len(classes))[truth][:, :2], probabilities[:, :2])
-    elif challenge is not None:
-        scores = score(challenge, truth, probabilities)
-    else:
-        scores = classification_scores(truth, probabilities, classes)
+    scores = classifier_scores(truth, probabilities, classes, challenge)
     (out / "scores.json").write_text(json.dumps(scores, indent=2))
     table = cache.rows[["image_id", "label"]].assign(predicted=[classes[k] for k in probabilities.argmax(axis=1)])
     table.join(_probability_columns(probabilities, classes, table.index)).to_csv(out / "predictions.csv", index=False)

@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
+# The challenge whose official scoring fits each known data set.
+CHALLENGE_OF_DATASET = {"isic2016": "isic2016", "isic2017": "isic2017", "ham10000": "isic2018_task3",
+                        "isic2018_task3_test": "isic2018_task3"}
 ISIC2017_CLASSES = ("melanoma", "seborrheic_keratosis")
 ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 SENSITIVITY_LEVELS = (0.82, 0.89, 0.95)
@@ -86,6 +89,17 @@ def classification_scores(truth, probabilities, class_names=None):
     if probabilities.ndim == 2 and probabilities.shape[1] == 2:
         return binary_scores(truth, probabilities[:, 1])
     return multiclass_scores(truth, probabilities, class_names)
+
+
+def classifier_scores(truth, probabilities, class_names, challenge=None):
+    """A classifier's scores on class indices `truth`: the official ones of `challenge`
+    ("isic2016", "isic2017" with dermnet's isic2017 class order, "isic2018_task3"), or
+    `classification_scores` when it is None."""
+    if challenge == "isic2017":  # melanoma and seborrheic keratosis, each against the rest
+        return score(challenge, np.eye(len(class_names))[truth][:, :2], np.asarray(probabilities)[:, :2])
+    if challenge is not None:
+        return score(challenge, truth, probabilities)
+    return classification_scores(truth, probabilities, class_names)
 
 
 def jaccard_scores(truth_masks, predicted_masks, threshold=JACCARD_THRESHOLD, names=None):
