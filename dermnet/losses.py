@@ -1,5 +1,12 @@
 """Losses the papers need and Keras 3 lacks: batch-hard triplet loss (Xue et al. 2018, after
-Hermans et al. 2017; tensorflow-addons' `TripletHardLoss` no longer imports with Keras 3)."""
+Hermans et al. 2017; tensorflow-addons' `TripletHardLoss` no longer imports with Keras 3), and the
+smoothed soft Dice and Jaccard losses of the segmentors, batch-global or per image (Menegola et al.
+2017). `keras.losses.Dice` adds no smoothing (an empty truth with an empty prediction is a loss of
+1, not 0) and pools the mask channels into one Dice.
+
+Every loss's `call` returns one value per image `[B]`; Keras' reduction (by default the mean over
+the batch) and sample weights then apply as for any other loss.
+"""
 
 import keras
 from keras import ops
@@ -59,3 +66,119 @@ def pairwise_distances(embeddings, squared=False):
         return squares
     zero = ops.cast(ops.less_equal(squares, 1e-16), "float32")
     return ops.sqrt(squares + zero * 1e-16) * (1.0 - zero)
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class DiceLoss(keras.losses.Loss):
+    """Soft Dice loss `1 - (2·Σ y·p + smooth) / (Σ y + Σ p + smooth)`, per mask channel, averaged
+    over the channels.
+
+    Args:
+        per_image: False ("standard"): the sums run over the whole batch and all pixels, one Dice per
+            channel. True (RECOD, Menegola et al. 2017): one Dice per image and channel, averaged.
+        smooth: added to both sides of the ratio; it makes an empty truth with an empty prediction
+            a perfect 0 and keeps the gradient finite.
+
+    `y_true` `[B, H, W, C]` in {0, 1} (any dtype; `[B, H, W]` for one channel), `y_pred` `[B, H, W, C]`
+    probabilities; computed in float32, also under a mixed precision policy. With `per_image=False`
+    every image carries the batch's loss, so the default reduction gives that loss and a sample
+    weight scales it by the weights' mean (it does not reweight the pixels).
+
+    Example:
+    >>> model.compile(optimizer="adam", loss=dermnet.losses.DiceLoss(per_image=True))
+    """
+
+    def __init__(self, per_image=False, smooth=1.0, name="dice_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.per_image, self.smooth = bool(per_image), float(smooth)
+
+    def call(self, y_true, y_pred):
+        overlap, truth, predicted = _soft_overlaps(y_true, y_pred, self.per_image)
+        dice = (2.0 * overlap + self.smooth) / (truth + predicted + self.smooth)
+        return _per_sample(1.0 - dice, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "per_image": self.per_image, "smooth": self.smooth}
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class JaccardLoss(keras.losses.Loss):
+    """Soft Jaccard (IoU) loss `1 - (Σ y·p + smooth) / (Σ y + Σ p - Σ y·p + smooth)`, with the
+    conventions of `DiceLoss` (per channel, batch-global or per image, float32).
+
+    Args:
+        per_image: one Jaccard per image and channel (True) or per channel over the batch (False).
+        smooth: added to both sides of the ratio (empty truth and prediction: loss 0).
+
+    Example:
+    >>> model.compile(optimizer="adam", loss=dermnet.losses.JaccardLoss())
+    """
+
+    def __init__(self, per_image=False, smooth=1.0, name="jaccard_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.per_image, self.smooth = bool(per_image), float(smooth)
+
+    def call(self, y_true, y_pred):
+        overlap, truth, predicted = _soft_overlaps(y_true, y_pred, self.per_image)
+        jaccard = (overlap + self.smooth) / (truth + predicted - overlap + self.smooth)
+        return _per_sample(1.0 - jaccard, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "per_image": self.per_image, "smooth": self.smooth}
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class BCEDiceLoss(keras.losses.Loss):
+    """Binary cross-entropy (the mean over an image's pixels and channels) + `dice_weight` ×
+    `DiceLoss`: the cross-entropy gives every pixel a gradient from the start, the Dice term
+    keeps a small lesion from being drowned by the background.
+
+    Args:
+        dice_weight: the weight of the Dice term.
+        per_image: `DiceLoss`'s per-image (True) or batch-global (False) Dice.
+        smooth: `DiceLoss`'s smoothing.
+
+    Example:
+    >>> model.compile(optimizer="adam", loss=dermnet.losses.BCEDiceLoss(dice_weight=0.5))
+    """
+
+    def __init__(self, dice_weight=1.0, per_image=False, smooth=1.0, name="bce_dice_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.dice_weight = float(dice_weight)
+        self.dice = DiceLoss(per_image=per_image, smooth=smooth)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = _float32_same_rank(y_true, y_pred)
+        # keras' binary_crossentropy averages over the last axis (channels); then over the pixels.
+        cross_entropy = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred),
+                                 axis=tuple(range(1, len(y_pred.shape) - 1)))
+        return cross_entropy + self.dice_weight * self.dice.call(y_true, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "dice_weight": self.dice_weight, "per_image": self.dice.per_image,
+                "smooth": self.dice.smooth}
+
+
+def _float32_same_rank(y_true, y_pred):
+    """Both as float32 (exact sums under mixed precision, uint8 masks), `y_true` given the channel
+    axis it may lack: `[B, H, W]` against `[B, H, W, 1]` would otherwise broadcast to `[B, H, W, W]`."""
+    y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+    if len(y_true.shape) == len(y_pred.shape) - 1:
+        y_true = ops.expand_dims(y_true, -1)
+    return y_true, y_pred
+
+
+def _soft_overlaps(y_true, y_pred, per_image):
+    """`Σ y·p`, `Σ y`, `Σ p` per channel: `[B, C]` over each image's pixels (per_image), else `[C]`
+    over the batch's. The Dice and Jaccard losses are ratios of these."""
+    y_true, y_pred = _float32_same_rank(y_true, y_pred)
+    axis = tuple(range(1 if per_image else 0, len(y_pred.shape) - 1))
+    return ops.sum(y_true * y_pred, axis=axis), ops.sum(y_true, axis=axis), ops.sum(y_pred, axis=axis)
+
+
+def _per_sample(losses, y_pred):
+    """`[B]` from per-channel losses: `[B, C]` averaged over channels, or `[C]` (batch-global)
+    averaged and given to every image, so that both variants reduce and weigh alike."""
+    if len(losses.shape) == 2:
+        return ops.mean(losses, axis=-1)
+    return ops.broadcast_to(ops.mean(losses), ops.shape(y_pred)[:1])
