@@ -20,6 +20,10 @@ from dermnet.models import classifier as _classifier  # noqa: E402,F401  (regist
 from dermnet.models import embedding as _embedding  # noqa: E402,F401
 from dermnet.models import ensemble as _ensemble  # noqa: E402,F401
 from dermnet.models import synergic as _synergic  # noqa: E402,F401
+from dermnet.models import unet as _unet  # noqa: E402,F401  (registers the segmentors)
+from dermnet.models import deeplab as _deeplab  # noqa: E402,F401
+from dermnet.models import segan as _segan  # noqa: E402,F401
+from dermnet.models import attributes as _attributes  # noqa: E402,F401
 from dermnet.models.classifier import set_trainable  # noqa: E402,F401
 
 __all__ = ["ModelCard", "build", "list_models", "model_card", "recipes", "register_model", "set_trainable"]

@@ -29,6 +29,8 @@ class Backbone:
         top_doc: the paper's own words for that point.
         imagenet_file: name of the keras.applications weight file (no classifier), or None
             when no ImageNet weights exist for this trunk.
+        features: `{stride: layer name}`, the trunk's feature maps that segmentation decoders
+            read (U-net skips, DeepLab's low- and high-level features), at 1/stride of the input.
     """
 
     name: str
@@ -39,6 +41,7 @@ class Backbone:
     top_after: Optional[str]
     top_doc: str
     imagenet_file: Optional[str]
+    features: dict = dataclasses.field(default_factory=dict)
 
 
 def _keras_app(constructor):
@@ -72,10 +75,20 @@ BACKBONES = {
         Backbone(
             "vgg16", _keras_app(keras.applications.VGG16), "caffe", (224, 224, 3), 32,
             "block4_pool", "block 5 (block5_conv1 onward)", _notop("vgg16"),
+            features={1: "block1_conv2", 2: "block2_conv2", 4: "block3_conv3", 8: "block4_conv3",
+                      16: "block5_conv3"},
+        ),
+        Backbone(
+            "vgg19", _keras_app(keras.applications.VGG19), "caffe", (224, 224, 3), 32,
+            "block4_pool", "block 5 (block5_conv1 onward)", _notop("vgg19"),
+            features={1: "block1_conv2", 2: "block2_conv2", 4: "block3_conv4", 8: "block4_conv4",
+                      16: "block5_conv4"},
         ),
         Backbone(
             "resnet50", _keras_app(keras.applications.ResNet50), "caffe", (224, 224, 3), 32,
             "conv4_block6_out", "stage conv5 (conv5_block1_1_conv onward)", _notop("resnet50"),
+            features={2: "conv1_relu", 4: "conv2_block3_out", 8: "conv3_block4_out", 16: "conv4_block6_out",
+                      32: "conv5_block3_out"},
         ),
         Backbone(
             "resnet101", _keras_app(keras.applications.ResNet101), "caffe", (224, 224, 3), 32,

@@ -4,6 +4,7 @@ Errors print as one line and exit with status 1; `--debug` shows the traceback i
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -16,13 +17,14 @@ def model_table(pattern="*", task=None, markdown=False):
     """The registry as a text (or Markdown) table: name, task, paper, parameters, input size."""
     import dermnet
 
-    header = ("model", "task", "paper", "parameters", "input (H×W)", "classes")
+    header = ("model", "task", "paper", "parameters", "input (H×W)", "outputs")
     rows = []
     for name in dermnet.list_models(pattern, task=task):
         card = dermnet.model_card(name)
         paper = card.paper.split(" (")[0]
+        unit = "classes" if card.task == "classification" else "masks" if card.num_classes > 1 else "mask"
         rows.append((name, card.task, paper, f"{card.parameters:,}", _size(card.input_shape),
-                     str(card.num_classes)))
+                     f"{card.num_classes} {unit}"))
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -55,9 +57,9 @@ def _train(args):
 def _evaluate(args):
     import keras
 
-    from dermnet.evaluation import evaluate
+    from dermnet.evaluation import evaluate, evaluate_masks
     from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET
-    from dermnet.training import dataset_splits
+    from dermnet.training import dataset_splits, is_segmentor
 
     path = Path(args.model)
     path = path / "model.keras" if path.is_dir() else path  # a `dermnet train` run folder
@@ -66,9 +68,27 @@ def _evaluate(args):
     model = keras.saving.load_model(path, safe_mode=True)
     _, _, held_out = dataset_splits(args.dataset, args.root)
     out = args.out or str(path.parent / "evaluation")
-    scores = evaluate(model, held_out, out, challenge=CHALLENGE_OF_DATASET.get(args.dataset), tta_replicas=args.tta)
+    if is_segmentor(model):
+        scores = evaluate_masks(model, held_out, out, _prediction_size(model, path.parent / "config.json"))
+    else:
+        scores = evaluate(model, held_out, out, challenge=CHALLENGE_OF_DATASET.get(args.dataset),
+                          tta_replicas=args.tta)
     print(", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
     print(f"scores, predictions, figures and report.md in {out}/")
+
+
+def _prediction_size(model, run_config):
+    """A segmentor's prediction size: its input size, or for one that takes any size, what its
+    `dermnet train` run predicted at (the recipe in `config.json`)."""
+    from dermnet import recipes, training
+
+    if None not in model.input_shape[1:3]:
+        return model.input_shape[1:3]
+    if not run_config.is_file():
+        raise ValueError(f"{model.name} takes any image size and {run_config} (its run's recipe) is not there: "
+                         "evaluate a `dermnet train` run folder")
+    recipe = recipes.Recipe.from_config(json.loads(run_config.read_text())["recipe"])
+    return training.prediction_size(model, recipe)
 
 
 def _weights(text):

@@ -83,3 +83,53 @@ class Resize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class ResizeLike(keras.layers.Layer):
+    """Bilinear resize of `x` to the height and width of `reference`: `ResizeLike()([x, reference])`.
+
+    Decoders upsample with it to their skip's (or the input's) exact size, so that a segmentor
+    built with `input_shape=(None, None, 3)` takes any image size, not only multiples of its
+    total stride (max-pooling floors odd sides, and a fixed ×2 upsampling would then miss).
+    """
+
+    def call(self, inputs):
+        x, reference = inputs
+        return ops.image.resize(x, ops.shape(reference)[1:3], interpolation="bilinear")
+
+    def compute_output_shape(self, input_shapes):
+        x, reference = input_shapes
+        return (x[0], reference[1], reference[2], x[-1])
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class SqueezeExcite(keras.layers.Layer):
+    """Squeeze-and-excitation (Hu et al. 2018): channels reweighted by a gate computed from their
+    global average, `x · σ(W₂ ReLU(W₁ mean(x)))`. SegAN's VGG19 encoder carries one per block.
+
+    Args:
+        ratio: channel reduction of the bottleneck (16 in Hu et al.).
+    """
+
+    def __init__(self, ratio=16, **kwargs):
+        super().__init__(**kwargs)
+        self.ratio = int(ratio)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.squeeze = keras.layers.Dense(max(channels // self.ratio, 1), activation="relu", name="squeeze",
+                                          dtype=self.dtype_policy)
+        self.excite = keras.layers.Dense(channels, activation="sigmoid", name="excite", dtype=self.dtype_policy)
+        self.squeeze.build((input_shape[0], channels))
+        self.excite.build((input_shape[0], max(channels // self.ratio, 1)))
+
+    def call(self, x):
+        gate = self.excite(self.squeeze(ops.mean(x, axis=(1, 2))))
+        return x * gate[:, None, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "ratio": self.ratio}

@@ -20,6 +20,9 @@ from typing import Optional
 
 import keras
 
+from dermnet import losses
+from dermnet.data.augment import get as get_augmentation
+
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
@@ -78,10 +81,14 @@ class Recipe:
         name: registry name.
         paper: where it comes from.
         input_shape: `(height, width, 3)` the paper trained at.
-        augment: name of the augmentation preset (`dermnet.data.augment`).
+        augment: name of the augmentation preset (`dermnet.data.augment`), or an `Augmentation` config.
         batch_size: images per step.
         phases: the `Phase`s, in order.
         model_kwargs: arguments to pass to `dermnet.build` (besides `freeze`).
+        resize: `(height, width)` the images are cached at when it differs from the model's input
+            (the augmentation then crops them to `input_shape`); None: `input_shape`.
+        loss: `{"class_name": <dermnet.losses or keras.losses class>, "config": {...}}`, or None: the
+            model's own (cross-entropy for classifiers, a Dice loss for segmentors).
         per_model: `{model name: {field: value}}`: what differs for one model
             (`recipe.for_model(name)` applies it).
         notes: what the recipe had to choose where the paper is silent.
@@ -94,8 +101,17 @@ class Recipe:
     batch_size: int
     phases: tuple
     model_kwargs: dict = dataclasses.field(default_factory=dict)
+    resize: Optional[tuple] = None
+    loss: Optional[dict] = None
     per_model: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
+
+    def make_loss(self):
+        """A new loss object, or None when the recipe leaves the loss to the model."""
+        if self.loss is None:
+            return None
+        owner = losses if hasattr(losses, self.loss["class_name"]) else keras.losses
+        return getattr(owner, self.loss["class_name"])(**self.loss["config"])
 
     def for_model(self, model_name):
         """This recipe with the overrides for `model_name` applied (and `per_model` emptied)."""
@@ -103,6 +119,19 @@ class Recipe:
         if "model_kwargs" in overrides:
             overrides["model_kwargs"] = {**self.model_kwargs, **overrides["model_kwargs"]}
         return dataclasses.replace(self, per_model={}, **overrides)
+
+    def at_size(self, side):
+        """This recipe for square inputs of `side` pixels (None: unchanged); a `resize` and an
+        augmentation crop scale with it, so that a short run at a small size keeps the recipe's shape."""
+        if side is None or self.input_shape == (side, side, 3):
+            return self
+        changes = {"input_shape": (side, side, 3)}
+        if self.resize:
+            changes["resize"] = tuple(round(s * side / self.input_shape[0]) for s in self.resize)
+        augmentation = get_augmentation(self.augment)
+        if augmentation.crop:
+            changes["augment"] = dataclasses.replace(augmentation, crop=(side, side)).to_config()
+        return dataclasses.replace(self, **changes)
 
     def to_config(self):
         """A JSON-serializable dict; `Recipe.from_config` inverts it."""
@@ -112,6 +141,8 @@ class Recipe:
     def from_config(cls, config):
         config = json.loads(json.dumps(config))  # a deep copy: the caller's dict stays as it was
         config["input_shape"] = tuple(config["input_shape"])
+        if config.get("resize") is not None:
+            config["resize"] = tuple(config["resize"])
         config["phases"] = tuple(Phase.from_config(p) for p in config["phases"])
         for overrides in config["per_model"].values():
             if "phases" in overrides:
@@ -238,5 +269,42 @@ register(
         notes="Cross-entropy and the batch-hard triplet loss summed in every step (weight 1, margin 0.5 "
         "on L2-normalised embeddings), Adam 1e-4, 30 epochs and 7×4 batches are dermnet's choices: the "
         "paper gives none of them. Prediction by nearest class mean over 100 training images per class.",
+    )
+)
+
+register(
+    Recipe(
+        name="menegola2017",
+        paper="Menegola et al., ISIC 2017 (RECOD Titans, part 1: segmentation)",
+        input_shape=(128, 128, 3),
+        augment="menegola2017_seg",
+        batch_size=16,
+        phases=(Phase("train", "none", 100, "Adam", 1e-4),),
+        loss={"class_name": "DiceLoss", "config": {"per_image": True, "smooth": 1.0}},
+        per_model={
+            # The VGG16 encoder is pretrained: the decoder learns first, with the encoder frozen.
+            "unet_vgg16": {"phases": (Phase("decoder", "backbone", 20, "Adam", 1e-4),
+                                      Phase("finetune", "none", 80, "Adam", 1e-5))},
+        },
+        notes="128×128 inputs and RECOD's per-image soft Dice loss (smoothing 1) are the paper's; Adam "
+        "1e-4, batch 16, the epoch counts and the augmentation ranges are dermnet's choices.",
+    )
+)
+
+register(
+    Recipe(
+        name="xue2018",
+        paper="Xue et al., ISIC 2018 (tasks 1 and 2: SegAN, DeepLab v3+, attributes)",
+        input_shape=(224, 224, 3),
+        augment="xue2018_seg",
+        batch_size=25,
+        resize=(296, 336),
+        phases=(Phase("decoder", "backbone", 10, "Adam", 1e-3),
+                Phase("finetune", "none", 40, "Adam", 1e-4)),
+        loss={"class_name": "BCEDiceLoss", "config": {}},
+        notes="Images resized to 336×296 (width × height), random 224×224 crops, flips, 90° turns and "
+        "colour jitter; Adam 1e-3, batch 25, the encoder frozen in the first phase: the paper's. The "
+        "phase lengths, the fine-tuning rate (1e-4) and BCE + Dice for DeepLab v3+ are dermnet's "
+        "choices; SegAN and the attribute network train with their own losses.",
     )
 )

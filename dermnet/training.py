@@ -19,10 +19,13 @@ import keras
 import numpy as np
 
 import dermnet
-from dermnet import data, recipes
+from dermnet import data, losses, metrics, recipes
+from dermnet.evaluation.masks import mask_columns, mask_scores, predict_masks
 from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET, classifier_scores
+from dermnet.models.attributes import AttributeNet
 from dermnet.models.classifier import set_trainable
 from dermnet.models.embedding import TripletClassifier
+from dermnet.models.segan import SegAN
 from dermnet.models.synergic import SynergicModel
 
 
@@ -49,12 +52,18 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     arguments = dict(locals())
     keras.utils.set_random_seed(seed)
     card = dermnet.model_card(model_name)
-    recipe = recipes.get(recipe or card.recipe).for_model(model_name)
+    recipe = recipes.get(recipe or card.recipe).for_model(model_name).at_size(image_size)
     train_df, validation_df, test_df = dataset_splits(dataset, root)
-    classes = data.class_names(train_df)
-    shape = (image_size, image_size, 3) if image_size else recipe.input_shape
-    model = dermnet.build(model_name, num_classes=len(classes), input_shape=shape,
-                          weights=card.weights if weights == "default" else weights, **recipe.model_kwargs)
+    weights = card.weights if weights == "default" else weights
+    if card.task == "classification":
+        classes = data.class_names(train_df)
+        model = dermnet.build(model_name, num_classes=len(classes), input_shape=recipe.input_shape,
+                              weights=weights, **recipe.model_kwargs)
+    else:
+        classes = [c[len("mask_"):] if c != "mask" else "lesion" for c in mask_columns(train_df)]
+        # Trained on crops of `resize`d images, a segmentor predicts on whole ones: any size in.
+        shape = (None, None, 3) if recipe.resize else recipe.input_shape
+        model = dermnet.build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
     out = Path(out or Path("runs") / model_name)
     out.mkdir(parents=True, exist_ok=True)
     # One history for all phases (a phase's epochs count from 0 again): appended, so start afresh.
@@ -63,8 +72,11 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size, seed=seed,
           callbacks=[history], verbose=verbose)
     write_atomically(out / "model.keras", model.save)
-    scores = classifier_scores(data.class_indices(test_df, classes), predict(model, test_df), classes,
-                               CHALLENGE_OF_DATASET.get(str(dataset)))
+    if card.task == "classification":
+        scores = classifier_scores(data.class_indices(test_df, classes), predict(model, test_df), classes,
+                                   CHALLENGE_OF_DATASET.get(str(dataset)))
+    else:
+        scores = mask_scores(test_df, predict_masks(model, test_df, prediction_size(model, recipe)))
     config = {"arguments": {k: str(v) if isinstance(v, Path) else v for k, v in arguments.items()},
               "recipe": recipe.to_config(), "classes": list(classes), "keras_backend": keras.config.backend(),
               "dermnet_version": dermnet.__version__}
@@ -123,14 +135,16 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
     recipe = (recipes.get(recipe) if isinstance(recipe, str) else recipe).for_model(model.name)
     batch_size = batch_size or recipe.batch_size
     augment = recipe.augment if augment is None else augment
-    stream = _stream(model, train_df, batch_size, augment, seed, cache_dir)
+    stream = _stream(model, train_df, recipe.resize or _image_size(model, recipe), batch_size, augment, seed,
+                     cache_dir)
     validation = None
     if validation_df is not None:
-        validation = _stream(model, validation_df, batch_size, None, seed, cache_dir, shuffle=False)
+        validation = _stream(model, validation_df, prediction_size(model, recipe), batch_size, None, seed,
+                             cache_dir, shuffle=False)
     histories = []
     for phase in recipe.phases:
         set_trainable(model, phase.freeze)
-        model.compile(optimizer=phase.make_optimizer(len(stream)), **_loss_and_metrics(model))
+        model.compile(optimizer=phase.make_optimizer(len(stream)), **_loss_and_metrics(model, recipe))
         # shuffle=False: the stream draws its own order each epoch (from the seed)
         histories.append(model.fit(stream, validation_data=validation, epochs=epochs or phase.epochs,
                                    callbacks=[*phase.make_callbacks(), *callbacks], shuffle=False,
@@ -162,15 +176,32 @@ class StepTimer(keras.callbacks.Callback):
         return float(np.median(self.seconds[1:] or self.seconds))
 
 
-def _image_size(model):
+def prediction_size(model, recipe):
+    """(height, width) a model predicts at: its input size, or for a model that takes any size, the
+    recipe's `resize` (trained on crops, it segments whole images) or input size."""
     height, width = model.input_shape[1:3]
-    if height is None or width is None:
-        raise ValueError(f"{model.name} takes any image size; build it with an input_shape to train it here")
-    return height, width
+    if height is not None and width is not None:
+        return height, width
+    return tuple(recipe.resize or recipe.input_shape[:2])
 
 
-def _stream(model, df, batch_size, augment, seed, cache_dir, shuffle=True):
-    size = _image_size(model)
+def _image_size(model, recipe=None):
+    height, width = model.input_shape[1:3]
+    if height is not None and width is not None:
+        return height, width
+    if recipe is not None:
+        return tuple(recipe.input_shape[:2])
+    raise ValueError(f"{model.name} takes any image size; give a size, or build it with an input_shape")
+
+
+def is_segmentor(model):
+    """Whether `model` outputs masks (a segmentor, SegAN, the attribute network)."""
+    return isinstance(model, (SegAN, AttributeNet)) or len(model.output_shape) == 4
+
+
+def _stream(model, df, size, batch_size, augment, seed, cache_dir, shuffle=True):
+    if is_segmentor(model):
+        return data.segmentation_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed)
     if isinstance(model, SynergicModel):
         share = 0.5 if model.synergic_networks else None
         return data.pair_dataset(df, size, batch_size, model.n, augment, cache_dir, seed=seed,
@@ -181,7 +212,12 @@ def _stream(model, df, batch_size, augment, seed, cache_dir, shuffle=True):
     return data.classification_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed)
 
 
-def _loss_and_metrics(model):
-    if isinstance(model, (SynergicModel, TripletClassifier)):
+def _loss_and_metrics(model, recipe):
+    if isinstance(model, (SynergicModel, TripletClassifier, AttributeNet)):
         return {}  # their own compute_loss and compute_metrics
-    return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+    if is_segmentor(model):
+        mask_metrics = [metrics.DiceCoefficient(), metrics.JaccardIndex(), metrics.ThresholdedJaccard()]
+        if isinstance(model, SegAN):  # its own loss (multi-scale L1 + Dice)
+            return {"metrics": mask_metrics}
+        return {"loss": recipe.make_loss() or losses.DiceLoss(), "metrics": mask_metrics}
+    return {"loss": recipe.make_loss() or "sparse_categorical_crossentropy", "metrics": ["accuracy"]}

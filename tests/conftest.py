@@ -36,6 +36,18 @@ def small_kwargs(name):
         return {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None}
     if name == "resnet50x2":  # two ResNet-50s, as the ensemble's member is tested at 32 px
         return {"input_shape": (32, 32, 3), "weights": None}
+    # Segmentors: full architectures, few filters (tests/test_segmentation_models.py).
+    small_decoder = {"input_shape": (32, 32, 3), "weights": None, "decoder_filters": (16, 8, 8, 4)}
+    segmentors = {
+        "unet": {"input_shape": (32, 32, 3), "depth": 2, "filters": 4},
+        "unet_fc": {"input_shape": (32, 32, 3), "bottleneck_units": 16},
+        "unet_vgg16": small_decoder,
+        "deeplabv3plus": {"input_shape": (32, 32, 3), "weights": None, "aspp_filters": 8, "low_level_filters": 4},
+        "segan": {**small_decoder, "critic_filters": (4, 8)},
+        "attribute_net": small_decoder,
+    }
+    if name in segmentors:
+        return segmentors[name]
     raise KeyError(f"tests/conftest.py: small_kwargs() has no entry for the model {name!r}")
 
 

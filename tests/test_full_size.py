@@ -78,3 +78,15 @@ def test_triplet_resnet101_is_resnet101_with_a_256_d_embedding():
     resnet101_trunk = dermnet.model_card("resnet101").parameters - (2048 * 3 + 3)  # minus its linear head
     assert model.count_params() == resnet101_trunk + (2048 * 256 + 256) + (256 * 7 + 7)
     assert model.count_params() == dermnet.model_card("triplet_resnet101").parameters
+
+
+@pytest.mark.parametrize("name", ["unet", "unet_vgg16", "deeplabv3plus", "segan", "attribute_net"])
+def test_segmentor_cards_give_the_parameters_that_build_gives(name):
+    # unet_fc (544 M parameters at 128 px) is checked against its formula at a small size instead.
+    assert dermnet.build(name, weights=None).count_params() == dermnet.model_card(name).parameters
+
+
+def test_unet_vgg16_encoder_is_vgg16_without_its_last_pooling():
+    encoder = dermnet.build("unet_vgg16", weights=None).get_layer("vgg16_backbone")
+    assert encoder.count_params() == keras.applications.VGG16(include_top=False, weights=None).count_params()
+    assert "block5_pool" not in [layer.name for layer in encoder.layers]

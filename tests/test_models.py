@@ -1,4 +1,5 @@
-"""Every registered model: builds small, predicts, trains (gradients), saves and reloads."""
+"""Every registered classifier: builds small, predicts, trains (gradients), saves and reloads
+(segmentors: tests/test_segmentation_models.py)."""
 
 import keras
 import numpy as np
@@ -10,7 +11,12 @@ from dermnet.models.classifier import HEADS
 from conftest import gradients, random_images, small_kwargs, small_model
 
 pytestmark = pytest.mark.portable
-MODELS = dermnet.list_models()
+MODELS = dermnet.list_models(task="classification")
+
+
+def test_every_registered_model_is_covered_by_a_parametrized_suite():
+    segmentors = dermnet.list_models(task="segmentation") + dermnet.list_models(task="attributes")
+    assert sorted(MODELS + segmentors) == dermnet.list_models()
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -85,10 +85,16 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
 
 
 @pytest.mark.portable
-def test_untrained_size_is_refused(synthetic):
+def test_a_model_that_takes_any_size_trains_at_its_recipes_size(synthetic, tmp_path):
     model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(None, None, 3))
-    with pytest.raises(ValueError, match="input_shape"):
-        training.train(model, "ray2020", synthetic, epochs=1)
+    recipe = dataclasses.replace(short("ray2020"), input_shape=(24, 24, 3))
+    history, = training.train(model, recipe, synthetic.iloc[:32], epochs=1, batch_size=16, cache_dir=tmp_path,
+                              verbose=0)
+    assert len(history.history["loss"]) == 1
+    cached = set(tmp_path.iterdir())
+    data.build_cache(synthetic.iloc[:32], (24, 24), cache_dir=tmp_path, progress=False)
+    assert set(tmp_path.iterdir()) == cached  # the images were cached at the recipe's 24×24
+    assert training.prediction_size(model, recipe) == (24, 24)
 
 
 # TensorFlow only: the JAX run of the same test proves nothing more and costs 40 s.

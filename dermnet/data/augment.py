@@ -27,8 +27,8 @@ class Augmentation:
 
     Attributes:
         flip_horizontal, flip_vertical: flip with probability 1/2.
-        rotate90: turn by a random multiple of 90° (lossless). Non-square images keep their shape, so
-            they only get 0° or 180°.
+        rotate90: turn by a random multiple of 90° (lossless). Non-square outputs keep their shape, so
+            they only get 0° or 180° (a square crop of a non-square image gets all four).
         rotation: maximum rotation in degrees (±).
         shift: maximum shift, a fraction of the side (±, each axis on its own).
         zoom: `(min, max)` scale, >1 zooms in; the visible area 1/zoom² is drawn uniformly, as
@@ -107,6 +107,14 @@ PRESETS = {
     # -> 32/255, `random_saturation(0.5, 1.5)` -> 0.5 (HSV there, luma blend here). dermnet's choice:
     # shift 0.1 for the crop's position (placed anywhere inside the image there); the crop's aspect
     # jitter (3/4 to 4/3) is not represented.
+    # Menegola et al. 2017, part 1 (segmentation): the paper's ranges were not found; dermnet's choice,
+    # geometry that keeps the lesion whole and a mild colour jitter.
+    "menegola2017_seg": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, rotation=15.0,
+                                     zoom=(0.9, 1.2), shift=0.05, brightness=0.1, contrast=0.1),
+    # Xue et al. 2018, tasks 1 and 2: random 224×224 crops of images resized to 336×296, flips,
+    # 90° turns, colour jitter (the report's list; the jitter's ranges are dermnet's choice).
+    "xue2018_seg": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, crop=(224, 224),
+                                brightness=0.1, contrast=0.1, saturation=0.1, hue=0.02),
     "menegola2017": Augmentation(flip_horizontal=True, zoom=(1.0, 1 / math.sqrt(0.05)), shift=0.1,
                                  brightness=32 / 255, saturation=0.5),
 }
@@ -155,7 +163,7 @@ def _geometry(u, size, out_size, aug):
     linear = _mat(fx, zero, zero, fy)
     if aug.rotate90:
         quarter = ops.floor(u[:, 2] * 4)
-        quarter = ops.cast(ops.where(ops.equal(height, width), quarter, 2 * (quarter % 2)), "int32")
+        quarter = ops.cast(ops.where(ops.equal(out_h, out_w), quarter, 2 * (quarter % 2)), "int32")
         # Exact cos/sin of k·90° (a computed cos(pi/2) is 6e-17, not 0): the turn stays lossless.
         cos = ops.take(ops.array([1, 0, -1, 0], "float32"), quarter)
         sin = ops.take(ops.array([0, 1, 0, -1], "float32"), quarter)

@@ -165,7 +165,8 @@ def set_trainable(model, freeze="none"):
     """Chooses which layers train, for every classifier in `model`, without rebuilding it.
 
     Args:
-        model: a dermnet classifier, or a model made of them (an ensemble).
+        model: a dermnet classifier, a model made of them (an ensemble), or a segmentor (its
+            encoder is its backbone; a U-net without one only takes "none" / "all").
         freeze: what stays frozen:
             - "none" or "all": nothing frozen, all layers train ("all" reads as "train all");
             - "backbone": the backbone is frozen, the head trains;
@@ -182,8 +183,12 @@ def set_trainable(model, freeze="none"):
     >>> model.compile(optimizer="adam", loss="categorical_crossentropy")
     """
     classifiers = _classifiers(model)
+    if not classifiers and freeze in ("none", "all"):  # a model without a backbone (a U-net): all trains
+        _set_trainable_deep(model, True)
+        return
     if not classifiers:
-        raise ValueError(f"{model.name} holds no dermnet classifier (no `*{_BACKBONE_SUFFIX}` layer).")
+        raise ValueError(f"{model.name} has no backbone (no `*{_BACKBONE_SUFFIX}` layer) for freeze={freeze!r}: "
+                         "it trains whole (freeze='none').")
     # Resolve every member's cut first: an error leaves no member half switched.
     cuts = [(classifier, _first_trainable(classifier, freeze)) for classifier in classifiers]
     for classifier, first_trainable in cuts:

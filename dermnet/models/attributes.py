@@ -1,0 +1,106 @@
+"""Xue et al.'s ISIC 2018 task-2 network: one VGG19 encoder–decoder for the five dermoscopic
+attributes, with a multi-label head that says which attributes an image shows at all.
+
+Most images show few of the attributes, so the presence head lets the masks of absent ones be
+silenced at prediction: `masks * (presence > 0.5)[:, None, None, :]`. Both heads train jointly
+from the masks alone: the presence targets are whether each true mask has a pixel.
+"""
+
+import keras
+from keras import layers, ops
+
+from dermnet._registry import XUE2018, register_model
+from dermnet.data.manifest import ATTRIBUTES
+from dermnet.layers import Preprocess
+from dermnet.losses import BCEDiceLoss
+from dermnet.metrics import JaccardIndex
+from dermnet.models.unet import backbone_encoder, check_input_shape, decoder, finish, mask_head, segmentation_card
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class AttributeNet(keras.Model):
+    """Wraps `network` (image → {"masks": [B, H, W, A], "presence": [B, A]}) with the joint loss
+
+        BCE + Dice on the masks  +  presence_weight · BCE(presence, [any pixel of each true mask]).
+
+    Train it on `dermnet.data.segmentation_dataset` of a manifest with one `mask_<attribute>` column
+    per attribute (`load_dataset("isic2018_task2", root)`): targets are the masks `[B, H, W, A]`.
+    """
+
+    def __init__(self, network, presence_weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.network, self.presence_weight = network, float(presence_weight)
+        self.mask_loss = BCEDiceLoss()
+        self.jaccard = JaccardIndex(name="jaccard")
+        self.presence_accuracy = keras.metrics.BinaryAccuracy(name="presence_accuracy")
+        self.built = True
+
+    @property
+    def input_shape(self):
+        return self.network.input_shape
+
+    @property
+    def output_shape(self):
+        return {name: self.network.get_layer(name).output.shape for name in ("masks", "presence")}
+
+    def call(self, images, training=False):
+        return self.network(images, training=training)
+
+    @staticmethod
+    def presence(masks):
+        """[B, A]: 1 where the mask of an attribute has a pixel."""
+        return ops.cast(ops.max(ops.cast(masks, "float32"), axis=(1, 2)) > 0, "float32")
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        presence = ops.mean(keras.losses.binary_crossentropy(self.presence(y)[..., None],
+                                                             y_pred["presence"][..., None]))
+        return self.mask_loss(y, y_pred["masks"]) + self.presence_weight * presence
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self.jaccard.update_state(y, y_pred["masks"])
+        self.presence_accuracy.update_state(self.presence(y), y_pred["presence"])
+        return self.get_metrics_result()
+
+    def inference_model(self, name=None):
+        """The network itself: image → {"masks", "presence"}; what `export` writes."""
+        return self.network
+
+    def export(self, filepath, **kwargs):
+        return self.network.export(filepath, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
+                "presence_weight": self.presence_weight}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**dict(config, network=keras.saving.deserialize_keras_object(config["network"])))
+
+
+@register_model(segmentation_card(
+    "attribute_net", XUE2018, (224, 224, 3), "caffe", "xue2018", "imagenet", 23_947_754,
+    "VGG19 encoder–decoder: 5 attribute masks and a multi-label presence head (ISIC 2018 task 2)",
+    task="attributes", num_classes=len(ATTRIBUTES)))
+def attribute_net(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5,
+                  attributes=5, presence_weight=1.0, weights="imagenet", freeze="none",
+                  preprocessing="caffe", name="attribute_net"):
+    """Builds an `AttributeNet`: VGG19 encoder (conv1–conv5), a U-net decoder to `attributes` sigmoid
+    masks (5: ISIC 2018's, in the order of `dermnet.data.manifest.ATTRIBUTES`), and global average pooling of
+    the encoder's deepest features → Dense(`attributes`, sigmoid) for presence.
+
+    Args:
+        weights: None, "imagenet" (the encoder's), or a weights file of this whole model.
+        freeze: as in `dermnet.set_trainable` ("backbone": the VGG19 encoder).
+    """
+    input_shape = check_input_shape(name, input_shape)
+    inputs = keras.Input(input_shape, name="image")
+    x = Preprocess(preprocessing, name="preprocess")(inputs)
+    *skips, deepest = backbone_encoder("vgg19", input_shape, weights)(x)
+    masks = mask_head(decoder(deepest, skips[::-1], decoder_filters, dropout=dropout), attributes)
+    pooled = layers.GlobalAveragePooling2D(name="presence_pool")(deepest)
+    presence = layers.Dense(attributes, name="presence_logits")(pooled)
+    presence = layers.Activation("sigmoid", dtype="float32", name="presence")(presence)
+    network = keras.Model(inputs, {"masks": masks, "presence": presence}, name=f"{name}_network")
+    return finish(AttributeNet(network, presence_weight, name=name), weights, freeze)

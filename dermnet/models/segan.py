@@ -1,0 +1,243 @@
+"""SegAN (Xue et al.): a U-net segmentor trained against a critic with a multi-scale L1 loss.
+
+The segmentor is a U-net whose encoder is VGG19 with a squeeze-and-excitation gate after every
+block. The critic sees the image masked by a mask, `x · m`, and gives feature maps at several
+scales (each stage a global-convolution block then a strided 3×3 convolution). The multi-scale L1
+loss compares the critic's view of the predicted mask with its view of the true one:
+
+    L(S, C) = mean over levels ℓ (the masked pixels and every critic stage) of |f_C^ℓ(x·S(x)) − f_C^ℓ(x·y)|
+
+Every training step alternates: the critic takes one step up L (the segmentor fixed), its weights
+are clipped to ±`clip_value`; then the segmentor takes one step down L + dice_weight · Dice loss,
+against the updated critic. Only the segmentor predicts, and `export` writes it alone.
+
+Both steps use the one optimizer given to `compile`, each on its own network's variables; its
+iteration counter therefore advances twice per batch (a schedule given in steps runs twice as fast).
+"""
+
+import warnings
+
+import keras
+from keras import layers, ops
+
+from dermnet._registry import XUE2018, register_model
+from dermnet.layers import Preprocess
+from dermnet.losses import DiceLoss
+from dermnet.models.unet import backbone_encoder, check_input_shape, decoder, finish, mask_head, segmentation_card
+
+
+def segmentor(input_shape, weights=None, decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
+              preprocessing="caffe", name="segmentor"):
+    """SegAN's segmentor: U-net, VGG19 + squeeze-and-excitation encoder, two 3×3 convolutions per
+    decoder stage."""
+    inputs = keras.Input(input_shape, name="image")
+    x = Preprocess(preprocessing, name="preprocess")(inputs)
+    *skips, x = backbone_encoder("vgg19", input_shape, weights, squeeze_excite=True)(x)
+    x = decoder(x, skips[::-1], decoder_filters, dropout=dropout)
+    return keras.Model(inputs, mask_head(x, masks), name=name)
+
+
+def critic(input_shape, filters=(64, 128, 256, 512), kernel_size=7, name="critic"):
+    """SegAN's critic: per stage, a global-convolution block (a 1×k then k×1 path beside a k×1 then
+    1×k path, summed, batch norm, ReLU) then a strided 3×3 convolution, batch norm, ReLU. It outputs
+    every stage's feature map (the multi-scale features of the L1 loss)."""
+    inputs = keras.Input(input_shape, name="masked_image")
+    x, features = inputs, []
+    for i, stage_filters in enumerate(filters, start=1):
+        stage = f"stage{i}"
+        wide = layers.Conv2D(stage_filters, (1, kernel_size), padding="same", name=f"{stage}_1xk_a")(x)
+        wide = layers.Conv2D(stage_filters, (kernel_size, 1), padding="same", name=f"{stage}_kx1_a")(wide)
+        tall = layers.Conv2D(stage_filters, (kernel_size, 1), padding="same", name=f"{stage}_kx1_b")(x)
+        tall = layers.Conv2D(stage_filters, (1, kernel_size), padding="same", name=f"{stage}_1xk_b")(tall)
+        x = layers.Add(name=f"{stage}_gc")([wide, tall])
+        x = layers.BatchNormalization(name=f"{stage}_gc_bn")(x)
+        x = layers.Activation("relu", name=f"{stage}_gc_relu")(x)
+        x = layers.Conv2D(stage_filters, 3, strides=2, padding="same", name=f"{stage}_down")(x)
+        x = layers.BatchNormalization(name=f"{stage}_down_bn")(x)
+        x = layers.Activation("relu", name=f"{stage}_down_relu")(x)
+        features.append(x)
+    return keras.Model(inputs, features, name=name)
+
+
+@keras.saving.register_keras_serializable(package="dermnet")
+class SegAN(keras.Model):
+    """A segmentor and its critic, trained adversarially by `fit()` (TensorFlow and JAX backends).
+
+    Args:
+        segmentor: image → mask probabilities (`segmentor()`).
+        critic: masked image → list of feature maps (`critic()`).
+        dice_weight: weight of the Dice loss beside the multi-scale L1 loss in the segmentor's step.
+        clip_value: the critic's weights are clipped to [-clip_value, clip_value] after each step.
+
+    Calling the model runs the segmentor. Compile it with an optimizer and, optionally, metrics
+    on the masks: `model.compile(optimizer="adam", metrics=[dermnet.metrics.JaccardIndex()])`.
+    """
+
+    def __init__(self, segmentor, critic, dice_weight=1.0, clip_value=0.05, **kwargs):
+        super().__init__(**kwargs)
+        self.segmentor, self.critic = segmentor, critic
+        self.dice_weight, self.clip_value = float(dice_weight), float(clip_value)
+        self.dice_loss = DiceLoss()
+        self.critic_l1 = keras.metrics.Mean(name="multiscale_l1")
+        self.built = True
+
+    @property
+    def input_shape(self):
+        return self.segmentor.input_shape
+
+    @property
+    def output_shape(self):
+        return self.segmentor.output_shape
+
+    def call(self, images, training=False):
+        return self.segmentor(images, training=training)
+
+    def multiscale_l1(self, images, predicted, truth, training=False):
+        """The critic's mean absolute difference between `x · predicted` and `x · truth`, averaged
+        over its levels (the masked pixels themselves, then each stage)."""
+        pixels = ops.cast(images, "float32") / 255.0
+        masked = ops.concatenate([pixels * ops.cast(predicted, "float32"), pixels * ops.cast(truth, "float32")])
+        levels = [masked, *self.critic(masked, training=training)]  # one critic pass for both views
+        batch = ops.shape(images)[0]
+        return ops.mean(ops.stack([ops.mean(ops.abs(ops.cast(f[:batch] - f[batch:], "float32"))) for f in levels]))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The segmentor's objective: multi-scale L1 + dice_weight · Dice loss."""
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        return self.multiscale_l1(x, y_pred, y, training) + self.dice_weight * self.dice_loss(y, y_pred)
+
+    def train_step(self, *args):
+        backend = keras.config.backend()
+        if backend == "tensorflow":
+            return self._tensorflow_train_step(*args)
+        if backend == "jax":
+            return self._jax_train_step(*args)
+        raise NotImplementedError(f"SegAN trains on the TensorFlow and JAX backends, not {backend}.")
+
+    def _tensorflow_train_step(self, data):
+        import tensorflow as tf
+
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        critic_mask = self._critic_mask()
+        predicted = ops.stop_gradient(self.segmentor(x, training=True))
+        with tf.GradientTape() as tape:
+            l1 = self.multiscale_l1(x, predicted, y, training=True)
+            ascent = -l1  # inside the tape: the critic climbs L
+        self._apply_to(tape.gradient(ascent, self.trainable_variables), critic_mask)
+        for variable in self.critic.trainable_variables:
+            variable.assign(ops.clip(variable, -self.clip_value, self.clip_value))
+        with tf.GradientTape() as tape:
+            predicted = self.segmentor(x, training=True)
+            loss = self.compute_loss(x, y, predicted)
+        self._apply_to(tape.gradient(loss, self.trainable_variables), [not c for c in critic_mask])
+        return self._report(x, y, predicted, loss, l1)
+
+    def _jax_train_step(self, state, data):
+        import jax
+
+        trainable, non_trainable, optimizer_variables, metrics_variables = state
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        critic_mask = self._critic_mask()
+
+        def critic_objective(trainable, non_trainable):
+            def forward():
+                l1 = self.multiscale_l1(x, ops.stop_gradient(self.segmentor(x, training=True)), y, training=True)
+                return -l1, l1
+            return self._stateless(trainable, non_trainable, forward)
+
+        def segmentor_objective(trainable, non_trainable):
+            def forward():
+                predicted = self.segmentor(x, training=True)
+                return self.compute_loss(x, y, predicted), predicted
+            return self._stateless(trainable, non_trainable, forward)
+
+        (_, (l1, non_trainable)), grads = jax.value_and_grad(critic_objective, has_aux=True)(trainable, non_trainable)
+        trainable, optimizer_variables = self._apply_to(grads, critic_mask, optimizer_variables, trainable)
+        trainable = [ops.clip(v, -self.clip_value, self.clip_value) if is_critic else v
+                     for v, is_critic in zip(trainable, critic_mask)]
+        (loss, (predicted, non_trainable)), grads = jax.value_and_grad(segmentor_objective, has_aux=True)(
+            trainable, non_trainable)
+        trainable, optimizer_variables = self._apply_to(grads, [not c for c in critic_mask], optimizer_variables,
+                                                        trainable)
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metrics_variables))) as scope:
+            logs = self._report(x, y, predicted, loss, l1)
+        metrics_variables = [scope.get_current_value(v) for v in self.metrics_variables]
+        return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
+
+    def _critic_mask(self):
+        critic = {id(v) for v in self.critic.trainable_variables}
+        return [id(v) in critic for v in self.trainable_variables]
+
+    def _stateless(self, trainable, non_trainable, forward):
+        """`forward()` with the model's variables set to these values (JAX): (value, (aux, non-trainable
+        values after the pass: batch-norm statistics, dropout seeds))."""
+        mapping = [*zip(self.trainable_variables, trainable), *zip(self.non_trainable_variables, non_trainable)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            value, aux = forward()
+        return value, (aux, [scope.get_current_value(v) for v in self.non_trainable_variables])
+
+    def _apply_to(self, grads, mask, optimizer_variables=None, trainable=None):
+        """One optimizer step on the variables where `mask` holds (the others keep their values and
+        their optimizer slots): stateful on TensorFlow, stateless (returns the new values) on JAX."""
+        if not self.optimizer.built:  # slots for both networks, as Keras' own step builds them
+            self.optimizer.build(self.trainable_variables)
+        grads = [g if selected else None for g, selected in zip(grads, mask)]
+        with warnings.catch_warnings():  # Keras warns of variables without gradients: the other network's
+            warnings.simplefilter("ignore", UserWarning)
+            if optimizer_variables is None:
+                return self.optimizer.apply(grads)
+            return self.optimizer.stateless_apply(optimizer_variables, grads, trainable)
+
+    def _report(self, x, y, predicted, loss, l1):
+        # Keras' own loss tracker (what `fit` logs as "loss"), as its default train step updates it.
+        self._loss_tracker.update_state(loss)
+        self.critic_l1.update_state(l1)
+        return self.compute_metrics(x, y, predicted, sample_weight=None)
+
+    def inference_model(self, name=None):
+        """The segmentor: what predicts and what `export` writes."""
+        return self.segmentor
+
+    def export(self, filepath, **kwargs):
+        return self.segmentor.export(filepath, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "segmentor": keras.saving.serialize_keras_object(self.segmentor),
+                "critic": keras.saving.serialize_keras_object(self.critic), "dice_weight": self.dice_weight,
+                "clip_value": self.clip_value}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("segmentor", "critic"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
+
+
+@register_model(segmentation_card(
+    "segan", XUE2018, (224, 224, 3), "caffe", "xue2018", "imagenet", 34_454_205,
+    "SegAN: VGG19+SE U-net segmentor and a global-convolution critic, multi-scale L1 loss"))
+def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5,
+          critic_filters=(64, 128, 256, 512), critic_kernel_size=7, dice_weight=1.0, clip_value=0.05, masks=1,
+          weights="imagenet", freeze="none", preprocessing="caffe", name="segan"):
+    """Builds a `SegAN` (see the module docstring).
+
+    Args:
+        input_shape: `(height, width, 3)`; sides may be None.
+        decoder_filters, dropout, masks, preprocessing: the segmentor's.
+        critic_filters: the critic's stages (each halves the resolution).
+        critic_kernel_size: k of the global-convolution blocks (the paper gives none; 7 is dermnet's).
+        dice_weight, clip_value: as in `SegAN`.
+        weights: None, "imagenet" (the encoder's VGG19), or a weights file of this whole model.
+        freeze: as in `dermnet.set_trainable`, applied to the segmentor ("backbone": its encoder).
+
+    Example:
+    >>> model = dermnet.build("segan", weights="imagenet", freeze="backbone")
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=[dermnet.metrics.JaccardIndex()])
+    >>> model.fit(dermnet.data.segmentation_dataset(df, 224, batch_size=25, augment="xue2018"), epochs=1)
+    """
+    input_shape = check_input_shape(name, input_shape)
+    model = SegAN(segmentor(input_shape, weights, decoder_filters, dropout, masks, preprocessing),
+                  critic(input_shape, critic_filters, critic_kernel_size), dice_weight, clip_value, name=name)
+    return finish(model, weights, freeze)

@@ -1,0 +1,214 @@
+"""The U-net family: Ronneberger's U-net, RECOD's fully connected U-net, the VGG16-encoder U-net,
+and the parts the other segmentors share (backbone encoders, decoder, mask head).
+
+Every segmentor maps raw RGB pixels `[B, H, W, 3]` in [0, 255] to mask probabilities
+`[B, H, W, masks]` (float32, sigmoid) at the input's own size. Encoders built on a backbone are
+nested models named `<backbone>_backbone`, so `dermnet.set_trainable(model, "backbone")` freezes
+them as it freezes a classifier's backbone (Xue's first phase).
+"""
+
+import numbers
+
+import keras
+from keras import layers
+
+from dermnet import backbones
+from dermnet._registry import MENEGOLA2017, ModelCard, register_model
+from dermnet.layers import Preprocess, ResizeLike, SqueezeExcite
+from dermnet.models.classifier import load_weights, set_trainable
+
+
+def segmentation_card(name, paper, input_shape, preprocessing, recipe, weights, parameters, description,
+                      task="segmentation", num_classes=1):
+    """A `ModelCard` for a segmentor: `num_classes` counts its mask channels."""
+    return ModelCard(name=name, task=task, paper=paper, input_shape=input_shape, num_classes=num_classes,
+                     preprocessing=preprocessing, head=None, recipe=recipe, weights=weights,
+                     parameters=parameters, description=description)
+
+
+def check_input_shape(name, input_shape, multiple=1):
+    """`input_shape` as a tuple, or a `ValueError` saying what the segmentor takes."""
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"{name} takes RGB images: input_shape=(height, width, 3), got {input_shape}.")
+    for side in input_shape[:2]:
+        if side is not None and (side < multiple or side % multiple):
+            raise ValueError(f"{name} needs sides that are multiples of {multiple}; got input_shape={input_shape}.")
+    return input_shape
+
+
+def conv_block(x, filters, kernel_size, convs, name, batch_norm=True):
+    """`convs` × (convolution → [batch norm] → ReLU), layers named `<name>_conv<i>`."""
+    for i in range(1, convs + 1):
+        x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batch_norm,
+                          name=f"{name}_conv{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    return x
+
+
+def decoder(x, skips, filters, name="decoder", dropout=0.0, batch_norm=True, kernel_sizes=(3, 3)):
+    """U-net decoder: per stage, upsample to the skip's size, concatenate it, then one convolution per
+    entry of `kernel_sizes`; `skips` run from the deepest to the finest, one per entry of `filters`."""
+    for i, (skip, stage_filters) in enumerate(zip(skips, filters), start=1):
+        stage = f"{name}{i}"
+        x = ResizeLike(name=f"{stage}_up")([x, skip])
+        x = layers.Concatenate(name=f"{stage}_concat")([x, skip])
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{stage}_dropout")(x)
+        per_conv = stage_filters if isinstance(stage_filters, (tuple, list)) else [stage_filters] * len(kernel_sizes)
+        for j, (conv_filters, size) in enumerate(zip(per_conv, kernel_sizes), start=1):
+            x = conv_block(x, conv_filters, size, 1, f"{stage}_{j}", batch_norm)
+    return x
+
+
+def mask_head(x, masks, name="masks"):
+    """1×1 convolution to `masks` channels, sigmoid in float32 (exact under mixed precision)."""
+    logits = layers.Conv2D(masks, 1, name="logits")(x)
+    return layers.Activation("sigmoid", dtype="float32", name=name)(logits)
+
+
+def backbone_encoder(backbone, input_shape, weights=None, squeeze_excite=False, strides=(1, 2, 4, 8, 16)):
+    """A backbone trunk as a multi-output encoder `<backbone>_backbone`: its `features` at `strides`.
+
+    With `squeeze_excite` (VGG trunks: a chain of layers), a `SqueezeExcite` follows the last
+    convolution of every block, inside the encoder, so that the next block sees the gated features.
+    The trunk's own layers are reused: ImageNet weights stay in place.
+    """
+    spec = backbones.get(backbone)
+    missing = sorted(set(strides) - set(spec.features))
+    if missing:
+        raise ValueError(f"{backbone} has no feature map at stride(s) {missing}; it has {sorted(spec.features)}.")
+    trunk = backbones.build_trunk(spec, input_shape, "imagenet" if weights == "imagenet" else None)
+    names = [spec.features[s] for s in strides]
+    if not squeeze_excite:
+        return keras.Model(trunk.input, [trunk.get_layer(n).output for n in names], name=trunk.name)
+    inputs = keras.Input(input_shape, name="image")
+    x, outputs = inputs, {}
+    for layer in trunk.layers[1:]:
+        x = layer(x)
+        if layer.name in spec.features.values():
+            x = SqueezeExcite(name=f"{layer.name}_se")(x)
+            outputs[layer.name] = x
+        if layer.name == names[-1]:
+            break
+    return keras.Model(inputs, [outputs[n] for n in names], name=trunk.name)
+
+
+def finish(model, weights, freeze):
+    """Loads a weights file (the whole model's, or its encoder's) and applies `freeze`."""
+    if weights not in (None, "imagenet"):
+        load_weights(model, weights)
+    set_trainable(model, freeze)
+    return model
+
+
+@register_model(segmentation_card(
+    "unet", MENEGOLA2017, (128, 128, 3), "tf", "menegola2017", None, 31_396_609,
+    "Ronneberger's U-net with batch normalization (depth and width as arguments)"))
+def unet(input_shape=(128, 128, 3), depth=4, filters=64, dropout=0.0, masks=1, weights=None, freeze="none",
+         preprocessing="tf", name="unet"):
+    """Ronneberger et al.'s U-net, with batch normalization after every convolution.
+
+    Args:
+        input_shape: `(height, width, 3)`; sides may be None: any size works, since the decoder
+            upsamples to each skip's exact size.
+        depth: number of 2×2 max-poolings (4 in the paper).
+        filters: filters of the first level, doubled at every level (64 in the paper).
+        dropout: dropout rate before the decoder's convolutions (0: none).
+        masks: output channels (1: the lesion).
+        weights: None, or a `.weights.h5` / `.keras` file of this model.
+        freeze: as in `dermnet.set_trainable` ("none": there is no pretrained part).
+        preprocessing: a `Preprocess` mode ("tf": [-1, 1]).
+
+    Example:
+    >>> model = dermnet.build("unet", input_shape=(None, None, 3), depth=4, filters=32)
+    >>> model.compile(optimizer="adam", loss=dermnet.losses.DiceLoss(), metrics=[dermnet.metrics.JaccardIndex()])
+    """
+    if not isinstance(depth, numbers.Integral) or depth < 1:
+        raise ValueError(f"depth must be a positive integer; got {depth!r}.")
+    input_shape = check_input_shape(name, input_shape)
+    inputs = keras.Input(input_shape, name="image")
+    x = Preprocess(preprocessing, name="preprocess")(inputs)
+    skips = []
+    for level in range(depth):
+        x = conv_block(x, filters * 2**level, 3, 2, f"encoder{level + 1}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"encoder{level + 1}_pool")(x)
+    x = conv_block(x, filters * 2**depth, 3, 2, "bottleneck")
+    x = decoder(x, skips[::-1], [filters * 2**level for level in reversed(range(depth))], dropout=dropout)
+    return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)
+
+
+def unet_fc_parameters(height=128, width=128, bottleneck_units=8192):
+    """Parameters of `unet_fc` at a given input size: most of them are its dense bottleneck."""
+    def conv(k, c_in, c_out):
+        return k * k * c_in * c_out + c_out
+
+    encoder = sum(conv(5, a, b) + 2 * conv(5, b, b) for a, b in ((3, 32), (32, 64), (64, 128)))
+    flat = (height // 8) * (width // 8) * 128
+    dense = flat * bottleneck_units + bottleneck_units + bottleneck_units * flat + flat
+    stages = ((128 + 128, 128, 128, 64), (64 + 64, 64, 64, 32), (32 + 32, 32, 32, 32))
+    decoder_ = sum(conv(11, c_in, a) + conv(5, a, b) + conv(5, b, c) for c_in, a, b, c in stages)
+    return encoder + dense + decoder_ + conv(1, 32, 1)
+
+
+@register_model(segmentation_card(
+    "unet_fc", MENEGOLA2017, (128, 128, 3), "rescale", "menegola2017", None, unet_fc_parameters(),
+    "RECOD/Codella U-net: 5×5 convolutions and a fully connected 8192-unit bottleneck (fixed size)"))
+def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropout=0.5, masks=1, weights=None,
+            freeze="none", preprocessing="rescale", name="unet_fc"):
+    """RECOD's (after Codella et al.) U-net with a fully connected bottleneck.
+
+    Gaussian noise (σ = `noise`, on [0, 1] pixels) on the input; three encoder blocks of three 5×5
+    convolutions (32, 64, 128 filters) each followed by 2×2 max-pooling; dropout; the feature map
+    flattened through Dense(`bottleneck_units`) → dropout → Dense back to the map; a decoder of
+    upsampling + skip + dropout, an 11×11 convolution then two 5×5 ones per stage (128/128/64,
+    64/64/32, 32/32/32); 1×1 sigmoid. The dense bottleneck fixes the input size (sides multiples
+    of 8); at 128×128 it holds 537 M of the model's parameters (2.1 GB in float32).
+
+    Example:
+    >>> model = dermnet.build("unet_fc")  # 128×128, as RECOD trained it
+    """
+    input_shape = check_input_shape(name, input_shape, multiple=8)
+    if None in input_shape[:2]:
+        raise ValueError(f"{name} has a dense bottleneck: it needs a fixed input_shape, got {input_shape}.")
+    inputs = keras.Input(input_shape, name="image")
+    x = Preprocess(preprocessing, name="preprocess")(inputs)
+    x = layers.GaussianNoise(noise, name="noise")(x)
+    skips = []
+    for i, filters in enumerate((32, 64, 128), start=1):
+        x = conv_block(x, filters, 5, 3, f"encoder{i}", batch_norm=False)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"encoder{i}_pool")(x)
+    x = layers.Dropout(dropout, name="encoder_dropout")(x)
+    map_shape = tuple(x.shape[1:])
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(bottleneck_units, activation="relu", name="bottleneck")(x)
+    x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
+    x = layers.Dense(map_shape[0] * map_shape[1] * map_shape[2], activation="relu", name="bottleneck_out")(x)
+    x = layers.Reshape(map_shape, name="unflatten")(x)
+    x = decoder(x, skips[::-1], [(128, 128, 64), (64, 64, 32), (32, 32, 32)], dropout=dropout, batch_norm=False,
+                kernel_sizes=(11, 5, 5))
+    return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)
+
+
+@register_model(segmentation_card(
+    "unet_vgg16", MENEGOLA2017, (128, 128, 3), "caffe", "menegola2017", "imagenet", 18_635_361,
+    "U-net with a VGG16 encoder (conv1–conv5, no pool5) and a 256/128/64/32 decoder"))
+def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
+               weights="imagenet", freeze="none", preprocessing="caffe", name="unet_vgg16"):
+    """A U-net whose encoder is VGG16's conv1–conv5 (no pool5); the decoder has two 3×3 convolutions
+    per stage (`decoder_filters`) and dropout. Train the decoder with the encoder frozen first
+    (`freeze="backbone"`), then everything (recipe `menegola2017`).
+
+    Args:
+        weights: None, "imagenet" (the encoder's), or a weights file of this model or of VGG16.
+    """
+    input_shape = check_input_shape(name, input_shape)
+    inputs = keras.Input(input_shape, name="image")
+    x = Preprocess(preprocessing, name="preprocess")(inputs)
+    *skips, x = backbone_encoder("vgg16", input_shape, weights)(x)
+    x = decoder(x, skips[::-1], decoder_filters, dropout=dropout)
+    return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)

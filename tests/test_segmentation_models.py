@@ -1,0 +1,144 @@
+"""Every registered segmentor: mask size equals input size, values in [0, 1], trains a few steps on
+synthetic lesions, saves and reloads; encoders read their skips from the backbone table."""
+
+import keras
+import numpy as np
+import pytest
+
+import dermnet
+from dermnet import backbones, training
+from dermnet.data.synthetic import synthetic
+from dermnet.models.attributes import AttributeNet
+from dermnet.models.segan import SegAN
+from dermnet.models.unet import unet_fc_parameters
+from conftest import small_kwargs, small_model
+
+pytestmark = pytest.mark.portable
+SEGMENTORS = dermnet.list_models(task="segmentation") + dermnet.list_models(task="attributes")
+
+
+def masks_of(outputs):
+    return keras.ops.convert_to_numpy(outputs["masks"] if isinstance(outputs, dict) else outputs)
+
+
+def lesions(model, n=4, seed=0):
+    """Synthetic images with their lesion masks (as many mask channels as the model outputs)."""
+    side = model.input_shape[1] or 64
+    images, masks, _ = synthetic(n, image_size=side, seed=seed)
+    channels = model.output_shape["masks"][-1] if isinstance(model, AttributeNet) else model.output_shape[-1]
+    return images, np.repeat(masks[..., None], channels, axis=-1)
+
+
+@pytest.mark.parametrize("name", SEGMENTORS)
+def test_masks_have_the_input_size_and_are_probabilities(name):
+    model = small_model(name)
+    images, _ = lesions(model)
+    masks = masks_of(model.predict(images, verbose=0))
+    assert masks.shape[:3] == images.shape[:3] and masks.dtype == np.float32
+    assert np.all((masks >= 0) & (masks <= 1))
+
+
+@pytest.mark.parametrize("name", [m for m in SEGMENTORS if m != "unet_fc"])  # unet_fc: a dense bottleneck
+def test_any_input_size_when_built_without_one(name):
+    model = dermnet.build(name, **dict(small_kwargs(name), input_shape=(None, None, 3)))
+    images = np.random.default_rng(0).integers(0, 256, (2, 52, 44, 3), dtype="uint8")  # not multiples of 16
+    assert masks_of(model.predict(images, verbose=0)).shape[:3] == (2, 52, 44)
+
+
+@pytest.mark.parametrize("name", SEGMENTORS)
+def test_save_and_reload_with_safe_mode(name, tmp_path):
+    model = small_model(name)
+    images, _ = lesions(model)
+    model.save(tmp_path / f"{name}.keras")
+    reloaded = keras.saving.load_model(tmp_path / f"{name}.keras", safe_mode=True)
+    np.testing.assert_allclose(masks_of(reloaded.predict(images, verbose=0)),
+                               masks_of(model.predict(images, verbose=0)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", SEGMENTORS)
+def test_a_few_training_steps_on_synthetic_lesions(name):
+    model = dermnet.build(name, **small_kwargs(name))
+    images, masks = lesions(model, n=8)
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  **training._loss_and_metrics(model, dermnet.recipes.get("menegola2017")))
+    history = model.fit(images, masks, batch_size=4, epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+    after = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    unchanged = [v.path for v, b, a in zip(model.trainable_variables, before, after) if np.array_equal(b, a)]
+    assert not unchanged, f"not trained: {unchanged[:5]}"
+    if isinstance(model, SegAN):
+        critic = [keras.ops.convert_to_numpy(v) for v in model.critic.trainable_variables]
+        assert max(np.abs(w).max() for w in critic) <= model.clip_value + 1e-7
+        assert "multiscale_l1" in history.history
+
+
+def test_segan_alternates_critic_and_segmentor_steps():
+    # One step: the critic climbs the multi-scale L1 loss on the batch's predicted masks (projected on
+    # the clipping box: start inside it), then the segmentor moves too.
+    model = dermnet.build("segan", **dict(small_kwargs("segan"), dropout=0.0))
+    images, masks = lesions(model, n=4)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3))
+    for variable in model.critic.trainable_variables:
+        variable.assign(keras.ops.clip(variable, -model.clip_value, model.clip_value))
+    predicted = model.segmentor(images, training=True)
+    before = float(model.multiscale_l1(images, predicted, masks, training=True))
+    segmentor_before = [keras.ops.convert_to_numpy(v).copy() for v in model.segmentor.trainable_variables]
+    model.train_on_batch(images, masks)
+    assert float(model.multiscale_l1(images, predicted, masks, training=True)) > before
+    assert any(not np.array_equal(b, keras.ops.convert_to_numpy(v))  # (every weight: the test above)
+               for b, v in zip(segmentor_before, model.segmentor.trainable_variables))
+
+
+@pytest.mark.parametrize("name", SEGMENTORS)
+def test_builds_under_mixed_bfloat16_with_float32_masks(name, mixed_bfloat16):
+    model = dermnet.build(name, **small_kwargs(name))
+    images, _ = lesions(model)
+    masks = masks_of(model.predict(images, verbose=0))
+    assert masks.dtype == np.float32 and np.isfinite(masks).all()
+
+
+@pytest.mark.parametrize("name", SEGMENTORS)
+def test_savedmodel_export_gives_the_same_masks(name, tmp_path, tensorflow_only):
+    import tensorflow as tf
+
+    model = small_model(name)
+    images, _ = lesions(model)
+    images = images.astype("float32")
+    model.export(tmp_path / "saved_model")
+    reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it: it owns the variables
+    served = reloaded.serve(images)
+    np.testing.assert_allclose(masks_of({k: v.numpy() for k, v in served.items()} if isinstance(served, dict)
+                                        else served.numpy()), masks_of(model(images)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "vgg19", "resnet50"])
+def test_feature_layers_of_the_backbone_table_sit_at_their_strides(name):
+    spec = backbones.get(name)
+    trunk = backbones.build_trunk(spec, (64, 64, 3), None)
+    for stride, layer in spec.features.items():
+        assert trunk.get_layer(layer).output.shape[1:3] == (64 // stride, 64 // stride), layer
+
+
+def test_segan_encoder_is_vgg19_with_a_squeeze_excite_gate_after_every_block():
+    model = small_model("segan")
+    encoder = model.segmentor.get_layer("vgg19_backbone")
+    gated = [layer.name for layer in encoder.layers if layer.name.endswith("_se")]
+    assert gated == [f"{name}_se" for name in backbones.get("vgg19").features.values()]
+
+
+def test_freezing_the_backbone_freezes_the_encoder_only():
+    model = dermnet.build("unet_vgg16", **dict(small_kwargs("unet_vgg16"), freeze="backbone"))
+    assert not model.get_layer("vgg16_backbone").trainable_weights
+    assert model.get_layer("logits").trainable
+
+
+def test_unet_fc_parameters_follow_its_formula():
+    model = dermnet.build("unet_fc", input_shape=(32, 32, 3), bottleneck_units=64)
+    assert model.count_params() == unet_fc_parameters(32, 32, 64)
+    assert dermnet.model_card("unet_fc").parameters == unet_fc_parameters(128, 128, 8192)  # 544 M
+
+
+def test_unet_fc_refuses_a_free_input_size():
+    with pytest.raises(ValueError, match="fixed input_shape"):
+        dermnet.build("unet_fc", input_shape=(None, None, 3))
