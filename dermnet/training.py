@@ -34,7 +34,8 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
 
     Args:
-        model_name: a registered classification model (`dermnet.list_models()`).
+        model_name: a registered model (`dermnet.list_models()`): a classifier, or a segmentor
+            (scored on masks: `dermnet.evaluation.mask_scores`).
         dataset: a name of `dermnet.data.DATASETS` (images under `root`) or a manifest CSV;
             "synthetic" (the default) is drawn into the dermnet cache when `root` is None.
         recipe: a recipe name; the model card's if None.
@@ -120,8 +121,11 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
 
     Args:
         model: a dermnet classifier, a `SynergicModel` (fed pairs: `same_class_share` 0.5, or
-            independent streams when it has no synergic networks) or a `TripletClassifier`
-            (fed P×K batches: every class of the data, batch_size // classes images each).
+            independent streams when it has no synergic networks), a `TripletClassifier`
+            (fed P×K batches: every class of the data, batch_size // classes images each), or a
+            segmentor (fed images and masks; the recipe's loss, or a Dice loss; SegAN and the
+            attribute network bring their own). Images are cached at `recipe.resize` when the
+            recipe has one, else at the model's input size (the recipe's for a model of any size).
         recipe: a `dermnet.recipes.Recipe` or its name; `recipe.for_model(model.name)` is applied.
         train_df, validation_df: validated manifests (`dermnet.data`); images are cached at the
             model's input size.

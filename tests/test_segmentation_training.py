@@ -32,6 +32,7 @@ def trained_unet(tmp_path_factory):
 def test_unet_reaches_dice_0_8_on_held_out_synthetic_lesions(trained_unet):
     model, test, cache = trained_unet
     scores = mask_scores(test, predict_masks(model, test, (64, 64), cache_dir=cache))
+    print("held-out synthetic masks:", scores)
     assert scores["dice"] >= 0.8, scores
 
 
@@ -73,3 +74,19 @@ def test_dermnet_train_and_evaluate_a_segmentor(model_name, recipe, tmp_path, mo
     evaluation = out / "evaluation"
     assert json.loads((evaluation / "scores.json").read_text()) == pytest.approx(scores)
     assert (evaluation / "masks.png").stat().st_size > 0 and "masks.png" in (evaluation / "report.md").read_text()
+
+
+def test_mask_scores_score_each_attribute_at_its_masks_own_size(tmp_path):
+    truth = np.zeros((40, 60), np.uint8)
+    truth[10:30, 20:40] = 255
+    cv2.imwrite(str(tmp_path / "globules.png"), truth)
+    cv2.imwrite(str(tmp_path / "streaks.png"), np.zeros_like(truth))  # the image shows no streaks
+    df = __import__("pandas").DataFrame({"image_id": ["ISIC_0000001"], "mask_globules": [tmp_path / "globules.png"],
+                                         "mask_streaks": [tmp_path / "streaks.png"]})
+    probabilities = np.zeros((1, 20, 30, 2), np.float32)
+    probabilities[0, 5:15, 10:20, 0] = 1.0  # the globules at half size: exact once resized back
+    probabilities[0, ..., 1] = 0.9  # streaks everywhere
+    scores = mask_scores(df, probabilities)
+    assert scores["jaccard_globules"] == 1.0 and scores["dice_globules"] == 1.0
+    assert scores["jaccard_streaks"] == 0.0 and scores["thresholded_jaccard_streaks"] == 0.0
+    assert scores["jaccard"] == 0.5 and scores["thresholded_jaccard"] == 0.5
