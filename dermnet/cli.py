@@ -54,18 +54,36 @@ def _train(args):
     print(f"model, history, scores and config in {out}/")
 
 
-def _evaluate(args):
+def _load_model(model_or_run):
+    """(model, its .keras path) from a .keras file or a `dermnet train` run folder."""
     import keras
 
+    path = Path(model_or_run)
+    path = path / "model.keras" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a `dermnet train` run folder)")
+    return keras.saving.load_model(path, safe_mode=True), path
+
+
+def _predict(args):
+    from dermnet.inference import predict_images
+    from dermnet.training import write_atomically
+
+    model, path = _load_model(args.model)
+    config = path.parent / "config.json"
+    classes = json.loads(config.read_text())["classes"] if config.is_file() else None
+    table = predict_images(model, args.images, _prediction_size(model, config), classes, args.tta, args.batch_size,
+                           args.masks, args.postprocess)
+    write_atomically(args.out, lambda partial: table.to_csv(partial, index=False))
+    print(f"{len(table)} images: predictions in {args.out}" + (f", masks in {args.masks}/" if args.masks else ""))
+
+
+def _evaluate(args):
     from dermnet.evaluation import evaluate, evaluate_masks
     from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET
     from dermnet.training import dataset_splits, is_segmentor
 
-    path = Path(args.model)
-    path = path / "model.keras" if path.is_dir() else path  # a `dermnet train` run folder
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a `dermnet train` run folder)")
-    model = keras.saving.load_model(path, safe_mode=True)
+    model, path = _load_model(args.model)
     _, _, held_out = dataset_splits(args.dataset, args.root)
     out = args.out or str(path.parent / "evaluation")
     if is_segmentor(model):
@@ -78,7 +96,7 @@ def _evaluate(args):
 
 
 def _prediction_size(model, run_config):
-    """A segmentor's prediction size: its input size, or for one that takes any size, what its
+    """The size a model predicts at: its input size, or for one that takes any size, what its
     `dermnet train` run predicted at (the recipe in `config.json`)."""
     from dermnet import recipes, training
 
@@ -86,7 +104,7 @@ def _prediction_size(model, run_config):
         return model.input_shape[1:3]
     if not run_config.is_file():
         raise ValueError(f"{model.name} takes any image size and {run_config} (its run's recipe) is not there: "
-                         "evaluate a `dermnet train` run folder")
+                         "give its `dermnet train` run folder instead")
     recipe = recipes.Recipe.from_config(json.loads(run_config.read_text())["recipe"])
     return training.prediction_size(model, recipe)
 
@@ -161,6 +179,17 @@ def parser():
     evaluation.add_argument("--out", help="the report's folder (default: evaluation/ beside the model)")
     evaluation.set_defaults(run=_evaluate)
 
+    prediction = commands.add_parser("predict", help="a trained model on image files, folders or a CSV list: "
+                                     "one row per image (probabilities and class, or mask shares and masks)")
+    prediction.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
+    prediction.add_argument("images", nargs="+", help="image files, folders, or CSV files with an 'image' column")
+    prediction.add_argument("--out", default="predictions.csv", help="the CSV to write (default: predictions.csv)")
+    prediction.add_argument("--tta", type=int, default=1, help="classifiers: views per image (default 1: none)")
+    prediction.add_argument("--masks", help="segmentors: a folder for the masks, at each image's own size")
+    prediction.add_argument("--postprocess", action="store_true",
+                            help="segmentors: fill holes and keep the largest component of each mask")
+    prediction.add_argument("--batch-size", type=int, default=16)
+    prediction.set_defaults(run=_predict)
     sweep = commands.add_parser("sweep", help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
     sweep.add_argument("what", choices=["synergic-weight", "components"])
     sweep.add_argument("--values", help="comma-separated λ or n values (default 0,1,3,5,10 or 1,2,3,4)")

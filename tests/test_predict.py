@@ -1,0 +1,76 @@
+"""`dermnet predict`: files, folders and lists of images in, one row per image out."""
+
+import json
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import dermnet
+from dermnet import cli
+from dermnet.data import read_image, resize
+
+
+def images_on_disk(root, sizes=((40, 56), (48, 48), (33, 70))):
+    """Three PNGs of different sizes: one at the top, one in a subfolder, one only named by a CSV."""
+    rng = np.random.default_rng(0)
+    paths = [root / "a.png", root / "sub" / "b.png", root / "listed" / "c.png"]
+    for path, size in zip(paths, sizes):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    pd.DataFrame({"image": ["c.png"]}).to_csv(root / "listed" / "list.csv", index=False)
+    return paths
+
+
+def saved_run(model, folder, classes):
+    folder.mkdir()
+    model.save(folder / "model.keras")
+    (folder / "config.json").write_text(json.dumps({"classes": classes}))
+    return folder
+
+
+def test_a_classifier_gives_each_image_its_probabilities_and_class(tmp_path):
+    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
+    run = saved_run(model, tmp_path / "run", ["nevus", "melanoma", "keratosis"])
+    images = tmp_path / "images"
+    paths = images_on_disk(images)
+    out = tmp_path / "predictions.csv"
+    assert cli.main(["predict", str(run), str(images / "a.png"), str(images / "sub"),
+                     str(images / "listed" / "list.csv"), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["image", "p_nevus", "p_melanoma", "p_keratosis", "predicted"]
+    assert list(table["image"]) == [str(p) for p in paths]
+    expected = model.predict(np.stack([resize(read_image(p), (32, 32)) for p in paths]), verbose=0)
+    np.testing.assert_allclose(table[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), expected, atol=1e-6)
+    assert list(table["predicted"]) == [["nevus", "melanoma", "keratosis"][k] for k in expected.argmax(axis=1)]
+    assert cli.main(["predict", str(run), str(images), "--tta", "3", "--out", str(out)]) == 0  # pooled views
+    np.testing.assert_allclose(pd.read_csv(out).filter(like="p_").sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_segmentor_writes_masks_at_each_images_own_size(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = dermnet.build("unet", input_shape=(32, 32, 3), depth=2, filters=4)
+    run = saved_run(model, tmp_path / "run", ["lesion"])
+    paths = images_on_disk(tmp_path / "images")
+    assert cli.main(["predict", str(run), str(tmp_path / "images"), "--out", str(tmp_path / "p.csv"),
+                     "--masks", str(tmp_path / "masks")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv")
+    for path, share in zip(sorted(paths), table["lesion_share"]):
+        mask = cv2.imread(str(tmp_path / "masks" / f"{path.stem}_lesion.png"), cv2.IMREAD_GRAYSCALE)
+        assert mask.shape == read_image(path).shape[:2] and set(np.unique(mask)) <= {0, 255}
+        assert share == pytest.approx((mask > 0).mean())
+
+
+def test_a_bad_image_is_named_and_nothing_is_written(tmp_path, capsys):
+    model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
+    model.save(tmp_path / "model.keras")
+    images_on_disk(tmp_path / "images")
+    (tmp_path / "images" / "broken.png").write_bytes(b"not an image")
+    assert cli.main(["predict", str(tmp_path / "model.keras"), str(tmp_path / "images"),
+                     "--out", str(tmp_path / "p.csv")]) == 1
+    assert "broken.png" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+    with pytest.raises(SystemExit):  # argparse: images are required
+        cli.main(["predict", str(tmp_path / "model.keras")])
