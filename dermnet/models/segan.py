@@ -105,7 +105,10 @@ class SegAN(keras.Model):
         """The segmentor's objective: multi-scale L1 + dice_weight · Dice loss."""
         if y_pred is None:
             y_pred = self(x, training=training)
-        return self.multiscale_l1(x, y_pred, y, training) + self.dice_weight * self.dice_loss(y, y_pred)
+        l1 = self.multiscale_l1(x, y_pred, y, training)
+        if not training:  # evaluation (validation); a training step reports its critic step's L1
+            self.critic_l1.update_state(l1)
+        return l1 + self.dice_weight * self.dice_loss(y, y_pred)
 
     def train_step(self, *args):
         backend = keras.config.backend()
