@@ -144,3 +144,13 @@ def test_unet_fc_parameters_follow_its_formula():
 def test_unet_fc_refuses_a_free_input_size():
     with pytest.raises(ValueError, match="fixed input_shape"):
         dermnet.build("unet_fc", input_shape=(None, None, 3))
+
+
+def test_segan_refuses_float16_loss_scaling_it_would_get_wrong():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = dermnet.build("segan", **small_kwargs("segan"))
+        with pytest.raises(ValueError, match="mixed_bfloat16"):
+            model.compile(optimizer="adam")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

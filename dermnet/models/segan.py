@@ -110,6 +110,12 @@ class SegAN(keras.Model):
             self.critic_l1.update_state(l1)
         return l1 + self.dice_weight * self.dice_loss(y, y_pred)
 
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            raise ValueError("SegAN's alternating step does not scale its losses: train it in float32 or under "
+                             "mixed_bfloat16, not mixed_float16.")
+
     def train_step(self, *args):
         backend = keras.config.backend()
         if backend == "tensorflow":
