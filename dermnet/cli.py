@@ -49,7 +49,8 @@ def _train(args):
     out = args.out or f"runs/{args.model}"
     scores = run(args.model, args.dataset, args.root, recipe=args.recipe, out=out, epochs=args.epochs,
                  batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
-                 seed=args.seed, verbose=2)
+                 seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
+                 verbose=2)
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
     print(f"model, history, scores and config in {out}/")
 
@@ -163,11 +164,14 @@ def parser():
     fetch.set_defaults(run=_data_download)
 
     training = commands.add_parser("train", help="train a model by its recipe, score it, save the run")
-    training.add_argument("model", help="a registered classification model, e.g. sdl (see `dermnet list`)")
+    training.add_argument("model", help="a registered model, e.g. sdl or unet_fc (see `dermnet list`)")
     _add_training_arguments(training, epochs_help="epochs of every phase (default: the recipe's)",
                             image_size_default=None)
     training.add_argument("--recipe", help="a recipe name (default: the model card's)")
     training.add_argument("--out", help="the run's folder (default runs/MODEL)")
+    training.add_argument("--mixed-precision", choices=("bfloat16", "float16"),
+                          help="train under Keras' mixed_bfloat16 / mixed_float16 policy (default: float32)")
+    training.add_argument("--jit", action="store_true", help="force XLA compilation (default: where Keras can)")
     training.set_defaults(run=_train)
 
     evaluation = commands.add_parser("evaluate", help="score a trained model on a data set's held-out split, "

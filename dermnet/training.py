@@ -10,6 +10,7 @@ Example:
 >>> probabilities = dermnet.training.predict(model, df[df.split == "test"])
 """
 
+import importlib.util
 import json
 import os
 import time
@@ -30,7 +31,7 @@ from dermnet.models.synergic import SynergicModel
 
 
 def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
-        image_size=None, weights="default", seed=0, verbose="auto"):
+        image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", verbose="auto"):
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
 
     Args:
@@ -39,18 +40,35 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         dataset: a name of `dermnet.data.DATASETS` (images under `root`) or a manifest CSV;
             "synthetic" (the default) is drawn into the dermnet cache when `root` is None.
         recipe: a recipe name; the model card's if None.
-        out: the run's folder (default `runs/<model_name>`): `model.keras`, `history.csv`,
+        out: the run's folder (default `runs/<model_name>`): `model.keras`, `checkpoint.keras` (the
+            model after its last epoch with a finite loss), `history.csv`, `logs/` (TensorBoard),
             `scores.json` and `config.json` (these arguments, the recipe and the class names).
+        mixed_precision: None (float32), "bfloat16" or "float16": Keras' `mixed_<…>` policy for
+            this run (outputs, losses and metrics stay float32).
         image_size: the side of square inputs; the recipe's input size if None.
         weights: the initial weights: "imagenet", None (random), a weights file, or "default":
             the model card's (ImageNet wherever the backbone has them).
-        epochs, batch_size, seed, verbose: as in `train`.
+        epochs, batch_size, seed, jit_compile, verbose: as in `train`.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite; `checkpoint.keras` holds the last good model.
 
     Returns:
         The scores on the held-out images: the official ones of the data set's challenge
         (`dermnet.evaluation.score`) for the ISIC data sets, else `classification_scores`.
     """
     arguments = dict(locals())
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
+    try:
+        return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
+                    jit_compile, verbose, arguments)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed, jit_compile,
+         verbose, arguments):
     keras.utils.set_random_seed(seed)
     card = dermnet.model_card(model_name)
     recipe = recipes.get(recipe or card.recipe).for_model(model_name).at_size(image_size)
@@ -67,11 +85,20 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         model = dermnet.build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
     out = Path(out or Path("runs") / model_name)
     out.mkdir(parents=True, exist_ok=True)
-    # One history for all phases (a phase's epochs count from 0 again): appended, so start afresh.
-    (out / "history.csv").unlink(missing_ok=True)
-    history = keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)
-    train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size, seed=seed,
-          callbacks=[history], verbose=verbose)
+    # One history for all phases (a phase's epochs count from 0 again): appended, so start afresh;
+    # a checkpoint left by an earlier run would pass for this run's last good model.
+    for stale in ("history.csv", "checkpoint.keras"):
+        (out / stale).unlink(missing_ok=True)
+    callbacks = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+                 EpochCheckpoint(out / "checkpoint.keras")]
+    if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+    try:
+        train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size, seed=seed,
+              callbacks=callbacks, jit_compile=jit_compile, verbose=verbose)
+    except FloatingPointError as err:
+        kept = out / "checkpoint.keras"
+        raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
     write_atomically(out / "model.keras", model.save)
     if card.task == "classification":
         scores = classifier_scores(data.class_indices(test_df, classes), predict(model, test_df), classes,
@@ -116,7 +143,7 @@ def write_atomically(path, write):
 
 
 def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_size=None, augment=None, seed=0,
-          cache_dir=None, callbacks=(), verbose="auto"):
+          cache_dir=None, callbacks=(), jit_compile="auto", verbose="auto"):
     """Trains `model` in place through every phase of `recipe`; returns the `History` of each phase.
 
     Args:
@@ -135,6 +162,10 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
         seed: the data order and augmentation of every epoch follow from it.
         cache_dir: where the uint8 cache lives (`dermnet.data.build_cache`).
         callbacks: Keras callbacks for every phase, after the recipe's own.
+        jit_compile: Keras' `compile(jit_compile=)`: "auto" (XLA where the model allows it), True, False.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite (training stops at that batch).
     """
     recipe = (recipes.get(recipe) if isinstance(recipe, str) else recipe).for_model(model.name)
     batch_size = batch_size or recipe.batch_size
@@ -148,12 +179,31 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
     histories = []
     for phase in recipe.phases:
         set_trainable(model, phase.freeze)
-        model.compile(optimizer=phase.make_optimizer(len(stream)), **_loss_and_metrics(model, recipe))
+        model.compile(optimizer=phase.make_optimizer(len(stream)), jit_compile=jit_compile,
+                      **_loss_and_metrics(model, recipe))
         # shuffle=False: the stream draws its own order each epoch (from the seed)
-        histories.append(model.fit(stream, validation_data=validation, epochs=epochs or phase.epochs,
-                                   callbacks=[*phase.make_callbacks(), *callbacks], shuffle=False,
-                                   verbose=verbose))
+        history = model.fit(stream, validation_data=validation, epochs=epochs or phase.epochs, shuffle=False,
+                            callbacks=[*phase.make_callbacks(), keras.callbacks.TerminateOnNaN(), *callbacks],
+                            verbose=verbose)
+        histories.append(history)
+        losses = history.history.get("loss", [])
+        if losses and not np.isfinite(losses[-1]):
+            raise FloatingPointError(f"{model.name}: the loss became {losses[-1]} in phase {phase.name!r}, epoch "
+                                     f"{len(losses)}; training stopped there.")
     return histories
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the model to `path` after every epoch whose loss is finite, under a temporary name then
+    renamed: a crash never leaves a truncated file, and a NaN epoch never replaces the last good model."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if np.isfinite((logs or {}).get("loss", np.nan)):
+            write_atomically(self.path, self.model.save)
 
 
 def predict(model, df, batch_size=32, cache_dir=None):

@@ -2,8 +2,10 @@
 
 import dataclasses
 import json
+import zipfile
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,7 +75,9 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert cli.main(["train", "baseline_cnn", "--dataset", str(manifest), "--image-size", "32", "--epochs", "2",
                      "--batch-size", "8", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.csv", "model.keras", "scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.keras", "config.json", "history.csv", "logs",
+                                                     "model.keras", "scores.json"]
+    assert list((out / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
     assert len(pd.read_csv(out / "history.csv")) == 2 and "val_accuracy" in pd.read_csv(out / "history.csv")
     config = json.loads((out / "config.json").read_text())
     assert config["classes"] == ["class_0", "class_1"] and config["recipe"]["name"] == "ray2020"
@@ -82,6 +86,37 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     test = data.from_csv(manifest).query("split == 'test'")
     scores = classification_scores(data.class_indices(test), training.predict(model, test))
     assert scores == pytest.approx(json.loads((out / "scores.json").read_text()))
+
+
+@pytest.mark.portable
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(synthetic, tmp_path):
+    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
+    recipe = short("ray2020")  # for baseline_cnn: one phase, "finetune", all layers
+    checkpoint = training.EpochCheckpoint(tmp_path / "checkpoint.keras")
+    train = synthetic.iloc[:32]
+    training.train(model, recipe, train, epochs=1, batch_size=16, cache_dir=tmp_path, callbacks=[checkpoint], verbose=0)
+    good = (tmp_path / "checkpoint.keras").read_bytes()
+    kernel = model.get_layer("logits").kernel
+    kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+    with pytest.raises(FloatingPointError, match="the loss became nan in phase 'finetune', epoch 1"):
+        training.train(model, recipe, train, epochs=3, batch_size=16, cache_dir=tmp_path, callbacks=[checkpoint],
+                       verbose=0)
+    assert (tmp_path / "checkpoint.keras").read_bytes() == good
+
+
+@pytest.mark.portable
+def test_mixed_precision_run_trains_in_bfloat16_and_restores_the_policy(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
+    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2)
+    table = pd.read_csv(manifest)
+    table.loc[18:, "split"] = "test"
+    table.to_csv(manifest, index=False)
+    training.run("baseline_cnn", str(manifest), image_size=32, epochs=1, batch_size=8, out=tmp_path / "run",
+                 mixed_precision="bfloat16", verbose=0)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with zipfile.ZipFile(tmp_path / "run" / "model.keras") as saved:  # the layers were built under the policy
+        assert "mixed_bfloat16" in saved.read("config.json").decode()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["arguments"]["mixed_precision"] == "bfloat16"
 
 
 @pytest.mark.portable
