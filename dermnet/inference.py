@@ -61,6 +61,8 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
         raise ValueError("test-time augmentation is for classifiers (a mask would need the inverse warp)")
     predictor = tta_model(model, tta_replicas) if tta_replicas > 1 else model
     paths, rows = image_paths(inputs), []
+    if masks_dir is not None:
+        Path(masks_dir).mkdir(parents=True, exist_ok=True)
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         originals = [read_image(p) for p in chunk]  # a bad file raises a DataError that names it
@@ -79,7 +81,6 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
                 mask = postprocess_mask(probability) if postprocess else (probability > 0.5).astype(np.uint8)
                 row[f"{name}_share"] = float(mask.mean())
                 if masks_dir is not None:
-                    Path(masks_dir).mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(Path(masks_dir) / f"{path.stem}_{name}.png"), mask * 255)
             rows.append(row)
     return pd.DataFrame(rows)

@@ -118,11 +118,11 @@ class SqueezeExcite(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.squeeze = keras.layers.Dense(max(channels // self.ratio, 1), activation="relu", name="squeeze",
-                                          dtype=self.dtype_policy)
+        reduced = max(channels // self.ratio, 1)
+        self.squeeze = keras.layers.Dense(reduced, activation="relu", name="squeeze", dtype=self.dtype_policy)
         self.excite = keras.layers.Dense(channels, activation="sigmoid", name="excite", dtype=self.dtype_policy)
         self.squeeze.build((input_shape[0], channels))
-        self.excite.build((input_shape[0], max(channels // self.ratio, 1)))
+        self.excite.build((input_shape[0], reduced))
 
     def call(self, x):
         gate = self.excite(self.squeeze(ops.mean(x, axis=(1, 2))))

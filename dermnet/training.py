@@ -21,7 +21,7 @@ import numpy as np
 
 import dermnet
 from dermnet import data, losses, metrics, recipes
-from dermnet.evaluation.masks import mask_columns, mask_scores, predict_masks
+from dermnet.evaluation.masks import mask_names, mask_scores, predict_masks
 from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET, classifier_scores
 from dermnet.models.attributes import AttributeNet
 from dermnet.models.classifier import set_trainable
@@ -79,7 +79,7 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
         model = dermnet.build(model_name, num_classes=len(classes), input_shape=recipe.input_shape,
                               weights=weights, **recipe.model_kwargs)
     else:
-        classes = [c[len("mask_"):] if c != "mask" else "lesion" for c in mask_columns(train_df)]
+        classes = mask_names(train_df)
         # Trained on crops of `resize`d images, a segmentor predicts on whole ones: any size in.
         shape = (None, None, 3) if recipe.resize else recipe.input_shape
         model = dermnet.build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)

@@ -24,7 +24,7 @@ import numpy as np
 
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import RESIZE_MODES, read_image_bgr, read_mask, resize
-from dermnet.data.manifest import _mask_columns, check_on_error
+from dermnet.data.manifest import check_on_error, mask_columns
 
 CACHE_VERSION = 1
 _CHUNK = 256  # rows decoded between two state saves
@@ -76,14 +76,14 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"Unknown resize mode {resize_mode!r}; expected one of {RESIZE_MODES}.")
     check_on_error(on_error)
-    mask_columns = _mask_columns(df)
-    files = [list(row) for row in df[["image", *mask_columns]].itertuples(index=False)]
+    columns = mask_columns(df)
+    files = [list(row) for row in df[["image", *columns]].itertuples(index=False)]
     key = _key(files, size, resize_mode, interpolation)
     path = Path(cache_dir or default_cache_dir()) / key
     path.mkdir(parents=True, exist_ok=True)
     n = len(df)
     images = _memmap(path / "images.u8", (n, *size, 3))
-    masks = _memmap(path / "masks.u8", (n, *size, len(mask_columns))) if mask_columns else None
+    masks = _memmap(path / "masks.u8", (n, *size, len(columns))) if columns else None
 
     signatures = np.array([_signature(f) for f in files], dtype=np.int64)
     done = _load_state(path, signatures)
@@ -129,7 +129,7 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
                         f"remove these, or pass on_error='skip'): {first_rows(errors.values(), 3)}")
     _write_json(path / "meta.json", {"version": CACHE_VERSION, "rows": n, "size": size,
                                      "resize": resize_mode, "interpolation": interpolation,
-                                     "mask_columns": mask_columns})
+                                     "mask_columns": columns})
     index = np.flatnonzero(done)
     return ImageCache(_read_only(images), _read_only(masks), df.iloc[index].reset_index(drop=True), index,
                       path, [errors[i] for i in sorted(errors)])

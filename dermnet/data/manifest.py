@@ -104,7 +104,7 @@ def from_csv(path, root=None, classes=None, on_error="raise"):
     root = _existing_folder(root if root is not None else path.parent)
     if "image" not in df:
         df["image"] = _find_images(df["image_id"], _index_images(root), root)
-    for column in ["image", *_mask_columns(df)]:  # an empty cell stays empty: validate() reports it
+    for column in ["image", *mask_columns(df)]:  # an empty cell stays empty: validate() reports it
         df[column] = [str(root / p) if isinstance(p, str) else p for p in df[column]]
     df.attrs["source"] = str(path)
     return validate(df, classes=classes, on_error=on_error)
@@ -221,7 +221,7 @@ def _check_leaks(df, where):
 def _file_problems(df):
     """{row: 'file: problem'} for missing images and masks, and masks of another size."""
     problems = {}
-    masks = _mask_columns(df)
+    masks = mask_columns(df)
     for row in df.itertuples():
         image = getattr(row, "image")
         if not isinstance(image, str) or not os.path.isfile(image):
@@ -241,7 +241,8 @@ def _file_problems(df):
     return problems
 
 
-def _mask_columns(df):
+def mask_columns(df):
+    """The mask columns: "mask" (the lesion) or one `mask_<attribute>` per attribute."""
     return [c for c in df.columns if c == "mask" or c.startswith("mask_")]
 
 

@@ -14,18 +14,22 @@ import pandas as pd
 
 from dermnet import plots
 from dermnet.data import build_cache, read_mask
+from dermnet.data.manifest import mask_columns
 from dermnet.evaluation.scoring import jaccard_scores
 
 
-def mask_columns(df):
-    """The manifest's mask columns: "mask" (the lesion) or one `mask_<attribute>` per attribute."""
-    return [c for c in df.columns if c == "mask" or c.startswith("mask_")]
+def mask_names(df):
+    """The names of a manifest's masks: ["lesion"], or its attributes (`mask_<attribute>` columns)."""
+    return [c[len("mask_"):] if c != "mask" else "lesion" for c in mask_columns(df)]
 
 
 def predict_masks(model, df, size, batch_size=8, cache_dir=None):
     """Mask probabilities `[len(df), height, width, masks]` (float32) of `df`'s images resized to
     `size` (`(height, width)`), in its row order. An attribute network's masks are its "masks" output."""
-    cache = build_cache(df, size, cache_dir=cache_dir)
+    return _predict(model, build_cache(df, size, cache_dir=cache_dir), batch_size)
+
+
+def _predict(model, cache, batch_size=8):
     outputs = model.predict(cache.images[cache.index], batch_size=batch_size, verbose=0)
     return np.asarray(outputs["masks"] if isinstance(outputs, dict) else outputs, "float32")
 
@@ -50,8 +54,8 @@ def mask_scores(df, probabilities, per_image=False):
     by_column = table.groupby("mask", sort=False)[["thresholded_jaccard", "jaccard", "dice"]].mean()
     scores = {name: float(by_column[name].mean()) for name in by_column.columns}
     if len(columns) > 1:
-        scores.update({f"{name}_{column[len('mask_'):]}": float(value)
-                       for column, values in by_column.iterrows() for name, value in values.items()})
+        scores.update({f"{name}_{mask}": float(value) for mask, (_, values) in zip(mask_names(df), by_column.iterrows())
+                       for name, value in values.items()})
     return (scores, table.drop(columns="thresholded_jaccard")) if per_image else scores
 
 
@@ -61,11 +65,11 @@ def evaluate_masks(model, df, out, size, cache_dir=None):
     true and predicted outlines) and `report.md`. Returns the scores."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    probabilities = predict_masks(model, df, size, cache_dir=cache_dir)
+    cache = build_cache(df, size, cache_dir=cache_dir)
+    probabilities = _predict(model, cache)
     scores, table = mask_scores(df, probabilities, per_image=True)
     (out / "scores.json").write_text(json.dumps(scores, indent=2))
     table.to_csv(out / "masks.csv", index=False)
-    cache = build_cache(df, size, cache_dir=cache_dir)
     first = table[table["mask"] == mask_columns(df)[0]]  # the lesion, or the first attribute
     figure = plots.mask_overlays(cache.images[cache.index], cache.masks[cache.index][..., 0],
                                  probabilities[..., 0] > 0.5, first["jaccard"].to_numpy(), out / "masks.png",
