@@ -5,6 +5,7 @@ Errors print as one line and exit with status 1; `--debug` shows the traceback i
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,13 +45,15 @@ def _data_download(args):
 
 
 def _train(args):
+    if args.deterministic:  # read when JAX starts, which importing dermnet.training does with that backend
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
     from dermnet.training import run
 
     out = args.out or f"runs/{args.model}"
     scores = run(args.model, args.dataset, args.root, recipe=args.recipe, out=out, epochs=args.epochs,
                  batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
                  seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
-                 verbose=2)
+                 deterministic=args.deterministic, verbose=2)
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
     print(f"model, history, scores and config in {out}/")
 
@@ -163,15 +166,19 @@ def parser():
     fetch.add_argument("--root", required=True, help="the data folder; images land anywhere under it")
     fetch.set_defaults(run=_data_download)
 
-    training = commands.add_parser("train", help="train a model by its recipe, score it, save the run")
+    training = commands.add_parser("train", help="train a model by its recipe, score it, save the run; run the "
+                                   "same command again to resume an interrupted run")
     training.add_argument("model", help="a registered model, e.g. sdl or unet_fc (see `dermnet list`)")
     _add_training_arguments(training, epochs_help="epochs of every phase (default: the recipe's)",
                             image_size_default=None)
-    training.add_argument("--recipe", help="a recipe name (default: the model card's)")
+    training.add_argument("--recipe", help="a recipe name or a recipe JSON file, e.g. an earlier run's config.json "
+                          "(default: the model card's)")
     training.add_argument("--out", help="the run's folder (default runs/MODEL)")
     training.add_argument("--mixed-precision", choices=("bfloat16", "float16"),
                           help="train under Keras' mixed_bfloat16 / mixed_float16 policy (default: float32)")
     training.add_argument("--jit", action="store_true", help="force XLA compilation (default: where Keras can)")
+    training.add_argument("--deterministic", action="store_true",
+                          help="deterministic ops: same seed and machine, same metrics (slower on GPUs)")
     training.set_defaults(run=_train)
 
     evaluation = commands.add_parser("evaluate", help="score a trained model on a data set's held-out split, "

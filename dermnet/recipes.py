@@ -16,6 +16,7 @@ Example:
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Optional
 
 import keras
@@ -166,6 +167,20 @@ def get(name):
     if name not in _RECIPES:
         raise ValueError(f"Unknown recipe {name!r}; known recipes: {', '.join(sorted(_RECIPES))}.")
     return _RECIPES[name]
+
+
+def load(recipe):
+    """A `Recipe` from a registered name, a `Recipe`, or a JSON file holding `Recipe.to_config()`
+    (or a `dermnet train` run's `config.json`, whose "recipe" it takes)."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    if not str(recipe).endswith(".json"):
+        return get(recipe)
+    try:
+        config = json.loads(Path(recipe).read_text())
+        return Recipe.from_config(config.get("recipe", config))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{recipe}: not a recipe file ({type(err).__name__}: {err})") from None
 
 
 def list():  # noqa: A001 - the issue's API: dermnet.recipes.list()

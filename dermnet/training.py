@@ -13,11 +13,13 @@ Example:
 import importlib.util
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 
 import dermnet
 from dermnet import data, losses, metrics, recipes
@@ -31,23 +33,33 @@ from dermnet.models.synergic import SynergicModel
 
 
 def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
-        image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", verbose="auto"):
+        image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", deterministic=False,
+        verbose="auto"):
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
+
+    An interrupted run (killed at any moment) resumes when called again with the same arguments:
+    from the end of its last completed epoch, with the optimizer's state, the schedule's step, the
+    random-seed states and the data order, so that it ends as an uninterrupted run would.
 
     Args:
         model_name: a registered model (`dermnet.list_models()`): a classifier, or a segmentor
             (scored on masks: `dermnet.evaluation.mask_scores`).
         dataset: a name of `dermnet.data.DATASETS` (images under `root`) or a manifest CSV;
             "synthetic" (the default) is drawn into the dermnet cache when `root` is None.
-        recipe: a recipe name; the model card's if None.
+        recipe: a recipe name, a `Recipe`, or a JSON file of one (`Recipe.to_config()`, or a run's
+            `config.json`); the model card's if None.
         out: the run's folder (default `runs/<model_name>`): `model.keras`, `checkpoint.keras` (the
             model after its last epoch with a finite loss), `history.csv`, `logs/` (TensorBoard),
-            `scores.json` and `config.json` (these arguments, the recipe and the class names).
+            `scores.json` and `config.json` (these arguments, the recipe and the class names); while
+            the run is unfinished, `resume/` (its arguments and the state after its last epoch).
         mixed_precision: None (float32), "bfloat16" or "float16": Keras' `mixed_<…>` policy for
             this run (outputs, losses and metrics stay float32).
         image_size: the side of square inputs; the recipe's input size if None.
         weights: the initial weights: "imagenet", None (random), a weights file, or "default":
             the model card's (ImageNet wherever the backbone has them).
+        deterministic: TensorFlow's op determinism (`tf.config.experimental.enable_op_determinism`,
+            for the rest of the process): same seed, same machine, same metrics, bit for bit. Some
+            GPU ops then run slower, and a few refuse to run.
         epochs, batch_size, seed, jit_compile, verbose: as in `train`.
 
     Raises:
@@ -62,16 +74,20 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
     try:
         return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
-                    jit_compile, verbose, arguments)
+                    jit_compile, deterministic, verbose, arguments)
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
 def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed, jit_compile,
-         verbose, arguments):
+         deterministic, verbose, arguments):
     keras.utils.set_random_seed(seed)
+    if deterministic and keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     card = dermnet.model_card(model_name)
-    recipe = recipes.get(recipe or card.recipe).for_model(model_name).at_size(image_size)
+    recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
     train_df, validation_df, test_df = dataset_splits(dataset, root)
     weights = card.weights if weights == "default" else weights
     if card.task == "classification":
@@ -84,18 +100,14 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
         shape = (None, None, 3) if recipe.resize else recipe.input_shape
         model = dermnet.build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
     out = Path(out or Path("runs") / model_name)
-    out.mkdir(parents=True, exist_ok=True)
-    # One history for all phases (a phase's epochs count from 0 again): appended, so start afresh;
-    # a checkpoint left by an earlier run would pass for this run's last good model.
-    for stale in ("history.csv", "checkpoint.keras"):
-        (out / stale).unlink(missing_ok=True)
-    callbacks = [keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-                 EpochCheckpoint(out / "checkpoint.keras")]
+    resume_dir = _start_or_resume(out, arguments, verbose)
+    callbacks = [EpochCheckpoint(out / "checkpoint.keras")]
     if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
     try:
         train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size, seed=seed,
-              callbacks=callbacks, jit_compile=jit_compile, verbose=verbose)
+              callbacks=callbacks, jit_compile=jit_compile, history_csv=out / "history.csv", resume_dir=resume_dir,
+              verbose=verbose)
     except FloatingPointError as err:
         kept = out / "checkpoint.keras"
         raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
@@ -105,13 +117,47 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
                                    CHALLENGE_OF_DATASET.get(str(dataset)))
     else:
         scores = mask_scores(test_df, predict_masks(model, test_df, prediction_size(model, recipe)))
-    config = {"arguments": {k: str(v) if isinstance(v, Path) else v for k, v in arguments.items()},
+    config = {"arguments": _as_json(arguments),
               "recipe": recipe.to_config(), "classes": list(classes), "keras_backend": keras.config.backend(),
               "dermnet_version": dermnet.__version__}
     for name, content in (("scores.json", scores), ("config.json", config)):
-        text = json.dumps(content, indent=2)
-        write_atomically(out / name, lambda path, text=text: Path(path).write_text(text))
+        write_json(out / name, content)
+    shutil.rmtree(resume_dir)  # finished: the same command now starts a new run
     return scores
+
+
+def _start_or_resume(out, arguments, verbose):
+    """The run's `resume/` folder: kept from an unfinished run with the same arguments (its history
+    cut back to the last saved epoch), or made afresh; an unfinished run with other arguments is an error."""
+    resume_dir = out / "resume"
+    arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k != "verbose"})))
+    started = resume_dir / "arguments.json"
+    if started.is_file():
+        before = json.loads(started.read_text())
+        if before != arguments:
+            changed = ", ".join(f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
+                                for k in sorted(set(before) | set(arguments)) if before.get(k) != arguments.get(k))
+            raise ValueError(f"{out} holds an unfinished run with other arguments ({changed}): run its command again "
+                             f"to resume it, give another --out, or delete {resume_dir} to start afresh")
+        state = load_training_state(resume_dir)
+        if verbose:
+            print(f"{out}: resuming an interrupted run after epoch {state['epoch'] if state else 0}")
+        return resume_dir
+    # A history or checkpoint left by an earlier run would pass for this run's.
+    for stale in ("history.csv", "checkpoint.keras"):
+        (out / stale).unlink(missing_ok=True)
+    write_json(started, arguments)
+    return resume_dir
+
+
+def _as_json(arguments):
+    return {k: str(v) if isinstance(v, Path) else v.to_config() if isinstance(v, recipes.Recipe) else v
+            for k, v in arguments.items()}
+
+
+def write_json(path, content):
+    text = json.dumps(content, indent=2)
+    write_atomically(path, lambda partial: Path(partial).write_text(text))
 
 
 def dataset_splits(dataset, root=None):
@@ -143,7 +189,7 @@ def write_atomically(path, write):
 
 
 def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_size=None, augment=None, seed=0,
-          cache_dir=None, callbacks=(), jit_compile="auto", verbose="auto"):
+          cache_dir=None, callbacks=(), jit_compile="auto", history_csv=None, resume_dir=None, verbose="auto"):
     """Trains `model` in place through every phase of `recipe`; returns the `History` of each phase.
 
     Args:
@@ -163,6 +209,11 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
         cache_dir: where the uint8 cache lives (`dermnet.data.build_cache`).
         callbacks: Keras callbacks for every phase, after the recipe's own.
         jit_compile: Keras' `compile(jit_compile=)`: "auto" (XLA where the model allows it), True, False.
+        history_csv: a CSV rewritten after every epoch: a row per epoch of the run ("phase", "epoch"
+            counted over all phases, then the losses and metrics).
+        resume_dir: a folder for the training state, saved after every epoch with a finite loss
+            (`save_training_state`); when it holds one, training resumes after that epoch (and
+            `history_csv` continues from that epoch's row).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (training stops at that batch).
@@ -176,15 +227,30 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
     if validation_df is not None:
         validation = _stream(model, validation_df, prediction_size(model, recipe), batch_size, None, seed,
                              cache_dir, shuffle=False)
-    histories = []
-    for phase in recipe.phases:
+    state = load_training_state(resume_dir) if resume_dir is not None else None
+    history_rows = _history_rows(history_csv, state)
+    histories, epochs_before = [], 0  # epochs_before: of the phases before this one
+    for index, phase in enumerate(recipe.phases):
+        phase_epochs = epochs or phase.epochs
+        if state is not None and index < state["phase"]:  # done before the interruption
+            epochs_before += phase_epochs
+            continue
         set_trainable(model, phase.freeze)
         model.compile(optimizer=phase.make_optimizer(len(stream)), jit_compile=jit_compile,
                       **_loss_and_metrics(model, recipe))
+        phase_callbacks = phase.make_callbacks()
+        resumed = state if state is not None and index == state["phase"] else None
+        if resumed:
+            restore_training_state(model, resume_dir)
+        own = [*phase_callbacks, keras.callbacks.TerminateOnNaN(), _DataEpochs(stream, epochs_before), *callbacks]
+        if history_csv is not None:
+            own.append(_HistoryCSV(history_csv, phase.name, epochs_before, history_rows))
+        if resume_dir is not None:
+            own.append(TrainingState(resume_dir, index, epochs_before, phase_callbacks, resumed))
         # shuffle=False: the stream draws its own order each epoch (from the seed)
-        history = model.fit(stream, validation_data=validation, epochs=epochs or phase.epochs, shuffle=False,
-                            callbacks=[*phase.make_callbacks(), keras.callbacks.TerminateOnNaN(), *callbacks],
-                            verbose=verbose)
+        history = model.fit(stream, validation_data=validation, epochs=phase_epochs, shuffle=False, callbacks=own,
+                            initial_epoch=resumed["phase_epoch"] if resumed else 0, verbose=verbose)
+        epochs_before += phase_epochs
         histories.append(history)
         losses = history.history.get("loss", [])
         if losses and not np.isfinite(losses[-1]):
@@ -204,6 +270,108 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if np.isfinite((logs or {}).get("loss", np.nan)):
             write_atomically(self.path, self.model.save)
+
+
+class _DataEpochs(keras.callbacks.Callback):
+    """Epoch e of a phase draws the stream's epoch `epochs_before + e`: the data order and augmentation
+    are a function of the run's epoch, whether or not the run was resumed."""
+
+    def __init__(self, stream, epochs_before):
+        super().__init__()
+        self.stream, self.epochs_before = stream, epochs_before
+
+    def on_epoch_begin(self, epoch, logs=None):
+        data.set_epoch(self.stream, self.epochs_before + epoch)
+
+
+def _history_rows(path, state):
+    """The rows a history continues from: a resumed run's, up to its saved state; else none."""
+    if path is None or state is None or not Path(path).is_file():
+        return []
+    return pd.read_csv(path).iloc[:state["epoch"]].to_dict("records")
+
+
+class _HistoryCSV(keras.callbacks.Callback):
+    def __init__(self, path, phase, epochs_before, rows):
+        super().__init__()
+        self.path, self.phase, self.epochs_before, self.rows = Path(path), phase, epochs_before, rows
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"phase": self.phase, "epoch": self.epochs_before + epoch + 1, **(logs or {})})
+        write_atomically(self.path, lambda partial: pd.DataFrame(self.rows).to_csv(partial, index=False))
+
+
+# The recipe callbacks' counters that carry over epochs (ReduceLROnPlateau, EarlyStopping).
+_CALLBACK_COUNTERS = ("wait", "best", "cooldown_counter", "stopped_epoch", "best_epoch")
+
+
+class TrainingState(keras.callbacks.Callback):
+    """After every epoch with a finite loss, saves what training resumes from (`save_training_state`);
+    at the start of a resumed phase, gives the phase's callbacks back their counters."""
+
+    def __init__(self, folder, phase, epochs_before, phase_callbacks, resumed=None):
+        super().__init__()
+        self.folder, self.phase, self.epochs_before = Path(folder), phase, epochs_before
+        self.phase_callbacks, self.resumed = phase_callbacks, resumed
+
+    def on_train_begin(self, logs=None):  # after the callbacks' own on_train_begin reset them
+        for callback, counters in zip(self.phase_callbacks, (self.resumed or {}).get("callbacks", ())):
+            for name, value in counters.items():
+                setattr(callback, name, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite((logs or {}).get("loss", np.nan)):
+            return
+        counters = [{name: None if getattr(c, name) is None else float(getattr(c, name))
+                     for name in _CALLBACK_COUNTERS if hasattr(c, name)} for c in self.phase_callbacks]
+        save_training_state(self.folder, self.model, {"phase": self.phase, "phase_epoch": epoch + 1,
+                                                      "epoch": self.epochs_before + epoch + 1, "callbacks": counters})
+
+
+def _state_variables(model):
+    """Everything training changes: the model's variables (with batch-norm statistics and random-seed
+    states) and the optimizer's (its step, learning rate and moments)."""
+    return [*model.variables, *model.optimizer.variables]
+
+
+def save_training_state(folder, model, progress):
+    """Writes `_state_variables(model)` and `progress` (a JSON dict with "epoch", the run's epochs
+    done) into `folder/epoch-NNNN` (a folder renamed into place only once complete: a kill at any
+    moment leaves the previous state whole), then removes the older states."""
+    folder = Path(folder)
+    final = folder / f"epoch-{progress['epoch']:04d}"
+    partial = folder / f".partial.{final.name}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    np.savez(partial / "variables.npz", *[keras.ops.convert_to_numpy(v.value) for v in _state_variables(model)])
+    (partial / "progress.json").write_text(json.dumps(progress))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    for older in folder.glob("epoch-*"):
+        if older != final:
+            shutil.rmtree(older)
+
+
+def load_training_state(folder):
+    """The progress of the latest state in `folder` (`save_training_state`), or None."""
+    states = sorted(Path(folder).glob("epoch-*")) if folder is not None else []
+    return json.loads((states[-1] / "progress.json").read_text()) if states else None
+
+
+def restore_training_state(model, folder):
+    """Loads the latest state in `folder` into a model compiled for the state's phase."""
+    state = sorted(Path(folder).glob("epoch-*"))[-1]
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    variables = _state_variables(model)
+    with np.load(state / "variables.npz") as saved:
+        values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
+    mismatch = len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values))
+    if mismatch:
+        raise ValueError(f"{state}: this training state does not fit {model.name} ({len(values)} saved variables, "
+                         f"{len(variables)} in the model and its optimizer); delete {Path(folder)} to start afresh")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
 
 
 def predict(model, df, batch_size=32, cache_dir=None):

@@ -51,19 +51,22 @@ def test_classification_batches(dataset, tmp_path, stream_kind):
 
 
 def test_shuffled_epochs_differ_and_repeat_from_the_seed(dataset, tmp_path, stream_kind):
-    def order(seed, epochs=2):
+    def order(seed, epochs=2, first_epoch=None):
         stream = data.classification_dataset(dataset, 16, 8, cache_dir=tmp_path, seed=seed)
+        if first_epoch is not None:
+            data.set_epoch(stream, first_epoch)
         result = []
         for _ in range(epochs):
-            result.append(np.concatenate([image_number(x) for x, _ in batches(stream)]).tolist())
             if isinstance(stream, keras.utils.PyDataset):
-                stream.on_epoch_end()  # what fit() calls between epochs
+                stream.on_epoch_begin()  # what fit() calls before each pass
+            result.append(np.concatenate([image_number(x) for x, _ in batches(stream)]).tolist())
         return result
 
     first, second = order(seed=0)
     assert len(first) == 24 and len(set(first)) == 24  # full batches only, no repeats
     assert first != second
     assert order(seed=0) == [first, second] and order(seed=1)[0] != first
+    assert order(seed=0, epochs=1, first_epoch=1) == [second]  # how a resumed run picks up the data
 
 
 def test_class_balanced_sampling(tmp_path, stream_kind):

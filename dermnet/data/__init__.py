@@ -17,7 +17,7 @@ from dermnet.data.images import read_image, read_mask, resize
 from dermnet.data.manifest import (DATASETS, class_indices, class_names, from_csv, from_folders,
                                    load_dataset, validate)
 from dermnet.data.pipeline import (class_weights, classification_dataset, pair_dataset,
-                                   segmentation_dataset, triplet_dataset)
+                                   segmentation_dataset, set_epoch, triplet_dataset)
 from dermnet.data.splits import near_duplicate_pairs, perceptual_hashes, split
 from dermnet.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES, synthetic, write_synthetic
 
@@ -26,5 +26,5 @@ __all__ = [
     "SYNTHETIC_CLASSES", "augment", "build_cache", "class_indices", "class_names", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset",
     "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",
-    "segmentation_dataset", "split", "synthetic", "triplet_dataset", "validate", "write_synthetic",
+    "segmentation_dataset", "set_epoch", "split", "synthetic", "triplet_dataset", "validate", "write_synthetic",
 ]

@@ -6,7 +6,8 @@ parallel, prefetched, AUTOTUNE); with another Keras backend, or without TensorFl
 batches come as a `keras.utils.PyDataset`, which `fit()` consumes on every backend.
 
 A dataset is one epoch; iterating it again (as `fit()` does each epoch) gives a new order. The
-order of every epoch follows from `seed`, so a run is reproducible.
+order and augmentation of epoch e follow from `(seed, e)`, so a run is reproducible; `set_epoch`
+says which epoch the next pass draws (how a resumed run picks up the data where it stopped).
 """
 
 import itertools
@@ -207,6 +208,24 @@ class _ClassBlocks:
         return batches
 
 
+def set_epoch(stream, epoch):
+    """The next pass over `stream` (a dataset of this module) draws epoch `epoch`'s order and
+    augmentation; later passes count on from there."""
+    stream.epoch_clock.epoch = epoch
+
+
+class _EpochClock:
+    """Which epoch the next pass over a stream draws. Every pass advances it, including Keras'
+    one-batch look at a dataset when a model is first compiled: hence `set_epoch`."""
+
+    def __init__(self):
+        self.epoch = 0
+
+    def advance(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return epoch
+
+
 # Streaming: tf.data with the TensorFlow backend, a PyDataset otherwise.
 
 def _stream(sampler, gather, augment, masks=False):
@@ -259,7 +278,7 @@ def _seed(epoch, number):
 def _tf_dataset(sampler, gather, augmented):
     import tensorflow as tf
 
-    epochs = itertools.count()
+    clock = _EpochClock()
     first_epoch = sampler.epoch(0)
     batch_size = len(first_epoch[0])
     example = gather(first_epoch[0])
@@ -267,7 +286,7 @@ def _tf_dataset(sampler, gather, augmented):
 
     def next_epoch(_):
         # Called once each time the dataset is iterated: a new epoch's rows, as one array.
-        epoch = next(epochs)
+        epoch = clock.advance()
         return np.concatenate(sampler.epoch(epoch)).astype("int64"), np.int64(epoch)
 
     def batches_of(rows, epoch):
@@ -291,8 +310,9 @@ def _tf_dataset(sampler, gather, augmented):
                .map(load, num_parallel_calls=tf.data.AUTOTUNE))
     # Every epoch has the same number of batches: telling tf.data lets fit() show progress and
     # start each epoch on a fresh pass instead of running out of data.
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(first_epoch)))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(first_epoch))).prefetch(tf.data.AUTOTUNE)
+    dataset.epoch_clock = clock
+    return dataset
 
 
 class _Stream(keras.utils.PyDataset):
@@ -301,18 +321,18 @@ class _Stream(keras.utils.PyDataset):
     def __init__(self, sampler, gather, augmented):
         super().__init__()
         self.sampler, self.gather, self.augmented = sampler, gather, augmented
-        self.epoch = 0
-        self.batches = sampler.epoch(0)
+        self.epoch_clock = _EpochClock()
+        self._epoch, self._batches = 0, sampler.epoch(0)  # before any pass: the first epoch's
 
     def __len__(self):
-        return len(self.batches)
+        return len(self._batches)
+
+    def on_epoch_begin(self):  # Keras calls it before each pass
+        self._epoch = self.epoch_clock.advance()
+        self._batches = self.sampler.epoch(self._epoch)
 
     def __getitem__(self, number):
-        x, y = self.gather(self.batches[number])
+        x, y = self.gather(self._batches[number])
         if self.augmented is not None:
-            x, y = self.augmented(x, y, _seed(self.epoch, number))
+            x, y = self.augmented(x, y, _seed(self._epoch, number))
         return x, y
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self.batches = self.sampler.epoch(self.epoch)

@@ -1,0 +1,79 @@
+"""Killing `dermnet train` at any moment and running the same command again loses nothing."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from dermnet import recipes, training
+from conftest import write_dataset
+
+PLATEAU = {"class_name": "ReduceLROnPlateau", "config": {"monitor": "loss", "patience": 1, "factor": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def command(tmp_path_factory):
+    """`dermnet train` on 48 tiny images by a two-phase recipe (frozen backbone, then all layers with
+    a learning-rate schedule and a plateau callback), with augmentation and dropout: every kind of
+    state a resumed run must carry over. The caller adds --out."""
+    root = tmp_path_factory.mktemp("resume")
+    manifest = write_dataset(root / "data", n=48, num_classes=2)
+    table = pd.read_csv(manifest)
+    table.loc[36:41, "split"], table.loc[42:, "split"] = "validation", "test"
+    table.to_csv(manifest, index=False)
+    recipe = dataclasses.replace(recipes.get("ray2020"), per_model={}, phases=(
+        recipes.Phase("head", "backbone", 2, "Adam", 1e-3),
+        recipes.Phase("finetune", "none", 5, "Adam", 1e-3, callbacks=(PLATEAU,),
+                      schedule={"class_name": "ExponentialDecay", "config": {"decay_steps": 3, "decay_rate": 0.9}})))
+    (root / "recipe.json").write_text(json.dumps(recipe.to_config()))
+    return [sys.executable, "-m", "dermnet.cli", "train", "baseline_cnn", "--dataset", str(manifest),
+            "--recipe", str(root / "recipe.json"), "--image-size", "32", "--batch-size", "8", "--deterministic"]
+
+
+def environment(tmp_path):
+    return {**os.environ, "DERMNET_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.mark.portable
+def test_a_run_killed_mid_phase_resumes_to_the_same_weights(command, tmp_path):
+    env = environment(tmp_path)
+    subprocess.run([*command, "--out", str(tmp_path / "whole")], env=env, check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*command, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    # Kill once the state after epoch 3 (the first of the second phase) exists.
+    while not (killed / "resume" / "epoch-0003").exists() and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "model.keras").exists(), "the run finished before it was killed: nothing was tested"
+
+    resumed = subprocess.run([*command, "--out", str(killed)], env=env, check=True, capture_output=True, text=True)
+    assert "resuming an interrupted run after epoch" in resumed.stdout
+    assert not (killed / "resume").exists()  # a finished run leaves no state behind
+
+    whole, again = (keras.saving.load_model(tmp_path / run / "model.keras") for run in ("whole", "killed"))
+    for a, b in zip(whole.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    history = pd.read_csv(tmp_path / "whole" / "history.csv")
+    assert len(history) == 7
+    pd.testing.assert_frame_equal(history, pd.read_csv(killed / "history.csv"))
+
+
+@pytest.mark.portable
+def test_the_same_folder_with_other_arguments_is_refused(tmp_path):
+    out = tmp_path / "run"
+    (out / "resume").mkdir(parents=True)
+    (out / "resume" / "arguments.json").write_text(json.dumps({"model_name": "sdl"}))
+    with pytest.raises(ValueError, match="unfinished run with other arguments .*model_name: 'sdl' then, "
+                                         "'baseline_cnn' now"):
+        training.run("baseline_cnn", out=out, epochs=1)
