@@ -82,6 +82,19 @@ def _predict(args):
     print(f"{len(table)} images: predictions in {args.out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
 
+def _export(args):
+    from dermnet import serving
+
+    model, path = _load_model(args.model)
+    if args.format == "tflite":
+        serving.export_tflite(model, args.out)
+    else:
+        config = path.parent / "config.json"
+        classes = json.loads(config.read_text())["classes"] if config.is_file() else None
+        serving.export_saved_model(model, args.out, _prediction_size(model, config), classes)
+    print(f"{model.name}: {args.format} in {args.out}")
+
+
 def _evaluate(args):
     from dermnet.evaluation import evaluate, evaluate_masks
     from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET
@@ -201,6 +214,12 @@ def parser():
                             help="segmentors: fill holes and keep the largest component of each mask")
     prediction.add_argument("--batch-size", type=int, default=16)
     prediction.set_defaults(run=_predict)
+    exporting = commands.add_parser("export", help="a trained model for serving: a SavedModel that takes encoded "
+                                    "images or uint8 pixels, or a TFLite classifier")
+    exporting.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
+    exporting.add_argument("--out", required=True, help="the SavedModel folder or the .tflite file to write")
+    exporting.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
+    exporting.set_defaults(run=_export)
     sweep = commands.add_parser("sweep", help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
     sweep.add_argument("what", choices=["synergic-weight", "components"])
     sweep.add_argument("--values", help="comma-separated λ or n values (default 0,1,3,5,10 or 1,2,3,4)")

@@ -1,7 +1,9 @@
 """`dermnet predict`: a trained model on image files, folders or a list of them, one row per image.
 
-Each image is decoded and resized as the training cache does it (`dermnet.data.read_image`, bicubic
-stretch), so a file gets the probabilities `dermnet.training.predict` gives it from a manifest.
+Each image is decoded by `dermnet.data.read_image` and stretched to the model's size by
+`dermnet.serving.resize_bicubic`, as the exported SavedModel does it, so a file gets the
+probabilities the served model gives it; the training cache resizes with the same kernel (OpenCV's
+bicubic) and rounds to uint8, a difference of at most one grey level.
 
 Example:
 >>> table = dermnet.inference.predict_images(model, ["new/"], size=(224, 224), classes=["benign", "malignant"])
@@ -13,10 +15,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from dermnet.data import read_image, resize
+from dermnet.data import read_image
 from dermnet.data.manifest import IMAGE_EXTENSIONS
 from dermnet.evaluation.postprocess import postprocess_mask
 from dermnet.evaluation.tta import tta_model
+from dermnet.serving import predicting_network, resize_bicubic, resize_masks
 
 
 def image_paths(inputs):
@@ -59,14 +62,15 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
     segmentor = is_segmentor(model)
     if segmentor and tta_replicas > 1:
         raise ValueError("test-time augmentation is for classifiers (a mask would need the inverse warp)")
-    predictor = tta_model(model, tta_replicas) if tta_replicas > 1 else model
+    network = predicting_network(model)
+    predictor = tta_model(network, tta_replicas) if tta_replicas > 1 else network
     paths, rows = image_paths(inputs), []
     if masks_dir is not None:
         Path(masks_dir).mkdir(parents=True, exist_ok=True)
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         originals = [read_image(p) for p in chunk]  # a bad file raises a DataError that names it
-        outputs = predictor.predict(np.stack([resize(image, size) for image in originals]), verbose=0)
+        outputs = predictor.predict(np.stack([resize_bicubic(image, size) for image in originals]), verbose=0)
         if not segmentor:
             names = classes or [f"class_{k}" for k in range(outputs.shape[-1])]
             rows += [{"image": str(p), **{f"p_{n}": float(v) for n, v in zip(names, probs)},
@@ -76,8 +80,8 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
         names = classes or (["lesion"] if masks.shape[-1] == 1 else [f"mask_{k}" for k in range(masks.shape[-1])])
         for path, image, probabilities in zip(chunk, originals, masks):
             row = {"image": str(path)}
+            probabilities = np.asarray(resize_masks(probabilities[None], image.shape[:2])[0])
             for name, probability in zip(names, np.moveaxis(probabilities, -1, 0)):
-                probability = cv2.resize(probability, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
                 mask = postprocess_mask(probability) if postprocess else (probability > 0.5).astype(np.uint8)
                 row[f"{name}_share"] = float(mask.mean())
                 if masks_dir is not None:

@@ -10,7 +10,8 @@ import pytest
 
 import dermnet
 from dermnet import cli
-from dermnet.data import read_image, resize
+from dermnet.data import read_image
+from dermnet.serving import resize_bicubic
 
 
 def images_on_disk(root, sizes=((40, 56), (48, 48), (33, 70))):
@@ -42,7 +43,7 @@ def test_a_classifier_gives_each_image_its_probabilities_and_class(tmp_path):
     table = pd.read_csv(out)
     assert list(table.columns) == ["image", "p_nevus", "p_melanoma", "p_keratosis", "predicted"]
     assert list(table["image"]) == [str(p) for p in paths]
-    expected = model.predict(np.stack([resize(read_image(p), (32, 32)) for p in paths]), verbose=0)
+    expected = model.predict(np.stack([resize_bicubic(read_image(p), (32, 32)) for p in paths]), verbose=0)
     np.testing.assert_allclose(table[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), expected, atol=1e-6)
     assert list(table["predicted"]) == [["nevus", "melanoma", "keratosis"][k] for k in expected.argmax(axis=1)]
     assert cli.main(["predict", str(run), str(images), "--tta", "3", "--out", str(out)]) == 0  # pooled views

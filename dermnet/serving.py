@@ -1,0 +1,210 @@
+"""What a server runs: a trained model exported with its image decoding and resizing inside.
+
+`export_saved_model` writes a SavedModel (TensorFlow Serving takes it as is) with two signatures:
+
+- `serving_default`: `images`, a `[batch]` tf.string of encoded JPEG / PNG / BMP / GIF files;
+- `serving_pixels`: `pixels`, uint8 `[batch, height, width, 3]` RGB.
+
+A classifier answers `probabilities` (float32 `[batch, K]`) and `label` (tf.string `[batch]`, the
+class names of its run); a segmentor answers `masks` (float32 probabilities `[batch, height, width,
+M]` at the input images' size: the images of one request share a size), and the attribute network
+also `presence` (`[batch, M]`). Inside, each image is decoded as OpenCV decodes it (JPEG: accurate
+integer IDCT with fancy upsampling, bit for bit), stretched to the model's input size with
+OpenCV's bicubic kernel in float32 (`resize_bicubic`), and given to the model, whose own layers
+normalise it. `dermnet predict` runs the same two functions, so both give the same probabilities.
+
+`export_tflite` writes a TensorFlow Lite classifier: float32 RGB pixels `[1, height, width, 3]` at
+the model's input size in, probabilities out (resize with `resize_bicubic` first).
+
+Exporting needs the TensorFlow backend; a model trained with JAX loads there from its `.keras` file.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+def _tf():
+    if keras.config.backend() != "tensorflow":
+        raise RuntimeError(f"exporting needs the TensorFlow backend (this is {keras.config.backend()}): run with "
+                           "KERAS_BACKEND=tensorflow; a .keras file saved with any backend loads there")
+    import tensorflow as tf
+
+    return tf
+
+
+def decode_image(data):
+    """uint8 `[height, width, 3]` RGB pixels of an encoded image (a scalar tf.string), decoded as
+    `dermnet.data.read_image` (OpenCV) decodes it. EXIF orientation is not applied (OpenCV applies it)."""
+    import tensorflow as tf
+
+    return tf.cond(tf.io.is_jpeg(data),
+                   lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+                   lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+
+
+def resize_bicubic(image, size):
+    """float32 `[height, width, C]` of `image` (`[H, W, C]`, any number type) stretched to `size`,
+    with OpenCV's bicubic kernel (a = −0.75, pixel centres aligned, edges repeated), not rounded:
+    `cv2.resize(image, ..., interpolation=cv2.INTER_CUBIC)` on float input, to within 1e-4."""
+    import tensorflow as tf
+
+    image = tf.cast(image, tf.float32)
+    for axis, length in enumerate(size):
+        index, weights = _cubic_taps(tf.shape(image)[axis], length)
+        taps = tf.gather(image, index, axis=axis)  # the 4 source rows (columns) of each output one
+        image = tf.einsum("hkwc,hk->hwc" if axis == 0 else "hwkc,wk->hwc", taps, weights)
+    return image
+
+
+def _cubic_taps(source_length, length, a=-0.75):
+    """Source indices `[length, 4]` and their weights `[length, 4]` along one axis."""
+    import tensorflow as tf
+
+    source = (tf.range(length, dtype=tf.float64) + 0.5) * tf.cast(source_length / length, tf.float64) - 0.5
+    start = tf.floor(source)
+    t = source - start
+
+    def near(d):  # |d| ≤ 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    weights = tf.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+    index = tf.clip_by_value(tf.cast(start, tf.int32)[:, None] + tf.range(-1, 3)[None, :], 0, source_length - 1)
+    return index, tf.cast(weights, tf.float32)
+
+
+def resize_masks(masks, size):
+    """Mask probabilities `[batch, h, w, M]` brought to `size` (bilinear, as `cv2.INTER_LINEAR`)."""
+    import tensorflow as tf
+
+    return tf.image.resize(masks, size, method="bilinear")
+
+
+def predicting_network(model):
+    """The network that predicts: a SegAN's segmentor (its critic only trains), else the model."""
+    from dermnet.models.segan import SegAN
+
+    return model.segmentor if isinstance(model, SegAN) else model
+
+
+def export_saved_model(model, out, size, classes=None):
+    """Writes `model` as a SavedModel folder `out` with the `serving_default` (encoded images) and
+    `serving_pixels` (uint8 pixels) signatures of the module docstring; written under a temporary
+    name, then renamed.
+
+    Args:
+        size: `(height, width)` the model predicts at (`dermnet.training.prediction_size`).
+        classes: a classifier's class names in output order (default class_0, class_1, ...).
+    """
+    tf = _tf()
+    from dermnet.training import is_segmentor
+
+    network = predicting_network(model)
+    segmentor = is_segmentor(model)
+    size = tuple(int(s) for s in size)
+    if not segmentor:
+        classes = list(classes or [f"class_{k}" for k in range(network.output_shape[-1])])
+        if len(classes) != network.output_shape[-1]:
+            raise ValueError(f"{model.name} has {network.output_shape[-1]} outputs and {len(classes)} class names")
+
+    # Both signatures call this one function: the network's graph is traced and saved once.
+    @tf.function(input_signature=[tf.TensorSpec([None, *size, 3], tf.float32)], autograph=False)
+    def predict(batch):
+        return network(batch, training=False)
+
+    def answer(batch, image_size):
+        outputs = predict(batch)
+        if not segmentor:
+            probabilities = tf.cast(outputs, tf.float32)
+            return {"probabilities": probabilities, "label": tf.gather(tf.constant(classes),
+                                                                      tf.argmax(probabilities, axis=-1))}
+        answers = dict(outputs) if isinstance(outputs, dict) else {"masks": outputs}
+        answers = {name: tf.cast(value, tf.float32) for name, value in answers.items()}
+        answers["masks"] = resize_masks(answers["masks"], image_size)
+        return answers
+
+    def from_pixels(pixels):
+        batch = tf.map_fn(lambda image: resize_bicubic(image, size), pixels, fn_output_signature=tf.float32)
+        return answer(batch, tf.shape(pixels)[1:3])
+
+    def from_files(images):
+        def one(data):
+            image = decode_image(data)
+            return resize_bicubic(image, size), tf.shape(image)[:2]
+
+        batch, sizes = tf.map_fn(one, images, fn_output_signature=(tf.float32, tf.int32))
+        if segmentor:  # masks come back at the images' size: one per request
+            tf.debugging.assert_equal(sizes, tf.broadcast_to(sizes[:1], tf.shape(sizes)),
+                                      message="a segmentor's request holds images of one size")
+        return answer(batch, sizes[0])
+
+    signatures = {
+        "serving_default": tf.function(from_files, input_signature=[tf.TensorSpec([None], tf.string, "images")],
+                                       autograph=False).get_concrete_function(),
+        "serving_pixels": tf.function(from_pixels, autograph=False, input_signature=[
+            tf.TensorSpec([None, None, None, 3], tf.uint8, "pixels")]).get_concrete_function(),
+    }
+    # A plain tf.Module that holds the TensorFlow variables the signatures read, not the layers: Keras'
+    # ExportArchive traces the network four times over and walks every layer (a DenseNet-201 export
+    # takes 3× as long).
+    module = tf.Module()
+    module.captured = list({id(v): v for f in signatures.values() for v in f.variables}.values())
+    _write_folder(out, lambda partial: tf.saved_model.save(module, partial, signatures=signatures))
+
+
+def export_tflite(model, out):
+    """Writes a classifier as a TensorFlow Lite file `out` (float32 pixels `[1, H, W, 3]` at its input
+    size → probabilities); written under a temporary name, then renamed."""
+    tf = _tf()
+    from dermnet.training import is_segmentor, write_atomically
+
+    if is_segmentor(model):
+        raise ValueError(f"{model.name} is a segmentor: TFLite export is for classifiers (use saved_model)")
+    height, width = model.input_shape[1:3]
+    if height is None or width is None:
+        raise ValueError(f"{model.name} takes any image size: a TFLite model needs a fixed one (rebuild it)")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", lambda pixels: {"probabilities": tf.cast(model(pixels), tf.float32)},
+                         input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32, "pixels")])
+    with tempfile.TemporaryDirectory() as folder:
+        archive.write_out(folder, verbose=False)
+        flatbuffer = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
+    write_atomically(out, lambda partial: Path(partial).write_bytes(flatbuffer))
+
+
+def _write_folder(path, write):
+    """`write(temporary folder)`, then a rename onto `path` (replacing an earlier export)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".partial.{path.name}")
+    shutil.rmtree(partial, ignore_errors=True)
+    write(str(partial))
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(partial, path)
+
+
+def run_tflite(path, pixels):
+    """Probabilities `[batch, K]` of a TFLite classifier (`export_tflite`) on float pixels `[batch, H, W, 3]`,
+    with the LiteRT interpreter (`pip install ai-edge-litert`), else TensorFlow's (deprecated there)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import warnings
+
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Interpreter = tf.lite.Interpreter  # noqa: N806
+    interpreter = Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()
+    return np.concatenate([runner(pixels=np.asarray(p[None], np.float32))["probabilities"] for p in pixels])

@@ -1,0 +1,132 @@
+"""`dermnet export`: SavedModels a server loads as they are, and TFLite classifiers."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import dermnet
+from dermnet import cli, serving
+from dermnet.data import read_image
+from conftest import SHARED, random_images, small_model
+
+pytestmark = pytest.mark.usefixtures("tensorflow_only")
+
+
+def jpeg(path, size=(45, 61)):
+    """A real ISIC JPEG where ../shared is present, else a JPEG of noise with 4:2:0 chroma (OpenCV's default)."""
+    real = sorted((SHARED / "data" / "isic-archive-557" / "images").glob("*.jp*g"))
+    if real:
+        return real[0]
+    cv2.imwrite(str(path), np.random.default_rng(1).integers(0, 256, (*size, 3), dtype=np.uint8))
+    return path
+
+
+def test_resize_bicubic_is_opencvs(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for size in ((16, 24), (37, 53), (90, 70)):
+        ours = np.asarray(serving.resize_bicubic(image, size))
+        opencv = cv2.resize(image.astype("float32"), size[::-1], interpolation=cv2.INTER_CUBIC)
+        np.testing.assert_allclose(ours, opencv, atol=1e-3)
+        # the training cache: OpenCV on uint8 (fixed-point weights, rounded)
+        cached = cv2.resize(image, size[::-1], interpolation=cv2.INTER_CUBIC)
+        assert np.abs(np.clip(np.round(ours), 0, 255) - cached).max() <= 1
+
+
+def test_jpeg_and_png_decode_as_opencv_decodes_them(tmp_path):
+    import tensorflow as tf
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    for path in (jpeg(tmp_path / "a.jpg"), tmp_path / "a.png"):
+        decoded = serving.decode_image(tf.io.read_file(str(path))).numpy()
+        np.testing.assert_array_equal(decoded, read_image(path))
+
+
+def saved_model_cli(*arguments):
+    """TensorFlow's saved_model_cli, as a user runs it."""
+    script = Path(sys.executable).with_name("saved_model_cli")
+    return subprocess.run([str(script), *arguments], check=True, capture_output=True, text=True).stdout
+
+
+def test_saved_model_cli_runs_the_export_as_dermnet_predict_does(tmp_path):
+    keras.utils.set_random_seed(0)
+    run = tmp_path / "run"
+    run.mkdir()
+    dermnet.build("resnet50", num_classes=3, weights=None, input_shape=(48, 48, 3)).save(run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"classes": ["nevus", "melanoma", "keratosis"]}))
+    image = jpeg(tmp_path / "lesion.jpg")
+    assert cli.main(["predict", str(run), str(image), "--out", str(tmp_path / "predicted.csv")]) == 0
+    assert cli.main(["export", str(run), "--out", str(tmp_path / "served")]) == 0
+
+    shown = saved_model_cli("show", "--dir", str(tmp_path / "served"), "--all")
+    assert "signature_def['serving_default']" in shown and "signature_def['serving_pixels']" in shown
+    np.save(tmp_path / "images.npy", np.array([Path(image).read_bytes()]))
+    saved_model_cli("run", "--dir", str(tmp_path / "served"), "--tag_set", "serve", "--signature_def",
+                    "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}", "--outdir", str(tmp_path))
+    predicted = pd.read_csv(tmp_path / "predicted.csv")
+    np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy"),
+                               predicted[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), atol=1e-5)
+    labels = np.load(tmp_path / "label.npy", allow_pickle=True)  # an object array of bytes: our own file
+    assert [label.decode() for label in labels] == predicted["predicted"].tolist()
+
+
+def test_a_segmentor_answers_masks_at_the_images_size(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = dermnet.build("unet", input_shape=(32, 32, 3), depth=2, filters=4)
+    serving.export_saved_model(model, tmp_path / "served", (32, 32))
+    served = tf.saved_model.load(str(tmp_path / "served")).signatures["serving_default"]
+    image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    encoded = cv2.imencode(".png", image[..., ::-1])[1].tobytes()
+    masks = served(images=tf.constant([encoded, encoded]))["masks"].numpy()
+    assert masks.shape == (2, 40, 56, 1)
+    expected = serving.resize_masks(model.predict(np.asarray(serving.resize_bicubic(image, (32, 32)))[None],
+                                                  verbose=0), (40, 56))
+    np.testing.assert_allclose(masks[:1], expected, atol=1e-5)
+    other = cv2.imencode(".png", image[:30, :30, ::-1])[1].tobytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images of one size"):
+        served(images=tf.constant([encoded, other]))
+
+
+@pytest.mark.parametrize("name", dermnet.list_models())
+def test_every_model_exports_and_serves_what_it_predicts(name, tmp_path):
+    import tensorflow as tf
+
+    model = small_model(name)
+    network = serving.predicting_network(model)
+    size = tuple(side or 40 for side in network.input_shape[1:3])
+    serving.export_saved_model(model, tmp_path / "served", size)
+    served = tf.saved_model.load(str(tmp_path / "served")).signatures["serving_pixels"]
+    pixels = random_images(network, batch=2)[:, 3:, :-2]  # not the model's size: the export resizes
+    answer = served(pixels=tf.constant(pixels))
+    expected = network(np.stack([serving.resize_bicubic(p, size) for p in pixels]), training=False)
+    expected = keras.tree.map_structure(keras.ops.convert_to_numpy, expected)
+    if "probabilities" in answer:
+        np.testing.assert_allclose(answer["probabilities"].numpy(), expected, atol=1e-5)
+        classes = np.array([f"class_{k}" for k in range(expected.shape[-1])])
+        assert answer["label"].numpy().astype(str).tolist() == classes[expected.argmax(-1)].tolist()
+    else:
+        masks = expected["masks"] if isinstance(expected, dict) else expected
+        np.testing.assert_allclose(answer["masks"].numpy(), serving.resize_masks(masks, pixels.shape[1:3]),
+                                   atol=1e-5)
+
+
+def test_tflite_classifier_matches_keras(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(48, 48, 3))
+    model.save(tmp_path / "model.keras")
+    assert cli.main(["export", str(tmp_path / "model.keras"), "--format", "tflite",
+                     "--out", str(tmp_path / "model.tflite")]) == 0
+    image = np.asarray(serving.resize_bicubic(read_image(jpeg(tmp_path / "lesion.jpg")), (48, 48)))
+    np.testing.assert_allclose(serving.run_tflite(tmp_path / "model.tflite", image[None]),
+                               model.predict(image[None], verbose=0), atol=1e-5)
+    segmentor = dermnet.build("unet", input_shape=(32, 32, 3), depth=2, filters=4)
+    with pytest.raises(ValueError, match="segmentor"):
+        serving.export_tflite(segmentor, tmp_path / "unet.tflite")
