@@ -53,7 +53,8 @@ def _train(args):
     scores = run(args.model, args.dataset, args.root, recipe=args.recipe, out=out, epochs=args.epochs,
                  batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
                  seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
-                 deterministic=args.deterministic, verbose=2)
+                 deterministic=args.deterministic, distribute=args.distribute,
+                 verbose=1 if sys.stdout.isatty() else 2)  # a progress bar, or a line per epoch in a log
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
     print(f"model, history, scores and config in {out}/")
 
@@ -190,6 +191,8 @@ def parser():
     training.add_argument("--mixed-precision", choices=("bfloat16", "float16"),
                           help="train under Keras' mixed_bfloat16 / mixed_float16 policy (default: float32)")
     training.add_argument("--jit", action="store_true", help="force XLA compilation (default: where Keras can)")
+    training.add_argument("--distribute", choices=("mirrored",),
+                          help="data-parallel on every local GPU; --batch-size is then the global batch")
     training.add_argument("--deterministic", action="store_true",
                           help="deterministic ops: same seed and machine, same metrics (slower on GPUs)")
     training.set_defaults(run=_train)

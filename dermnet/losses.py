@@ -182,3 +182,16 @@ def _per_sample(losses, y_pred):
     if len(losses.shape) == 2:
         return ops.mean(losses, axis=-1)
     return ops.broadcast_to(ops.mean(losses), ops.shape(y_pred)[:1])
+
+
+def per_replica(loss):
+    """`loss`, a mean over one replica's share of the batch, divided by the number of replicas under
+    a tf.distribute strategy, as Keras divides its own losses: the replicas' gradients are summed,
+    and a model's own `compute_loss` must give Keras a loss so scaled. Unchanged otherwise."""
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            return loss / replicas
+    return loss

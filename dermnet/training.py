@@ -10,6 +10,7 @@ Example:
 >>> probabilities = dermnet.training.predict(model, df[df.split == "test"])
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -34,7 +35,7 @@ from dermnet.models.synergic import SynergicModel
 
 def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
         image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", deterministic=False,
-        verbose="auto"):
+        distribute=None, verbose="auto"):
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
 
     An interrupted run (killed at any moment) resumes when called again with the same arguments:
@@ -60,6 +61,9 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         deterministic: TensorFlow's op determinism (`tf.config.experimental.enable_op_determinism`,
             for the rest of the process): same seed, same machine, same metrics, bit for bit. Some
             GPU ops then run slower, and a few refuse to run.
+        distribute: None (one device) or "mirrored": data-parallel training on every local GPU (or
+            every logical CPU device where there is no GPU), `batch_size` being the global batch
+            (`distribution`).
         epochs, batch_size, seed, jit_compile, verbose: as in `train`.
 
     Raises:
@@ -74,13 +78,13 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
     try:
         return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
-                    jit_compile, deterministic, verbose, arguments)
+                    jit_compile, deterministic, distribute, verbose, arguments)
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
 def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed, jit_compile,
-         deterministic, verbose, arguments):
+         deterministic, distribute, verbose, arguments):
     keras.utils.set_random_seed(seed)
     if deterministic and keras.config.backend() == "tensorflow":
         import tensorflow as tf
@@ -90,27 +94,33 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
     recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
     train_df, validation_df, test_df = dataset_splits(dataset, root)
     weights = card.weights if weights == "default" else weights
-    if card.task == "classification":
-        classes = data.class_names(train_df)
-        model = dermnet.build(model_name, num_classes=len(classes), input_shape=recipe.input_shape,
-                              weights=weights, **recipe.model_kwargs)
-    else:
-        classes = mask_names(train_df)
-        # Trained on crops of `resize`d images, a segmentor predicts on whole ones: any size in.
-        shape = (None, None, 3) if recipe.resize else recipe.input_shape
-        model = dermnet.build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
     out = Path(out or Path("runs") / model_name)
     resume_dir = _start_or_resume(out, arguments, verbose)
     callbacks = [EpochCheckpoint(out / "checkpoint.keras")]
     if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
-    try:
-        train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size, seed=seed,
-              callbacks=callbacks, jit_compile=jit_compile, history_csv=out / "history.csv", resume_dir=resume_dir,
-              verbose=verbose)
-    except FloatingPointError as err:
-        kept = out / "checkpoint.keras"
-        raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
+    with distribution(distribute) as replicas:
+        if card.task == "classification":
+            classes = data.class_names(train_df)
+            model = dermnet.build(model_name, num_classes=len(classes), input_shape=recipe.input_shape,
+                                  weights=weights, **recipe.model_kwargs)
+        else:
+            classes = mask_names(train_df)
+            # Trained on crops of `resize`d images, a segmentor predicts on whole ones: any size in.
+            shape = (None, None, 3) if recipe.resize else recipe.input_shape
+            model = dermnet.build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
+        if distribute and isinstance(model, SegAN) and keras.config.backend() == "tensorflow":
+            raise ValueError("SegAN's alternating step (and its critic's weight clipping) runs on one device with "
+                             "TensorFlow: train it without --distribute, or with KERAS_BACKEND=jax")
+        if verbose and distribute:
+            print(f"{model_name}: data-parallel training on {replicas} replicas")
+        try:
+            train(model, recipe, train_df, validation_df=validation_df, epochs=epochs, batch_size=batch_size,
+                  seed=seed, callbacks=callbacks, jit_compile=jit_compile, history_csv=out / "history.csv",
+                  resume_dir=resume_dir, verbose=verbose)
+        except FloatingPointError as err:
+            kept = out / "checkpoint.keras"
+            raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
     write_atomically(out / "model.keras", model.save)
     if card.task == "classification":
         scores = classifier_scores(data.class_indices(test_df, classes), predict(model, test_df), classes,
@@ -126,26 +136,58 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
     return scores
 
 
+@contextlib.contextmanager
+def distribution(distribute):
+    """Builds and trains within it: None, as they are; "mirrored", data-parallel over every local GPU
+    (every logical CPU device where there is none): `tf.distribute.MirroredStrategy` with TensorFlow,
+    `keras.distribution.DataParallel` with JAX. Yields the number of replicas. One machine only:
+    Keras 3 does not train over several workers with TensorFlow."""
+    if distribute is None:
+        yield 1
+        return
+    if distribute != "mirrored":
+        raise ValueError(f"distribute={distribute!r}: None or 'mirrored'")
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    elif backend == "jax":
+        before = keras.distribution.distribution()
+        parallel = keras.distribution.DataParallel()
+        keras.distribution.set_distribution(parallel)
+        try:
+            yield len(parallel.device_mesh.devices.flatten())
+        finally:
+            keras.distribution.set_distribution(before)
+    else:
+        raise ValueError(f"distribute='mirrored' needs the TensorFlow or JAX backend, not {backend}")
+
+
 def _start_or_resume(out, arguments, verbose):
-    """The run's `resume/` folder: kept from an unfinished run with the same arguments (its history
-    cut back to the last saved epoch), or made afresh; an unfinished run with other arguments is an error."""
+    """The run's `resume/` folder: kept from an interrupted run with the same arguments that saved an
+    epoch, or made afresh; an interrupted run with other arguments is an error."""
     resume_dir = out / "resume"
     arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k != "verbose"})))
     started = resume_dir / "arguments.json"
-    if started.is_file():
+    state = load_training_state(resume_dir) if started.is_file() else None
+    if state is not None:
         before = json.loads(started.read_text())
         if before != arguments:
             changed = ", ".join(f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
                                 for k in sorted(set(before) | set(arguments)) if before.get(k) != arguments.get(k))
-            raise ValueError(f"{out} holds an unfinished run with other arguments ({changed}): run its command again "
-                             f"to resume it, give another --out, or delete {resume_dir} to start afresh")
-        state = load_training_state(resume_dir)
+            raise ValueError(f"{out} holds an interrupted run with other arguments ({changed}): run its command "
+                             f"again to resume it, give another --out, or delete {resume_dir} to start afresh")
         if verbose:
-            print(f"{out}: resuming an interrupted run after epoch {state['epoch'] if state else 0}")
+            print(f"{out}: resuming an interrupted run after epoch {state['epoch']}")
         return resume_dir
     # A history or checkpoint left by an earlier run would pass for this run's.
     for stale in ("history.csv", "checkpoint.keras"):
         (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(resume_dir, ignore_errors=True)  # a run stopped before its first epoch has nothing to keep
     write_json(started, arguments)
     return resume_dir
 
@@ -343,7 +385,7 @@ def save_training_state(folder, model, progress):
     partial = folder / f".partial.{final.name}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    np.savez(partial / "variables.npz", *[keras.ops.convert_to_numpy(v.value) for v in _state_variables(model)])
+    np.savez(partial / "variables.npz", *[np.asarray(v.numpy()) for v in _state_variables(model)])
     (partial / "progress.json").write_text(json.dumps(progress))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)

@@ -72,8 +72,9 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_weights(command, tmp_path):
 @pytest.mark.portable
 def test_the_same_folder_with_other_arguments_is_refused(tmp_path):
     out = tmp_path / "run"
-    (out / "resume").mkdir(parents=True)
+    (out / "resume" / "epoch-0001").mkdir(parents=True)
+    (out / "resume" / "epoch-0001" / "progress.json").write_text(json.dumps({"epoch": 1}))
     (out / "resume" / "arguments.json").write_text(json.dumps({"model_name": "sdl"}))
-    with pytest.raises(ValueError, match="unfinished run with other arguments .*model_name: 'sdl' then, "
+    with pytest.raises(ValueError, match="interrupted run with other arguments .*model_name: 'sdl' then, "
                                          "'baseline_cnn' now"):
         training.run("baseline_cnn", out=out, epochs=1)

@@ -12,7 +12,7 @@ from keras import layers, ops
 from dermnet._registry import XUE2018, register_model
 from dermnet.data.manifest import ATTRIBUTES
 from dermnet.layers import Preprocess
-from dermnet.losses import BCEDiceLoss
+from dermnet.losses import BCEDiceLoss, per_replica
 from dermnet.metrics import JaccardIndex
 from dermnet.models.unet import backbone_encoder, check_input_shape, decoder, finish, mask_head, segmentation_card
 
@@ -56,7 +56,8 @@ class AttributeNet(keras.Model):
             y_pred = self(x, training=training)
         presence = ops.mean(keras.losses.binary_crossentropy(self.presence(y)[..., None],
                                                              y_pred["presence"][..., None]))
-        return self.mask_loss(y, y_pred["masks"]) + self.presence_weight * presence
+        # mask_loss is a Keras Loss, scaled for replicas already
+        return self.mask_loss(y, y_pred["masks"]) + self.presence_weight * per_replica(presence)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.jaccard.update_state(y, y_pred["masks"])

@@ -11,7 +11,7 @@ import keras
 
 from dermnet import backbones
 from dermnet._registry import XUE2018, ModelCard, register_model
-from dermnet.losses import BatchHardTripletLoss
+from dermnet.losses import BatchHardTripletLoss, per_replica
 from dermnet.models.classifier import CompositeClassifier, build_classifier, load_weights, set_trainable
 
 
@@ -54,10 +54,10 @@ class TripletClassifier(CompositeClassifier):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         labels = keras.ops.reshape(keras.ops.cast(y, "int32"), (-1,))
         probabilities = y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred
-        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities))
-        if isinstance(y_pred, dict):
+        loss = per_replica(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities)))
+        if isinstance(y_pred, dict):  # a Keras Loss: scaled for replicas already
             loss = loss + self.triplet_weight * self.triplet_loss(labels, y_pred["embedding"])
-        return loss + sum(self.losses) if self.losses else loss
+        return loss + per_replica(sum(self.losses)) if self.losses else loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.accuracy.update_state(y, y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred)

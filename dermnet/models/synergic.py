@@ -23,6 +23,7 @@ from keras import layers, ops
 
 from dermnet import backbones
 from dermnet._registry import ZHANG2018, ModelCard, register_model
+from dermnet.losses import per_replica
 from dermnet.models.classifier import CompositeClassifier, build_classifier, load_weights, set_trainable
 
 _UNIFORM = keras.initializers.RandomUniform(-0.05, 0.05)
@@ -105,7 +106,7 @@ class SynergicModel(CompositeClassifier):
             synergic = ops.sum(ops.mean(keras.losses.binary_crossentropy(
                 ops.cast(y["synergic"], "float32")[..., None], y_pred["synergic"][..., None]), axis=0))
             loss = loss + self.synergic_weight * synergic
-        return loss + sum(self.losses) if self.losses else loss
+        return per_replica(loss + sum(self.losses) if self.losses else loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # Keras' own tracker already averages the loss; these metrics are attributes, so Keras lists them.
