@@ -19,8 +19,6 @@ the model's input size in, probabilities out (resize with `resize_bicubic` first
 Exporting needs the TensorFlow backend; a model trained with JAX loads there from its `.keras` file.
 """
 
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -104,7 +102,7 @@ def export_saved_model(model, out, size, classes=None):
         classes: a classifier's class names in output order (default class_0, class_1, ...).
     """
     tf = _tf()
-    from dermnet.training import is_segmentor
+    from dermnet.training import is_segmentor, write_atomically
 
     network = predicting_network(model)
     segmentor = is_segmentor(model)
@@ -145,18 +143,9 @@ def export_saved_model(model, out, size, classes=None):
                                       message="a segmentor's request holds images of one size")
         return answer(batch, sizes[0])
 
-    signatures = {
-        "serving_default": tf.function(from_files, input_signature=[tf.TensorSpec([None], tf.string, "images")],
-                                       autograph=False).get_concrete_function(),
-        "serving_pixels": tf.function(from_pixels, autograph=False, input_signature=[
-            tf.TensorSpec([None, None, None, 3], tf.uint8, "pixels")]).get_concrete_function(),
-    }
-    # A plain tf.Module that holds the TensorFlow variables the signatures read, not the layers: Keras'
-    # ExportArchive traces the network four times over and walks every layer (a DenseNet-201 export
-    # takes 3× as long).
-    module = tf.Module()
-    module.captured = list({id(v): v for f in signatures.values() for v in f.variables}.values())
-    _write_folder(out, lambda partial: tf.saved_model.save(module, partial, signatures=signatures))
+    write_atomically(out, lambda partial: _save(partial, {
+        "serving_default": (from_files, tf.TensorSpec([None], tf.string, "images")),
+        "serving_pixels": (from_pixels, tf.TensorSpec([None, None, None, 3], tf.uint8, "pixels"))}))
 
 
 def export_tflite(model, out):
@@ -170,26 +159,27 @@ def export_tflite(model, out):
     height, width = model.input_shape[1:3]
     if height is None or width is None:
         raise ValueError(f"{model.name} takes any image size: a TFLite model needs a fixed one (rebuild it)")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", lambda pixels: {"probabilities": tf.cast(model(pixels), tf.float32)},
-                         input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32, "pixels")])
+
+    def probabilities(pixels):
+        return {"probabilities": tf.cast(model(pixels, training=False), tf.float32)}
+
     with tempfile.TemporaryDirectory() as folder:
-        archive.write_out(folder, verbose=False)
+        _save(folder, {"serving_default": (probabilities, tf.TensorSpec([1, height, width, 3], tf.float32, "pixels"))})
         flatbuffer = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
     write_atomically(out, lambda partial: Path(partial).write_bytes(flatbuffer))
 
 
-def _write_folder(path, write):
-    """`write(temporary folder)`, then a rename onto `path` (replacing an earlier export)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".partial.{path.name}")
-    shutil.rmtree(partial, ignore_errors=True)
-    write(str(partial))
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(partial, path)
+def _save(folder, signatures):
+    """A SavedModel of `signatures` ({name: (function, the TensorSpec of its one input)}), holding the
+    TensorFlow variables they read and not the layers: Keras' ExportArchive traces a network four
+    times over and walks every layer (a DenseNet-201 export takes 3× as long)."""
+    import tensorflow as tf
+
+    concrete = {name: tf.function(function, input_signature=[spec], autograph=False).get_concrete_function()
+                for name, (function, spec) in signatures.items()}
+    module = tf.Module()
+    module.captured = list({id(v): v for f in concrete.values() for v in f.variables}.values())
+    tf.saved_model.save(module, folder, signatures=concrete)
 
 
 def run_tflite(path, pixels):

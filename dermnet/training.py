@@ -222,11 +222,15 @@ def dataset_splits(dataset, root=None):
 
 
 def write_atomically(path, write):
-    """`write(temporary path)`, then a rename: an interrupted write never leaves a truncated file."""
+    """`write(temporary path)`, then a rename onto `path`: an interrupted write never leaves a truncated
+    file (or folder: a folder written replaces the earlier one whole)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".partial.{path.name}")  # keeps the suffix, which Keras checks
+    shutil.rmtree(partial, ignore_errors=True)  # a folder left by an interrupted write
     write(str(partial))
+    if partial.is_dir() and path.is_dir():
+        shutil.rmtree(path)
     os.replace(partial, path)
 
 

@@ -1,6 +1,7 @@
 """Shared test helpers: small builds and per-backend gradients."""
 
 import functools
+import os
 
 import keras
 import numpy as np
@@ -8,6 +9,18 @@ import pytest
 
 import dermnet
 from dermnet import backbones
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory):
+    """The tests' image cache: never the user's, and one per test process (`pytest -n` runs several)."""
+    before = os.environ.get("DERMNET_CACHE")
+    os.environ["DERMNET_CACHE"] = str(tmp_path_factory.mktemp("dermnet-cache"))
+    yield
+    if before is None:
+        del os.environ["DERMNET_CACHE"]
+    else:
+        os.environ["DERMNET_CACHE"] = before
 
 
 def small_kwargs(name):

@@ -68,17 +68,6 @@ def test_builds_under_mixed_bfloat16_with_float32_probabilities(name, mixed_bflo
     assert np.isfinite(probabilities).all()
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_savedmodel_export_gives_the_same_outputs(name, tmp_path, tensorflow_only):
-    import tensorflow as tf
-
-    model = small_model(name)
-    x = random_images(model).astype("float32")
-    model.export(tmp_path / "saved_model")
-    reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it: it owns the variables
-    np.testing.assert_allclose(reloaded.serve(x).numpy(), keras.ops.convert_to_numpy(model(x)), atol=1e-5)
-
-
 # Every head and every preprocessing mode at least once, on the cheapest model.
 @pytest.mark.parametrize(
     "head, preprocessing",

@@ -100,20 +100,6 @@ def test_builds_under_mixed_bfloat16_with_float32_masks(name, mixed_bfloat16):
     assert masks.dtype == np.float32 and np.isfinite(masks).all()
 
 
-@pytest.mark.parametrize("name", SEGMENTORS)
-def test_savedmodel_export_gives_the_same_masks(name, tmp_path, tensorflow_only):
-    import tensorflow as tf
-
-    model = small_model(name)
-    images, _ = lesions(model)
-    images = images.astype("float32")
-    model.export(tmp_path / "saved_model")
-    reloaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it: it owns the variables
-    served = reloaded.serve(images)
-    np.testing.assert_allclose(masks_of({k: v.numpy() for k, v in served.items()} if isinstance(served, dict)
-                                        else served.numpy()), masks_of(model(images)), atol=1e-5)
-
-
 @pytest.mark.parametrize("name", ["vgg16", "vgg19", "resnet50"])
 def test_feature_layers_of_the_backbone_table_sit_at_their_strides(name):
     spec = backbones.get(name)
