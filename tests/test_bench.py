@@ -1,0 +1,25 @@
+"""The benchmark suite still runs (its quick form; no thresholds: CI machines are shared and noisy)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+SUITE = Path(__file__).resolve().parents[1] / "bench" / "suite.py"
+
+
+def test_every_benchmark_runs_and_reports_its_figures(tmp_path, tensorflow_only):
+    done = subprocess.run([sys.executable, str(SUITE), "--quick", "--out", str(tmp_path / "RESULTS.md")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = (tmp_path / "RESULTS.md").read_text()
+    for name in ("training", "sdl", "pipeline", "augmentation", "serving", "memory"):
+        section = results.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        figures = re.findall(r"\| ([\d,.]+) (?:img/s|GiB peak RSS) \|", section)
+        assert figures and all(float(f.replace(",", "")) > 0 for f in figures), section
+
+
+def test_an_unknown_benchmark_is_named(tmp_path):
+    done = subprocess.run([sys.executable, str(SUITE), "--only", "training,speed"], capture_output=True, text=True)
+    assert done.returncode == 2 and "unknown benchmarks ['speed']" in done.stderr
