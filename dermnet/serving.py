@@ -138,9 +138,11 @@ def export_saved_model(model, out, size, classes=None):
             return resize_bicubic(image, size), tf.shape(image)[:2]
 
         batch, sizes = tf.map_fn(one, images, fn_output_signature=(tf.float32, tf.int32))
-        if segmentor:  # masks come back at the images' size: one per request
-            tf.debugging.assert_equal(sizes, tf.broadcast_to(sizes[:1], tf.shape(sizes)),
-                                      message="a segmentor's request holds images of one size")
+        if not segmentor:
+            return answer(batch, None)
+        # masks come back at the images' size: one per request
+        tf.debugging.assert_equal(sizes, tf.broadcast_to(sizes[:1], tf.shape(sizes)),
+                                  message="a segmentor's request holds images of one size")
         return answer(batch, sizes[0])
 
     write_atomically(out, lambda partial: _save(partial, {
