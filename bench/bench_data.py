@@ -45,10 +45,10 @@ def stream_rate(stream, epochs):
     count, start = 0, None
     for epoch in range(epochs + 1):
         start = start or (time.perf_counter() if epoch == 1 else None)
+        if hasattr(stream, "on_epoch_begin"):  # a PyDataset: what fit() calls before each pass
+            stream.on_epoch_begin()
         for images, _ in stream:
             count += len(images) if epoch else 0
-        if hasattr(stream, "on_epoch_end"):  # a PyDataset: what fit() calls between epochs
-            stream.on_epoch_end()
     return count / (time.perf_counter() - start)
 
 
