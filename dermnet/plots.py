@@ -1,5 +1,5 @@
 """Figures for a paper or a report: ROC and precision-recall curves, a confusion matrix, a
-reliability diagram, mask overlays and Grad-CAM heat maps. Each function writes one PNG and
+reliability diagram, mask overlays, Grad-CAM heat maps and sweep curves. Each function writes one PNG and
 returns its path; matplotlib runs headless (Agg)."""
 
 from pathlib import Path
@@ -114,6 +114,30 @@ def heat_maps(images, maps, titles, path, columns=4):
         axis.imshow((0.55 * image[..., :3] + 0.45 * coloured).astype(np.uint8))
         axis.set_title(title, fontsize=9)
     figure.suptitle("Grad-CAM: where the predicted class' score comes from")
+    return _write(figure, path)
+
+
+def sweep_curves(table, parameter, metrics, path, right=None, title=None):
+    """`metrics` (columns of `table`) against a swept `parameter` column, e.g. Zhang et al.'s AP over
+    the synergic weight λ (Fig. 4); `right`: a column drawn on its own right-hand axis, e.g. the
+    relative training time over the number of components n (Fig. 5)."""
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    x = table[parameter].to_numpy()
+    for metric in metrics:
+        axis.plot(x, table[metric], "o-", lw=2, label=metric)
+    axis.set_xticks(x)
+    axis.grid(alpha=0.3)
+    handles, labels = axis.get_legend_handles_labels()
+    if right is not None:
+        other = axis.twinx()
+        other.plot(x, table[right], "s--", color="grey", lw=1.5, label=right)
+        other.set_ylabel(right)
+        more = other.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    axis.legend(handles, labels, loc="best", fontsize=9)
+    axis.set_xlabel(parameter)
+    axis.set_ylabel(", ".join(metrics))
+    axis.set_title(title or f"{', '.join(metrics)} over {parameter}")
     return _write(figure, path)
 
 

@@ -54,10 +54,26 @@ def components_sweep(train_df, test_df, values=(1, 2, 3, 4), synergic_weight=3.0
     return table
 
 
-def run(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_size=224, weights="default",
-        recipe="zhang2018", epochs=None, batch_size=None, augment=None, preprocessing=None, seed=0, cache_dir=None,
-        verbose=0):
+def run(n, synergic_weight, train_df, test_df, **options):
     """Trains one model (SDL with `n` components, or the plain classifier when n = 1) and scores it.
+
+    Args:
+        options: as in `train_and_predict`.
+
+    Returns:
+        `dermnet.evaluation.classification_scores` of the test images, plus `train_seconds` (all
+        of training, compilation included), `seconds_per_step` (median) and `steps`.
+    """
+    _, probabilities, timing = train_and_predict(n, synergic_weight, train_df, test_df, **options)
+    classes = class_names(train_df)
+    return {**classification_scores(class_indices(test_df, classes), probabilities), **timing}
+
+
+def train_and_predict(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_size=224,
+                      weights="default", recipe="zhang2018", epochs=None, batch_size=None, augment=None,
+                      preprocessing=None, seed=0, cache_dir=None, verbose=0):
+    """`run`'s training: returns (the trained model, its test probabilities `[len(test_df), K]`, timing:
+    `train_seconds`, `seconds_per_step`, `steps`).
 
     Args:
         image_size: the side of the square inputs.
@@ -65,10 +81,6 @@ def run(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_siz
             the backbone has them).
         preprocessing: a `dermnet.layers.Preprocess` mode; the backbone's own if None.
         recipe, epochs, batch_size, augment, seed, cache_dir, verbose: as in `dermnet.training.train`.
-
-    Returns:
-        `dermnet.evaluation.classification_scores` of the test images, plus `train_seconds` (all
-        of training, compilation included), `seconds_per_step` (median) and `steps`.
     """
     keras.utils.set_random_seed(seed)  # the same initial weights for every run of a sweep
     if weights == "default":
@@ -86,8 +98,8 @@ def run(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_siz
     train(model, recipe, train_df, epochs=epochs, batch_size=batch_size, augment=augment, seed=seed,
           cache_dir=cache_dir, callbacks=[timer], verbose=verbose)
     seconds = time.perf_counter() - start
-    scores = classification_scores(class_indices(test_df, classes), predict(model, test_df, cache_dir=cache_dir))
-    return {**scores, "train_seconds": seconds, "seconds_per_step": timer.median, "steps": len(timer.seconds)}
+    timing = {"train_seconds": seconds, "seconds_per_step": timer.median, "steps": len(timer.seconds)}
+    return model, predict(model, test_df, cache_dir=cache_dir), timing
 
 
 def _write(rows, out):

@@ -235,7 +235,8 @@ def write_atomically(path, write):
 
 
 def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_size=None, augment=None, seed=0,
-          cache_dir=None, callbacks=(), jit_compile="auto", history_csv=None, resume_dir=None, verbose="auto"):
+          cache_dir=None, callbacks=(), jit_compile="auto", run_eagerly=False, history_csv=None, resume_dir=None,
+          verbose="auto"):
     """Trains `model` in place through every phase of `recipe`; returns the `History` of each phase.
 
     Args:
@@ -255,6 +256,9 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
         cache_dir: where the uint8 cache lives (`dermnet.data.build_cache`).
         callbacks: Keras callbacks for every phase, after the recipe's own.
         jit_compile: Keras' `compile(jit_compile=)`: "auto" (XLA where the model allows it), True, False.
+        run_eagerly: Keras' `compile(run_eagerly=)`, which also holds for `predict` afterwards. Tracing
+            a large graph (DenseNet-201: about 20 s per function on 2 CPU cores) costs more than it
+            saves over a handful of steps, as in the notebooks' smoke mode; never for real training.
         history_csv: a CSV rewritten after every epoch: a row per epoch of the run ("phase", "epoch"
             counted over all phases, then the losses and metrics).
         resume_dir: a folder for the training state, saved after every epoch with a finite loss
@@ -282,7 +286,7 @@ def train(model, recipe, train_df, *, validation_df=None, epochs=None, batch_siz
             epochs_before += phase_epochs
             continue
         set_trainable(model, phase.freeze)
-        model.compile(optimizer=phase.make_optimizer(len(stream)), jit_compile=jit_compile,
+        model.compile(optimizer=phase.make_optimizer(len(stream)), jit_compile=jit_compile, run_eagerly=run_eagerly,
                       **_loss_and_metrics(model, recipe))
         phase_callbacks = phase.make_callbacks()
         resumed = state if state is not None and index == state["phase"] else None

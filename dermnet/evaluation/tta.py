@@ -62,4 +62,6 @@ def tta_model(model, replicas=8, augmentation="menegola2017", pool="mean", seed=
 def tta(model, images, replicas=8, augmentation="menegola2017", pool="mean", seed=0, batch_size=32):
     """The pooled probabilities `[N, K]` of `tta_model(model, ...)` for `images` (an array or a
     stream of image batches)."""
-    return tta_model(model, replicas, augmentation, pool, seed).predict(images, batch_size=batch_size, verbose=0)
+    wrapped = tta_model(model, replicas, augmentation, pool, seed)
+    wrapped.run_eagerly = model.run_eagerly  # a model compiled to run eagerly (`training.train`) is not traced
+    return wrapped.predict(images, batch_size=batch_size, verbose=0)
