@@ -54,7 +54,8 @@ def _slots(table, rows, metrics, source, values=None):
 
 
 _ZHANG = "Zhang et al., Skin lesion classification in dermoscopy images using synergic deep learning, MICCAI 2018"
-_RAY = "Ray, Gupta, Al, Skin lesion classification with deep convolutional neural network, JMIR Dermatol 2020;3(1):e18438"
+_RAY = ("Ray, Gupta, Al, Skin lesion classification with deep convolutional neural network, "
+        "JMIR Dermatol 2020;3(1):e18438")
 _XUE = "Xue et al., ISIC 2018 challenge report (SegAN, multitask attribute network, triplet loss)"
 _MENEGOLA = "Menegola et al., RECOD Titans at ISIC Challenge 2017, arXiv:1703.04819"
 _RECOD_PART3 = "github.com/learningtitans/isbi2017-part3, README (the authors' results on the official test set)"
