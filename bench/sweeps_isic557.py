@@ -13,9 +13,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
-from dermnet import data, recipes, sweeps
+from dermnet import recipes, reproduce, sweeps
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "isic-archive-557"
 
@@ -26,11 +24,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("."))
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="dermnet-sweeps-"))
-    meta = pd.read_csv(args.images / "metadata.csv").dropna(subset=["isic2016_split"])
-    manifest = meta.assign(label=meta.benign_malignant, split=meta.isic2016_split)[["image_id", "label", "split"]]
-    manifest.to_csv(work / "manifest.csv", index=False)
-    df = data.from_csv(work / "manifest.csv", args.images / "images", classes=["benign", "malignant"])
-    train, test = df[df.split == "train"], df[df.split == "test"]
+    train, test = reproduce.isic2016_archive(args.images)
 
     recipe = recipes.get("zhang2018")
     phase = dataclasses.replace(recipe.phases[0], optimizer_name="Adam", learning_rate=1e-3, schedule=None)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import dermnet
-from dermnet import cli, data, recipes, training
+from dermnet import cli, data, recipes, reproduce, training
 from dermnet.evaluation import classification_scores
 from conftest import shared_folder, write_dataset
 
@@ -135,11 +135,7 @@ def test_a_model_that_takes_any_size_trains_at_its_recipes_size(synthetic, tmp_p
 # TensorFlow only: the JAX run of the same test proves nothing more and costs 40 s.
 def test_sdl_beats_chance_on_real_isic_images(tmp_path):
     root = shared_folder("data", "isic-archive-557")
-    meta = pd.read_csv(root / "metadata.csv").dropna(subset=["isic2016_split"])
-    manifest = meta.assign(label=meta.benign_malignant, split=meta.isic2016_split)[["image_id", "label", "split"]]
-    manifest.to_csv(tmp_path / "manifest.csv", index=False)
-    df = data.from_csv(tmp_path / "manifest.csv", root / "images", classes=["benign", "malignant"])
-    train, test = df[df.split == "train"], df[df.split == "test"]  # 353 and 131 (35 melanomas)
+    train, test = reproduce.isic2016_archive(root)  # 353 and 131 (35 melanomas)
     keras.utils.set_random_seed(0)
     model = dermnet.build("sdl", **{**SMALL, "input_shape": (64, 64, 3)})
     training.train(model, short("zhang2018"), train, epochs=20, batch_size=16, cache_dir=tmp_path, verbose=0)
