@@ -34,3 +34,16 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, tensorflow_only):
     final = notebook.cells[-1].outputs[-1]["data"]["text/plain"]
     assert "smoke" in final and "machine" in final
     assert list((tmp_path / "out").glob("*.png")), "the notebook's plots"
+
+
+def test_the_closing_table_takes_only_figures_the_paper_publishes():
+    from dermnet import reproduce
+
+    table = reproduce.comparison("menegola2017", [("Part 3", "TTA + SVM stacking", "mean AUC", 0.5)], "smoke")
+    row = table[table.metric == "mean AUC"].iloc[0]
+    assert (row.paper, row.dermnet, row["mode"]) == (0.908, 0.5, "smoke")
+    assert (table[table.metric != "mean AUC"].dermnet == "—").all()
+    with pytest.raises(KeyError, match="publishes no figure"):
+        reproduce.comparison("menegola2017", [("Part 3", "TTA + SVM stacking", "mean auc", 0.5)], "smoke")
+    with pytest.raises(ValueError, match="MODE"):
+        reproduce.comparison("menegola2017", [], "quick")
