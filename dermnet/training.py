@@ -388,29 +388,33 @@ def save_training_state(folder, model, progress):
     """Writes `_state_variables(model)` and `progress` (a JSON dict with "epoch", the run's epochs
     done) into `folder/epoch-NNNN` (a folder renamed into place only once complete: a kill at any
     moment leaves the previous state whole), then removes the older states."""
-    folder = Path(folder)
-    final = folder / f"epoch-{progress['epoch']:04d}"
-    partial = folder / f".partial.{final.name}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    np.savez(partial / "variables.npz", *[np.asarray(v.numpy()) for v in _state_variables(model)])
-    (partial / "progress.json").write_text(json.dumps(progress))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
-    for older in folder.glob("epoch-*"):
+    final = Path(folder) / f"epoch-{progress['epoch']:04d}"
+
+    def write(partial):
+        Path(partial).mkdir()
+        np.savez(Path(partial) / "variables.npz", *[np.asarray(v.numpy()) for v in _state_variables(model)])
+        (Path(partial) / "progress.json").write_text(json.dumps(progress))
+
+    write_atomically(final, write)
+    for older in final.parent.glob("epoch-*"):
         if older != final:
             shutil.rmtree(older)
 
 
+def _latest_state(folder):
+    """The newest `epoch-NNNN` folder in `folder`, or None."""
+    return max(Path(folder).glob("epoch-*"), default=None) if folder is not None else None
+
+
 def load_training_state(folder):
     """The progress of the latest state in `folder` (`save_training_state`), or None."""
-    states = sorted(Path(folder).glob("epoch-*")) if folder is not None else []
-    return json.loads((states[-1] / "progress.json").read_text()) if states else None
+    state = _latest_state(folder)
+    return json.loads((state / "progress.json").read_text()) if state else None
 
 
 def restore_training_state(model, folder):
     """Loads the latest state in `folder` into a model compiled for the state's phase."""
-    state = sorted(Path(folder).glob("epoch-*"))[-1]
+    state = _latest_state(folder)
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     variables = _state_variables(model)
