@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 import dermnet
-from dermnet import training
+from dermnet.models import compile_arguments
 from dermnet.data.synthetic import synthetic
 from dermnet.models.unet import unet_fc_parameters
 
@@ -38,8 +38,8 @@ def measure(name, size, batch, steps):
     model = dermnet.build(name, input_shape=(size, size, 3), weights=None)
     images, masks, _ = synthetic(batch, image_size=size)
     masks = masks[..., None]
-    model.compile(optimizer=keras.optimizers.Adam(1e-4),
-                  **training._loss_and_metrics(model, dermnet.recipes.get(dermnet.model_card(name).recipe)))
+    recipe = dermnet.recipes.get(dermnet.model_card(name).recipe)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), **compile_arguments(model, recipe.make_loss()))
 
     def train_step():
         return model.train_on_batch(images, masks, return_dict=True)["loss"]

@@ -1,5 +1,9 @@
 """dermnet: a Keras 3 model zoo for dermoscopy (skin-lesion) images.
 
+`import dermnet` is light: it loads no deep-learning framework, plotting or scikit-learn. The model
+registry loads the models (and Keras) on first use, and every subpackage loads when first touched:
+`dermnet.data`, `dermnet.training`, `dermnet.evaluation`, ...
+
 Example:
 >>> import dermnet
 >>> dermnet.list_models("*dense*", task="classification")
@@ -7,6 +11,7 @@ Example:
 >>> model = dermnet.build("densenet201", num_classes=7, weights=None, freeze="top")
 """
 
+import importlib
 import os
 
 __version__ = "0.1.0"
@@ -14,16 +19,26 @@ __version__ = "0.1.0"
 # TensorFlow's C++ start-up chatter buries dermnet's own output; a user's setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dermnet import recipes  # noqa: E402,F401
-from dermnet._registry import ModelCard, build, list_models, model_card, register_model  # noqa: E402,F401
-from dermnet.models import classifier as _classifier  # noqa: E402,F401  (registers the classifiers)
-from dermnet.models import embedding as _embedding  # noqa: E402,F401
-from dermnet.models import ensemble as _ensemble  # noqa: E402,F401
-from dermnet.models import synergic as _synergic  # noqa: E402,F401
-from dermnet.models import unet as _unet  # noqa: E402,F401  (registers the segmentors)
-from dermnet.models import deeplab as _deeplab  # noqa: E402,F401
-from dermnet.models import segan as _segan  # noqa: E402,F401
-from dermnet.models import attributes as _attributes  # noqa: E402,F401
-from dermnet.models.classifier import set_trainable  # noqa: E402,F401
+# The model registry's functions; `dermnet.models` registers every model before they answer.
+_REGISTRY = ("ModelCard", "build", "list_models", "model_card", "register_model")
+_MODEL_HELPERS = ("set_trainable", "load_weights")
+SUBMODULES = ("backbones", "cli", "data", "datasets", "evaluation", "inference", "layers", "losses", "metrics",
+              "models", "plots", "recipes", "reproduce", "serving", "sweeps", "training")
 
-__all__ = ["ModelCard", "build", "list_models", "model_card", "recipes", "register_model", "set_trainable"]
+__all__ = [*_REGISTRY, *_MODEL_HELPERS, *SUBMODULES, "__version__"]
+
+
+def __getattr__(name):  # PEP 562: loaded on first use, then kept as a module attribute
+    if name in _REGISTRY or name in _MODEL_HELPERS:
+        models = importlib.import_module("dermnet.models")  # registers every model
+        value = getattr(importlib.import_module("dermnet._registry") if name in _REGISTRY else models, name)
+    elif name in SUBMODULES:
+        value = importlib.import_module(f"dermnet.{name}")
+    else:
+        raise AttributeError(f"module 'dermnet' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

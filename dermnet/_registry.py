@@ -88,7 +88,14 @@ def build(name, **kwargs):
             f"dermnet.build({name!r}) got unexpected keyword argument(s) {', '.join(unknown)}; "
             f"it takes: {', '.join(accepted)}."
         )
-    return builder(**kwargs)
+    model = builder(**kwargs)
+    model.dermnet_name = name  # what recipes' per-model overrides are keyed by (`registered_name`)
+    return model
+
+
+def registered_name(model):
+    """The registered name `model` was built as by `build`, or None (a reloaded or hand-built model)."""
+    return getattr(model, "dermnet_name", None)
 
 
 def list_models(pattern="*", task=None):

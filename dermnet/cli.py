@@ -71,15 +71,15 @@ def _load_model(model_or_run):
 
 
 def _predict(args):
+    from dermnet._io import write_csv
     from dermnet.inference import predict_images
-    from dermnet.training import write_atomically
 
     model, path = _load_model(args.model)
     config = path.parent / "config.json"
     classes = json.loads(config.read_text())["classes"] if config.is_file() else None
     table = predict_images(model, args.images, _prediction_size(model, config), classes, args.tta, args.batch_size,
                            args.masks, args.postprocess)
-    write_atomically(args.out, lambda partial: table.to_csv(partial, index=False))
+    write_csv(args.out, table)
     print(f"{len(table)} images: predictions in {args.out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
 
@@ -97,18 +97,15 @@ def _export(args):
 
 
 def _evaluate(args):
-    from dermnet.evaluation import evaluate, evaluate_masks
-    from dermnet.evaluation.scoring import CHALLENGE_OF_DATASET
-    from dermnet.training import dataset_splits, is_segmentor
+    from dermnet import datasets
+    from dermnet.data import load_splits
+    from dermnet.evaluation import evaluate
 
     model, path = _load_model(args.model)
-    _, _, held_out = dataset_splits(args.dataset, args.root)
+    _, _, held_out = load_splits(args.dataset, args.root)
     out = args.out or str(path.parent / "evaluation")
-    if is_segmentor(model):
-        scores = evaluate_masks(model, held_out, out, _prediction_size(model, path.parent / "config.json"))
-    else:
-        scores = evaluate(model, held_out, out, challenge=CHALLENGE_OF_DATASET.get(args.dataset),
-                          tta_replicas=args.tta)
+    scores = evaluate(model, held_out, out, _prediction_size(model, path.parent / "config.json"),
+                      challenge=datasets.challenge_of(args.dataset), tta_replicas=args.tta)
     print(", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
     print(f"scores, predictions, figures and report.md in {out}/")
 
@@ -116,7 +113,8 @@ def _evaluate(args):
 def _prediction_size(model, run_config):
     """The size a model predicts at: its input size, or for one that takes any size, what its
     `dermnet train` run predicted at (the recipe in `config.json`)."""
-    from dermnet import recipes, training
+    from dermnet import recipes
+    from dermnet.models import prediction_size
 
     if None not in model.input_shape[1:3]:
         return model.input_shape[1:3]
@@ -124,7 +122,7 @@ def _prediction_size(model, run_config):
         raise ValueError(f"{model.name} takes any image size and {run_config} (its run's recipe) is not there: "
                          "give its `dermnet train` run folder instead")
     recipe = recipes.Recipe.from_config(json.loads(run_config.read_text())["recipe"])
-    return training.prediction_size(model, recipe)
+    return prediction_size(model, recipe)
 
 
 def _weights(text):
@@ -134,9 +132,9 @@ def _weights(text):
 
 def _sweep(args):
     from dermnet import sweeps
-    from dermnet.training import dataset_splits
+    from dermnet.data import load_splits
 
-    train, _, test = dataset_splits(args.dataset, args.root)
+    train, _, test = load_splits(args.dataset, args.root)
     options = {"backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs,
                "batch_size": args.batch_size, "weights": _weights(args.weights),
                "augment": args.augment, "seed": args.seed, "verbose": 2}

@@ -6,7 +6,9 @@ probabilities the served model gives it; the training cache resizes with the sam
 bicubic) and rounds to uint8, a difference of at most one grey level.
 
 Example:
->>> table = dermnet.inference.predict_images(model, ["new/"], size=(224, 224), classes=["benign", "malignant"])
+>>> table = dermnet.inference.predict_images(classifier, ["new/"], size=(32, 32), classes=["benign", "malignant"])
+>>> table.columns.tolist()
+['image', 'p_benign', 'p_malignant', 'predicted']
 """
 
 from pathlib import Path
@@ -19,7 +21,8 @@ from dermnet.data import read_image
 from dermnet.data.manifest import IMAGE_EXTENSIONS
 from dermnet.evaluation.postprocess import postprocess_mask
 from dermnet.evaluation.tta import tta_model
-from dermnet.serving import predicting_network, resize_bicubic, resize_masks
+from dermnet.models import contract, inference_model
+from dermnet.serving import resize_bicubic, resize_masks
 
 
 def image_paths(inputs):
@@ -57,12 +60,10 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
     Args:
         size: `(height, width)` the model takes (images are resized to it).
     """
-    from dermnet.training import is_segmentor
-
-    segmentor = is_segmentor(model)
+    segmentor = contract(model).predicts_masks
     if segmentor and tta_replicas > 1:
         raise ValueError("test-time augmentation is for classifiers (a mask would need the inverse warp)")
-    network = predicting_network(model)
+    network = inference_model(model)
     predictor = tta_model(network, tta_replicas) if tta_replicas > 1 else network
     paths, rows = image_paths(inputs), []
     if masks_dir is not None:

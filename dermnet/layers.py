@@ -30,7 +30,9 @@ class Preprocess(keras.layers.Layer):
 
     Example:
     >>> layer = Preprocess("tf")
-    >>> layer(numpy.full((1, 2, 2, 3), 255, "uint8"))  # all ones
+    >>> keras.ops.convert_to_numpy(layer(np.full((1, 1, 2, 3), 255, "uint8")))  # [0, 255] → [-1, 1]
+    array([[[[1., 1., 1.],
+             [1., 1., 1.]]]], dtype=float32)
     """
 
     MODES = ("caffe", "tf", "torch", "rescale", "per_image")

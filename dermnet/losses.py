@@ -26,7 +26,9 @@ class BatchHardTripletLoss(keras.losses.Loss):
     `y_true` holds integer labels `[B]` (or `[B, 1]`), `y_pred` embeddings `[B, D]`.
 
     Example:
-    >>> model.compile(optimizer="adam", loss={"embedding": dermnet.losses.BatchHardTripletLoss(margin=0.3)})
+    >>> loss = dermnet.losses.BatchHardTripletLoss(margin=0.3)
+    >>> float(loss(np.array([0, 0, 1, 1]), np.array([[1., 0], [1, 0], [0, 1], [0, 1]])))  # well separated
+    0.0
     """
 
     def __init__(self, margin=0.5, squared=False, normalize=True, name="batch_hard_triplet", **kwargs):

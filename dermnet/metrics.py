@@ -14,7 +14,9 @@ Example:
 import keras
 from keras import ops
 
-from dermnet.evaluation.scoring import JACCARD_THRESHOLD
+# ISIC 2018 task 1: an image whose Jaccard index is below it scores 0 (`dermnet.evaluation.score`
+# reads it from here, so that training's metric and the official score share one threshold).
+JACCARD_THRESHOLD = 0.65
 
 
 class _PerImageMean(keras.metrics.Metric):

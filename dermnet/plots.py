@@ -1,14 +1,16 @@
 """Figures for a paper or a report: ROC and precision-recall curves, a confusion matrix, a
 reliability diagram, mask overlays, Grad-CAM heat maps and sweep curves. Each function writes one PNG and
-returns its path; matplotlib runs headless (Agg)."""
+returns its path.
+
+Figures are drawn on `matplotlib.figure.Figure` objects, which render to files on their own (Agg)
+without pyplot: nothing here switches the plotting backend of the process, so importing or calling
+it in a notebook leaves the notebook's own plots as they were."""
 
 from pathlib import Path
 
 import cv2
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on a training server
-import matplotlib.pyplot as plt
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 import numpy as np
 from sklearn import metrics
 
@@ -52,7 +54,7 @@ def confusion_matrix(truth, probabilities, class_names, path):
     counts = metrics.confusion_matrix(truth, predicted, labels=range(len(class_names)))
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     side = max(4.5, 0.7 * len(class_names) + 2.5)
-    figure, axis = plt.subplots(figsize=(side, side))
+    figure, axis = _subplots(figsize=(side, side))
     axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for i, j in np.ndindex(counts.shape):
         axis.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=9,
@@ -88,7 +90,7 @@ def mask_overlays(images, truth_masks, predicted_masks, jaccards, path, names=No
     in red."""
     order = np.argsort(jaccards)
     picks = [("worst", order[0]), ("median", order[len(order) // 2]), ("best", order[-1])]
-    figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    figure, axes = _subplots(1, 3, figsize=(12, 4.4))
     for axis, (label, i) in zip(axes, picks):
         image = np.ascontiguousarray(images[i][..., :3]).astype(np.uint8).copy()
         for mask, colour in ((truth_masks[i], (0, 200, 0)), (predicted_masks[i], (230, 0, 0))):
@@ -105,12 +107,12 @@ def mask_overlays(images, truth_masks, predicted_masks, jaccards, path, names=No
 def heat_maps(images, maps, titles, path, columns=4):
     """Images with their heat maps (e.g. `dermnet.gradcam`) blended over them, in a grid."""
     rows = int(np.ceil(len(images) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.5 * rows), squeeze=False)
+    figure, axes = _subplots(rows, columns, figsize=(3 * columns, 3.5 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, image, heat, title in zip(axes.flat, images, maps, titles):
         heat = cv2.resize(np.asarray(heat, np.float32), (image.shape[1], image.shape[0]))
-        coloured = (plt.cm.jet(heat)[..., :3] * 255).astype(np.float32)
+        coloured = (colormaps["jet"](heat)[..., :3] * 255).astype(np.float32)
         axis.imshow((0.55 * image[..., :3] + 0.45 * coloured).astype(np.uint8))
         axis.set_title(title, fontsize=9)
     figure.suptitle("Grad-CAM: where the predicted class' score comes from")
@@ -121,7 +123,7 @@ def sweep_curves(table, parameter, metrics, path, right=None, title=None):
     """`metrics` (columns of `table`) against a swept `parameter` column, e.g. Zhang et al.'s AP over
     the synergic weight λ (Fig. 4); `right`: a column drawn on its own right-hand axis, e.g. the
     relative training time over the number of components n (Fig. 5)."""
-    figure, axis = plt.subplots(figsize=(6, 4.5))
+    figure, axis = _subplots(figsize=(6, 4.5))
     x = table[parameter].to_numpy()
     for metric in metrics:
         axis.plot(x, table[metric], "o-", lw=2, label=metric)
@@ -146,8 +148,13 @@ def _curve_classes(class_names):
     return [(1, names[1])] if len(names) == 2 else list(enumerate(names))
 
 
+def _subplots(*grid, figsize, **options):
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*grid, **options)
+
+
 def _figure():
-    figure, axis = plt.subplots(figsize=(6, 5.5))
+    figure, axis = _subplots(figsize=(6, 5.5))
     return figure, axis
 
 
@@ -168,5 +175,4 @@ def _write(figure, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path

@@ -10,8 +10,9 @@ Example:
 >>> recipe.batch_size
 32
 >>> model = dermnet.build("densenet201", input_shape=recipe.input_shape, **recipe.model_kwargs,
-...                       freeze=recipe.phases[0].freeze)
->>> model.compile(optimizer=recipe.phases[0].make_optimizer(steps_per_epoch=100), ...)
+...                       freeze=recipe.phases[0].freeze, weights=None)
+>>> model.compile(optimizer=recipe.phases[0].make_optimizer(steps_per_epoch=100),
+...               loss="sparse_categorical_crossentropy")
 """
 
 import dataclasses
@@ -183,7 +184,7 @@ def load(recipe):
         raise ValueError(f"{recipe}: not a recipe file ({type(err).__name__}: {err})") from None
 
 
-def list():  # noqa: A001 - the issue's API: dermnet.recipes.list()
+def list_recipes():
     """Sorted names of the registered recipes."""
     return sorted(_RECIPES)
 

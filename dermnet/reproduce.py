@@ -7,7 +7,7 @@ and prints as "not transcribed": a figure from memory would be worse than none.
 
 Example:
 >>> measured = [("Part 1", "average of the 4 models", "Jaccard", 0.781)]
->>> dermnet.reproduce.comparison("menegola2017", measured, mode="full")
+>>> table = dermnet.reproduce.comparison("menegola2017", measured, mode="full")
 """
 
 import datetime
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dermnet import data
-from dermnet.data.manifest import ATTRIBUTES
+from dermnet.datasets import ATTRIBUTES
 
 NOT_TRANSCRIBED = "not transcribed"
 

@@ -25,6 +25,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from dermnet._io import write_atomically
+from dermnet.models import contract, inference_model
+
 
 def _tf():
     if keras.config.backend() != "tensorflow":
@@ -85,27 +88,18 @@ def resize_masks(masks, size):
     return tf.image.resize(masks, size, method="bilinear")
 
 
-def predicting_network(model):
-    """The network that predicts: a SegAN's segmentor (its critic only trains), else the model."""
-    from dermnet.models.segan import SegAN
-
-    return model.segmentor if isinstance(model, SegAN) else model
-
-
 def export_saved_model(model, out, size, classes=None):
     """Writes `model` as a SavedModel folder `out` with the `serving_default` (encoded images) and
     `serving_pixels` (uint8 pixels) signatures of the module docstring; written under a temporary
     name, then renamed.
 
     Args:
-        size: `(height, width)` the model predicts at (`dermnet.training.prediction_size`).
+        size: `(height, width)` the model predicts at (`dermnet.models.prediction_size`).
         classes: a classifier's class names in output order (default class_0, class_1, ...).
     """
     tf = _tf()
-    from dermnet.training import is_segmentor, write_atomically
-
-    network = predicting_network(model)
-    segmentor = is_segmentor(model)
+    network = inference_model(model)
+    segmentor = contract(model).predicts_masks
     size = tuple(int(s) for s in size)
     if not segmentor:
         classes = list(classes or [f"class_{k}" for k in range(network.output_shape[-1])])
@@ -154,9 +148,7 @@ def export_tflite(model, out):
     """Writes a classifier as a TensorFlow Lite file `out` (float32 pixels `[1, H, W, 3]` at its input
     size → probabilities); written under a temporary name, then renamed."""
     tf = _tf()
-    from dermnet.training import is_segmentor, write_atomically
-
-    if is_segmentor(model):
+    if contract(model).predicts_masks:
         raise ValueError(f"{model.name} is a segmentor: TFLite export is for classifiers (use saved_model)")
     height, width = model.input_shape[1:3]
     if height is None or width is None:

@@ -4,9 +4,11 @@ and scores it on `test_df`; the table is rewritten after every run, so an interr
 the runs it finished.
 
 Example (also `dermnet sweep synergic-weight --dataset isic2016 --root DIR --out lambda.csv`):
->>> df = dermnet.data.load_dataset("isic2016", "~/data/isic2016")
->>> table = dermnet.sweeps.synergic_weight_sweep(df[df.split == "train"], df[df.split == "test"],
-...                                              values=(0, 1, 3, 10), out="lambda.csv")
+>>> df = dermnet.data.load_dataset("synthetic", "~/data/synthetic")   # ISIC 2016 in the paper
+>>> table = dermnet.sweeps.synergic_weight_sweep(df[df.split == "train"], df[df.split == "test"], values=(0, 3),
+...                                              backbone="baseline_cnn", image_size=32, epochs=1, out="lambda.csv")
+>>> table["synergic_weight"].tolist()
+[0.0, 3.0]
 """
 
 import time
@@ -14,12 +16,13 @@ import time
 import keras
 import pandas as pd
 
-import dermnet
 from dermnet import backbones
+from dermnet._io import write_csv
+from dermnet._registry import build
 from dermnet.data import class_indices, class_names
-from dermnet.evaluation import classification_scores
+from dermnet.evaluation import classification_scores, predict_probabilities
 from dermnet.models.classifier import build_classifier
-from dermnet.training import StepTimer, predict, train, write_atomically
+from dermnet.training import StepTimer, train
 
 
 def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=None, **options):
@@ -27,13 +30,13 @@ def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=N
 
     Args:
         options: `backbone`, `image_size`, `weights`, `recipe`, `epochs`, `batch_size`, `augment`,
-            `preprocessing`, `seed`, `cache_dir`, `verbose`, as in `run`.
+            `preprocessing`, `seed`, `cache_dir`, `verbose`, as in `train_and_predict`.
     Returns:
-        A DataFrame, a row per λ: `synergic_weight` then `run`'s columns; written to `out` if given.
+        A DataFrame, a row per λ: `synergic_weight` then `train_and_score`'s columns; written to `out` if given.
     """
     rows = []
     for value in values:
-        rows.append({"synergic_weight": float(value), **run(n, value, train_df, test_df, **options)})
+        rows.append({"synergic_weight": float(value), **train_and_score(n, value, train_df, test_df, **options)})
         table = _write(rows, out)
     return table
 
@@ -42,19 +45,19 @@ def components_sweep(train_df, test_df, values=(1, 2, 3, 4), synergic_weight=3.0
     """One run per number of components n in `values` (n = 1: the backbone alone with the SDL head).
 
     Returns:
-        A DataFrame, a row per n: `n`, `run`'s columns and `relative_step_time`, the median step
+        A DataFrame, a row per n: `n`, `train_and_score`'s columns and `relative_step_time`, the median step
         time over that of the first row (Fig. 5's relative training time when `values` starts at 1).
     """
     rows = []
     for n in values:
-        rows.append({"n": int(n), **run(n, synergic_weight, train_df, test_df, **options)})
+        rows.append({"n": int(n), **train_and_score(n, synergic_weight, train_df, test_df, **options)})
         for row in rows:
             row["relative_step_time"] = row["seconds_per_step"] / rows[0]["seconds_per_step"]
         table = _write(rows, out)
     return table
 
 
-def run(n, synergic_weight, train_df, test_df, **options):
+def train_and_score(n, synergic_weight, train_df, test_df, **options):
     """Trains one model (SDL with `n` components, or the plain classifier when n = 1) and scores it.
 
     Args:
@@ -72,7 +75,7 @@ def run(n, synergic_weight, train_df, test_df, **options):
 def train_and_predict(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_size=224,
                       weights="default", recipe="zhang2018", epochs=None, batch_size=None, augment=None,
                       preprocessing=None, seed=0, cache_dir=None, verbose=0):
-    """`run`'s training: returns (the trained model, its test probabilities `[len(test_df), K]`, timing:
+    """`train_and_score`'s training: returns (the trained model, its test probabilities `[len(test_df), K]`, timing:
     `train_seconds`, `seconds_per_step`, `steps`).
 
     Args:
@@ -91,19 +94,19 @@ def train_and_predict(n, synergic_weight, train_df, test_df, *, backbone="resnet
         model = build_classifier(backbone, len(classes), shape, weights, head="sdl", preprocessing=preprocessing,
                                  name=backbone)
     else:
-        model = dermnet.build("sdl", n=n, backbone=backbone, num_classes=len(classes), input_shape=shape,
+        model = build("sdl", n=n, backbone=backbone, num_classes=len(classes), input_shape=shape,
                               synergic_weight=synergic_weight, weights=weights, preprocessing=preprocessing)
     timer = StepTimer()
     start = time.perf_counter()
-    train(model, recipe, train_df, epochs=epochs, batch_size=batch_size, augment=augment, seed=seed,
+    train(model, recipe, train_df, model_name=backbone if n == 1 else "sdl", epochs=epochs, batch_size=batch_size, augment=augment, seed=seed,
           cache_dir=cache_dir, callbacks=[timer], verbose=verbose)
     seconds = time.perf_counter() - start
     timing = {"train_seconds": seconds, "seconds_per_step": timer.median, "steps": len(timer.seconds)}
-    return model, predict(model, test_df, cache_dir=cache_dir), timing
+    return model, predict_probabilities(model, test_df, cache_dir=cache_dir), timing
 
 
 def _write(rows, out):
     table = pd.DataFrame(rows)
     if out is not None:
-        write_atomically(out, lambda path: table.to_csv(path, index=False))
+        write_csv(out, table)
     return table

@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
 SUITE = Path(__file__).resolve().parents[1] / "bench" / "suite.py"
 

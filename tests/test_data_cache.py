@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import write_dataset
+from harness import write_dataset
 
 from dermnet import data
 from dermnet.data import DataError, cache as cache_module

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_folder, write_dataset
+from harness import shared_folder, write_dataset
 
-from dermnet import data
+from dermnet import data, datasets
 from dermnet.data import DataError
 
 pytestmark = pytest.mark.portable
@@ -34,7 +34,7 @@ def test_packaged_manifests_match_the_challenges(name, sizes, classes):
     if classes:
         assert df["label"].value_counts().to_dict() == classes
     assert df["image_id"].is_unique
-    assert set(df["label"]) <= set(data.DATASETS[name].classes)
+    assert set(df["label"]) <= set(datasets.get(name).classes)
 
 
 def test_ham10000_split_keeps_lesions_whole_and_classes_stratified():
@@ -148,7 +148,7 @@ def test_bad_manifest_file(tmp_path):
     (tmp_path / "m.csv").write_text("name,label\na,b\n")
     with pytest.raises(DataError, match="m.csv: the manifest has no image_id column"):
         data.from_csv(tmp_path / "m.csv")
-    with pytest.raises(ValueError, match="Unknown dataset 'isic2099'; known: isic2016"):
+    with pytest.raises(ValueError, match="Unknown data set 'isic2099'.* Known: isic2016"):
         data.load_dataset("isic2099", tmp_path)
 
 
@@ -166,10 +166,10 @@ def test_load_dataset_attribute_masks(tmp_path):
     for i in range(3):
         image_id = f"ISIC_000000{i}"
         cv2.imwrite(str(images / f"{image_id}.jpg"), np.zeros((20, 30, 3), np.uint8))
-        for attribute in data.manifest.ATTRIBUTES:
+        for attribute in datasets.ATTRIBUTES:
             cv2.imwrite(str(masks / f"{image_id}_attribute_{attribute}.png"), np.zeros((20, 30), np.uint8))
     df = data.load_dataset("isic2018_task2", tmp_path)
-    assert [c for c in df.columns if c.startswith("mask_")] == [f"mask_{a}" for a in data.manifest.ATTRIBUTES]
+    assert [c for c in df.columns if c.startswith("mask_")] == [f"mask_{a}" for a in datasets.ATTRIBUTES]
     cache = data.build_cache(df, 16, cache_dir=tmp_path / "cache", progress=False)
     assert cache.masks.shape == (3, 16, 16, 5)
     (masks / "ISIC_0000001_attribute_streaks.png").unlink()

@@ -5,7 +5,7 @@ import itertools
 import keras
 import numpy as np
 import pytest
-from conftest import write_dataset
+from harness import write_dataset
 
 from dermnet import data
 from dermnet.data import pipeline

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_folder
+from harness import shared_folder
 
 from dermnet import data
 

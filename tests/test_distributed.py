@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from dermnet import recipes
-from conftest import write_dataset
+from harness import write_dataset
+
+pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
 # Two devices must exist before the backend starts: TensorFlow's logical CPUs, XLA's host devices.
 SCRIPT = """

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from dermnet import cli
+from dermnet import cli, datasets
 from dermnet.data.errors import DataError
 
 # import_module, not `from dermnet.data import download`: the package re-exports the function
@@ -91,7 +91,7 @@ PAYLOAD = bytes(range(256)) * 400  # 100 kB, not all alike: a misplaced byte sho
 
 def test_a_zip_downloads_and_extracts_and_a_rerun_fetches_nothing(server, tmp_path):
     server.files["/set.zip"] = _zip({"set/ISIC_0000001.jpg": b"jpeg", "set/labels.csv": b"id\n"})
-    archive = dl.Archive(server.url + "/set.zip", "set.zip")
+    archive = datasets.Archive(server.url + "/set.zip", "set.zip")
     assert dl.download("tiny", tmp_path, archives=[archive], progress=False) == tmp_path
     assert (tmp_path / "set" / "ISIC_0000001.jpg").read_bytes() == b"jpeg"
     assert (tmp_path / "downloads" / "set.zip.extracted").exists()
@@ -221,7 +221,9 @@ def test_a_plain_tar_extracts(tmp_path):
 
 def test_cli_data_download(server, tmp_path, monkeypatch, capsys):
     server.files["/set.zip"] = _zip({"set/ISIC_0000001.jpg": b"jpeg"})
-    monkeypatch.setitem(dl.ARCHIVES, "tiny", (dl.Archive(server.url + "/set.zip", "set.zip"),))
+    tiny = datasets.Dataset("tiny", "classification", "manifest", archives=(datasets.Archive(server.url + "/set.zip",
+                                                                                            "set.zip"),))
+    monkeypatch.setitem(datasets.DATASETS, "tiny", tiny)
     assert cli.main(["data", "download", "tiny", "--root", str(tmp_path)]) == 0
     assert (tmp_path / "set" / "ISIC_0000001.jpg").exists()
     assert str(tmp_path) in capsys.readouterr().out
@@ -231,8 +233,8 @@ def test_cli_data_download(server, tmp_path, monkeypatch, capsys):
 
 
 def test_the_isic_archives_are_well_formed():
-    for name, archives in dl.ARCHIVES.items():
-        assert archives, name
-        for archive in archives:
+    for name, dataset in datasets.DATASETS.items():
+        assert bool(dataset.archives) == (dataset.layout != "synthetic"), name
+        for archive in dataset.archives:
             assert archive.url.startswith("https://isic-challenge-data.s3.amazonaws.com/20"), archive
             assert archive.url.endswith("/" + archive.filename) and archive.filename.endswith(".zip")

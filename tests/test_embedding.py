@@ -10,7 +10,7 @@ from dermnet import data, training
 from dermnet.evaluation import NearestClassMean, classification_scores
 from dermnet.data import triplet_dataset
 from dermnet.models.embedding import TripletClassifier
-from conftest import gradients
+from harness import gradients
 
 pytestmark = pytest.mark.portable
 SMALL = {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None, "preprocessing": "per_image"}

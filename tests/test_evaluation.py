@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_folder
+from harness import shared_folder
 from sklearn import metrics
 
 from dermnet.evaluation import binary_scores, classification_scores, multiclass_scores, score
@@ -193,13 +193,36 @@ def test_nearest_class_mean_is_exact_on_separated_embeddings():
     assert score("isic2018_task3", labels[200:], probabilities)["balanced_accuracy"] == 1.0
 
 
-def test_classifier_scores_of_isic2017_score_melanoma_and_keratosis_against_the_rest():
-    from dermnet.evaluation import classifier_scores
+def test_challenge_scores_of_isic2017_pick_melanoma_and_keratosis_by_name():
+    from dermnet.evaluation import challenge_scores
 
-    classes = ("melanoma", "seborrheic_keratosis", "nevus")  # dermnet's isic2017 order
+    classes = ("nevus", "seborrheic_keratosis", "melanoma")  # not the challenge's order
     truth = np.array([0, 1, 2, 2, 0, 1])
     probabilities = np.random.default_rng(0).dirichlet(np.ones(3), 6)
-    scores = classifier_scores(truth, probabilities, classes, challenge="isic2017")
-    assert scores["auc_melanoma"] == pytest.approx(metrics.roc_auc_score(truth == 0, probabilities[:, 0]))
+    scores = challenge_scores("isic2017", truth, probabilities, classes)
+    assert scores["auc_melanoma"] == pytest.approx(metrics.roc_auc_score(truth == 2, probabilities[:, 2]))
     assert scores["auc_seborrheic_keratosis"] == pytest.approx(metrics.roc_auc_score(truth == 1, probabilities[:, 1]))
-    assert classifier_scores(truth, probabilities, classes) == multiclass_scores(truth, probabilities, list(classes))
+    assert challenge_scores(None, truth, probabilities, classes) == multiclass_scores(truth, probabilities,
+                                                                                     list(classes))
+
+
+def test_challenge_scores_of_isic2016_and_2018_follow_the_class_names():
+    from dermnet.evaluation import challenge_scores
+
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 2, 40)
+    probabilities = rng.dirichlet(np.ones(2), 40)
+    # malignant first: the malignant column is scored, whatever its position
+    flipped = challenge_scores("isic2016", 1 - truth, probabilities[:, ::-1], ("malignant", "benign"))
+    assert flipped == challenge_scores("isic2016", truth, probabilities, ("benign", "malignant"))
+    assert flipped["auc"] == pytest.approx(metrics.roc_auc_score(truth, probabilities[:, 1]))
+
+    official = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
+    order = rng.permutation(7)  # a model whose outputs come in another order
+    truth = rng.integers(0, 7, 70)
+    probabilities = rng.dirichlet(np.ones(7), 70)
+    ours = challenge_scores("isic2018_task3", np.argsort(order)[truth], probabilities[:, order],
+                            [official[k].lower() for k in order])
+    assert ours == score("isic2018_task3", truth, probabilities)
+    with pytest.raises(ValueError, match="MEL, NV"):
+        challenge_scores("isic2018_task3", truth[:6] % 3, probabilities[:6, :3], ("mel", "nv", "bcc"))

@@ -14,7 +14,7 @@ import pytest
 import dermnet
 from dermnet import cli, serving
 from dermnet.data import read_image
-from conftest import SHARED, random_images, small_model
+from harness import SHARED
 
 pytestmark = pytest.mark.usefixtures("tensorflow_only")
 
@@ -93,29 +93,6 @@ def test_a_segmentor_answers_masks_at_the_images_size(tmp_path):
     other = cv2.imencode(".png", image[:30, :30, ::-1])[1].tobytes()
     with pytest.raises(tf.errors.InvalidArgumentError, match="images of one size"):
         served(images=tf.constant([encoded, other]))
-
-
-@pytest.mark.parametrize("name", dermnet.list_models())
-def test_every_model_exports_and_serves_what_it_predicts(name, tmp_path):
-    import tensorflow as tf
-
-    model = small_model(name)
-    network = serving.predicting_network(model)
-    size = tuple(side or 40 for side in network.input_shape[1:3])
-    serving.export_saved_model(model, tmp_path / "served", size)
-    served = tf.saved_model.load(str(tmp_path / "served")).signatures["serving_pixels"]
-    pixels = random_images(network, batch=2)[:, 3:, :-2]  # not the model's size: the export resizes
-    answer = served(pixels=tf.constant(pixels))
-    expected = network(np.stack([serving.resize_bicubic(p, size) for p in pixels]), training=False)
-    expected = keras.tree.map_structure(keras.ops.convert_to_numpy, expected)
-    if "probabilities" in answer:
-        np.testing.assert_allclose(answer["probabilities"].numpy(), expected, atol=1e-5)
-        classes = np.array([f"class_{k}" for k in range(expected.shape[-1])])
-        assert answer["label"].numpy().astype(str).tolist() == classes[expected.argmax(-1)].tolist()
-    else:
-        masks = expected["masks"] if isinstance(expected, dict) else expected
-        np.testing.assert_allclose(answer["masks"].numpy(), serving.resize_masks(masks, pixels.shape[1:3]),
-                                   atol=1e-5)
 
 
 def test_tflite_classifier_matches_keras(tmp_path):

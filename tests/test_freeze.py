@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import dermnet
-from conftest import random_images
+from harness import random_images
 
 pytestmark = pytest.mark.portable
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dermnet.losses import BatchHardTripletLoss
-from conftest import gradients
+from harness import gradients
 
 pytestmark = pytest.mark.portable
 

@@ -10,12 +10,12 @@ from dermnet import recipes
 
 
 def test_registry_lists_and_gets():
-    assert {"ray2020", "ray2020_all", "menegola2017_cls"} <= set(recipes.list())
+    assert {"ray2020", "ray2020_all", "menegola2017_cls"} <= set(recipes.list_recipes())
     with pytest.raises(ValueError, match="ray2020"):
         recipes.get("ray2021")
 
 
-@pytest.mark.parametrize("name", recipes.list())
+@pytest.mark.parametrize("name", recipes.list_recipes())
 def test_config_round_trips_through_json(name):
     recipe = recipes.get(name)
     config = json.loads(json.dumps(recipe.to_config()))

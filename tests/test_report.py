@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_dataset
+from harness import write_dataset
 
 import dermnet
 from dermnet import cli, data, plots

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from dermnet import recipes, training
-from conftest import write_dataset
+from harness import write_dataset
+
+pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
 PLATEAU = {"class_name": "ReduceLROnPlateau", "config": {"monitor": "loss", "patience": 1, "factor": 0.5}}
 

@@ -1,41 +1,25 @@
-"""Every registered segmentor: mask size equals input size, values in [0, 1], trains a few steps on
-synthetic lesions, saves and reloads; encoders read their skips from the backbone table."""
+"""Segmentors: any input size, a few training steps on synthetic lesions with the loss and metrics of
+their contract, SegAN's alternating step, encoders reading their skips from the backbone table.
+(What every model must do, segmentors included, is checked by tests/test_models.py.)"""
 
 import keras
 import numpy as np
 import pytest
 
 import dermnet
-from dermnet import backbones, training
-from dermnet.data.synthetic import synthetic
-from dermnet.models.attributes import AttributeNet
+from dermnet import backbones
+from dermnet.models import compile_arguments
 from dermnet.models.segan import SegAN
 from dermnet.models.unet import unet_fc_parameters
-from conftest import small_kwargs, small_model
+from harness import masks_of, small_kwargs, small_model, training_batch
 
 pytestmark = pytest.mark.portable
 SEGMENTORS = dermnet.list_models(task="segmentation") + dermnet.list_models(task="attributes")
 
 
-def masks_of(outputs):
-    return keras.ops.convert_to_numpy(outputs["masks"] if isinstance(outputs, dict) else outputs)
-
-
 def lesions(model, n=4, seed=0):
     """Synthetic images with their lesion masks (as many mask channels as the model outputs)."""
-    side = model.input_shape[1] or 64
-    images, masks, _ = synthetic(n, image_size=side, seed=seed)
-    channels = model.output_shape["masks"][-1] if isinstance(model, AttributeNet) else model.output_shape[-1]
-    return images, np.repeat(masks[..., None], channels, axis=-1)
-
-
-@pytest.mark.parametrize("name", SEGMENTORS)
-def test_masks_have_the_input_size_and_are_probabilities(name):
-    model = small_model(name)
-    images, _ = lesions(model)
-    masks = masks_of(model.predict(images, verbose=0))
-    assert masks.shape[:3] == images.shape[:3] and masks.dtype == np.float32
-    assert np.all((masks >= 0) & (masks <= 1))
+    return training_batch(model, n, seed)
 
 
 @pytest.mark.parametrize("name", [m for m in SEGMENTORS if m != "unet_fc"])  # unet_fc: a dense bottleneck
@@ -46,22 +30,11 @@ def test_any_input_size_when_built_without_one(name):
 
 
 @pytest.mark.parametrize("name", SEGMENTORS)
-def test_save_and_reload_with_safe_mode(name, tmp_path):
-    model = small_model(name)
-    images, _ = lesions(model)
-    model.save(tmp_path / f"{name}.keras")
-    reloaded = keras.saving.load_model(tmp_path / f"{name}.keras", safe_mode=True)
-    np.testing.assert_allclose(masks_of(reloaded.predict(images, verbose=0)),
-                               masks_of(model.predict(images, verbose=0)), atol=1e-5)
-
-
-@pytest.mark.parametrize("name", SEGMENTORS)
 def test_a_few_training_steps_on_synthetic_lesions(name):
     model = dermnet.build(name, **small_kwargs(name))
     images, masks = lesions(model, n=8)
     before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  **training._loss_and_metrics(model, dermnet.recipes.get("menegola2017")))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), **compile_arguments(model))
     history = model.fit(images, masks, batch_size=4, epochs=2, verbose=0)
     assert all(np.isfinite(history.history["loss"]))
     after = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
@@ -90,14 +63,6 @@ def test_segan_alternates_critic_and_segmentor_steps():
     assert float(model.multiscale_l1(images, predicted, masks, training=True)) > before
     assert any(not np.array_equal(b, keras.ops.convert_to_numpy(v))  # (every weight: the test above)
                for b, v in zip(segmentor_before, model.segmentor.trainable_variables))
-
-
-@pytest.mark.parametrize("name", SEGMENTORS)
-def test_builds_under_mixed_bfloat16_with_float32_masks(name, mixed_bfloat16):
-    model = dermnet.build(name, **small_kwargs(name))
-    images, _ = lesions(model)
-    masks = masks_of(model.predict(images, verbose=0))
-    assert masks.dtype == np.float32 and np.isfinite(masks).all()
 
 
 @pytest.mark.parametrize("name", ["vgg16", "vgg19", "resnet50"])

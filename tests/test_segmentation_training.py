@@ -12,7 +12,9 @@ import dermnet
 from dermnet import cli, data, recipes, training
 from dermnet.data import read_image, read_mask
 from dermnet.evaluation import mask_scores, predict_masks
-from conftest import shared_folder, write_dataset
+from harness import shared_folder, write_dataset
+
+pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_dataset
+from harness import write_dataset
 
 from dermnet import cli, data, sweeps
 

@@ -8,7 +8,7 @@ import pytest
 
 import dermnet
 from dermnet.models.synergic import SynergicModel
-from conftest import gradients
+from harness import gradients
 
 pytestmark = pytest.mark.portable
 SMALL = {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None}
@@ -58,7 +58,7 @@ def test_with_lambda_zero_components_train_as_plain_classifiers():
         plain = keras.Model(component.input, component.output[0])
         variables = plain.trainable_variables
         targets = keras.utils.to_categorical(y["labels"][:, i], 2)
-        for variable, grad in zip(variables, gradients(plain, x[i], targets)):
+        for variable, grad in zip(variables, gradients(plain, x[i], targets, loss=keras.losses.CategoricalCrossentropy())):
             np.testing.assert_allclose(grads[id(variable)], keras.ops.convert_to_numpy(grad), rtol=1e-4, atol=1e-7)
     # λ = 0 builds no synergic networks: nothing untrained rides along.
     assert model.synergic_networks == [] and "synergic" not in model(x)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import dermnet
-from dermnet import cli, data, recipes, reproduce, training
+from dermnet import cli, data, evaluation, models, recipes, reproduce, training
 from dermnet.evaluation import classification_scores
-from conftest import shared_folder, write_dataset
+from harness import shared_folder, write_dataset
 
 # Per-image centring: from scratch, the baseline CNN on [0, 1] pixels sits on a plateau for a dozen
 # epochs (measured on the synthetic set) and learns at once on centred ones.
@@ -41,7 +41,7 @@ def test_sdl_beats_chance_on_synthetic_data(synthetic, tmp_path):
     training.train(model, short("zhang2018"), train, epochs=10, batch_size=16, cache_dir=tmp_path,
                    callbacks=[timer], verbose=0)
     assert len(timer.seconds) == 10 * (len(train) // 16)
-    scores = classification_scores(data.class_indices(test), training.predict(model, test, cache_dir=tmp_path))
+    scores = classification_scores(data.class_indices(test), evaluation.predict_probabilities(model, test, cache_dir=tmp_path))
     assert scores["auc"] > 0.8 and scores["balanced_accuracy"] > 0.55, scores  # chance: 0.5 and 1/3
 
 
@@ -84,7 +84,7 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     assert config["arguments"]["epochs"] == 2
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     test = data.from_csv(manifest).query("split == 'test'")
-    scores = classification_scores(data.class_indices(test), training.predict(model, test))
+    scores = classification_scores(data.class_indices(test), evaluation.predict_probabilities(model, test))
     assert scores == pytest.approx(json.loads((out / "scores.json").read_text()))
 
 
@@ -129,7 +129,7 @@ def test_a_model_that_takes_any_size_trains_at_its_recipes_size(synthetic, tmp_p
     cached = set(tmp_path.iterdir())
     data.build_cache(synthetic.iloc[:32], (24, 24), cache_dir=tmp_path, progress=False)
     assert set(tmp_path.iterdir()) == cached  # the images were cached at the recipe's 24×24
-    assert training.prediction_size(model, recipe) == (24, 24)
+    assert models.prediction_size(model, recipe) == (24, 24)
 
 
 # TensorFlow only: the JAX run of the same test proves nothing more and costs 40 s.
@@ -139,7 +139,7 @@ def test_sdl_beats_chance_on_real_isic_images(tmp_path):
     keras.utils.set_random_seed(0)
     model = dermnet.build("sdl", **{**SMALL, "input_shape": (64, 64, 3)})
     training.train(model, short("zhang2018"), train, epochs=20, batch_size=16, cache_dir=tmp_path, verbose=0)
-    scores = classification_scores(data.class_indices(test), training.predict(model, test, cache_dir=tmp_path))
+    scores = classification_scores(data.class_indices(test), evaluation.predict_probabilities(model, test, cache_dir=tmp_path))
     # Under chance, the AUC of 35 positives against 96 negatives has a standard deviation of
     # sqrt((35 + 96 + 1) / (12 · 35 · 96)) = 0.057. Seeds 0-2 of this run measured 0.68, 0.67, 0.69
     # (p < 0.01 under chance); 0.6 leaves room for another CPU's rounding.

@@ -8,7 +8,7 @@ matrix and an offset per image. Masks get the same geometry, sampled nearest so 
 (0/1, 0/255, class indices, one-hot) stay valid, and no colour.
 
 Example:
->>> images, masks = augment(images, masks, augmentation="xue2018", seed=0)
+>>> images, masks = augment(images, masks, augmentation="menegola2017", seed=0)
 >>> model = keras.Sequential([RandomAugment("ray2020", seed=1), classifier])  # on-device, in fit()
 """
 

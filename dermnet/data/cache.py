@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dermnet._io import write_json
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import RESIZE_MODES, read_image_bgr, read_mask, resize
 from dermnet.data.manifest import check_on_error, mask_columns
@@ -127,7 +128,7 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
     if errors and on_error == "raise":
         raise DataError(f"{len(errors)} of {n} images cannot be used (the others are cached; fix or "
                         f"remove these, or pass on_error='skip'): {first_rows(errors.values(), 3)}")
-    _write_json(path / "meta.json", {"version": CACHE_VERSION, "rows": n, "size": size,
+    write_json(path / "meta.json", {"version": CACHE_VERSION, "rows": n, "size": size,
                                      "resize": resize_mode, "interpolation": interpolation,
                                      "mask_columns": columns})
     index = np.flatnonzero(done)
@@ -175,12 +176,6 @@ def _save_state(path, done, signatures):
     with open(path / "state.tmp.npz", "wb") as f:
         np.savez(f, done=done, signatures=signatures)
     os.replace(path / "state.tmp.npz", path / "state.npz")  # atomic: never a half-written state
-
-
-def _write_json(file, content):
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(content))
-    os.replace(tmp, file)
 
 
 def _report(count, total, size, seconds):

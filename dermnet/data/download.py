@@ -1,11 +1,10 @@
 """Download the public ISIC archives, resumably and checked, and extract them safely.
 
 Example:
->>> from dermnet.data import download
+>>> from dermnet.data.download import download
 >>> root = download("isic2018_task3_test", "~/data/isic")  # doctest: +SKIP
 """
 
-import dataclasses
 import hashlib
 import http.client
 import stat
@@ -17,40 +16,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from dermnet import datasets
 from dermnet.data.errors import DataError
-
-
-@dataclasses.dataclass(frozen=True)
-class Archive:
-    """One file to fetch: where from, its name on disk, and its size and md5 where known."""
-
-    url: str
-    filename: str
-    size: int | None = None
-    md5: str | None = None
-
-
-def _isic(path, size=None, md5=None):
-    return Archive(f"https://isic-challenge-data.s3.amazonaws.com/{path}", path.split("/")[-1], size, md5)
-
-
-_SPLITS_2017 = ("Training", "Validation", "Test_v2")
-_ISIC2017_IMAGES = tuple(_isic(f"2017/ISIC-2017_{split}_Data.zip") for split in _SPLITS_2017)
-_ISIC2018_TASK12_IMAGES = _isic("2018/ISIC2018_Task1-2_Training_Input.zip")
-
-# The official ISIC challenge files. Known sizes and md5 checksums, once measured from the official
-# files, go in _isic(path, size, md5); until then a download is checked against its Content-Length only.
-ARCHIVES = {
-    "isic2016": (_isic("2016/ISBI2016_ISIC_Part3_Training_Data.zip"),
-                 _isic("2016/ISBI2016_ISIC_Part3_Test_Data.zip")),
-    "isic2017": _ISIC2017_IMAGES,
-    "ham10000": (_isic("2018/ISIC2018_Task3_Training_Input.zip"),),  # HAM10000 = the Task 3 training set
-    "isic2018_task3_test": (_isic("2018/ISIC2018_Task3_Test_Input.zip"),),
-    "isic2017_task1": _ISIC2017_IMAGES + tuple(
-        _isic(f"2017/ISIC-2017_{split}_Part1_GroundTruth.zip") for split in _SPLITS_2017),
-    "isic2018_task1": (_ISIC2018_TASK12_IMAGES, _isic("2018/ISIC2018_Task1_Training_GroundTruth.zip")),
-    "isic2018_task2": (_ISIC2018_TASK12_IMAGES, _isic("2018/ISIC2018_Task2_Training_GroundTruth_v3.zip")),
-}
 
 
 def _mismatch(path, size, md5):
@@ -190,18 +157,16 @@ def download(name, root, archives=None, progress=True):
     marks an archive as done.
 
     Args:
-        name: a key of ARCHIVES, e.g. "isic2018_task3_test".
+        name: a data set of `dermnet.datasets.DATASETS`, e.g. "isic2018_task3_test".
         root: the data folder.
-        archives: Archive entries to use instead of ARCHIVES[name] (for tests and mirrors).
+        archives: `dermnet.datasets.Archive` entries to use instead of the record's (for tests and mirrors).
         progress: print progress lines on stderr.
 
     Returns:
         `root` as a Path.
     """
     if archives is None:
-        if name not in ARCHIVES:
-            raise ValueError(f"unknown data set {name!r}; known: {', '.join(ARCHIVES)}")
-        archives = ARCHIVES[name]
+        archives = datasets.get(name).archives
     root = Path(root).expanduser()
     downloads = root / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)

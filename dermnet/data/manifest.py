@@ -11,10 +11,7 @@ Validation raises `DataError` naming the problem and the first offending rows.
 """
 
 import os
-import re
-from importlib import resources
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,66 +21,6 @@ from dermnet.data.images import read_header
 
 SPLITS = ("train", "validation", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-ATTRIBUTES = ("globules", "milia_like_cyst", "negative_network", "pigment_network", "streaks")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A known dataset: its task, classes (output order) and where its rows come from."""
-
-    name: str
-    task: str
-    classes: tuple = ()
-    description: str = ""
-
-
-HAM_CLASSES = ("mel", "nv", "bcc", "akiec", "bkl", "df", "vasc")  # the ISIC 2018 task 3 column order
-DATASETS = {d.name: d for d in (
-    Dataset("isic2016", "classification", ("benign", "malignant"),
-            "ISIC 2016 part 3: 900 train / 379 test"),
-    Dataset("isic2017", "classification", ("melanoma", "seborrheic_keratosis", "nevus"),
-            "ISIC 2017 part 3: 2000 train / 150 validation / 600 test"),
-    Dataset("ham10000", "classification", HAM_CLASSES,
-            "HAM10000 = ISIC 2018 task 3 training: 10,015 images of 7,470 lesions, split by lesion"),
-    Dataset("isic2018_task3_test", "classification", HAM_CLASSES, "ISIC 2018 task 3 test: 1,512 images"),
-    Dataset("isic2017_task1", "segmentation", description="ISIC 2017 part 1 lesion masks"),
-    Dataset("isic2018_task1", "segmentation", description="ISIC 2018 task 1 lesion masks"),
-    Dataset("isic2018_task2", "attributes", ATTRIBUTES, "ISIC 2018 task 2 attribute masks"),
-    Dataset("synthetic", "classification", ("nevus", "melanoma", "keratosis"),
-            "dermnet's procedural dermoscopy-like images with masks (600 at 128 px), written on first use"),
-)}
-
-
-def load_dataset(name, root, on_error="raise"):
-    """A known dataset whose images lie anywhere under `root`, as a validated DataFrame.
-
-    Classification datasets take their labels and splits from dermnet's manifests (built from
-    the official ground truth, see `data_manifests/`); segmentation datasets are read from the
-    folder: images `ISIC_nnnnnnn.jpg` beside `*_segmentation.png` or `*_attribute_<name>.png`
-    masks, with the split taken from folder names (`...Validation...`, `...Test...`, else train).
-
-    Args:
-        name: one of `DATASETS` (`dermnet.data.DATASETS`); `"synthetic"` needs no download.
-        root: the folder the archives were extracted into (`dermnet data download NAME --root`).
-        on_error: `"raise"`, or `"skip"` to drop rows whose files are missing or mismatched (with a
-            warning that lists them).
-    """
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; known: {', '.join(DATASETS)}.")
-    dataset = DATASETS[name]
-    if name == "synthetic":  # the embedded default: drawn into root the first time
-        from dermnet.data.synthetic import write_synthetic
-
-        return write_synthetic(root)
-    root = _existing_folder(root)
-    if dataset.task == "classification":
-        with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as manifest:
-            df = pd.read_csv(manifest, dtype=str)
-        df["image"] = _find_images(df["image_id"], _index_images(root), root)
-    else:
-        df = _masks_from_folder(root, attributes=dataset.task == "attributes")
-    df.attrs["dataset"] = name
-    return validate(df, classes=dataset.classes or None, on_error=on_error)
 
 
 def from_csv(path, root=None, classes=None, on_error="raise"):
@@ -101,9 +38,9 @@ def from_csv(path, root=None, classes=None, on_error="raise"):
         raise DataError(f"{path}: cannot read the manifest ({err})") from None
     if "image_id" not in df:
         raise DataError(f"{path}: the manifest has no image_id column (columns: {', '.join(df.columns)})")
-    root = _existing_folder(root if root is not None else path.parent)
+    root = existing_folder(root if root is not None else path.parent)
     if "image" not in df:
-        df["image"] = _find_images(df["image_id"], _index_images(root), root)
+        df["image"] = find_images(df["image_id"], root)
     for column in ["image", *mask_columns(df)]:  # an empty cell stays empty: validate() reports it
         df[column] = [str(root / p) if isinstance(p, str) else p for p in df[column]]
     df.attrs["source"] = str(path)
@@ -113,7 +50,7 @@ def from_csv(path, root=None, classes=None, on_error="raise"):
 def from_folders(root, on_error="raise"):
     """Images in class folders: `root/<class>/*.jpg`, or `root/<split>/<class>/*.jpg` with splits
     `train`, `validation` (or `val`) and `test`. Classes are the folder names, sorted."""
-    root = _existing_folder(root)
+    root = existing_folder(root)
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
         parts = path.relative_to(root).parts
@@ -246,7 +183,7 @@ def mask_columns(df):
     return [c for c in df.columns if c == "mask" or c.startswith("mask_")]
 
 
-def _existing_folder(root):
+def existing_folder(root):
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder (download with `dermnet data download NAME --root {root}`)")
@@ -269,49 +206,10 @@ def _same_file(first, second):
     return first is not None and os.path.getsize(first) == os.path.getsize(second)
 
 
-def _find_images(ids, index, root):
+def find_images(ids, root):
+    """The path of each image id's file under `root` (None where there is none; `validate` reports it)."""
+    index = _index_images(root)
     ambiguous = [i for i in ids if i in index and index[i] is None]
     if ambiguous:
         raise DataError(f"{root}: images found twice with different contents: {first_rows(ambiguous)}")
     return [index.get(i) for i in ids]  # a missing image is reported by validate()
-
-
-_ISIC_ID = re.compile(r"^ISIC_\d{7}$")
-_MASK_NAME = re.compile(r"^(ISIC_\d{7})_(segmentation|attribute_(\w+))$")
-
-
-def _masks_from_folder(root, attributes):
-    images, masks = {}, {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            stem, extension = os.path.splitext(name)
-            if extension.lower() not in IMAGE_EXTENSIONS:
-                continue
-            path = os.path.join(folder, name)
-            if _ISIC_ID.match(stem):
-                images[stem] = path
-            elif match := _MASK_NAME.match(stem):
-                column = f"mask_{match[3]}" if match[3] else "mask"
-                masks.setdefault(match[1], {})[column] = path
-    orphans = sorted(set(masks) - set(images))
-    if orphans:
-        raise DataError(f"{root}: masks without an image: {first_rows(masks[i][next(iter(masks[i]))] for i in orphans)}")
-    columns = [f"mask_{a}" for a in ATTRIBUTES] if attributes else ["mask"]
-    unmasked = sorted(i for i in images if not all(c in masks.get(i, {}) for c in columns))
-    if unmasked:
-        raise DataError(f"{root}: images without their {', '.join(columns)} file(s): {first_rows(unmasked)}")
-    ids = sorted(images)
-    df = pd.DataFrame({"image_id": ids, "image": [images[i] for i in ids],
-                       "split": [_split_from_path(os.path.relpath(images[i], root)) for i in ids]})
-    for column in columns:
-        df[column] = [masks[i][column] for i in ids]
-    if not len(df):
-        raise DataError(f"{root}: no ISIC images (ISIC_nnnnnnn.jpg) with masks under this folder")
-    return df
-
-
-def _split_from_path(relative_path):
-    folders = relative_path.lower().split(os.sep)[:-1]
-    if any("valid" in f for f in folders):
-        return "validation"
-    return "test" if any("test" in f for f in folders) else "train"

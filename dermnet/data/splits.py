@@ -30,7 +30,9 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4):
             of 64 bits. The pairs found are in `result.attrs["near_duplicates"]` (a DataFrame).
 
     Example:
-    >>> df = dermnet.data.split(dermnet.data.load_dataset("ham10000", root), seed=0)
+    >>> df = dermnet.data.split(dermnet.data.load_dataset("synthetic", "~/data/synthetic"), seed=0)
+    >>> sorted(df.split.value_counts().items())
+    [('test', 90), ('train', 420), ('validation', 90)]
     """
     fractions = dict(fractions or DEFAULT_FRACTIONS)
     if abs(sum(fractions.values()) - 1) > 1e-6 or min(fractions.values()) < 0:

@@ -22,7 +22,7 @@ Example:
 >>> images, masks, labels = synthetic(8, image_size=64)
 >>> images.shape, masks.shape, labels.shape
 ((8, 64, 64, 3), (8, 64, 64), (8,))
->>> table = write_synthetic("/tmp/dermnet-synthetic", n=60)  # PNGs, masks and manifest.csv
+>>> table = write_synthetic("~/data/synthetic-60", n=60)  # PNGs, masks and manifest.csv
 >>> table.columns.tolist()
 ['image_id', 'label', 'split', 'lesion_id', 'image', 'mask']
 """
@@ -253,7 +253,7 @@ def write_synthetic(root, n=600, image_size=128, num_classes=3, seed=0):
         `CLASS_NAMES` order.
     """
     height, width = _arguments(n, image_size, num_classes)
-    root = Path(root)
+    root = Path(root).expanduser()
     params = {"n": int(n), "image_size": [height, width], "num_classes": int(num_classes), "seed": int(seed)}
     stamp = root / "synthetic.json"
     if (root / "manifest.csv").exists() and stamp.exists() and json.loads(stamp.read_text()) == params:

@@ -4,7 +4,7 @@ gradient of that score with respect to the backbone's last feature map."""
 import keras
 import numpy as np
 
-from dermnet.models.classifier import _backbones, _classifiers
+from dermnet.models import backbone_layers, inference_model, networks_with_a_backbone
 
 
 def gradcam(model, images, class_indices=None):
@@ -16,9 +16,8 @@ def gradcam(model, images, class_indices=None):
         images: `[N, H, W, 3]` pixels in [0, 255].
         class_indices: the class of each map; the predicted class if None.
     """
-    base = model.inference_model() if hasattr(model, "inference_model") else model
-    classifier = _classifiers(base)[0]
-    (backbone,) = _backbones(classifier)
+    classifier = networks_with_a_backbone(inference_model(model))[0]
+    (backbone,) = backbone_layers(classifier)
     cut = classifier.layers.index(backbone)
     # Our classifiers are chains (input → preprocess → backbone → head), so the same layers,
     # re-applied, split them into image → feature map and feature map → probabilities.

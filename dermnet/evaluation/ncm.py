@@ -20,7 +20,8 @@ class NearestClassMean:
 
     Example:
     >>> ncm = NearestClassMean(embedding_model).fit(train_images, train_labels)
-    >>> dermnet.evaluation.score("isic2018_task3", test_labels, ncm.predict(test_images))
+    >>> ncm.predict(test_images).shape   # probabilities: a softmax of the negated mean distances
+    (6, 3)
     """
 
     def __init__(self, embedder, samples_per_class=100, seed=0):

@@ -7,7 +7,7 @@ Dense-CRF refinement is not offered (`pydensecrf` is unmaintained and does not b
 Python); `postprocess_mask` covers the post-processing the papers report.
 
 Example:
->>> probabilities = dermnet.evaluation.average_masks([unet.predict(x), deeplab.predict(x)])[0]
+>>> probabilities = dermnet.evaluation.average_masks([unet.predict(images), deeplab.predict(images)])[0]
 >>> mask = dermnet.evaluation.postprocess_mask(probabilities, opening=3, closing=3)
 """
 

@@ -32,13 +32,11 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-# The challenge whose official scoring fits each known data set.
-CHALLENGE_OF_DATASET = {"isic2016": "isic2016", "isic2017": "isic2017", "ham10000": "isic2018_task3",
-                        "isic2018_task3_test": "isic2018_task3"}
+from dermnet.metrics import JACCARD_THRESHOLD
+
 ISIC2017_CLASSES = ("melanoma", "seborrheic_keratosis")
 ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 SENSITIVITY_LEVELS = (0.82, 0.89, 0.95)
-JACCARD_THRESHOLD = 0.65
 
 
 def binary_scores(truth, confidence, threshold=0.5, sensitivity_levels=()):
@@ -91,15 +89,48 @@ def classification_scores(truth, probabilities, class_names=None):
     return multiclass_scores(truth, probabilities, class_names)
 
 
-def classifier_scores(truth, probabilities, class_names, challenge=None):
-    """A classifier's scores on class indices `truth`: the official ones of `challenge`
-    ("isic2016", "isic2017" with dermnet's isic2017 class order, "isic2018_task3"), or
-    `classification_scores` when it is None."""
-    if challenge == "isic2017":  # melanoma and seborrheic keratosis, each against the rest
-        return score(challenge, np.eye(len(class_names))[truth][:, :2], np.asarray(probabilities)[:, :2])
-    if challenge is not None:
-        return score(challenge, truth, probabilities)
-    return classification_scores(truth, probabilities, class_names)
+# The classes each challenge scores, by name (matched without regard to case).
+CHALLENGE_CLASSES = {"isic2016": ("malignant",), "isic2017": ISIC2017_CLASSES, "isic2018_task3": ISIC2018_CLASSES}
+
+
+def challenge_scores(challenge, truth, probabilities, class_names):
+    """A classifier's scores: the official ones of `challenge` ("isic2016", "isic2017",
+    "isic2018_task3"), or `classification_scores` where `challenge` is None (a data set no challenge
+    scores).
+
+    The model's output columns are matched to the challenge's classes by their names
+    (`class_names`, the model's output order), never by position: ISIC 2016 scores the
+    `malignant` column, ISIC 2017 `melanoma` and `seborrheic_keratosis` (each against the rest),
+    ISIC 2018 task 3 its seven classes in its own order.
+
+    Args:
+        truth: class indices `[N]` into `class_names`.
+        probabilities: `[N, K]`, one column per name of `class_names`.
+
+    Raises:
+        ValueError: a class the challenge scores is not among `class_names`, or task 3's classes
+            are not exactly its seven.
+    """
+    if challenge is None:
+        return classification_scores(truth, probabilities, class_names)
+    if challenge not in CHALLENGE_CLASSES:
+        raise ValueError(f"Unknown challenge {challenge!r} for a classifier; expected one of "
+                         f"{', '.join(CHALLENGE_CLASSES)}")
+    lowered = [str(name).lower() for name in class_names]
+    wanted = CHALLENGE_CLASSES[challenge]
+    missing = [name for name in wanted if name.lower() not in lowered]
+    if missing or (challenge == "isic2018_task3" and len(lowered) != len(wanted)):
+        raise ValueError(f"{challenge} scores the classes {', '.join(wanted)}; the model's classes are "
+                         f"{', '.join(map(str, class_names))}")
+    columns = [lowered.index(name.lower()) for name in wanted]
+    truth, probabilities = np.asarray(truth), np.asarray(probabilities, dtype="float64")
+    if challenge == "isic2018_task3":  # class indices in the challenge's order
+        order = np.argsort(columns)
+        return score(challenge, order[truth], probabilities[:, columns])
+    one_hot = np.stack([truth == k for k in columns], axis=1).astype("float64")
+    if challenge == "isic2016":
+        return score(challenge, one_hot[:, 0].astype("int64"), probabilities[:, columns[0]])
+    return score(challenge, one_hot, probabilities[:, columns])
 
 
 def jaccard_scores(truth_masks, predicted_masks, threshold=JACCARD_THRESHOLD, names=None):

@@ -32,7 +32,8 @@ class Stacker:
     Example:
     >>> stacker = Stacker([inception_v4, resnet101], tta_replicas=8).fit(val_images, val_labels, val_lesions)
     >>> probabilities = stacker.predict(test_images)
-    >>> stacker.save("stack/"); Stacker.load("stack/")
+    >>> stacker.save("stack/")
+    >>> reloaded = Stacker.load("stack/")
     """
 
     def __init__(self, members=None, tta_replicas=1, tta_augmentation="menegola2017", search_iterations=30,

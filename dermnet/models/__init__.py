@@ -1,0 +1,13 @@
+"""dermnet's models: one module per family, each registering its models with `dermnet.build`.
+
+The contract every model declares (`task`), and what classifiers and segmentors share (`tuning`),
+are the names other packages use: nothing outside `dermnet.models` names a model class.
+"""
+
+from dermnet.models import attributes, classifier, deeplab, embedding, ensemble, segan, synergic, unet  # noqa: F401
+from dermnet.models.task import (CLASSIFIER, SEGMENTOR, Contract, compile_arguments, contract, inference_model,
+                                 prediction_size)
+from dermnet.models.tuning import backbone_layers, load_weights, networks_with_a_backbone, set_trainable
+
+__all__ = ["CLASSIFIER", "SEGMENTOR", "Contract", "backbone_layers", "compile_arguments", "contract",
+           "inference_model", "load_weights", "networks_with_a_backbone", "prediction_size", "set_trainable"]

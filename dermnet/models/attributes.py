@@ -6,15 +6,18 @@ silenced at prediction: `masks * (presence > 0.5)[:, None, None, :]`. Both heads
 from the masks alone: the presence targets are whether each true mask has a pixel.
 """
 
+import copy
+
 import keras
 from keras import layers, ops
 
 from dermnet._registry import XUE2018, register_model
-from dermnet.data.manifest import ATTRIBUTES
+from dermnet.datasets import ATTRIBUTES
 from dermnet.layers import Preprocess
 from dermnet.losses import BCEDiceLoss, per_replica
 from dermnet.metrics import JaccardIndex
-from dermnet.models.unet import backbone_encoder, check_input_shape, decoder, finish, mask_head, segmentation_card
+from dermnet.models.task import Contract
+from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head, segmentation_card
 
 
 @keras.saving.register_keras_serializable(package="dermnet")
@@ -64,6 +67,10 @@ class AttributeNet(keras.Model):
         self.presence_accuracy.update_state(self.presence(y), y_pred["presence"])
         return self.get_metrics_result()
 
+    def contract(self):
+        """Attribute masks and their presence, trained on images with masks by its own loss and metrics."""
+        return Contract("attributes", "masks")
+
     def inference_model(self, name=None):
         """The network itself: image → {"masks", "presence"}; what `export` writes."""
         return self.network
@@ -77,6 +84,8 @@ class AttributeNet(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        # Keras' deserialization consumes the nested config: a copy leaves the caller's whole.
+        config = copy.deepcopy(config)
         return cls(**dict(config, network=keras.saving.deserialize_keras_object(config["network"])))
 
 
@@ -88,14 +97,14 @@ def attribute_net(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32),
                   attributes=5, presence_weight=1.0, weights="imagenet", freeze="none",
                   preprocessing="caffe", name="attribute_net"):
     """Builds an `AttributeNet`: VGG19 encoder (conv1–conv5), a U-net decoder to `attributes` sigmoid
-    masks (5: ISIC 2018's, in the order of `dermnet.data.manifest.ATTRIBUTES`), and global average pooling of
+    masks (5: ISIC 2018's, in the order of `dermnet.datasets.ATTRIBUTES`), and global average pooling of
     the encoder's deepest features → Dense(`attributes`, sigmoid) for presence.
 
     Args:
         weights: None, "imagenet" (the encoder's), or a weights file of this whole model.
         freeze: as in `dermnet.set_trainable` ("backbone": the VGG19 encoder).
     """
-    input_shape = check_input_shape(name, input_shape)
+    input_shape = check_image_shape(name, input_shape)
     inputs = keras.Input(input_shape, name="image")
     x = Preprocess(preprocessing, name="preprocess")(inputs)
     *skips, deepest = backbone_encoder("vgg19", input_shape, weights)(x)

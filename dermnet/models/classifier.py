@@ -6,8 +6,6 @@ part of it, by layer name (`set_trainable`).
 """
 
 import numbers
-import os
-import warnings
 
 import keras
 from keras import layers
@@ -15,9 +13,9 @@ from keras import layers
 from dermnet import backbones
 from dermnet._registry import MENEGOLA2017, RAY2020, ZHANG2018, ModelCard, register_model
 from dermnet.layers import Preprocess
+from dermnet.models.tuning import load_weights, set_trainable
 
 HEADS = ("ray", "sdl", "embedding", "linear")
-_BACKBONE_SUFFIX = "_backbone"
 
 
 def _head(kind, features, num_classes):
@@ -106,131 +104,6 @@ class CompositeClassifier(keras.Model):
 
     def inference_model(self, name=None):
         raise NotImplementedError
-
-
-def load_weights(model, path, into_backbone=True):
-    """Loads `path` into `model`, or, if it holds a backbone's weights only, into its backbone.
-
-    Args:
-        model: a dermnet model.
-        path: a `.weights.h5` or `.keras` file of `model`, or (with `into_backbone`) a
-            `.weights.h5` file of its backbone or a keras.applications `.h5` file.
-        into_backbone: whether a backbone's file is welcome (not for ensembles: which member
-            would it be for?).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file fits neither the model nor its backbone; says why for each.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Weights file {path} does not exist.")
-    # A keras.applications .h5 file (such as the ImageNet weights) only fits a backbone.
-    legacy_h5 = path.endswith(".h5") and not path.endswith(".weights.h5")
-    targets = [] if legacy_h5 else [model]
-    if into_backbone:
-        targets += _backbones(model)
-    errors = []
-    for target in targets:
-        try:
-            # Keras only warns when part of a file fits ("... will retain their freshly-
-            # initialized weights"): a half-loaded model must fail here, not train quietly.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", UserWarning)
-                target.load_weights(path)
-            return
-        except Exception as err:  # ValueError, KeyError, OSError or the warning, by format
-            errors.append(f"- as {target.name}: {str(err).splitlines()[0]}")
-    what = "nor its backbone" if into_backbone else "(a whole-model file is needed)"
-    raise ValueError(f"The weights in {path} do not fit {model.name} {what}:\n" + "\n".join(errors))
-
-
-def _classifiers(model):
-    """The dermnet classifiers inside `model` (itself, ensemble members, SDL components)."""
-    if any(layer.name.endswith(_BACKBONE_SUFFIX) for layer in model.layers):
-        return [model]
-    return [c for layer in model.layers if isinstance(layer, keras.Model) for c in _classifiers(layer)]
-
-
-def _backbones(model):
-    return [
-        layer
-        for classifier in _classifiers(model)
-        for layer in classifier.layers
-        if layer.name.endswith(_BACKBONE_SUFFIX)
-    ]
-
-
-def set_trainable(model, freeze="none"):
-    """Chooses which layers train, for every classifier in `model`, without rebuilding it.
-
-    Args:
-        model: a dermnet classifier, a model made of them (an ensemble), or a segmentor (its
-            encoder is its backbone; a U-net without one only takes "none" / "all").
-        freeze: what stays frozen:
-            - "none" or "all": nothing frozen, all layers train ("all" reads as "train all");
-            - "backbone": the backbone is frozen, the head trains;
-            - "top": the backbone is frozen up to the paper's unfreeze point
-              (`dermnet.backbones.BACKBONES[name].top_doc`), the rest trains;
-            - a layer name: every layer before it is frozen, it and what follows train.
-
-    Frozen BatchNormalization layers run in inference mode (Keras 3 semantics). Call
-    `model.compile(...)` again afterwards: Keras reads trainability when it compiles.
-
-    Example:
-    >>> model = dermnet.build("densenet201", weights=None, freeze="top")
-    >>> dermnet.set_trainable(model, "all")
-    >>> model.compile(optimizer="adam", loss="categorical_crossentropy")
-    """
-    classifiers = _classifiers(model)
-    if not classifiers and freeze in ("none", "all"):  # a model without a backbone (a U-net): all trains
-        _set_trainable_deep(model, True)
-        return
-    if not classifiers:
-        raise ValueError(f"{model.name} has no backbone (no `*{_BACKBONE_SUFFIX}` layer) for freeze={freeze!r}: "
-                         "it trains whole (freeze='none').")
-    # Resolve every member's cut first: an error leaves no member half switched.
-    cuts = [(classifier, _first_trainable(classifier, freeze)) for classifier in classifiers]
-    for classifier, first_trainable in cuts:
-        _freeze_until(classifier, first_trainable)
-
-
-def _first_trainable(classifier, freeze):
-    """(sub-model, index of its first trainable layer) for one classifier."""
-    (backbone,) = _backbones(classifier)
-    if freeze in ("none", "all"):
-        return classifier, 0
-    if freeze == "backbone":
-        return classifier, classifier.layers.index(backbone) + 1
-    if freeze == "top":
-        spec = backbones.get(backbone.name[: -len(_BACKBONE_SUFFIX)])
-        if spec.top_after is None:
-            raise ValueError(f"{spec.name} has no 'top' unfreeze point ({spec.top_doc}); use 'none'.")
-        names = [layer.name for layer in backbone.layers]
-        return backbone, names.index(spec.top_after) + 1
-    for owner in (backbone, classifier):
-        names = [layer.name for layer in owner.layers]
-        if freeze in names:
-            return owner, names.index(freeze)
-    raise ValueError(
-        f"freeze={freeze!r} is neither 'none', 'all', 'backbone', 'top' nor a layer of "
-        f"{classifier.name} or {backbone.name}."
-    )
-
-
-def _freeze_until(classifier, first_trainable):
-    owner, index = first_trainable  # owner: the classifier itself or its backbone
-    _set_trainable_deep(classifier, True)
-    for layer in owner.layers[:index]:
-        _set_trainable_deep(layer, False)
-
-
-def _set_trainable_deep(layer, value):
-    # Set every nested layer's own flag, whatever Keras' propagation does, so that
-    # `layer.trainable` anywhere in the model tells the truth.
-    layer.trainable = value
-    for sublayer in getattr(layer, "layers", ()):
-        _set_trainable_deep(sublayer, value)
 
 
 def _card(name, paper, num_classes, head, recipe, parameters, description):

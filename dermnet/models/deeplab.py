@@ -6,7 +6,7 @@ from keras import layers
 
 from dermnet._registry import XUE2018, register_model
 from dermnet.layers import Preprocess, ResizeLike
-from dermnet.models.unet import backbone_encoder, check_input_shape, conv_block, finish, segmentation_card
+from dermnet.models.unet import backbone_encoder, check_image_shape, conv_block, finish, segmentation_card
 
 
 def _atrous_spatial_pyramid_pooling(x, filters, rates):
@@ -39,7 +39,7 @@ def deeplabv3plus(input_shape=(224, 224, 3), aspp_filters=256, rates=(6, 12, 18)
     Args:
         weights: None, "imagenet" (the encoder's), or a weights file of this model or of ResNet-50.
     """
-    input_shape = check_input_shape(name, input_shape)
+    input_shape = check_image_shape(name, input_shape)
     inputs = keras.Input(input_shape, name="image")
     x = Preprocess(preprocessing, name="preprocess")(inputs)
     low_level, high_level = backbone_encoder("resnet50", input_shape, weights, strides=(4, 16))(x)

@@ -12,7 +12,9 @@ import keras
 from dermnet import backbones
 from dermnet._registry import XUE2018, ModelCard, register_model
 from dermnet.losses import BatchHardTripletLoss, per_replica
-from dermnet.models.classifier import CompositeClassifier, build_classifier, load_weights, set_trainable
+from dermnet.models.classifier import CompositeClassifier, build_classifier
+from dermnet.models.task import Contract
+from dermnet.models.tuning import load_weights, set_trainable
 
 
 @keras.saving.register_keras_serializable(package="dermnet")
@@ -63,6 +65,10 @@ class TripletClassifier(CompositeClassifier):
         self.accuracy.update_state(y, y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred)
         return self.get_metrics_result()
 
+    def contract(self):
+        """A classifier trained on P×K batches (every class, K images each) for batch-hard mining."""
+        return Contract("classifier", "class_blocks", {"classes": self.num_classes})
+
     def embedding_model(self, name=None):
         """image → 256-d embedding (shares this model's weights)."""
         image = keras.Input(self.image_shape, name="image")
@@ -100,9 +106,10 @@ def triplet_resnet101(num_classes=7, input_shape=None, triplet_weight=1.0, margi
     backbone) or the path of a `.weights.h5` / `.keras` file of this whole model.
 
     Example:
-    >>> model = dermnet.build("triplet_resnet101", weights="imagenet")
-    >>> dermnet.training.train(model, "xue2018_task3", ham10000_train)   # P×K batches
-    >>> ncm = dermnet.evaluation.NearestClassMean(model.embedding_model()).fit(images, labels)
+    >>> model = dermnet.build("triplet_resnet101", backbone="baseline_cnn", num_classes=3, input_shape=(32, 32, 3),
+    ...                       weights=None)
+    >>> histories = dermnet.training.train(model, "xue2018_task3", df, epochs=1, verbose=0)   # P×K batches
+    >>> ncm = dermnet.evaluation.NearestClassMean(model.embedding_model()).fit(train_images, train_labels)
     """
     model = TripletClassifier(backbone, num_classes, input_shape, triplet_weight, margin, False,
                               weights if weights in (None, "imagenet") else None, preprocessing, name=name)

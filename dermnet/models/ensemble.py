@@ -5,7 +5,7 @@ from keras import layers
 
 from dermnet._registry import RAY2020, ModelCard, build, register_model
 from dermnet.layers import Resize
-from dermnet.models.classifier import load_weights, set_trainable
+from dermnet.models.tuning import load_weights, set_trainable
 
 _DEFAULT_MEMBERS = ("inception_v3", "densenet201")
 
@@ -54,7 +54,9 @@ def ensemble(
         name: model name.
 
     Example:
-    >>> model = dermnet.build("ensemble", members=["inception_v3", "densenet201"], weights=None)
+    >>> model = dermnet.build("ensemble", members=["baseline_cnn", "resnet50"], input_shape=(64, 64, 3), weights=None)
+    >>> model.output_shape   # InceptionV3 + DenseNet-201 by default, as Ray et al.
+    (None, 7)
     """
     if len(members) < 2:
         raise ValueError(f"An ensemble needs at least 2 members; got {list(members)}.")

@@ -15,6 +15,8 @@ Both steps use the one optimizer given to `compile`, each on its own network's v
 iteration counter therefore advances twice per batch (a schedule given in steps runs twice as fast).
 """
 
+import copy
+import dataclasses
 import warnings
 
 import keras
@@ -23,7 +25,8 @@ from keras import layers, ops
 from dermnet._registry import XUE2018, register_model
 from dermnet.layers import Preprocess
 from dermnet.losses import DiceLoss
-from dermnet.models.unet import backbone_encoder, check_input_shape, decoder, finish, mask_head, segmentation_card
+from dermnet.models.task import SEGMENTOR
+from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head, segmentation_card
 
 
 def segmentor(input_shape, weights=None, decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
@@ -204,6 +207,11 @@ class SegAN(keras.Model):
         self.critic_l1.update_state(l1)
         return self.compute_metrics(x, y, predicted, sample_weight=None)
 
+    def contract(self):
+        """A segmentor with its own loss (multi-scale L1 + Dice) whose alternating step runs on one
+        device with TensorFlow."""
+        return dataclasses.replace(SEGMENTOR, loss=None, distributes_on_tensorflow=False)
+
     def inference_model(self, name=None):
         """The segmentor: what predicts and what `export` writes."""
         return self.segmentor
@@ -218,7 +226,7 @@ class SegAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # Keras' deserialization consumes the nested configs
         for part in ("segmentor", "critic"):
             config[part] = keras.saving.deserialize_keras_object(config[part])
         return cls(**config)
@@ -242,11 +250,11 @@ def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout
         freeze: as in `dermnet.set_trainable`, applied to the segmentor ("backbone": its encoder).
 
     Example:
-    >>> model = dermnet.build("segan", weights="imagenet", freeze="backbone")
+    >>> model = dermnet.build("segan", input_shape=(64, 64, 3), weights=None, freeze="backbone")  # imagenet: VGG19's
     >>> model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=[dermnet.metrics.JaccardIndex()])
-    >>> model.fit(dermnet.data.segmentation_dataset(df, 224, batch_size=25, augment="xue2018"), epochs=1)
+    >>> history = model.fit(dermnet.data.segmentation_dataset(df[:50], 64, batch_size=25, augment="menegola2017_seg"), verbose=0)
     """
-    input_shape = check_input_shape(name, input_shape)
+    input_shape = check_image_shape(name, input_shape)
     model = SegAN(segmentor(input_shape, weights, decoder_filters, dropout, masks, preprocessing),
                   critic(input_shape, critic_filters, critic_kernel_size), dice_weight, clip_value, name=name)
     return finish(model, weights, freeze)

@@ -24,7 +24,9 @@ from keras import layers, ops
 from dermnet import backbones
 from dermnet._registry import ZHANG2018, ModelCard, register_model
 from dermnet.losses import per_replica
-from dermnet.models.classifier import CompositeClassifier, build_classifier, load_weights, set_trainable
+from dermnet.models.classifier import CompositeClassifier, build_classifier
+from dermnet.models.task import Contract
+from dermnet.models.tuning import load_weights, set_trainable
 
 _UNIFORM = keras.initializers.RandomUniform(-0.05, 0.05)
 
@@ -116,6 +118,12 @@ class SynergicModel(CompositeClassifier):
             self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])
         return self.get_metrics_result()
 
+    def contract(self):
+        """A classifier trained on n-tuples of images: same-class pairs half the time where there are
+        synergic networks, else each component on its own shuffled stream."""
+        return Contract("classifier", "pairs", {"n": self.n, "same_class_share": 0.5 if self.synergic_networks
+                                                else None})
+
     def inference_model(self, name=None):
         """A plain single-input classifier, image → averaged probabilities, that saves, reloads
         with `safe_mode=True` and exports as a SavedModel (it shares this model's weights)."""
@@ -151,9 +159,10 @@ def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weig
     backbone) or the path of a `.weights.h5` / `.keras` file of this whole model.
 
     Example:
-    >>> model = dermnet.build("sdl", n=2, num_classes=2, weights=None)
+    >>> model = dermnet.build("sdl", n=2, backbone="baseline_cnn", num_classes=3, input_shape=(32, 32, 3),
+    ...                       weights=None)   # "imagenet" for ResNet-50 components
     >>> model.compile(optimizer=dermnet.recipes.get("zhang2018").phases[0].make_optimizer(1))
-    >>> model.fit(dermnet.data.pair_dataset(df, 224, batch_size=32, augment="zhang2018"), epochs=10)
+    >>> history = model.fit(dermnet.data.pair_dataset(df, 32, batch_size=32, augment="zhang2018"), verbose=0)
     """
     model = SynergicModel(n, backbone, num_classes, input_shape, synergic_weight, synergic_units,
                           weights if weights in (None, "imagenet") else None, preprocessing, name=name)

@@ -15,7 +15,7 @@ from keras import layers
 from dermnet import backbones
 from dermnet._registry import MENEGOLA2017, ModelCard, register_model
 from dermnet.layers import Preprocess, ResizeLike, SqueezeExcite
-from dermnet.models.classifier import load_weights, set_trainable
+from dermnet.models.tuning import load_weights, set_trainable
 
 
 def segmentation_card(name, paper, input_shape, preprocessing, recipe, weights, parameters, description,
@@ -26,7 +26,7 @@ def segmentation_card(name, paper, input_shape, preprocessing, recipe, weights, 
                      parameters=parameters, description=description)
 
 
-def check_input_shape(name, input_shape, multiple=1):
+def check_image_shape(name, input_shape, multiple=1):
     """`input_shape` as a tuple, or a `ValueError` saying what the segmentor takes."""
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
@@ -123,12 +123,12 @@ def unet(input_shape=(128, 128, 3), depth=4, filters=64, dropout=0.0, masks=1, w
         preprocessing: a `Preprocess` mode ("tf": [-1, 1]).
 
     Example:
-    >>> model = dermnet.build("unet", input_shape=(None, None, 3), depth=4, filters=32)
+    >>> model = dermnet.build("unet", input_shape=(None, None, 3), depth=4, filters=8)
     >>> model.compile(optimizer="adam", loss=dermnet.losses.DiceLoss(), metrics=[dermnet.metrics.JaccardIndex()])
     """
     if not isinstance(depth, numbers.Integral) or depth < 1:
         raise ValueError(f"depth must be a positive integer; got {depth!r}.")
-    input_shape = check_input_shape(name, input_shape)
+    input_shape = check_image_shape(name, input_shape)
     inputs = keras.Input(input_shape, name="image")
     x = Preprocess(preprocessing, name="preprocess")(inputs)
     skips = []
@@ -169,9 +169,10 @@ def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropo
     of 8); at 128×128 it holds 537 M of the model's parameters (2.1 GB in float32).
 
     Example:
-    >>> model = dermnet.build("unet_fc")  # 128×128, as RECOD trained it
+    >>> unet_fc_parameters(128, 128, 8192)   # `dermnet.build("unet_fc")`: 128×128, as RECOD trained it
+    544269921
     """
-    input_shape = check_input_shape(name, input_shape, multiple=8)
+    input_shape = check_image_shape(name, input_shape, multiple=8)
     if None in input_shape[:2]:
         raise ValueError(f"{name} has a dense bottleneck: it needs a fixed input_shape, got {input_shape}.")
     inputs = keras.Input(input_shape, name="image")
@@ -206,7 +207,7 @@ def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dr
     Args:
         weights: None, "imagenet" (the encoder's), or a weights file of this model or of VGG16.
     """
-    input_shape = check_input_shape(name, input_shape)
+    input_shape = check_image_shape(name, input_shape)
     inputs = keras.Input(input_shape, name="image")
     x = Preprocess(preprocessing, name="preprocess")(inputs)
     *skips, x = backbone_encoder("vgg16", input_shape, weights)(x)

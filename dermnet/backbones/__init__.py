@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import keras
 
-from dermnet.models.inception_v4 import InceptionV4
+from dermnet.backbones.inception_v4 import InceptionV4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +126,15 @@ def get(name):
     return BACKBONES[name]
 
 
+TRUNK_SUFFIX = "_backbone"  # a trunk inside a dermnet model is the nested model `<backbone>_backbone`
+
+
+def trunk_spec(layer):
+    """The `Backbone` a layer of a dermnet model is the trunk of, or None when it is no trunk."""
+    name = getattr(layer, "name", "")
+    return BACKBONES.get(name[: -len(TRUNK_SUFFIX)]) if name.endswith(TRUNK_SUFFIX) else None
+
+
 def check_input_shape(backbone, input_shape):
     """Returns `input_shape` as a tuple, or raises `ValueError` saying what the trunk needs."""
     input_shape = tuple(input_shape)
@@ -161,7 +170,7 @@ def build_trunk(backbone, input_shape, weights):
         ValueError: "imagenet" asked of a trunk that has no such weights.
         OSError: the ImageNet file could not be downloaded; says which file to put where.
     """
-    name = f"{backbone.name}_backbone"
+    name = f"{backbone.name}{TRUNK_SUFFIX}"
     if weights != "imagenet":
         return backbone.constructor(input_shape, None, name)
     if backbone.imagenet_file is None:

@@ -123,9 +123,9 @@ def InceptionV4(input_shape=(299, 299, 3), name="inception_v4"):
         name: name of the returned model.
 
     Example:
-    >>> trunk = InceptionV4((299, 299, 3))
+    >>> trunk = InceptionV4((75, 75, 3))   # 299×299 gives 8×8
     >>> trunk.output_shape
-    (None, 8, 8, 1536)
+    (None, 1, 1, 1536)
     """
     inputs = keras.Input(input_shape)
     x = _stem(inputs)

@@ -1,0 +1,113 @@
+"""The known data sets (`dermnet.datasets`) as validated DataFrames, read in each one's layout.
+
+Example:
+>>> from dermnet import data
+>>> df = data.load_dataset("synthetic", "~/data/synthetic")   # drawn on first use
+>>> train, validation, test = data.load_splits("synthetic", "~/data/synthetic")
+>>> sorted(set(train["split"]))
+['train']
+"""
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from dermnet import datasets
+from dermnet.data.cache import default_cache_dir
+from dermnet.data.errors import DataError, first_rows
+from dermnet.data.manifest import IMAGE_EXTENSIONS, existing_folder, find_images, from_csv, validate
+from dermnet.data.synthetic import write_synthetic
+
+
+def load_dataset(name, root, on_error="raise"):
+    """A known data set whose files lie anywhere under `root`, as a validated DataFrame, read in its
+    record's layout (`dermnet.datasets.Dataset.layout`).
+
+    Args:
+        name: a name of `dermnet.datasets.DATASETS`; `"synthetic"` needs no download.
+        root: the folder the archives were extracted into (`dermnet data download NAME --root`);
+            `~` is expanded.
+        on_error: `"raise"`, or `"skip"` to drop rows whose files are missing or mismatched (with a
+            warning that lists them).
+    """
+    dataset = datasets.get(name)
+    if dataset.layout == "synthetic":  # the embedded default: drawn into root the first time
+        return write_synthetic(root)
+    root = existing_folder(root)
+    if dataset.layout == "manifest":
+        with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as manifest:
+            df = pd.read_csv(manifest, dtype=str)
+        df["image"] = find_images(df["image_id"], root)
+    else:
+        df = _masks_from_folder(root, attributes=dataset.layout == "attributes")
+    df.attrs["dataset"] = name
+    return validate(df, classes=dataset.classes or None, on_error=on_error)
+
+
+def load_splits(dataset, root=None):
+    """(train, validation, held-out) frames of a known data set or a manifest CSV (`from_csv`).
+
+    Held-out is the "test" split, or "validation" when there is no test split (validation is then
+    None, as it is when the data set has no validation split). "synthetic" without a `root` is
+    drawn into the dermnet cache.
+    """
+    if str(dataset).endswith(".csv"):
+        df = from_csv(dataset, root)
+    else:
+        if root is None and dataset == "synthetic":
+            root = default_cache_dir() / "synthetic"
+        if root is None:
+            raise ValueError(f"{dataset}: give the data set's folder (--root), where "
+                             f"`dermnet data download {dataset} --root DIR` put it")
+        df = load_dataset(dataset, root)
+    splits = {name: df[df.split == name] for name in ("train", "validation", "test")}
+    if splits["test"].empty:
+        splits["test"], splits["validation"] = splits["validation"], splits["test"]
+    if splits["train"].empty or splits["test"].empty:
+        raise ValueError(f"{dataset}: needs 'train' and 'test' (or 'validation') images; the splits are "
+                         f"{df.split.value_counts().to_dict()}")
+    return splits["train"], None if splits["validation"].empty else splits["validation"], splits["test"]
+
+
+_ISIC_ID = re.compile(r"^ISIC_\d{7}$")
+_MASK_NAME = re.compile(r"^(ISIC_\d{7})_(segmentation|attribute_(\w+))$")
+
+
+def _masks_from_folder(root, attributes):
+    images, masks = {}, {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            stem, extension = os.path.splitext(name)
+            if extension.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = os.path.join(folder, name)
+            if _ISIC_ID.match(stem):
+                images[stem] = path
+            elif match := _MASK_NAME.match(stem):
+                column = f"mask_{match[3]}" if match[3] else "mask"
+                masks.setdefault(match[1], {})[column] = path
+    orphans = sorted(set(masks) - set(images))
+    if orphans:
+        raise DataError(f"{root}: masks without an image: {first_rows(masks[i][next(iter(masks[i]))] for i in orphans)}")
+    columns = [f"mask_{a}" for a in datasets.ATTRIBUTES] if attributes else ["mask"]
+    unmasked = sorted(i for i in images if not all(c in masks.get(i, {}) for c in columns))
+    if unmasked:
+        raise DataError(f"{root}: images without their {', '.join(columns)} file(s): {first_rows(unmasked)}")
+    ids = sorted(images)
+    df = pd.DataFrame({"image_id": ids, "image": [images[i] for i in ids],
+                       "split": [_split_from_path(os.path.relpath(images[i], root)) for i in ids]})
+    for column in columns:
+        df[column] = [masks[i][column] for i in ids]
+    if not len(df):
+        raise DataError(f"{root}: no ISIC images (ISIC_nnnnnnn.jpg) with masks under this folder")
+    return df
+
+
+def _split_from_path(relative_path):
+    folders = relative_path.lower().split(os.sep)[:-1]
+    if any("valid" in f for f in folders):
+        return "validation"
+    return "test" if any("test" in f for f in folders) else "train"

@@ -1,0 +1,111 @@
+"""`dermnet evaluate`: a trained model's scores on a split, its figures and a Markdown report, for
+classifiers and segmentors alike (the model's contract says which it is).
+
+Example:
+>>> df = dermnet.data.load_dataset("synthetic", "~/data/synthetic")
+>>> model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(64, 64, 3))
+>>> scores = dermnet.evaluation.evaluate(model, df[df.split == "test"], "evaluation/")
+>>> sorted(scores)[:3]
+['accuracy', 'auc', 'auc_keratosis']
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from dermnet import plots
+from dermnet._io import write_csv, write_json
+from dermnet.data import build_cache, class_indices, class_names
+from dermnet.data.manifest import mask_columns
+from dermnet.evaluation.gradcam import gradcam
+from dermnet.evaluation.masks import mask_scores
+from dermnet.evaluation.predict import masks_of
+from dermnet.evaluation.scoring import challenge_scores
+from dermnet.evaluation.tta import tta_model
+from dermnet.models import contract, prediction_size
+
+def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmentation="menegola2017",
+             heat_maps_per_class=2, batch_size=32, cache_dir=None):
+    """Scores `model` on the images of `df` and writes its report to the folder `out`; returns the scores.
+
+    A classifier's folder: `scores.json`, `predictions.csv`, `roc.png`, `precision_recall.png`,
+    `confusion_matrix.png`, `reliability.png`, `gradcam.png` and `report.md`, which shows them. A
+    segmentor's: `scores.json` (ISIC 2018 task 1's, at each image's own size), `masks.csv` (per image
+    Jaccard and Dice), `masks.png` (the best, median and worst images, true and predicted outlines)
+    and `report.md`.
+
+    Args:
+        model: a trained dermnet model.
+        df: a validated manifest; its class order is the model's.
+        size: `(height, width)` to predict at; the model's input size if None (a model that takes
+            any size needs it: `dermnet.models.prediction_size(model, recipe)`).
+        challenge: classifiers: "isic2016", "isic2017" or "isic2018_task3" for that challenge's
+            official scores (`dermnet.evaluation.challenge_scores`); None for `classification_scores`.
+        tta_replicas: classifiers: views per image (`dermnet.evaluation.tta_model`); 1 for none.
+        heat_maps_per_class: Grad-CAM images per class (the first ones of the manifest).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = tuple(size or prediction_size(model))
+    if contract(model).predicts_masks:
+        return _evaluate_masks(model, df, out, size, cache_dir)
+    classes = list(class_names(df))
+    cache = build_cache(df, size, cache_dir=cache_dir)
+    images = np.asarray(cache.images[cache.index])
+    truth = class_indices(cache.rows, classes)
+    predictor = tta_model(model, tta_replicas, augmentation) if tta_replicas > 1 else model
+    probabilities = np.asarray(predictor.predict(images, batch_size=batch_size, verbose=0), dtype="float64")
+
+    scores = challenge_scores(challenge, truth, probabilities, classes)
+    write_json(out / "scores.json", scores)
+    table = cache.rows[["image_id", "label"]].assign(predicted=[classes[k] for k in probabilities.argmax(axis=1)])
+    write_csv(out / "predictions.csv", table.join(_probability_columns(probabilities, classes, table.index)))
+
+    figures = {
+        "ROC curves": plots.roc_curves(truth, probabilities, classes, out / "roc.png"),
+        "Precision-recall curves": plots.precision_recall_curves(truth, probabilities, classes,
+                                                                 out / "precision_recall.png"),
+        "Confusion matrix": plots.confusion_matrix(truth, probabilities, classes, out / "confusion_matrix.png"),
+        "Reliability": plots.reliability_diagram(truth, probabilities, out / "reliability.png"),
+    }
+    chosen = np.concatenate([np.flatnonzero(truth == k)[:heat_maps_per_class] for k in range(len(classes))])
+    if len(chosen):
+        maps = gradcam(model, images[chosen])
+        titles = [f"{classes[truth[i]]} → {classes[probabilities[i].argmax()]}" for i in chosen]
+        figures["Grad-CAM"] = plots.heat_maps(images[chosen], maps, titles, out / "gradcam.png")
+    _report(out / "report.md", model.name, len(truth), challenge, tta_replicas, scores, figures)
+    return scores
+
+def _evaluate_masks(model, df, out, size, cache_dir):
+    cache = build_cache(df, size, cache_dir=cache_dir)
+    probabilities = masks_of(model, cache)
+    scores, table = mask_scores(df, probabilities, per_image=True)
+    write_json(out / "scores.json", scores)
+    write_csv(out / "masks.csv", table)
+    first = table[table["mask"] == mask_columns(df)[0]]  # the lesion, or the first attribute
+    figure = plots.mask_overlays(cache.images[cache.index], cache.masks[cache.index][..., 0],
+                                 probabilities[..., 0] > 0.5, first["jaccard"].to_numpy(), out / "masks.png",
+                                 names=list(first["image_id"]))
+    summary = (f"{len(df)} images; masks predicted at {size[0]}×{size[1]}, scored at each image's own size "
+               "(ISIC 2018 task 1).")
+    lines = [f"# {model.name}: evaluation", "", summary, "", "| score | value |", "| --- | --- |"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in scores.items()]
+    lines += ["", "## Masks", "", f"![Masks]({Path(figure).name})"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return scores
+
+
+def _probability_columns(probabilities, classes, index):
+    import pandas as pd
+
+    return pd.DataFrame(probabilities, columns=[f"p_{name}" for name in classes], index=index)
+
+
+def _report(path, model_name, count, challenge, tta_replicas, scores, figures):
+    views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
+    summary = f"{count} images; scoring: {challenge or 'dermnet classification scores'}; test-time augmentation: {views}."
+    lines = [f"# {model_name}: evaluation", "", summary, "", "| score | value |", "| --- | --- |"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in scores.items()]
+    for title, figure in figures.items():
+        lines += ["", f"## {title}", "", f"![{title}]({Path(figure).name})"]
+    path.write_text("\n".join(lines) + "\n")

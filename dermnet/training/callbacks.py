@@ -1,0 +1,98 @@
+"""The callbacks of a run: the last good model, the data epoch, the history, the resumable state and
+step timing. Keras' own (TerminateOnNaN, TensorBoard, the recipes' ReduceLROnPlateau and
+EarlyStopping) do the rest; these do what none of Keras' does: a checkpoint that a NaN epoch never
+replaces, a history that a resumed run continues, and a state that includes the callbacks' counters.
+"""
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from dermnet import data
+from dermnet._io import write_atomically, write_csv
+from dermnet.training.state import save_training_state
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the model to `path` after every epoch whose loss is finite, under a temporary name then
+    renamed: a crash never leaves a truncated file, and a NaN epoch never replaces the last good model."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if np.isfinite((logs or {}).get("loss", np.nan)):
+            write_atomically(self.path, self.model.save)
+
+
+class DataEpochs(keras.callbacks.Callback):
+    """Epoch e of a phase draws the stream's epoch `epochs_before + e`: the data order and augmentation
+    are a function of the run's epoch, whether or not the run was resumed."""
+
+    def __init__(self, stream, epochs_before):
+        super().__init__()
+        self.stream, self.epochs_before = stream, epochs_before
+
+    def on_epoch_begin(self, epoch, logs=None):
+        data.set_epoch(self.stream, self.epochs_before + epoch)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Rewrites `path` after every epoch: a row per epoch of the run ("phase", "epoch" counted over all
+    phases, then the logs), continuing from `rows` (those of the epochs before)."""
+
+    def __init__(self, path, phase, epochs_before, rows):
+        super().__init__()
+        self.path, self.phase, self.epochs_before, self.rows = Path(path), phase, epochs_before, rows
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"phase": self.phase, "epoch": self.epochs_before + epoch + 1, **(logs or {})})
+        write_csv(self.path, pd.DataFrame(self.rows))
+
+
+# The recipe callbacks' counters that carry over epochs (ReduceLROnPlateau, EarlyStopping).
+_CALLBACK_COUNTERS = ("wait", "best", "cooldown_counter", "stopped_epoch", "best_epoch")
+
+
+class TrainingState(keras.callbacks.Callback):
+    """After every epoch with a finite loss, saves what training resumes from (`save_training_state`);
+    at the start of a resumed phase, gives the phase's callbacks back their counters."""
+
+    def __init__(self, folder, phase, epochs_before, phase_callbacks, resumed=None):
+        super().__init__()
+        self.folder, self.phase, self.epochs_before = Path(folder), phase, epochs_before
+        self.phase_callbacks, self.resumed = phase_callbacks, resumed
+
+    def on_train_begin(self, logs=None):  # after the callbacks' own on_train_begin reset them
+        for callback, counters in zip(self.phase_callbacks, (self.resumed or {}).get("callbacks", ())):
+            for name, value in counters.items():
+                setattr(callback, name, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite((logs or {}).get("loss", np.nan)):
+            return
+        counters = [{name: None if getattr(c, name) is None else float(getattr(c, name))
+                     for name in _CALLBACK_COUNTERS if hasattr(c, name)} for c in self.phase_callbacks]
+        save_training_state(self.folder, self.model, {"phase": self.phase, "phase_epoch": epoch + 1,
+                                                      "epoch": self.epochs_before + epoch + 1, "callbacks": counters})
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of every training step (`seconds`); the median skips compilation."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    @property
+    def median(self):
+        return float(np.median(self.seconds[1:] or self.seconds))

@@ -1,0 +1,160 @@
+"""The whole job behind `dermnet train`: data set, model, training by the recipe, scores on the
+held-out split, and the files of the run.
+
+Example:
+>>> scores = dermnet.training.run("baseline_cnn", epochs=1, image_size=32, out="runs/baseline_cnn", verbose=0)
+>>> sorted(scores)[:2]
+['accuracy', 'auc']
+"""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import keras
+
+from dermnet import __version__, data, datasets, recipes
+from dermnet._io import write_atomically, write_json
+from dermnet._registry import build, model_card
+from dermnet.evaluation import challenge_scores, mask_names, mask_scores, predict_masks, predict_probabilities
+from dermnet.models import contract, prediction_size
+from dermnet.training.callbacks import EpochCheckpoint
+from dermnet.training.distribution import distribution
+from dermnet.training.loop import train
+from dermnet.training.state import load_training_state
+
+
+def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
+        image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", deterministic=False,
+        distribute=None, verbose="auto"):
+    """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
+
+    An interrupted run (killed at any moment) resumes when called again with the same arguments:
+    from the end of its last completed epoch, with the optimizer's state, the schedule's step, the
+    random-seed states and the data order, so that it ends as an uninterrupted run would.
+
+    Args:
+        model_name: a registered model (`dermnet.list_models()`): a classifier, or a segmentor
+            (scored on masks: `dermnet.evaluation.mask_scores`).
+        dataset: a name of `dermnet.datasets.DATASETS` (images under `root`) or a manifest CSV;
+            "synthetic" (the default) is drawn into the dermnet cache when `root` is None.
+        recipe: a recipe name, a `Recipe`, or a JSON file of one (`Recipe.to_config()`, or a run's
+            `config.json`); the model card's if None.
+        out: the run's folder (default `runs/<model_name>`): `model.keras`, `checkpoint.keras` (the
+            model after its last epoch with a finite loss), `history.csv`, `logs/` (TensorBoard),
+            `scores.json` and `config.json` (these arguments, the recipe and the class names); while
+            the run is unfinished, `resume/` (its arguments and the state after its last epoch).
+        mixed_precision: None (float32), "bfloat16" or "float16": Keras' `mixed_<…>` policy for
+            this run (outputs, losses and metrics stay float32).
+        image_size: the side of square inputs; the recipe's input size if None.
+        weights: the initial weights: "imagenet", None (random), a weights file, or "default":
+            the model card's (ImageNet wherever the backbone has them).
+        deterministic: TensorFlow's op determinism (`tf.config.experimental.enable_op_determinism`,
+            for the rest of the process): same seed, same machine, same metrics, bit for bit. Some
+            GPU ops then run slower, and a few refuse to run.
+        distribute: None (one device) or "mirrored": data-parallel training on every local GPU (or
+            every logical CPU device where there is no GPU), `batch_size` being the global batch
+            (`distribution`).
+        epochs, batch_size, seed, jit_compile, verbose: as in `train`.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite; `checkpoint.keras` holds the last good model.
+
+    Returns:
+        The scores on the held-out images: the official ones of the data set's challenge
+        (`dermnet.evaluation.challenge_scores`) for the ISIC data sets, else `classification_scores`;
+        a segmentor's `mask_scores`.
+    """
+    arguments = dict(locals())
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
+    try:
+        return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
+                    jit_compile, deterministic, distribute, verbose, arguments)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed, jit_compile,
+         deterministic, distribute, verbose, arguments):
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    card = model_card(model_name)
+    recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
+    train_df, validation_df, test_df = data.load_splits(dataset, root)
+    weights = card.weights if weights == "default" else weights
+    out = Path(out or Path("runs") / model_name)
+    resume_dir = _start_or_resume(out, arguments, verbose)
+    callbacks = [EpochCheckpoint(out / "checkpoint.keras")]
+    if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+    with distribution(distribute) as replicas:
+        if card.task == "classification":
+            classes = data.class_names(train_df)
+            model = build(model_name, num_classes=len(classes), input_shape=recipe.input_shape,
+                          weights=weights, **recipe.model_kwargs)
+        else:
+            classes = mask_names(train_df)
+            # Trained on crops of `resize`d images, a segmentor predicts on whole ones: any size in.
+            shape = (None, None, 3) if recipe.resize else recipe.input_shape
+            model = build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
+        declared = contract(model)
+        if distribute and not declared.distributes_on_tensorflow and keras.config.backend() == "tensorflow":
+            raise ValueError(f"{model_name}'s own train step runs on one device with TensorFlow: train it without "
+                             "--distribute, or with KERAS_BACKEND=jax")
+        if verbose and distribute:
+            print(f"{model_name}: data-parallel training on {replicas} replicas")
+        try:
+            train(model, recipe, train_df, model_name=model_name, validation_df=validation_df, epochs=epochs, batch_size=batch_size,
+                  seed=seed, callbacks=callbacks, jit_compile=jit_compile, history_csv=out / "history.csv",
+                  resume_dir=resume_dir, verbose=verbose)
+        except FloatingPointError as err:
+            kept = out / "checkpoint.keras"
+            raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
+    write_atomically(out / "model.keras", model.save)
+    if declared.predicts_masks:
+        scores = mask_scores(test_df, predict_masks(model, test_df, prediction_size(model, recipe)))
+    else:
+        scores = challenge_scores(datasets.challenge_of(str(dataset)), data.class_indices(test_df, classes),
+                                  predict_probabilities(model, test_df), classes)
+    config = {"arguments": _as_json(arguments), "model": model_name,
+              "recipe": recipe.to_config(), "classes": list(classes), "keras_backend": keras.config.backend(),
+              "dermnet_version": __version__}
+    for name, content in (("scores.json", scores), ("config.json", config)):
+        write_json(out / name, content)
+    shutil.rmtree(resume_dir)  # finished: the same command now starts a new run
+    return scores
+
+
+def _start_or_resume(out, arguments, verbose):
+    """The run's `resume/` folder: kept from an interrupted run with the same arguments that saved an
+    epoch, or made afresh; an interrupted run with other arguments is an error."""
+    resume_dir = out / "resume"
+    arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k != "verbose"})))
+    started = resume_dir / "arguments.json"
+    state = load_training_state(resume_dir) if started.is_file() else None
+    if state is not None:
+        before = json.loads(started.read_text())
+        if before != arguments:
+            changed = ", ".join(f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
+                                for k in sorted(set(before) | set(arguments)) if before.get(k) != arguments.get(k))
+            raise ValueError(f"{out} holds an interrupted run with other arguments ({changed}): run its command "
+                             f"again to resume it, give another --out, or delete {resume_dir} to start afresh")
+        if verbose:
+            print(f"{out}: resuming an interrupted run after epoch {state['epoch']}")
+        return resume_dir
+    # A history or checkpoint left by an earlier run would pass for this run's.
+    for stale in ("history.csv", "checkpoint.keras"):
+        (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(resume_dir, ignore_errors=True)  # a run stopped before its first epoch has nothing to keep
+    write_json(started, arguments)
+    return resume_dir
+
+
+def _as_json(arguments):
+    return {k: str(v) if isinstance(v, Path) else v.to_config() if isinstance(v, recipes.Recipe) else v
+            for k, v in arguments.items()}
