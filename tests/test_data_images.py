@@ -1,6 +1,5 @@
 """Odd and bad image files: each is converted correctly or refused with a DataError naming it."""
 
-import io
 import struct
 import zlib
 

@@ -11,7 +11,6 @@ Example:
 import os
 import re
 from importlib import resources
-from pathlib import Path
 
 import pandas as pd
 

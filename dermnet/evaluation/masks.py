@@ -1,7 +1,6 @@
 """Scores of predicted masks against a manifest's mask files: ISIC 2018 task 1's, at each image's own size."""
 
 import cv2
-import numpy as np
 import pandas as pd
 
 from dermnet.data import read_mask
