@@ -106,7 +106,8 @@ def loss_of(model, x, y):
     declared = contract(model)
     if declared.loss is None:
         return model.compute_loss(x, y, model(x, training=True), training=True)
-    return keras.losses.get(declared.loss())(y, model(x, training=True))
+    # keras.losses.get of a name gives the per-sample function: its mean is the training loss
+    return keras.ops.mean(keras.losses.get(declared.loss())(y, model(x, training=True)))
 
 
 def gradients(model, x, y, loss=None):
