@@ -109,9 +109,9 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
         if verbose and distribute:
             print(f"{model_name}: data-parallel training on {replicas} replicas")
         try:
-            train(model, recipe, train_df, model_name=model_name, validation_df=validation_df, epochs=epochs, batch_size=batch_size,
-                  seed=seed, callbacks=callbacks, jit_compile=jit_compile, history_csv=out / "history.csv",
-                  resume_dir=resume_dir, verbose=verbose)
+            train(model, recipe, train_df, model_name=model_name, validation_df=validation_df, epochs=epochs,
+                  batch_size=batch_size, seed=seed, callbacks=callbacks, jit_compile=jit_compile,
+                  history_csv=out / "history.csv", resume_dir=resume_dir, verbose=verbose)
         except FloatingPointError as err:
             kept = out / "checkpoint.keras"
             raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
