@@ -18,6 +18,13 @@ def write_atomically(path, write):
     shutil.rmtree(partial, ignore_errors=True)  # a folder left by an interrupted write
     write(str(partial))
     if partial.is_dir() and path.is_dir():
+        # Only a folder of the same kind is replaced (an earlier export, say): one that holds anything
+        # the new one does not would lose a user's files.
+        foreign = sorted({p.name for p in path.iterdir()} - {p.name for p in partial.iterdir()})
+        if foreign:
+            shutil.rmtree(partial)
+            raise FileExistsError(f"{path} holds files dermnet did not write there ({', '.join(foreign[:5])}): "
+                                  "give another folder, or empty this one")
         shutil.rmtree(path)
     os.replace(partial, path)
 

@@ -1,0 +1,30 @@
+"""Atomic writes: a file or folder replaced whole, and never a folder holding a user's other files."""
+
+import pytest
+
+from dermnet._io import write_atomically
+
+
+def _folder(files):
+    def write(partial):
+        from pathlib import Path
+
+        Path(partial).mkdir()
+        for name in files:
+            (Path(partial) / name).write_text(name)
+    return write
+
+
+def test_a_folder_written_again_replaces_the_earlier_one(tmp_path):
+    write_atomically(tmp_path / "out", _folder(["saved_model.pb", "old.txt"]))
+    write_atomically(tmp_path / "out", _folder(["saved_model.pb", "old.txt"]))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["old.txt", "saved_model.pb"]
+
+
+def test_a_folder_with_other_files_is_refused_and_kept(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match="thesis.tex"):
+        write_atomically(tmp_path / "mine", _folder(["saved_model.pb"]))
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no partial folder left behind
