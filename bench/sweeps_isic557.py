@@ -30,8 +30,8 @@ def main(argv=None):
     phase = dataclasses.replace(recipe.phases[0], optimizer_name="Adam", learning_rate=1e-3, schedule=None)
     options = {"backbone": "baseline_cnn", "image_size": 64, "weights": None,
                "recipe": dataclasses.replace(recipe, phases=(phase,)), "epochs": 20, "batch_size": 16,
-               "preprocessing": "per_image", "cache_dir": work}
-    columns = ["average_precision", "accuracy", "auc", "seconds_per_step"]
+               "preprocessing": "per_image", "cache_dir": work, "challenge": "isic2016"}
+    columns = ["ap", "accuracy", "auc", "seconds_per_step"]
     lambdas = sweeps.synergic_weight_sweep(train, test, values=(0, 1, 3, 10), out=args.out / "lambda.csv", **options)
     print(lambdas[["synergic_weight", *columns]].round(3).to_string(index=False))
     components = sweeps.components_sweep(train, test, values=(1, 2, 3, 4), out=args.out / "n.csv", **options)

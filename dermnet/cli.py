@@ -47,6 +47,7 @@ def _data_download(args):
 def _train(args):
     if args.deterministic:  # read when JAX starts, which importing dermnet.training does with that backend
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
+    from dermnet.evaluation.scoring import headline
     from dermnet.training import run
 
     out = args.out or f"runs/{args.model}"
@@ -55,8 +56,8 @@ def _train(args):
                  seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
                  deterministic=args.deterministic, distribute=args.distribute,
                  verbose=1 if sys.stdout.isatty() else 2)  # a progress bar, or a line per epoch in a log
-    print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
-    print(f"model, history, scores and config in {out}/")
+    print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
+    print(f"model, history, scores (per category too) and config in {out}/")
 
 
 def _load_model(model_or_run):
@@ -100,14 +101,15 @@ def _evaluate(args):
     from dermnet import datasets
     from dermnet.data import load_splits
     from dermnet.evaluation import evaluate
+    from dermnet.evaluation.scoring import headline
 
     model, path = _load_model(args.model)
     _, _, held_out = load_splits(args.dataset, args.root)
     out = args.out or str(path.parent / "evaluation")
     scores = evaluate(model, held_out, out, _prediction_size(model, path.parent / "config.json"),
                       challenge=datasets.challenge_of(args.dataset), tta_replicas=args.tta)
-    print(", ".join(f"{name} {value:.4f}" for name, value in scores.items()))
-    print(f"scores, predictions, figures and report.md in {out}/")
+    print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
+    print(f"all scores (per category too), predictions, figures and report.md in {out}/")
 
 
 def _prediction_size(model, run_config):
@@ -131,13 +133,14 @@ def _weights(text):
 
 
 def _sweep(args):
-    from dermnet import sweeps
+    from dermnet import datasets, sweeps
     from dermnet.data import load_splits
 
     train, _, test = load_splits(args.dataset, args.root)
     options = {"backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs,
                "batch_size": args.batch_size, "weights": _weights(args.weights),
-               "augment": args.augment, "seed": args.seed, "verbose": 2}
+               "augment": args.augment, "seed": args.seed, "verbose": 2,
+               "challenge": datasets.challenge_of(args.dataset)}
     if args.values:
         value = float if args.what == "synergic-weight" else int
         options["values"] = [value(v) for v in args.values.split(",")]

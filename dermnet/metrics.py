@@ -2,7 +2,7 @@
 2018 task 1's thresholded Jaccard of binarised predictions, per image and mask channel, averaged
 over every image seen since the last `reset_state`.
 
-They follow `dermnet.evaluation.jaccard_scores` (the challenge's scoring): an image whose true and
+They follow `dermnet.evaluation.segmentation_scores` (the challenge's scoring): an image whose true and
 predicted masks are both empty scores 1, and the thresholded Jaccard zeroes a Jaccard below 0.65.
 Unlike it, they score the masks at the model's input size, not at each image's own size.
 
@@ -14,7 +14,7 @@ Example:
 import keras
 from keras import ops
 
-# ISIC 2018 task 1: an image whose Jaccard index is below it scores 0 (`dermnet.evaluation.score`
+# ISIC 2018 task 1: an image whose Jaccard index is below it scores 0 (`dermnet.evaluation.official`
 # reads it from here, so that training's metric and the official score share one threshold).
 JACCARD_THRESHOLD = 0.65
 
@@ -108,7 +108,7 @@ class ThresholdedJaccard(_PerImageMean):
     ...               metrics=[dermnet.metrics.ThresholdedJaccard()])
     """
 
-    def __init__(self, threshold=0.5, floor=JACCARD_THRESHOLD, name="thresholded_jaccard", dtype="float32"):
+    def __init__(self, threshold=0.5, floor=JACCARD_THRESHOLD, name="threshold_jaccard", dtype="float32"):
         super().__init__(threshold=threshold, name=name, dtype=dtype)
         self.floor = float(floor)
 
@@ -122,7 +122,7 @@ class ThresholdedJaccard(_PerImageMean):
 
 def _jaccard_and_dice(y_true, y_pred, threshold):
     """Jaccard and Dice `[B, C]` of each image and channel, the truth taken at 0.5 and the
-    prediction at `threshold`; 1 and 1 where both masks are empty (as `jaccard_scores`)."""
+    prediction at `threshold`; 1 and 1 where both masks are empty (as `segmentation_scores`)."""
     y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
     if len(y_true.shape) == len(y_pred.shape) - 1:  # [B, H, W] truth of a one-channel prediction
         y_true = ops.expand_dims(y_true, -1)

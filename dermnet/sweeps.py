@@ -20,7 +20,7 @@ from dermnet import backbones
 from dermnet._io import write_csv
 from dermnet._registry import build
 from dermnet.data import class_indices, class_names
-from dermnet.evaluation import classification_scores, predict_probabilities
+from dermnet.evaluation import challenge_scores, predict_probabilities
 from dermnet.models.classifier import build_classifier
 from dermnet.training import StepTimer, train
 
@@ -57,19 +57,21 @@ def components_sweep(train_df, test_df, values=(1, 2, 3, 4), synergic_weight=3.0
     return table
 
 
-def train_and_score(n, synergic_weight, train_df, test_df, **options):
+def train_and_score(n, synergic_weight, train_df, test_df, challenge=None, **options):
     """Trains one model (SDL with `n` components, or the plain classifier when n = 1) and scores it.
 
     Args:
+        challenge: the ISIC challenge whose official scores to report ("isic2016" for Zhang et
+            al.'s data); None for `dermnet.evaluation.classification_scores`.
         options: as in `train_and_predict`.
 
     Returns:
-        `dermnet.evaluation.classification_scores` of the test images, plus `train_seconds` (all
-        of training, compilation included), `seconds_per_step` (median) and `steps`.
+        `dermnet.evaluation.challenge_scores` of the test images, plus `train_seconds` (all of
+        training, compilation included), `seconds_per_step` (median) and `steps`.
     """
     _, probabilities, timing = train_and_predict(n, synergic_weight, train_df, test_df, **options)
     classes = class_names(train_df)
-    return {**classification_scores(class_indices(test_df, classes), probabilities), **timing}
+    return {**challenge_scores(challenge, class_indices(test_df, classes), probabilities, classes), **timing}
 
 
 def train_and_predict(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_size=224,

@@ -40,6 +40,18 @@ SMALL_BUILDS = {
 }
 
 
+# keras.applications backbones whose depth makes each check take 20-100 s on JAX on 2 cores. Their
+# graphs are keras.applications' own, which Keras tests on every backend; on JAX dermnet checks what
+# is its own (SDL, the triplet classifier, the segmentors, Inception-v4, the heads) with resnet50 as
+# the one applications backbone. TensorFlow runs every check on every model.
+DEEP_APPLICATIONS = ("densenet201", "inception_resnet_v2", "inception_v3", "resnet101", "resnet50x2")
+
+
+def skip_deep_on_jax(name):
+    if keras.config.backend() == "jax" and name in DEEP_APPLICATIONS:
+        pytest.skip(f"{name} is a deep keras.applications graph: checked on TensorFlow (tests/harness.py)")
+
+
 def small_kwargs(name):
     """Arguments that build `name` at a small input size. Every registered model needs an entry in
     `SMALL_BUILDS` or is a backbone classifier, so that no model slips past the checks."""

@@ -12,7 +12,8 @@ from dermnet.layers import Preprocess
 from dermnet.models import contract
 from dermnet.models.classifier import HEADS
 from harness import (check_bfloat16, check_config_round_trip, check_export, check_forward,
-                     check_gradients_reach_every_weight, check_save_and_reload, gradients, small_kwargs)
+                     check_gradients_reach_every_weight, check_save_and_reload, gradients, skip_deep_on_jax,
+                     small_kwargs)
 
 pytestmark = pytest.mark.portable
 MODELS = dermnet.list_models()
@@ -27,26 +28,31 @@ def test_every_registered_model_has_a_small_build_and_a_contract():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_forward(name):
+    skip_deep_on_jax(name)
     check_forward(name)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_gradients_reach_every_weight(name):
+    skip_deep_on_jax(name)
     check_gradients_reach_every_weight(name)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_save_and_reload(name, tmp_path):
+    skip_deep_on_jax(name)
     check_save_and_reload(name, tmp_path)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_config_round_trip(name):
+    skip_deep_on_jax(name)
     check_config_round_trip(name)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_bfloat16(name):
+    skip_deep_on_jax(name)
     check_bfloat16(name)
 
 

@@ -79,7 +79,7 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     assert cli.main(["train", "baseline_cnn", "--dataset", str(manifest), "--image-size", "32", "--epochs", "1",
                      "--batch-size", "8", "--out", str(run)]) == 0
     assert cli.main(["evaluate", str(run), "--dataset", str(manifest), "--tta", "2"]) == 0
-    assert "average_precision" in json.loads((run / "evaluation" / "scores.json").read_text())
+    assert "ap" in json.loads((run / "evaluation" / "scores.json").read_text())
     assert all(opens(run / "evaluation" / figure) for figure in FIGURES)
     assert cli.main(["evaluate", str(tmp_path / "nothing"), "--dataset", str(manifest)]) == 1
     assert "no such model file" in capsys.readouterr().err

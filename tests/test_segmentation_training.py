@@ -67,7 +67,8 @@ def test_dermnet_train_and_evaluate_a_segmentor(model_name, recipe, tmp_path, mo
     assert cli.main(["train", model_name, "--dataset", str(manifest), "--recipe", recipe, "--epochs", "1",
               "--image-size", "32", "--batch-size", "4", "--weights", "none", "--out", str(out)]) == 0
     scores = json.loads((out / "scores.json").read_text())
-    assert set(scores) == {"thresholded_jaccard", "jaccard", "dice"}
+    assert set(scores) == {"overall", "validation", "accuracy", "sensitivity", "specificity", "jaccard",
+                           "threshold_jaccard", "dice"}
     config = json.loads((out / "config.json").read_text())
     assert config["classes"] == ["lesion"]
     if recipe == "xue2018":  # crops of resized images, whole images at prediction
@@ -90,5 +91,8 @@ def test_mask_scores_score_each_attribute_at_its_masks_own_size(tmp_path):
     probabilities[0, ..., 1] = 0.9  # streaks everywhere
     scores = mask_scores(df, probabilities)
     assert scores["jaccard_globules"] == 1.0 and scores["dice_globules"] == 1.0
-    assert scores["jaccard_streaks"] == 0.0 and scores["thresholded_jaccard_streaks"] == 0.0
-    assert scores["jaccard"] == 0.5 and scores["thresholded_jaccard"] == 0.5
+    assert scores["jaccard_streaks"] == 0.0
+    # ISIC 2018 task 2: shares of the image's pixels, summed: TP 400/2400 (globules), FP 1 (streaks).
+    assert scores["jaccard"] == scores["overall"] == pytest.approx((1 / 6) / (1 / 6 + 1))
+    # The per-image means, under their own names.
+    assert scores["image_mean_jaccard"] == 0.5 and scores["image_mean_threshold_jaccard_streaks"] == 0.0

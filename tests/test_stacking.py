@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import dermnet
-from dermnet.evaluation import Stacker, binary_scores
+from dermnet.evaluation import Stacker, score
 
 pytestmark = pytest.mark.portable
 
@@ -28,8 +28,8 @@ def test_beats_its_members_when_they_are_complementary():
     test, test_labels = complementary_members(400, seed=1)
     groups = np.arange(400) // 2  # pairs of images of one lesion stay in one fold
     stacker = Stacker(search_iterations=8, folds=4).fit(validation, validation_labels, groups)
-    stacked = binary_scores(test_labels, stacker.predict(test)[:, 1])
-    members = [binary_scores(test_labels, m[:, 1]) for m in test]
+    stacked = score("isic2016", test_labels, stacker.predict(test)[:, 1])
+    members = [score("isic2016", test_labels, m[:, 1]) for m in test]
     assert stacked["auc"] > max(m["auc"] for m in members) + 0.02, (stacked, members)
     assert 1e-4 <= stacker.best_c <= 1e2
     np.testing.assert_allclose(stacker.predict(test).sum(axis=1), 1.0)

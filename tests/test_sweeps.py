@@ -27,9 +27,9 @@ def test_synergic_weight_sweep_writes_a_row_per_value(manifest, tmp_path):
                                          out=out, cache_dir=tmp_path, **TINY)
     written = pd.read_csv(out)
     assert written.synergic_weight.tolist() == [0.0, 3.0] and len(table) == 2
-    assert {"average_precision", "accuracy", "auc", "train_seconds", "seconds_per_step"} <= set(written)
+    assert {"ap", "accuracy", "auc", "train_seconds", "seconds_per_step"} <= set(written)
     assert (written.steps == 3).all()  # 24 training images, batch 8, one epoch
-    assert written[["average_precision", "accuracy", "seconds_per_step"]].notna().all().all()
+    assert written[["ap", "accuracy", "seconds_per_step"]].notna().all().all()
 
 
 def test_components_sweep_from_the_command_line(manifest, tmp_path, monkeypatch):

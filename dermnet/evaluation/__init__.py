@@ -8,12 +8,13 @@ from dermnet.evaluation.masks import mask_names, mask_scores
 from dermnet.evaluation.ncm import NearestClassMean
 from dermnet.evaluation.postprocess import average_masks, postprocess_mask
 from dermnet.evaluation.predict import predict_masks, predict_probabilities
-from dermnet.evaluation.scoring import (binary_scores, challenge_scores, classification_scores, jaccard_scores,
-                                        multiclass_scores, score)
+from dermnet.evaluation.scoring import (CHALLENGES, attribute_scores, challenge_scores, classification_scores,
+                                        score, segmentation_scores)
+from dermnet.evaluation.submissions import SubmissionError
 from dermnet.evaluation.stacking import Stacker
 from dermnet.evaluation.tta import tta, tta_model
 
-__all__ = ["NearestClassMean", "Stacker", "average_masks", "binary_scores", "challenge_scores",
-           "classification_scores", "evaluate", "gradcam", "jaccard_scores", "mask_names", "mask_scores",
-           "multiclass_scores", "postprocess_mask", "predict_masks", "predict_probabilities", "score", "tta",
+__all__ = ["CHALLENGES", "NearestClassMean", "Stacker", "SubmissionError", "attribute_scores", "average_masks",
+           "challenge_scores", "classification_scores", "evaluate", "gradcam", "mask_names", "mask_scores",
+           "postprocess_mask", "predict_masks", "predict_probabilities", "score", "segmentation_scores", "tta",
            "tta_model"]

@@ -6,7 +6,7 @@ Example:
 >>> model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(64, 64, 3))
 >>> scores = dermnet.evaluation.evaluate(model, df[df.split == "test"], "evaluation/")
 >>> sorted(scores)[:3]
-['accuracy', 'auc', 'auc_keratosis']
+['accuracy', 'accuracy_keratosis', 'accuracy_melanoma']
 """
 
 from pathlib import Path
@@ -20,7 +20,7 @@ from dermnet.data.manifest import mask_columns
 from dermnet.evaluation.gradcam import gradcam
 from dermnet.evaluation.masks import mask_scores
 from dermnet.evaluation.predict import masks_of
-from dermnet.evaluation.scoring import challenge_scores
+from dermnet.evaluation.scoring import challenge_scores, headline, per_category
 from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, prediction_size
 
@@ -39,8 +39,8 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
         df: a validated manifest; its class order is the model's.
         size: `(height, width)` to predict at; the model's input size if None (a model that takes
             any size needs it: `dermnet.models.prediction_size(model, recipe)`).
-        challenge: classifiers: "isic2016", "isic2017" or "isic2018_task3" for that challenge's
-            official scores (`dermnet.evaluation.challenge_scores`); None for `classification_scores`.
+        challenge: classifiers: an ISIC challenge ("isic2016", ..., "isic2024") for its official
+            scores (`dermnet.evaluation.challenge_scores`); None for `classification_scores`.
         tta_replicas: classifiers: views per image (`dermnet.evaluation.tta_model`); 1 for none.
         heat_maps_per_class: Grad-CAM images per class (the first ones of the manifest).
     """
@@ -88,11 +88,21 @@ def _evaluate_masks(model, df, out, size, cache_dir):
                                  names=list(first["image_id"]))
     summary = (f"{len(df)} images; masks predicted at {size[0]}×{size[1]}, scored at each image's own size "
                "(ISIC 2018 task 1).")
-    lines = [f"# {model.name}: evaluation", "", summary, "", "| score | value |", "| --- | --- |"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in scores.items()]
+    lines = [f"# {model.name}: evaluation", "", summary, "", *_score_tables(scores)]
     lines += ["", "## Masks", "", f"![Masks]({Path(figure).name})"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return scores
+
+
+def _score_tables(scores):
+    """The headline scores, then a table of the per-category (or per-attribute) ones."""
+    lines = ["| score | value |", "| --- | --- |"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in headline(scores).items()]
+    table = per_category(scores)
+    if len(table):
+        lines += ["", "| category | " + " | ".join(table.columns) + " |", "| --- |" + " --- |" * len(table.columns)]
+        lines += [f"| {name} | " + " | ".join(f"{value:.4f}" for value in row) + " |" for name, row in table.iterrows()]
+    return lines
 
 
 def _probability_columns(probabilities, classes, index):
@@ -103,9 +113,9 @@ def _probability_columns(probabilities, classes, index):
 
 def _report(path, model_name, count, challenge, tta_replicas, scores, figures):
     views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
-    summary = f"{count} images; scoring: {challenge or 'dermnet classification scores'}; test-time augmentation: {views}."
-    lines = [f"# {model_name}: evaluation", "", summary, "", "| score | value |", "| --- | --- |"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in scores.items()]
+    summary = (f"{count} images; scoring: {challenge + ' (official)' if challenge else 'dermnet classification scores'}"
+               f"; test-time augmentation: {views}.")
+    lines = [f"# {model_name}: evaluation", "", summary, "", *_score_tables(scores)]
     for title, figure in figures.items():
         lines += ["", f"## {title}", "", f"![{title}]({Path(figure).name})"]
     path.write_text("\n".join(lines) + "\n")

@@ -1,11 +1,13 @@
-"""Scores of predicted masks against a manifest's mask files: ISIC 2018 task 1's, at each image's own size."""
+"""Scores of predicted masks against a manifest's mask files, at each image's own size: ISIC 2018
+task 1's for lesion masks, task 2's for attribute masks."""
 
 import cv2
 import pandas as pd
 
 from dermnet.data import read_mask
 from dermnet.data.manifest import mask_columns
-from dermnet.evaluation.scoring import jaccard_scores
+from dermnet.evaluation.official import MASK_METRICS
+from dermnet.evaluation.scoring import attribute_scores, segmentation_scores
 
 
 def mask_names(df):
@@ -14,25 +16,35 @@ def mask_names(df):
 
 
 def mask_scores(df, probabilities, per_image=False):
-    """`jaccard_scores` (thresholded Jaccard, Jaccard, Dice; ISIC 2018 task 1) of predicted mask
-    probabilities `[len(df), h, w, masks]` (`predict_masks`) against `df`'s mask files, each
-    prediction resized to its true mask's own size and thresholded at 0.5.
+    """The official scores of predicted mask probabilities `[len(df), h, w, masks]`
+    (`predict_masks`) against `df`'s mask files, each prediction resized to its true mask's own size
+    and thresholded at 0.5.
 
-    With several mask columns (attributes) each gets its scores, suffixed `_<attribute>`, and the
-    unsuffixed ones are their means. With `per_image`, returns `(scores, table)`: the table has one
-    row per image and mask column (image_id, mask, jaccard, dice)."""
-    columns, rows = mask_columns(df), []
-    for k, column in enumerate(columns):
-        for image_id, path, probability in zip(df["image_id"], df[column], probabilities[..., k]):
-            truth = read_mask(path)
-            predicted = cv2.resize(probability, truth.shape[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
-            rows.append({"image_id": image_id, "mask": column,
-                         **jaccard_scores([truth], [predicted], names=[path])})
-    table = pd.DataFrame(rows)
-    # Per image, the thresholded Jaccard of one image is that image's term of the challenge's mean.
-    by_column = table.groupby("mask", sort=False)[["thresholded_jaccard", "jaccard", "dice"]].mean()
-    scores = {name: float(by_column[name].mean()) for name in by_column.columns}
-    if len(columns) > 1:
-        scores.update({f"{name}_{mask}": float(value) for mask, (_, values) in zip(mask_names(df), by_column.iterrows())
-                       for name, value in values.items()})
-    return (scores, table.drop(columns="thresholded_jaccard")) if per_image else scores
+    A lesion mask (`mask` column) gets ISIC 2018 task 1's `segmentation_scores`. Attribute masks
+    (`mask_<attribute>` columns) get task 2's `attribute_scores` (Jaccard and Dice of the confusion
+    matrices summed over images), plus, under their own names, the means over images and attributes
+    of each image's scores: `image_mean_<metric>` (and `image_mean_<metric>_<attribute>`).
+
+    With `per_image`, returns `(scores, table)`: the table has one row per image and mask column
+    (image_id, mask, then task 1's per-image metrics)."""
+    columns, names = mask_columns(df), mask_names(df)
+    truths, predictions = {}, {}
+    for column, name, k in zip(columns, names, range(len(columns))):
+        truths[name] = [read_mask(path) for path in df[column]]
+        predictions[name] = [cv2.resize(probability, truth.shape[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
+                             for truth, probability in zip(truths[name], probabilities[..., k])]
+    ids = [str(image_id) for image_id in df["image_id"]]
+    rows = []
+    for column, name in zip(columns, names):
+        _, per = segmentation_scores(truths[name], predictions[name], names=list(df[column]), per_image=True)
+        rows += [{**row, "image_id": image_id, "mask": column} for image_id, row in zip(ids, per)]
+    table = pd.DataFrame(rows)[["image_id", "mask", *MASK_METRICS]]
+    if columns == ["mask"]:
+        scores = segmentation_scores(truths["lesion"], predictions["lesion"], names=list(df["mask"]))
+    else:
+        scores = attribute_scores(truths, predictions, names=ids)
+        means = table.groupby("mask", sort=False)[list(MASK_METRICS)].mean()
+        scores.update({f"image_mean_{metric}": float(means[metric].mean()) for metric in MASK_METRICS})
+        scores.update({f"image_mean_{metric}_{name}": float(means.loc[column, metric])
+                       for column, name in zip(columns, names) for metric in MASK_METRICS})
+    return (scores, table) if per_image else scores

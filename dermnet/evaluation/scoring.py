@@ -1,301 +1,345 @@
-"""Scores with the ISIC challenges' own definitions (as in their scoring code, ImageMarkup's
-isic-challenge-scoring), for arrays or for files in the challenges' submission formats.
+"""The ISIC challenges' official scores, identical to the challenges' own scoring package
+(isic-challenge-scoring 5.8.0) for files in the challenges' formats, arrays and DataFrames.
 
-`score(challenge, truth, predictions)`:
+`score(challenge, truth, predictions)` returns a flat dict of floats:
 
-- `"isic2016"` (part 3, melanoma vs benign): `average_precision` of the malignant confidence (the
-  ranking metric), `accuracy`, `sensitivity` and `specificity` with a confidence above 0.5 called
-  malignant, and `auc`. Files: truth `image_id, 0|1` or `image_id, benign|malignant`, predictions
-  `image_id, confidence`, both without a header.
-- `"isic2017"` (part 3): for `melanoma` and `seborrheic_keratosis` each, the binary scores plus
-  `spec_at_sens_82`, `_89` and `_95` (the specificity of the first ROC point whose sensitivity
-  reaches the level), keys `<metric>_<class>`, and `<metric>_mean` over the two (`auc_mean` ranked
-  the challenge). Files: `image_id, melanoma, seborrheic_keratosis`, with or without a header.
-- `"isic2018_task3"`: `balanced_accuracy` (the ranking metric: mean recall over the classes present
-  in the truth; a row whose highest probability is shared is wrong), `accuracy`, `auc` (the mean of
-  the per-class `auc_<class>`). Files: a header `image, MEL, NV, BCC, AKIEC, BKL, DF, VASC`, one-hot truth.
-- `"isic2018_task1"`: per image, the Jaccard index TP / (TP + FP + FN) (1 when both masks are
-  empty), set to 0 below 0.65; `thresholded_jaccard` is its mean (the ranking metric), with
-  `jaccard` and `dice` means. Masks: sequences of 2-d arrays or folders of PNGs matched by image
-  id; integer masks are lesion above 128 (0/255 files), float masks at 0.5 (probabilities), bool
-  and {0, 1} masks as they are.
+- `overall` (the figure the challenge ranked by) and `validation` (the same with the truth's
+  validation weights), as the package returns them.
+- Classification: for each scored category `<metric>_<category>` and, unsuffixed, their mean over
+  the categories (the package's `per_category` and `macro_average`), for the metrics accuracy,
+  sensitivity, specificity, dice, ppv, npv (binary calls above 0.5), auc, auc_sens_80 and ap;
+  `balanced_accuracy` where there are several categories (the package's `aggregate`).
+  dermnet adds `multiclass_accuracy` (the share of images whose highest prediction is their class)
+  for single-label challenges, ISIC 2017's `spec_at_sens_{82,89,95}` and ISIC 2024's `partial_auc`.
+- ISIC 2018 task 1: the means over images of accuracy, sensitivity, specificity, jaccard,
+  threshold_jaccard (a Jaccard below 0.65 scores 0) and dice.
+- ISIC 2018 task 2: `jaccard` and `dice` of the confusion matrices summed over every image and
+  attribute (each image's normalised by its pixel count), and `jaccard_<attribute>`,
+  `dice_<attribute>` of each attribute's sum.
 
-Predictions are matched to the truth by image id; a missing, extra or repeated id is an error
-that names it. `binary_scores`, `multiclass_scores` and `jaccard_scores` take plain arrays.
+| challenge | scores | ranked by (`overall`) |
+| --- | --- | --- |
+| isic2016 | malignant vs benign | ap |
+| isic2017 | melanoma; seborrheic keratosis | auc (the mean of the two) |
+| isic2018_task1 | lesion masks | threshold_jaccard |
+| isic2018_task2 | attribute masks | jaccard (summed over images) |
+| isic2018_task3 | 7 diagnoses | balanced_accuracy |
+| isic2019 | 8 diagnoses and UNK | balanced_accuracy |
+| isic2020 | melanoma vs rest (`target`) | auc |
+| isic2024 | malignant vs rest (`target`) | partial_auc (above 80 % sensitivity, at most 0.2) |
+
+Inputs: for classification, a truth and a submission CSV (`dermnet.evaluation.submissions`), or
+DataFrames in that format, or arrays: truth `[N]` class indices or `[N, K]` values and predictions
+`[N, K]` in the challenge's category order (`[N]` where it scores one category); `weights=` and
+`validation_weights=` weigh array rows. For masks, two folders, or sequences of 2-d masks (task 2:
+a dict of them per attribute); an array mask is lesion where True (bool), above 0.5 (floats), 1
+(integers of 0 and 1 only), or above 128 (other integers, as 0-255 files).
+
+`challenge_scores` scores a model's outputs, matched to the challenge's categories by class name;
+`classification_scores` scores a data set no challenge scores, over the model's own classes.
 """
 
-import re
-from pathlib import Path
+import dataclasses
 
-import cv2
 import numpy as np
-import pandas as pd
-from sklearn import metrics
 
-from dermnet.metrics import JACCARD_THRESHOLD
+from dermnet.evaluation import official
+from dermnet.evaluation.submissions import MASK_THRESHOLD, SubmissionError, read_mask_pairs, read_predictions, read_truth
+from dermnet.datasets import ATTRIBUTES
 
-ISIC2017_CLASSES = ("melanoma", "seborrheic_keratosis")
-ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
-SENSITIVITY_LEVELS = (0.82, 0.89, 0.95)
+SENSITIVITY_LEVELS = (0.82, 0.89, 0.95)  # ISIC 2017's specificity-at-sensitivity levels
 
 
-def binary_scores(truth, confidence, threshold=0.5, sensitivity_levels=()):
-    """Scores of the positive class' `confidence` [N] against 0/1 `truth` [N]; a confidence above
-    `threshold` is a positive call (the challenges' `> 0.5`)."""
-    truth, confidence = _checked(truth, confidence, 1)
-    if not np.isin(truth, (0, 1)).all():
-        raise ValueError(f"binary truth must be 0 or 1; got the values {sorted(set(truth.tolist()))[:10]}")
-    predicted, positive = confidence > threshold, truth == 1
-    both = 0 < positive.sum() < len(truth)
-    scores = {
-        "average_precision": float(metrics.average_precision_score(truth, confidence)) if positive.any()
-        else float("nan"),
-        "accuracy": float(np.mean(predicted == positive)),
-        "sensitivity": float(predicted[positive].mean()) if positive.any() else float("nan"),
-        "specificity": float((~predicted[~positive]).mean()) if (~positive).any() else float("nan"),
-        "auc": float(metrics.roc_auc_score(truth, confidence)) if both else float("nan"),
-    }
-    if sensitivity_levels:
-        false_positive_rate, true_positive_rate, _ = metrics.roc_curve(truth, confidence)
-        for level in sensitivity_levels:
-            reached = np.flatnonzero(true_positive_rate >= level)
-            specificity = 1 - false_positive_rate[reached[0]] if len(reached) else 0.0
-            scores[f"spec_at_sens_{round(level * 100)}"] = float(specificity) if both else float("nan")
-    return scores
+@dataclasses.dataclass(frozen=True)
+class Challenge:
+    """An ISIC challenge's scoring.
+
+    Attributes:
+        kind: "classification", "segmentation" or "attributes".
+        categories: the columns scored, in the challenge's order (attributes: their names).
+        ranking: the score it ranked by, returned as `overall`.
+        headerless: dermnet: the challenge published a headerless format (id, then `categories`).
+        single_label: each image has one category (balanced and multiclass accuracy apply).
+        model_classes: per category, the model class names that answer it (lower case).
+    """
+
+    name: str
+    kind: str
+    categories: tuple = ()
+    ranking: str = ""
+    headerless: bool = False
+    single_label: bool = False
+    model_classes: tuple = ()
+
+    def classes_for(self, category):
+        return dict(self.model_classes).get(category, (category.lower(),))
 
 
-def multiclass_scores(truth, probabilities, class_names=None):
-    """Scores of `probabilities` [N, K] against class indices `truth` [N]: accuracy, balanced
-    accuracy (a shared highest probability counts wrong), `auc` (the mean over classes) and `auc_<class>`."""
-    truth, probabilities = _checked(truth, probabilities, 2)
-    class_names = class_names or [str(k) for k in range(probabilities.shape[1])]
-    highest = probabilities == probabilities.max(axis=1, keepdims=True)
-    predicted = np.where(highest.sum(axis=1) == 1, probabilities.argmax(axis=1), -1)  # -1: undecided
-    present = np.unique(truth)
-    scores = {
-        "accuracy": float(np.mean(predicted == truth)),
-        "balanced_accuracy": float(np.mean([np.mean(predicted[truth == k] == k) for k in present])),
-    }
-    aucs = {f"auc_{class_names[k]}": float(metrics.roc_auc_score(truth == k, probabilities[:, k]))
-            for k in present if (truth != k).any()}
-    return {**scores, "auc": float(np.mean(list(aucs.values()))) if aucs else float("nan"), **aucs}
+CHALLENGES = {c.name: c for c in (
+    Challenge("isic2016", "classification", ("malignant",), "ap", headerless=True,
+              model_classes=(("malignant", ("malignant", "melanoma")),)),  # its malignant lesions are melanomas
+    Challenge("isic2017", "classification", ("melanoma", "seborrheic_keratosis"), "auc", headerless=True),
+    Challenge("isic2018_task1", "segmentation", ranking="threshold_jaccard"),
+    Challenge("isic2018_task2", "attributes", ATTRIBUTES, "jaccard"),
+    Challenge("isic2018_task3", "classification", ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"),
+              "balanced_accuracy", single_label=True),
+    Challenge("isic2019", "classification", ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"),
+              "balanced_accuracy", single_label=True),
+    Challenge("isic2020", "classification", ("target",), "auc",
+              model_classes=(("target", ("melanoma", "mel", "malignant")),)),
+    Challenge("isic2024", "classification", ("target",), "partial_auc",
+              model_classes=(("target", ("malignant", "melanoma", "mel")),)),
+)}
+ISIC2016_LABELS = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "benign": 0.0, "malignant": 1.0}
 
 
-def classification_scores(truth, probabilities, class_names=None):
-    """`binary_scores` of the second column for two classes, else `multiclass_scores`."""
-    probabilities = np.asarray(probabilities, dtype="float64")
-    if probabilities.ndim == 2 and probabilities.shape[1] == 2:
-        return binary_scores(truth, probabilities[:, 1])
-    return multiclass_scores(truth, probabilities, class_names)
+def get_challenge(name):
+    if name not in CHALLENGES:
+        raise ValueError(f"Unknown challenge {name!r}; expected one of {', '.join(CHALLENGES)}")
+    return CHALLENGES[name]
 
 
-# The classes each challenge scores, by name (matched without regard to case).
-CHALLENGE_CLASSES = {"isic2016": ("malignant",), "isic2017": ISIC2017_CLASSES, "isic2018_task3": ISIC2018_CLASSES}
+def score(challenge, truth, predictions, weights=None, validation_weights=None):
+    """The official scores of `challenge` (module docstring).
+
+    Raises:
+        SubmissionError: (a `ValueError`) a file, DataFrame or array that the official scoring
+            would refuse, naming it and the problem.
+    """
+    challenge = get_challenge(challenge)
+    if challenge.kind == "segmentation":
+        return segmentation_scores(truth, predictions)
+    if challenge.kind == "attributes":
+        return attribute_scores(truth, predictions)
+    if _is_table(truth):
+        headerless = challenge.categories if challenge.headerless else ()
+        ids, truth, weights, validation_weights = read_truth(
+            truth, challenge.categories, headerless, ISIC2016_LABELS if challenge.name == "isic2016" else None)
+        predictions = read_predictions(predictions, challenge.categories, ids, headerless)
+    else:
+        truth, predictions = _arrays(challenge.categories, truth, predictions)
+    return _classification(challenge, truth, predictions, weights, validation_weights)
+
+
+def _classification(challenge, truth, predictions, weights=None, validation_weights=None):
+    rows = len(truth)
+    weights = np.ones(rows) if weights is None else np.asarray(weights, dtype="float64")
+    validation_weights = weights if validation_weights is None else np.asarray(validation_weights, dtype="float64")
+    if weights.shape != (rows,) or validation_weights.shape != (rows,):
+        raise SubmissionError(f"weights are one per image ({rows}); got {weights.shape} and {validation_weights.shape}")
+    categories = challenge.categories
+    scores = _category_scores(categories, truth, predictions, weights)
+    if challenge.name == "isic2017":  # dermnet: the 2017 challenge's own specificity levels
+        for level in SENSITIVITY_LEVELS:
+            key = f"spec_at_sens_{round(level * 100)}"
+            per = {c: official.specificity_at_sensitivity(truth[:, k] > 0.5, predictions[:, k], level)
+                   for k, c in enumerate(categories)}
+            scores.update({f"{key}_{c}": v for c, v in per.items()}, **{key: official.macro_average(list(per.values()))})
+    ranking = challenge.ranking
+    if ranking == "balanced_accuracy":
+        overall, validation = (official.balanced_accuracy(truth, predictions, w) for w in (weights, validation_weights))
+    elif ranking == "partial_auc":  # dermnet: ISIC 2024's metric, which the package does not compute
+        overall, validation = (official.partial_auc_above_tpr(truth[:, 0], predictions[:, 0], w)
+                               for w in (weights, validation_weights))
+        scores["partial_auc"] = overall
+    else:
+        metric = {"ap": official.average_precision, "auc": official.auc}[ranking]
+        overall = scores[ranking]
+        validation = official.macro_average([metric(truth[:, k], predictions[:, k], validation_weights)
+                                             for k in range(len(categories))])
+    if challenge.single_label:
+        scores["multiclass_accuracy"] = _multiclass_accuracy(truth, predictions, weights)
+    return {"overall": overall, "validation": validation, **scores}
+
+
+def _category_scores(categories, truth, predictions, weights):
+    per = {c: official.category_metrics(truth[:, k], predictions[:, k], weights) for k, c in enumerate(categories)}
+    scores = {m: official.macro_average([per[c][m] for c in categories]) for m in official.CATEGORY_METRICS}
+    if len(categories) > 1:
+        scores["balanced_accuracy"] = official.balanced_accuracy(truth, predictions, weights)
+    return {**scores, **{f"{m}_{c}": per[c][m] for c in categories for m in official.CATEGORY_METRICS}}
+
+
+def _multiclass_accuracy(truth, predictions, weights):
+    """dermnet: the weighted share of images whose single highest prediction is their class."""
+    truth_labels = official.labels(truth)
+    right = (official.labels(predictions) == truth_labels) & (truth_labels != official.UNDECIDED)
+    return float(weights[right].sum() / weights.sum()) if weights.sum() else float("nan")
+
+
+def classification_scores(truth, probabilities, class_names=None, weights=None):
+    """The official per-category scores, their means, `balanced_accuracy` and
+    `multiclass_accuracy` of `probabilities` `[N, K]` (one column per name of `class_names`;
+    "0", "1", ... by default) against class indices `truth` `[N]`: dermnet's scores for a data set
+    no challenge scores."""
+    class_names = tuple(str(name) for name in (class_names or range(np.shape(probabilities)[-1])))
+    truth, probabilities = _arrays(class_names, truth, probabilities)
+    weights = np.ones(len(truth)) if weights is None else np.asarray(weights, dtype="float64")
+    scores = _category_scores(class_names, truth, probabilities, weights)
+    return {**scores, "multiclass_accuracy": _multiclass_accuracy(truth, probabilities, weights)}
 
 
 def challenge_scores(challenge, truth, probabilities, class_names):
-    """A classifier's scores: the official ones of `challenge` ("isic2016", "isic2017",
-    "isic2018_task3"), or `classification_scores` where `challenge` is None (a data set no challenge
-    scores).
+    """A model's scores: the official ones of `challenge`, or `classification_scores` where
+    `challenge` is None (a data set no challenge scores).
 
-    The model's output columns are matched to the challenge's classes by their names
-    (`class_names`, the model's output order), never by position: ISIC 2016 scores the
-    `malignant` column, ISIC 2017 `melanoma` and `seborrheic_keratosis` (each against the rest),
-    ISIC 2018 task 3 its seven classes in its own order.
+    The model's output columns are matched to the challenge's categories by their names
+    (`class_names`, the model's output order, without regard to case), never by position: ISIC 2016
+    scores the `malignant` column, ISIC 2017 `melanoma` and `seborrheic_keratosis` (each against
+    the rest), ISIC 2018 task 3 and 2019 all their classes, ISIC 2020 and 2024 the melanoma or
+    malignant one.
 
     Args:
         truth: class indices `[N]` into `class_names`.
         probabilities: `[N, K]`, one column per name of `class_names`.
 
     Raises:
-        ValueError: a class the challenge scores is not among `class_names`, or task 3's classes
-            are not exactly its seven.
+        ValueError: a category the challenge scores has no class among `class_names`, or a
+            single-label challenge's classes are not exactly the model's.
     """
     if challenge is None:
         return classification_scores(truth, probabilities, class_names)
-    if challenge not in CHALLENGE_CLASSES:
-        raise ValueError(f"Unknown challenge {challenge!r} for a classifier; expected one of "
-                         f"{', '.join(CHALLENGE_CLASSES)}")
+    challenge = get_challenge(challenge)
+    if challenge.kind != "classification":
+        raise ValueError(f"{challenge.name} scores masks, not a classifier's probabilities")
     lowered = [str(name).lower() for name in class_names]
-    wanted = CHALLENGE_CLASSES[challenge]
-    missing = [name for name in wanted if name.lower() not in lowered]
-    if missing or (challenge == "isic2018_task3" and len(lowered) != len(wanted)):
-        raise ValueError(f"{challenge} scores the classes {', '.join(wanted)}; the model's classes are "
-                         f"{', '.join(map(str, class_names))}")
-    columns = [lowered.index(name.lower()) for name in wanted]
-    truth, probabilities = np.asarray(truth), np.asarray(probabilities, dtype="float64")
-    if challenge == "isic2018_task3":  # class indices in the challenge's order
-        order = np.argsort(columns)
-        return score(challenge, order[truth], probabilities[:, columns])
+    columns = [next((lowered.index(n) for n in challenge.classes_for(c) if n in lowered), None)
+               for c in challenge.categories]
+    if None in columns or (challenge.single_label and len(lowered) != len(columns)):
+        raise ValueError(f"{challenge.name} scores the categories {', '.join(challenge.categories)}; the model's "
+                         f"classes are {', '.join(map(str, class_names))}")
+    truth, probabilities = np.asarray(truth, dtype="int64"), np.asarray(probabilities, dtype="float64")
     one_hot = np.stack([truth == k for k in columns], axis=1).astype("float64")
-    if challenge == "isic2016":
-        return score(challenge, one_hot[:, 0].astype("int64"), probabilities[:, columns[0]])
-    return score(challenge, one_hot, probabilities[:, columns])
+    return _classification(challenge, one_hot, probabilities[:, columns])
 
 
-def jaccard_scores(truth_masks, predicted_masks, threshold=JACCARD_THRESHOLD, names=None):
-    """ISIC 2018 task 1's means over images: `thresholded_jaccard`, `jaccard`, `dice`."""
-    if len(truth_masks) != len(predicted_masks) or not len(truth_masks):
-        raise ValueError(f"expected as many predicted masks as true ones, at least one; got "
-                         f"{len(predicted_masks)} and {len(truth_masks)}")
-    names = names or [f"mask {i}" for i in range(len(truth_masks))]
-    jaccards, dices = [], []
-    for name, truth, predicted in zip(names, truth_masks, predicted_masks):
-        truth, predicted = _binary_mask(truth, name), _binary_mask(predicted, name)
-        if truth.shape != predicted.shape:
-            raise ValueError(f"{name}: the predicted mask is {predicted.shape}, the true one {truth.shape}")
-        overlap, union, total = (truth & predicted).sum(), (truth | predicted).sum(), truth.sum() + predicted.sum()
-        jaccards.append(overlap / union if union else 1.0)
-        dices.append(2 * overlap / total if total else 1.0)
-    jaccards = np.array(jaccards)
-    return {"thresholded_jaccard": float(np.mean(np.where(jaccards >= threshold, jaccards, 0.0))),
-            "jaccard": float(jaccards.mean()), "dice": float(np.mean(dices))}
+def segmentation_scores(truth, predictions, names=None, per_image=False):
+    """ISIC 2018 task 1's scores (module docstring) of two mask folders or two sequences of 2-d
+    masks; with `per_image`, `(scores, rows)`, a dict of `MASK_METRICS` per image in `rows`."""
+    if _is_folder(truth):
+        pairs = [(image_id, t, p) for image_id, _, t, p in read_mask_pairs(truth, predictions)]
+    else:
+        pairs = _mask_arrays(truth, predictions, names)
+    rows = [{"image_id": image_id, **official.mask_metrics(t, p)} for image_id, t, p in pairs]
+    scores = {m: float(np.mean([row[m] for row in rows])) for m in official.MASK_METRICS}
+    scores = {"overall": scores["threshold_jaccard"], "validation": scores["threshold_jaccard"], **scores}
+    return (scores, rows) if per_image else scores
 
 
-def score(challenge, truth, predictions):
-    """The official scores of `challenge` (module docstring); truth and predictions are arrays, or
-    DataFrames / CSV paths (mask folders for task 1) in the challenge's format."""
-    if challenge == "isic2016":
-        if _is_table(truth):
-            truth, predictions = _aligned(_read(truth, ("image_id", "label")),
-                                          _read(predictions, ("image_id", "confidence")), ["label"], ["confidence"])
-            truth = _malignant(truth[:, 0])
-            predictions = predictions[:, 0]
-        predictions = np.asarray(predictions, dtype="float64")
-        return binary_scores(truth, predictions[:, 1] if predictions.ndim == 2 else predictions)
-    if challenge == "isic2017":
-        if _is_table(truth):
-            columns = ("image_id", *ISIC2017_CLASSES)
-            truth, predictions = _aligned(_read(truth, columns), _read(predictions, columns), ISIC2017_CLASSES,
-                                          ISIC2017_CLASSES)
-        truth, predictions = np.asarray(truth, dtype="float64"), np.asarray(predictions, dtype="float64")
-        if truth.ndim != 2 or truth.shape[1] != 2 or predictions.shape != truth.shape:
-            raise ValueError(f"isic2017 takes [N, 2] truth and predictions (melanoma, seborrheic keratosis); "
-                             f"got {truth.shape} and {predictions.shape}")
-        per_class = {name: binary_scores(truth[:, k] > 0.5, predictions[:, k], sensitivity_levels=SENSITIVITY_LEVELS)
-                     for k, name in enumerate(ISIC2017_CLASSES)}
-        scores = {f"{metric}_{name}": value for name, values in per_class.items() for metric, value in values.items()}
-        return {**scores, **{f"{metric}_mean": np.mean([values[metric] for values in per_class.values()])
-                             for metric in per_class["melanoma"]}}
-    if challenge == "isic2018_task3":
-        if _is_table(truth):
-            columns = ("image", *ISIC2018_CLASSES)
-            truth, predictions = _aligned(_read(truth, columns, header=True), _read(predictions, columns, header=True),
-                                          ISIC2018_CLASSES, ISIC2018_CLASSES)
-        truth = np.asarray(truth)
-        if truth.ndim == 2:  # one-hot rows
-            truth = truth.argmax(axis=1)
-        return multiclass_scores(truth, predictions, list(ISIC2018_CLASSES))
-    if challenge == "isic2018_task1":
-        names = None
-        if isinstance(truth, (str, Path)):
-            names, truth, predictions = _mask_folders(Path(truth), Path(predictions))
-        return jaccard_scores(truth, predictions, names=names)
-    raise ValueError(f"Unknown challenge {challenge!r}; expected one of isic2016, isic2017, isic2018_task1, "
-                     "isic2018_task3")
+def attribute_scores(truth, predictions, names=None):
+    """ISIC 2018 task 2's scores (module docstring) of two folders of attribute masks, or two
+    dicts `{attribute: [2-d masks]}` with the same images in the same order."""
+    if _is_folder(truth):
+        pairs = [(attribute, t, p) for _, attribute, t, p in read_mask_pairs(truth, predictions, attributes=True)]
+    else:
+        if not isinstance(truth, dict) or not isinstance(predictions, dict) or set(truth) != set(predictions):
+            raise SubmissionError("attribute masks are two folders, or two dicts {attribute: masks} with the same "
+                                  f"attributes; got {type(truth).__name__} and {type(predictions).__name__}")
+        pairs = [(attribute, t, p) for attribute in truth
+                 for _, t, p in _mask_arrays(truth[attribute], predictions[attribute], names)]
+    # Each image's confusion matrix as shares of its pixels, so that large images do not weigh more.
+    shares = {}
+    for attribute, t, p in pairs:
+        counts = np.array(official.confusion(t, p))
+        shares.setdefault(attribute, []).append(counts / counts.sum())
+    summed = {attribute: np.sum(values, axis=0) for attribute, values in sorted(shares.items())}
+    total = np.sum(list(summed.values()), axis=0)
+    scores = {"jaccard": official.jaccard(total[0], total[2], total[3]),
+              "dice": official.binary_metrics(*total)["dice"]}
+    for attribute, (tp, tn, fp, fn) in summed.items():
+        scores[f"jaccard_{attribute}"] = official.jaccard(tp, fp, fn)
+        scores[f"dice_{attribute}"] = official.binary_metrics(tp, tn, fp, fn)["dice"]
+    return {"overall": scores["jaccard"], "validation": scores["jaccard"], **scores}
 
 
-def _checked(truth, predictions, ndim):
-    truth, predictions = np.asarray(truth), np.asarray(predictions, dtype="float64")
-    if predictions.ndim != ndim or truth.shape != predictions.shape[:1]:
-        raise ValueError(f"expected truth [N] and predictions of {ndim} dimension(s) with N rows; got shapes "
-                         f"{truth.shape} and {predictions.shape}")
-    if not len(truth):
-        raise ValueError("nothing to score: the truth is empty")
-    if not np.isfinite(predictions).all():
-        raise ValueError("predictions hold NaN or infinite values")
-    if ndim == 2 and (truth.min() < 0 or truth.max() >= predictions.shape[1]):
-        raise ValueError(f"truth holds class indices outside 0..{predictions.shape[1] - 1}")
-    return truth.astype("int64"), predictions
+HEADLINE = ("overall", "validation", "balanced_accuracy", "multiclass_accuracy", "partial_auc",
+            *official.CATEGORY_METRICS, *official.MASK_METRICS, *(f"spec_at_sens_{round(level * 100)}"
+                                                                  for level in SENSITIVITY_LEVELS))
+
+
+def headline(scores):
+    """The scores that are not per category or per attribute: `overall`, the means and the aggregates."""
+    return {key: value for key, value in scores.items() if key in HEADLINE or key.startswith("image_mean_")
+            and key[len("image_mean_"):] in official.MASK_METRICS}
+
+
+def per_category(scores):
+    """The per-category (or per-attribute) scores as a DataFrame: a row per category, a column per
+    metric (`auc_MEL` is row MEL, column auc)."""
+    import pandas as pd
+
+    metrics = sorted({key for key in HEADLINE if key not in ("overall", "validation")} | {"jaccard", "dice"},
+                     key=len, reverse=True)  # the longest first: auc_sens_80_MEL is not auc of "sens_80_MEL"
+    rows = {}
+    for key, value in scores.items():
+        if key in HEADLINE or key.startswith("image_mean_"):
+            continue
+        metric = next((m for m in metrics if key.startswith(m + "_")), None)
+        if metric:
+            rows.setdefault(key[len(metric) + 1:], {})[metric] = value
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def _is_table(source):
-    return isinstance(source, (str, Path, pd.DataFrame))
+    import pandas as pd
+
+    return isinstance(source, (str, pd.DataFrame)) or hasattr(source, "__fspath__")
 
 
-def _read(source, columns, header=None):
-    """A challenge CSV (or DataFrame) with `columns`; header=None: a header if the first row has one."""
-    if isinstance(source, pd.DataFrame):
-        table, where = source, "the DataFrame"
-    else:
-        where = str(source)
-        try:
-            first = Path(source).read_text().splitlines()[0].split(",")
-        except (OSError, IndexError) as err:
-            raise ValueError(f"{where}: cannot read it ({err or 'empty file'})") from None
-        if header is None:  # a header names the id column ("image_id"); a data row starts with an id
-            header = first[0].strip() == columns[0]
-        table = pd.read_csv(source, header=0 if header else None, dtype={0: str} if not header else None)
-        if not header:
-            table.columns = list(columns)[:table.shape[1]] + [f"extra_{i}" for i in range(table.shape[1] - len(columns))]
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{where}: missing columns {missing} (expected {', '.join(columns)}; found "
-                         f"{', '.join(map(str, table.columns))})")
-    table = table[list(columns)].set_index(columns[0])
-    table.attrs["source"] = where
-    return table
+def _is_folder(source):
+    return isinstance(source, str) or hasattr(source, "__fspath__")
 
 
-def _aligned(truth, predictions, truth_columns, prediction_columns):
-    for table in (truth, predictions):
-        repeated = table.index[table.index.duplicated()].unique().tolist()
-        if repeated:
-            raise ValueError(f"{table.attrs['source']}: image ids listed twice: {repeated[:5]}")
-    missing = truth.index.difference(predictions.index).tolist()
-    extra = predictions.index.difference(truth.index).tolist()
-    if missing or extra:
-        raise ValueError(f"{predictions.attrs['source']}: " + "; ".join(
-            text for text in (f"{len(missing)} images of the truth have no prediction, e.g. {missing[:5]}" if missing
-                              else "", f"{len(extra)} predicted images are not in the truth, e.g. {extra[:5]}"
-                              if extra else "") if text))
-    values = predictions.loc[truth.index, list(prediction_columns)]
-    try:
-        values = values.astype("float64")
-    except ValueError as err:
-        raise ValueError(f"{predictions.attrs['source']}: a prediction is not a number ({err})") from None
-    return truth[list(truth_columns)].to_numpy(), values.to_numpy()
+def _arrays(categories, truth, predictions):
+    """Array truth (class indices `[N]` or values `[N, K]`) and predictions (`[N, K]`, or `[N]`
+    for one category) as float `[N, K]` each, checked."""
+    truth, predictions = np.asarray(truth), np.asarray(predictions, dtype="float64")
+    k = len(categories)
+    if predictions.ndim == 1 and k == 1:
+        predictions = predictions[:, None]
+    if truth.ndim == 1 and k == 1:
+        truth = truth[:, None]
+    elif truth.ndim == 1:
+        if not np.issubdtype(truth.dtype, np.integer) or truth.min(initial=0) < 0 or truth.max(initial=0) >= k:
+            raise SubmissionError(f"truth class indices are integers in 0..{k - 1} ({', '.join(categories)})")
+        truth = np.eye(k)[truth]
+    truth = truth.astype("float64")
+    if predictions.shape != truth.shape or predictions.ndim != 2 or predictions.shape[1] != k:
+        hint = " (pass the malignant confidence alone, or use challenge_scores with class names)" if k == 1 else ""
+        raise SubmissionError(f"expected truth and predictions of {k} column(s) ({', '.join(categories)}) with one "
+                              f"row per image; got shapes {truth.shape} and {predictions.shape}{hint}")
+    if not len(truth):
+        raise SubmissionError("nothing to score: the truth is empty")
+    if not np.isfinite(predictions).all() or not np.isfinite(truth).all():
+        raise SubmissionError("truth or predictions hold NaN or infinite values")
+    outside = np.flatnonzero(((predictions < 0) | (predictions > 1)).any(axis=1))
+    if len(outside):
+        raise SubmissionError(f"predictions outside [0, 1] in the rows {outside[:10].tolist()}")
+    return truth, predictions
 
 
-def _malignant(labels):
-    names = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "benign": 0, "malignant": 1}
-    try:
-        return np.array([names[str(label).strip()] for label in labels])
-    except KeyError as err:
-        raise ValueError(f"isic2016 truth labels are 0/1 or benign/malignant; found {err}") from None
+def _mask_arrays(truth, predictions, names):
+    if len(truth) != len(predictions) or not len(truth):
+        raise SubmissionError(f"expected as many predicted masks as true ones, at least one; got "
+                              f"{len(predictions)} and {len(truth)}")
+    names = names or [f"mask {i}" for i in range(len(truth))]
+    pairs = []
+    for name, t, p in zip(names, truth, predictions):
+        t, p = _binary_mask(t, name), _binary_mask(p, name)
+        if t.shape != p.shape:
+            raise SubmissionError(f"{name}: the predicted mask is {p.shape}, the true one {t.shape}")
+        pairs.append((name, t, p))
+    return pairs
 
 
 def _binary_mask(mask, name):
     mask = np.asarray(mask)
     if mask.ndim != 2:
-        raise ValueError(f"{name}: a mask is 2-d (height, width); got shape {mask.shape}")
+        raise SubmissionError(f"{name}: a mask is 2-d (height, width); got shape {mask.shape}")
     if mask.dtype == bool:
         return mask
     if np.issubdtype(mask.dtype, np.floating):
-        return mask >= 0.5
-    return mask > (0 if mask.max(initial=0) <= 1 else 128)
-
-
-def _mask_folders(truth_folder, prediction_folder):
-    """Masks of the truth folder (`<id>_segmentation.png`), each with the prediction file naming its id."""
-    truth_files = sorted(truth_folder.glob("*.png"))
-    if not truth_files:
-        raise ValueError(f"{truth_folder}: no PNG masks")
-    predicted_files = sorted(prediction_folder.glob("*.png"))
-    names, truths, predictions = [], [], []
-    for path in truth_files:
-        image_id = re.match(r"(ISIC_\d+|[^_]+)", path.stem).group(1)
-        matches = [p for p in predicted_files if image_id in p.stem]
-        if len(matches) != 1:
-            raise ValueError(f"{prediction_folder}: {len(matches)} predicted masks for {image_id} (expected 1)")
-        names.append(image_id)
-        truths.append(_read_mask_file(path))
-        predictions.append(_read_mask_file(matches[0]))
-    return names, truths, predictions
-
-
-def _read_mask_file(path):
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise ValueError(f"{path}: not a readable image")
-    return mask
+        return mask > 0.5
+    if np.isin(mask, (0, 1)).all():  # dermnet's own label masks
+        return mask == 1
+    return mask > MASK_THRESHOLD

@@ -3,8 +3,8 @@ held-out split, and the files of the run.
 
 Example:
 >>> scores = dermnet.training.run("baseline_cnn", epochs=1, image_size=32, out="runs/baseline_cnn", verbose=0)
->>> sorted(scores)[:2]
-['accuracy', 'auc']
+>>> scores["auc"] > 0, "balanced_accuracy" in scores
+(True, True)
 """
 
 import importlib.util
