@@ -200,6 +200,8 @@ def test_truth_weights_and_the_unscored_image(tmp_path):
     # Weights follow their image in any row order (the package applies them by position).
     assert scores["overall"] == 1.0  # the right NV image weighs 1, the right MEL one 0
     assert scores["validation"] == 1.0
+    with pytest.raises(SubmissionError, match="weights= is for arrays"):  # never two sources of weights
+        score("isic2018_task3", tmp_path / "w.csv", tmp_path / "p.csv", weights=[1.0, 1.0, 1.0])
 
 
 def test_missing_extra_and_repeated_images_are_named(tmp_path):

@@ -86,8 +86,9 @@ def _evaluate_masks(model, df, out, size, cache_dir):
     figure = plots.mask_overlays(cache.images[cache.index], cache.masks[cache.index][..., 0],
                                  probabilities[..., 0] > 0.5, first["jaccard"].to_numpy(), out / "masks.png",
                                  names=list(first["image_id"]))
+    task = "task 1" if mask_columns(df) == ["mask"] else "task 2, attributes"
     summary = (f"{len(df)} images; masks predicted at {size[0]}×{size[1]}, scored at each image's own size "
-               "(ISIC 2018 task 1).")
+               f"(ISIC 2018 {task}, official).")
     lines = [f"# {model.name}: evaluation", "", summary, "", *_score_tables(scores)]
     lines += ["", "## Masks", "", f"![Masks]({Path(figure).name})"]
     (out / "report.md").write_text("\n".join(lines) + "\n")

@@ -28,21 +28,16 @@ def mask_scores(df, probabilities, per_image=False):
     With `per_image`, returns `(scores, table)`: the table has one row per image and mask column
     (image_id, mask, then task 1's per-image metrics)."""
     columns, names = mask_columns(df), mask_names(df)
-    truths, predictions = {}, {}
-    for column, name, k in zip(columns, names, range(len(columns))):
+    truths, predictions, rows = {}, {}, []
+    for k, (column, name) in enumerate(zip(columns, names)):
         truths[name] = [read_mask(path) for path in df[column]]
         predictions[name] = [cv2.resize(probability, truth.shape[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
                              for truth, probability in zip(truths[name], probabilities[..., k])]
-    ids = [str(image_id) for image_id in df["image_id"]]
-    rows = []
-    for column, name in zip(columns, names):
-        _, per = segmentation_scores(truths[name], predictions[name], names=list(df[column]), per_image=True)
-        rows += [{**row, "image_id": image_id, "mask": column} for image_id, row in zip(ids, per)]
+        scores, per = segmentation_scores(truths[name], predictions[name], names=list(df[column]), per_image=True)
+        rows += [{**row, "image_id": str(image_id), "mask": column} for image_id, row in zip(df["image_id"], per)]
     table = pd.DataFrame(rows)[["image_id", "mask", *MASK_METRICS]]
-    if columns == ["mask"]:
-        scores = segmentation_scores(truths["lesion"], predictions["lesion"], names=list(df["mask"]))
-    else:
-        scores = attribute_scores(truths, predictions, names=ids)
+    if columns != ["mask"]:  # attributes: task 2's scores, and the means of the per-image ones
+        scores = attribute_scores(truths, predictions, names=[str(image_id) for image_id in df["image_id"]])
         means = table.groupby("mask", sort=False)[list(MASK_METRICS)].mean()
         scores.update({f"image_mean_{metric}": float(means[metric].mean()) for metric in MASK_METRICS})
         scores.update({f"image_mean_{metric}_{name}": float(means.loc[column, metric])

@@ -112,6 +112,9 @@ def score(challenge, truth, predictions, weights=None, validation_weights=None):
     if challenge.kind == "attributes":
         return attribute_scores(truth, predictions)
     if _is_table(truth):
+        if weights is not None or validation_weights is not None:
+            raise SubmissionError("a truth file or DataFrame carries its weights in its score_weight and "
+                                  "validation_weight columns; weights= is for arrays")
         headerless = challenge.categories if challenge.headerless else ()
         ids, truth, weights, validation_weights = read_truth(
             truth, challenge.categories, headerless, ISIC2016_LABELS if challenge.name == "isic2016" else None)
