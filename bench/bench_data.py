@@ -68,7 +68,7 @@ def main(argv=None):
         manifest.to_csv(Path(tmp) / "manifest.csv", index=False)
         df = data.from_csv(Path(tmp) / "manifest.csv", root=args.images)
         paths = df["image"].tolist()
-        megapixels = sum(np.prod(data.images.read_header(p)) for p in paths) / 1e6
+        megapixels = sum(np.prod(data.images.read_header(p)[0]) for p in paths) / 1e6
         for path in paths:  # the page cache holds every file for every contender
             Path(path).read_bytes()
         cores = os.cpu_count()

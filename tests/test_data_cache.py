@@ -4,11 +4,12 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 from harness import write_dataset
 
 from dermnet import data
 from dermnet.data import DataError, cache as cache_module
-from dermnet.data.images import read_image, read_image_bgr, resize
+from dermnet.data.images import read_image, resize
 
 pytestmark = pytest.mark.portable
 
@@ -32,13 +33,24 @@ def test_cache_holds_the_resized_images_and_masks(dataset, tmp_path):
 def test_cache_is_reused_and_rebuilt_for_a_changed_file(dataset, tmp_path, monkeypatch):
     first = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     decoded = []
-    monkeypatch.setattr(cache_module, "read_image_bgr", lambda p: decoded.append(p) or read_image_bgr(p))
+    monkeypatch.setattr(cache_module, "read_image", lambda p: decoded.append(p) or read_image(p))
     again = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     assert decoded == [] and again.path == first.path
     changed = dataset["image"][3]
     os.utime(changed, ns=(1, 1))  # a file edited on disk
     data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     assert decoded == [changed]
+    replaced = dataset["image"][5]  # replaced by another image of the same size and modification time
+    for pixels in (0, 255):
+        Image.fromarray(np.full((36, 48, 3), pixels, np.uint8)).save(replaced, compress_level=0)
+        if pixels == 0:
+            data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
+            before = os.stat(replaced)
+    os.utime(replaced, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(replaced).st_size == before.st_size
+    decoded.clear()
+    cache = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
+    assert decoded == [replaced] and cache.images[5].min() == 255
     other_size = data.build_cache(dataset, 8, cache_dir=tmp_path / "cache", progress=False)
     assert other_size.path != first.path
 
@@ -56,9 +68,9 @@ def test_interrupted_build_resumes_and_ends_with_the_same_bytes(dataset, tmp_pat
         calls.append(path)
         if len(calls) == interrupt_at[0]:
             raise Interruption
-        return read_image_bgr(path)
+        return read_image(path)
 
-    monkeypatch.setattr(cache_module, "read_image_bgr", interrupted)
+    monkeypatch.setattr(cache_module, "read_image", interrupted)
     with pytest.raises(Interruption):
         data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", workers=1, progress=False)
     calls.clear()
@@ -73,9 +85,21 @@ def test_bad_files_are_all_listed_or_skipped(dataset, tmp_path):
     (tmp_path / "data" / "images" / "IMG_0005.png").write_bytes(b"not a png")
     truncated = tmp_path / "data" / "images" / "IMG_0011.png"
     truncated.write_bytes(truncated.read_bytes()[:-30])
-    with pytest.raises(DataError, match=r"2 of 20 images cannot be used.*IMG_0005.png: not an image.*IMG_0011.png: truncated"):
+    with pytest.raises(DataError, match=r"2 of 20 images cannot be used.*IMG_0005.png: not an image.*IMG_0011.png: this PNG image cannot be decoded"):
         data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     cache = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", on_error="skip", progress=False)
     assert len(cache) == 18 and len(cache.rows) == 18
     assert "IMG_0005" not in set(cache.rows["image_id"]) and len(cache.skipped) == 2
     np.testing.assert_array_equal(cache.images[cache.index[5]], resize(read_image(cache.rows["image"][5]), (16, 16)))
+
+
+def test_a_full_disk_is_a_clear_error_not_a_crash(dataset, tmp_path, monkeypatch):
+    import errno
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache_module.os, "posix_fallocate", no_space, raising=False)
+    with pytest.raises(DataError, match=r"cache.*: no room for the image cache .*it needs 0.02 GB.*DERMNET_CACHE"):
+        data.build_cache(dataset, 512, cache_dir=tmp_path / "cache", progress=False)
+    assert not list((tmp_path / "cache").rglob("*.u8"))  # no half-made file left behind

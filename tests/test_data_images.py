@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dermnet.data import DataError, read_image, read_mask, resize
+from dermnet.data.images import read_header
 
 pytestmark = pytest.mark.portable
 
@@ -39,7 +40,7 @@ def test_truncated_jpeg_is_refused(tmp_path, cut):
     save(data, np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), quality=90)
     path = tmp_path / "cut.jpg"
     path.write_bytes(data.read_bytes()[:int(data.stat().st_size * cut)])
-    with pytest.raises(DataError, match="cut.jpg: truncated JPEG"):
+    with pytest.raises(DataError, match="cut.jpg: corrupt or truncated JPEG"):
         read_image(path)
 
 
@@ -47,7 +48,7 @@ def test_truncated_png_is_refused(tmp_path):
     full = save(tmp_path / "full.png", smooth_rgb())
     path = tmp_path / "cut.png"
     path.write_bytes(full.read_bytes()[:-40])
-    with pytest.raises(DataError, match="cut.png: truncated PNG"):
+    with pytest.raises(DataError, match="cut.png: this PNG image cannot be decoded"):
         read_image(path)
 
 
@@ -89,14 +90,54 @@ def test_cmyk_jpeg_becomes_the_right_rgb(tmp_path):
     assert np.abs(read_image(path).astype(int) - rgb).mean() < 4
 
 
-def test_exif_orientation_is_applied(tmp_path):
+def test_exif_orientation_is_not_applied(tmp_path):
     rgb = smooth_rgb(32, 64)
     rgb[:, :8] = (255, 0, 0)  # a red band on the left
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
-    image = read_image(save(tmp_path / "rotated.jpg", rgb, quality=95, exif=exif.tobytes()))
-    assert image.shape == (64, 32, 3)
-    assert image[:8, :, 0].mean() > 200 and image[:8, :, 1].mean() < 60  # the band is now on top
+    path = save(tmp_path / "rotated.jpg", rgb, quality=95, exif=exif.tobytes())
+    image = read_image(path)
+    assert image.shape == (32, 64, 3)  # as stored, as TensorFlow's decoder (the served model) sees it
+    assert image[:, :8, 0].mean() > 200 and image[:, :8, 1].mean() < 60
+    assert read_header(path) == ((64, 32), 6)
+
+
+def noisy_jpeg(path):
+    save(path, np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), quality=90)
+    return path.read_bytes()
+
+
+def test_jpeg_cut_short_and_closed_with_an_end_marker_is_refused(tmp_path):
+    data = noisy_jpeg(tmp_path / "full.jpg")
+    scan = data.rfind(b"\xff\xda")
+    (tmp_path / "closed.jpg").write_bytes(data[:scan + (len(data) - scan) // 2] + b"\xff\xd9")
+    with pytest.raises(DataError, match="closed.jpg: corrupt or truncated JPEG .*premature end"):
+        read_image(tmp_path / "closed.jpg")
+
+
+def test_jpeg_with_damaged_entropy_data_is_refused(tmp_path):
+    data = bytearray(noisy_jpeg(tmp_path / "full.jpg"))
+    start = data.rfind(b"\xff\xda") + 200
+    data[start:start + 100] = np.random.default_rng(1).integers(0, 0xFE, 100, dtype=np.uint8).tobytes()
+    (tmp_path / "damaged.jpg").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="damaged.jpg: corrupt or truncated JPEG .*Corrupt JPEG data"):
+        read_image(tmp_path / "damaged.jpg")
+
+
+def test_bytes_after_a_complete_image_are_fine(tmp_path):
+    rgb = smooth_rgb()
+    for name in ("motion.jpg", "trailer.png"):
+        clean = save(tmp_path / f"clean_{name}", rgb, quality=95)
+        (tmp_path / name).write_bytes(clean.read_bytes() + b"\0\0\0\x18ftypmp42" + bytes(range(256)) * 20)
+        np.testing.assert_array_equal(read_image(tmp_path / name), read_image(clean))
+
+
+def test_webp_and_the_first_frame_of_an_animated_gif(tmp_path):
+    rgb = smooth_rgb()
+    np.testing.assert_array_equal(read_image(save(tmp_path / "a.webp", rgb, lossless=True)), rgb)
+    frames = [Image.fromarray(rgb).convert("P"), Image.fromarray(255 - rgb).convert("P")]
+    frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:])
+    np.testing.assert_array_equal(read_image(tmp_path / "moving.gif"), np.asarray(frames[0].convert("RGB")))
 
 
 def png_header_only(path, width, height):
@@ -117,7 +158,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
         read_image(save(tmp_path / "small.png", smooth_rgb()), max_pixels=100)
 
 
-@pytest.mark.parametrize("stored", ["0-255", "0-1", "antialiased", "rgb"])
+@pytest.mark.parametrize("stored", ["0-255", "0-1", "antialiased", "rgb", "16-bit"])
 def test_masks_in_any_storage_become_0_1(tmp_path, stored):
     truth = np.zeros((40, 50), np.uint8)
     cv2.circle(truth, (25, 20), 12, 1, -1)
@@ -128,11 +169,51 @@ def test_masks_in_any_storage_become_0_1(tmp_path, stored):
     elif stored == "antialiased":
         mask = cv2.GaussianBlur(truth.astype(np.float32) * 255, (5, 5), 1).round().astype(np.uint8)
         assert len(np.unique(mask)) > 10
+    elif stored == "16-bit":
+        mask = truth.astype(np.uint16) * 65535
     else:
         mask = np.stack([truth * 255] * 3, -1)
-    result = read_mask(save(tmp_path / "mask.png", mask))
+    path = tmp_path / "mask.png"
+    cv2.imwrite(str(path), mask)
+    result = read_mask(path)
     assert result.dtype == np.uint8 and set(np.unique(result)) <= {0, 1}
     assert (result != truth).mean() < 0.01
+
+
+def test_a_mask_at_128_is_background_as_the_isic_scorer_has_it(tmp_path):
+    mask = np.array([[0, 128, 129, 255]], np.uint8)
+    cv2.imwrite(str(tmp_path / "edge.png"), np.repeat(mask, 4, 0))
+    np.testing.assert_array_equal(read_mask(tmp_path / "edge.png")[0], [0, 0, 1, 1])
+
+
+def lesion(dtype=np.uint8, value=1):
+    mask = np.zeros((40, 50), dtype)
+    cv2.circle(mask, (25, 20), 12, value, -1)
+    return mask
+
+
+@pytest.mark.parametrize("case, values", [
+    ("label map", "0, 2"),
+    ("stray 255", "0, 1, 255"),
+    ("16-bit 0 and 255", "uint16 values 0, 255"),
+])
+def test_a_mask_that_would_come_out_empty_is_refused(tmp_path, case, values):
+    mask = {"label map": lesion(value=2), "16-bit 0 and 255": lesion(np.uint16, 255)}.get(case)
+    if case == "stray 255":
+        mask = lesion()
+        mask[0, 0] = 255
+    path = tmp_path / "odd.png"
+    cv2.imwrite(str(path), mask)
+    with pytest.raises(DataError, match=f"odd.png: a mask whose marked pixels are mostly at or below .*{values}"):
+        read_mask(path)
+
+
+def test_a_mask_in_the_alpha_channel_is_refused(tmp_path):
+    rgba = np.zeros((40, 50, 4), np.uint8)
+    rgba[..., 3] = lesion() * 255
+    save(tmp_path / "alpha.png", rgba)
+    with pytest.raises(DataError, match="alpha.png: the mask is in the alpha channel"):
+        read_mask(tmp_path / "alpha.png")
 
 
 @pytest.mark.parametrize("mode", ["stretch", "crop", "pad"])

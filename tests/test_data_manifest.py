@@ -144,6 +144,40 @@ def test_mask_of_another_size_is_refused(tmp_path):
         data.from_csv(manifest)
 
 
+def test_a_mask_beside_an_image_with_an_exif_orientation_is_refused(tmp_path):
+    from PIL import Image
+
+    manifest = write_dataset(tmp_path, n=4, masks=True)
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.new("RGB", (48, 36)).save(tmp_path / "images" / "IMG_0001.png", exif=exif.tobytes())
+    with pytest.raises(DataError, match=r"IMG_0001.png: EXIF orientation 8 .*cannot tell which way its mask"):
+        data.from_csv(manifest)
+
+
+def test_labels_that_differ_by_case_or_spaces_are_refused(tmp_path):
+    manifest = write_dataset(tmp_path, n=6, num_classes=2)
+    df = pd.read_csv(manifest)
+    df.loc[[0, 2, 4], "label"] = ["Benign", "benign ", "benign"]
+    df.to_csv(manifest, index=False)
+    with pytest.raises(DataError, match=r"differ only by case or spaces: 'Benign', 'benign', 'benign '"):
+        data.from_csv(manifest)
+
+
+def test_an_id_that_matches_two_files_is_refused(tmp_path):
+    manifest = write_dataset(tmp_path, n=4)
+    pd.read_csv(manifest).drop(columns="image").to_csv(manifest, index=False)
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / "images" / "IMG_0001.png", tmp_path / "copy")  # the same bytes: one image
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "IMG_0002.png").write_bytes(b"resource fork")
+    (tmp_path / "images" / "._IMG_0002.png").write_bytes(b"resource fork")
+    assert len(data.from_csv(manifest)) == 4
+    shutil.copy(tmp_path / "images" / "IMG_0003.png", tmp_path / "copy" / "IMG_0002.png")  # same size, other pixels
+    with pytest.raises(DataError, match="image ids that match two different files .*IMG_0002"):
+        data.from_csv(manifest)
+
+
 def test_bad_manifest_file(tmp_path):
     (tmp_path / "m.csv").write_text("name,label\na,b\n")
     with pytest.raises(DataError, match="m.csv: the manifest has no image_id column"):

@@ -13,6 +13,7 @@ the cache for a person looking into the folder.
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +25,12 @@ import numpy as np
 
 from dermnet._io import write_json
 from dermnet.data.errors import DataError, first_rows
-from dermnet.data.images import RESIZE_MODES, read_image_bgr, read_mask, resize
+from dermnet.data.images import RESIZE_MODES, read_image, read_mask, resize
 from dermnet.data.manifest import check_on_error, mask_columns
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: EXIF orientation no longer applied (dermnet.data.images)
 _CHUNK = 256  # rows decoded between two state saves
+_SAMPLED = 4096  # bytes read from each end of a file for its signature
 
 
 @dataclass
@@ -94,8 +96,8 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
 
         def decode(i):
             try:
-                image = read_image_bgr(files[i][0])
-                images[i] = resize(image, size, resize_mode, interpolation)[..., ::-1]
+                image = read_image(files[i][0])
+                images[i] = resize(image, size, resize_mode, interpolation)
                 for c, mask_file in enumerate(files[i][1:]):
                     mask = read_mask(mask_file)
                     if mask.shape != image.shape[:2]:
@@ -147,18 +149,43 @@ def _key(files, size, resize_mode, interpolation):
 
 
 def _signature(row_files):
-    """Size and modification time of a row's files: a changed file is decoded again."""
-    try:
-        stats = [os.stat(f) for f in row_files if isinstance(f, str)]
-    except OSError as err:
-        raise DataError(f"{err.filename}: cannot read the file ({err.strerror})") from None
-    digest = hashlib.blake2b(repr([(s.st_size, s.st_mtime_ns) for s in stats]).encode(), digest_size=8)
+    """Size, modification time and the first and last `_SAMPLED` bytes of a row's files: a file
+    changed on disk is decoded again, even one replaced by another of the same size and time. (A
+    hash of whole files would read the data set again on every load.)"""
+    digest = hashlib.blake2b(digest_size=8)
+    for name in row_files:
+        if not isinstance(name, str):
+            continue
+        try:
+            with open(name, "rb") as file:
+                stat = os.fstat(file.fileno())
+                digest.update(repr((stat.st_size, stat.st_mtime_ns)).encode() + file.read(_SAMPLED))
+                file.seek(max(stat.st_size - _SAMPLED, 0))
+                digest.update(file.read(_SAMPLED))
+        except OSError as err:
+            raise DataError(f"{name}: cannot read the file ({err.strerror})") from None
     return int.from_bytes(digest.digest(), "little", signed=True)
 
 
 def _memmap(file, shape):
-    mode = "r+" if file.exists() and file.stat().st_size == int(np.prod(shape)) else "w+"
-    return np.memmap(file, np.uint8, mode, shape=shape)
+    """The array in `file`, its disk space reserved first: a memory map that runs out of disk
+    space kills the process (SIGBUS) with no message, a reservation that fails is a clear error."""
+    size = int(np.prod(shape))
+    if not (file.exists() and file.stat().st_size == size):
+        with open(file, "wb") as out:
+            try:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(out.fileno(), 0, size)
+                else:  # macOS and Windows: a sparse file, as numpy makes it
+                    out.truncate(size)
+            except OSError as err:
+                out.close()
+                file.unlink()
+                free = shutil.disk_usage(file.parent).free
+                raise DataError(f"{file.parent}: no room for the image cache ({err.strerror}): it needs "
+                                f"{size / 1e9:.2f} GB, {free / 1e9:.2f} GB are free; free some space, set "
+                                "DERMNET_CACHE to a folder on a larger disk, or cache a smaller image size") from None
+    return np.memmap(file, np.uint8, "r+", shape=shape)
 
 
 def _load_state(path, signatures):

@@ -1,13 +1,29 @@
-"""Reading images and masks safely, and resizing them the way the papers did.
+"""The one way dermnet reads image and mask files: the cache, `dermnet predict`, splits, lesion
+scoring and the notebooks all come here, and the served model (`dermnet.serving`) decodes to the
+same pixels (a test checks it bit for bit).
 
-Every odd file is either converted correctly or refused with a `DataError` that names it:
+The rules:
 
-- grayscale, palette, RGBA (alpha dropped), 16-bit (scaled to 8 bits) and CMYK images become RGB uint8;
-- EXIF orientation is applied, so pixels are as a viewer shows them;
-- empty files, files that are not images, truncated JPEG/PNG files (OpenCV may decode a truncated
-  JPEG into a grey-filled image with only a warning) and images whose header claims more than
-  `MAX_PIXELS` (a decompression bomb: refused before any pixel is decoded) raise `DataError`;
-- masks stored as {0, 255}, {0, 1} or anti-aliased (any grey levels) become {0, 1} at half intensity.
+- **Pixels as stored.** EXIF orientation is not applied, anywhere: TensorFlow's decoders (and so a
+  SavedModel) ignore it, and a model must see in serving what it saw in training. A mask paired
+  with an image that carries an orientation tag is refused by `dermnet.data.validate` (nobody can
+  tell which way the mask was drawn).
+- **Colour.** Grayscale, palette, RGBA (alpha dropped), 16-bit (the top 8 bits) and CMYK images
+  become RGB uint8; animated GIFs give their first frame, as the served model does.
+- **Integrity.** JPEGs are decoded by libjpeg-turbo through simplejpeg in strict mode, so that
+  libjpeg's "corrupt data" warnings (a file cut short and closed with an end marker, damaged
+  entropy-coded data) are errors; bytes after a complete image (phone "motion photos", a PNG
+  trailer) are fine. Other formats go through OpenCV, which refuses truncated files. Empty files,
+  files that are not images and headers that claim more than `MAX_PIXELS` pixels (a decompression
+  bomb, refused before any pixel is decoded) are errors too.
+- **Masks.** A pixel is lesion above 128 of 255, or the same share of a 16-bit range (the ISIC
+  scorer's rule); a mask holding only 0 and 1 is read as {0, 1}. A mask that is not empty but
+  would come out (nearly) empty under the rule — a label map {0, 2}, a {0, 1} mask with a stray
+  255, a 16-bit mask of 0 and 255, a mask kept in the alpha channel — is an error that names the
+  file and the values found. (Submitted masks are scored by the official rule alone:
+  `dermnet.evaluation.submissions`.)
+
+Every refusal is a `DataError` that names the file.
 """
 
 import io
@@ -16,6 +32,7 @@ import warnings
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image
 
 from dermnet.data.errors import DataError
@@ -26,37 +43,75 @@ MAX_PIXELS = 100_000_000
 RESIZE_MODES = ("stretch", "crop", "pad")
 _INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
                   "nearest": cv2.INTER_NEAREST}
+_EXIF_ORIENTATION = 0x0112
 
 
 def read_header(path):
-    """(width, height) from the file header alone (no pixel is decoded), or `DataError` naming the file."""
+    """(width, height) and the EXIF orientation (1: as stored, 2–8: flipped or rotated when shown)
+    from the file header alone, without decoding a pixel; or `DataError` naming the file."""
     try:
-        with open(path, "rb") as file:
-            return _open_header(file, path).size
+        with open(path, "rb") as file, _open_header(file, path) as header:
+            return header.size, int(header.getexif().get(_EXIF_ORIENTATION, 1))
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
 
 
 def read_image(path, max_pixels=MAX_PIXELS):
-    """RGB uint8 pixels `[H, W, 3]` of an image file, or `DataError` naming the file."""
-    return cv2.cvtColor(read_image_bgr(path, max_pixels), cv2.COLOR_BGR2RGB)
-
-
-def read_image_bgr(path, max_pixels=MAX_PIXELS):
-    """`read_image` in OpenCV's BGR order: the cache swaps channels after resizing, on fewer pixels."""
-    # OpenCV applies EXIF orientation, converts CMYK, palette and gray to BGR and 16 bits to 8.
-    return _decode(path, max_pixels, cv2.IMREAD_COLOR, "image")
+    """RGB uint8 pixels `[H, W, 3]` of an image file, as stored (module docstring), or `DataError`."""
+    data = _read_bytes(path)
+    with _open_header(io.BytesIO(data), path) as header:
+        _check_size(header, max_pixels, path, "image")
+        image_format, mode = header.format, header.mode
+    if image_format == "JPEG":
+        return _decode_jpeg(data, path, cmyk=mode == "CMYK")
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None:
+        raise DataError(f"{path}: this {image_format} image cannot be decoded (truncated or corrupt); "
+                        "download or copy the file again")
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path, max_pixels=MAX_PIXELS):
-    """A lesion mask as uint8 {0, 1} `[H, W]`; any stored scale or anti-aliasing is thresholded at half."""
-    mask = _decode(path, max_pixels, cv2.IMREAD_UNCHANGED, "mask")
-    if mask.ndim == 3:  # an RGB(A) mask: any colour channel counts
-        mask = mask[..., :3].max(axis=-1)
-    top = np.iinfo(mask.dtype).max if mask.dtype.kind == "u" else 1
-    # {0, 1} masks have top value 1; {0, 255} and anti-aliased masks are cut at half the full scale.
-    threshold = 0.5 if mask.max() <= 1 else top / 2
-    return (mask > threshold).astype(np.uint8)
+    """A mask as uint8 {0, 1} `[H, W]` by the mask rule of the module docstring, or `DataError`."""
+    data = _read_bytes(path)
+    with _open_header(io.BytesIO(data), path) as header:
+        _check_size(header, max_pixels, path, "mask")
+        is_jpeg = header.format == "JPEG"
+    if is_jpeg:
+        mask = _decode_jpeg(data, path, gray=True)[..., 0]
+    else:
+        mask = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if mask is None:
+            raise DataError(f"{path}: this mask cannot be decoded (truncated or corrupt)")
+    if mask.dtype not in (np.uint8, np.uint16):
+        raise DataError(f"{path}: a mask of {mask.dtype} values; save it as 8-bit 0 and 255")
+    if mask.ndim == 3:
+        colour = mask[..., :3].max(axis=-1)
+        if mask.shape[-1] == 4 and colour.min() == colour.max() and mask[..., 3].min() != mask[..., 3].max():
+            raise DataError(f"{path}: the mask is in the alpha channel (its colour channels are all "
+                            f"{colour.flat[0]}); dermnet reads the colour or gray channels: save the mask as "
+                            "a grayscale image of 0 and 255")
+        mask = colour
+    return _binarize(mask, path)
+
+
+def _binarize(mask, path):
+    values = np.unique(mask)
+    if values[-1] <= 1:  # a {0, 1} mask
+        return mask.astype(np.uint8)
+    threshold = 128 if mask.dtype == np.uint8 else 128 * 257  # 128 of 255, the same share of 65535
+    lesion = mask > threshold
+    faint = np.count_nonzero(mask) - np.count_nonzero(lesion)
+    # Anti-aliased edges put a few pixels under the threshold; a mask whose marked pixels are
+    # mostly under it is not a {0, 255} mask, and thresholding it would lose the lesion silently.
+    if faint > np.count_nonzero(lesion):
+        shown = ", ".join(map(str, values[:8])) + (", ..." if len(values) > 8 else "")
+        raise DataError(f"{path}: a mask whose marked pixels are mostly at or below {threshold} "
+                        f"({faint:,} pixels, against {np.count_nonzero(lesion):,} above; {mask.dtype} values "
+                        f"{shown}): a lesion is above {threshold}, so this would be (nearly) empty. A "
+                        "label map, a {0, 1} mask with stray values, or a 16-bit file of 0 and 255? Save it "
+                        "as 8-bit 0 and 255 (or 0 and 1)")
+    return lesion.astype(np.uint8)
 
 
 def resize(image, size, mode="stretch", interpolation="bicubic"):
@@ -88,27 +143,39 @@ def resize(image, size, mode="stretch", interpolation="bicubic"):
     return out
 
 
-def _decode(path, max_pixels, flags, what):
-    """Pixels of a checked file: readable, an image, within the pixel limit, complete."""
+def _read_bytes(path):
     try:
-        data = open(path, "rb").read()
+        with open(path, "rb") as file:
+            return file.read()
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
-    header = _open_header(io.BytesIO(data), path)
+
+
+def _decode_jpeg(data, path, cmyk=False, gray=False):
+    """libjpeg-turbo's accurate integer IDCT with fancy upsampling: TensorFlow's `decode_jpeg(...,
+    dct_method="INTEGER_ACCURATE")` to the bit. Strict: libjpeg's corrupt-data warnings raise."""
+    colorspace = "GRAY" if gray else "CMYK" if cmyk else "RGB"
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+    except ValueError as err:
+        raise DataError(f"{path}: corrupt or truncated JPEG ({err}); download or copy the file again") from None
+    if cmyk:
+        # Adobe's inverted CMYK, as libjpeg hands it over; TensorFlow (and Pillow) take R = C·K / 255.
+        cmyk_values = pixels.astype(np.uint16)
+        pixels = (cmyk_values[..., :3] * cmyk_values[..., 3:] // 255).astype(np.uint8)
+    return pixels
+
+
+def _check_size(header, max_pixels, path, what):
     width, height = header.size
     if width * height > max_pixels:
         raise DataError(f"{path}: the {what} header claims {width}×{height} = {width * height:,} pixels, "
                         f"more than the limit of {max_pixels:,} (a decompression bomb or a wrong file); "
                         "raise dermnet.data.images.MAX_PIXELS if the image is genuine")
-    _check_complete(data, header.format, path)
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    if pixels is None:
-        raise DataError(f"{path}: OpenCV cannot decode this {header.format} {what} (corrupt data)")
-    return pixels
 
 
 def _open_header(file, path):
-    """Pillow reads the header lazily: size and format without decoding a pixel."""
+    """Pillow reads the header lazily: size, format and EXIF without decoding a pixel."""
     with warnings.catch_warnings():  # our own pixel limit applies, not Pillow's warning
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -117,24 +184,12 @@ def _open_header(file, path):
             raise DataError(f"{path}: {err} (refused before decoding)") from None
         except Exception:  # noqa: BLE001 - Pillow raises several types for "not an image"
             file.seek(0)
-            head = file.read(512)
-            if not head:
+            data = file.read(512)
+            if not data:
                 raise DataError(f"{path}: the file is empty (0 bytes)") from None
-            kind = "text" if _looks_like_text(head) else "unknown data"
+            kind = "text" if _looks_like_text(data) else "unknown data"
             raise DataError(f"{path}: not an image file ({kind}, extension "
                             f"{os.path.splitext(str(path))[1] or 'none'})") from None
-
-
-def _check_complete(data, image_format, path):
-    """Truncated files end before their end marker; OpenCV may still decode them (grey-filled)."""
-    if image_format == "JPEG":
-        # The end-of-image marker must follow the last start-of-scan (entropy-coded data never
-        # contains 0xFFD9, and trailing bytes after the marker are harmless).
-        if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-            raise DataError(f"{path}: truncated JPEG (no end-of-image marker after the image data); "
-                            "download or copy the file again")
-    elif image_format == "PNG" and b"IEND" not in data[-32:]:
-        raise DataError(f"{path}: truncated PNG (no IEND chunk); download or copy the file again")
 
 
 def _looks_like_text(data):

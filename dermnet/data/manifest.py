@@ -10,6 +10,7 @@ and `df.attrs["classes"]`: the class names in the order of the model's outputs.
 Validation raises `DataError` naming the problem and the first offending rows.
 """
 
+import filecmp
 import os
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import read_header
 
 SPLITS = ("train", "validation", "test")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def from_csv(path, root=None, classes=None, on_error="raise"):
@@ -88,6 +89,7 @@ def validate(df, classes=None, on_error="raise"):
         if len(unlabelled):
             raise DataError(f"{where}: rows without a label: "
                             f"{first_rows(df.loc[unlabelled, 'image_id'])}")
+        _check_label_spelling(df, where)
         known = tuple(classes) if classes is not None else tuple(sorted(df["label"].unique()))
         try:
             class_indices(df, known)
@@ -145,6 +147,16 @@ def _check_ids(df, where):
         raise DataError(f"{where}: {problem}: {first_rows(ids)}")
 
 
+def _check_label_spelling(df, where):
+    """Labels that differ only by case or surrounding spaces ("Benign", "benign ") are one class
+    misspelt or two classes: an error, since either guess could be wrong."""
+    spellings = df["label"].groupby(df["label"].str.strip().str.casefold()).unique()
+    clashing = [sorted(names) for names in spellings if len(names) > 1]
+    if clashing:
+        raise DataError(f"{where}: labels that differ only by case or spaces: "
+                        f"{'; '.join(', '.join(map(repr, names)) for names in clashing)}: spell each class one way")
+
+
 def _check_leaks(df, where):
     if "lesion_id" not in df:
         return
@@ -171,8 +183,13 @@ def _file_problems(df):
             if not os.path.isfile(mask):
                 problems[row.Index] = f"{mask}: mask file not found"
                 continue
-            mask_size, image_size = read_header(mask), read_header(image)
-            if mask_size != image_size:
+            (mask_size, _), (image_size, orientation) = read_header(mask), read_header(image)
+            if orientation != 1:
+                problems[row.Index] = (f"{image}: EXIF orientation {orientation} (viewers show it turned or "
+                                       f"flipped); dermnet reads pixels as stored and cannot tell which way its "
+                                       f"mask {mask} was drawn: remove the tag (exiftool -Orientation=1 -n), "
+                                       "or store the image turned as its mask is")
+            elif mask_size != image_size:
                 problems[row.Index] = (f"{mask}: mask of size {'×'.join(map(str, mask_size))}, "
                                        f"its image {image} is {'×'.join(map(str, image_size))}")
     return problems
@@ -191,19 +208,21 @@ def existing_folder(root):
 
 
 def _index_images(root):
-    """{file stem: path} of every image under root; stems found twice map to None (ambiguous)."""
+    """{file stem: path} of every image under root; stems found twice (with other contents) map to
+    None. macOS's resource forks (`__MACOSX/`, `._name.jpg`) in zip archives are not images."""
     index = {}
-    for folder, _, files in os.walk(root):
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
         for name in files:
             stem, extension = os.path.splitext(name)
-            if extension.lower() in IMAGE_EXTENSIONS:
+            if extension.lower() in IMAGE_EXTENSIONS and not name.startswith("._"):
                 path = os.path.join(folder, name)
                 index[stem] = None if stem in index and not _same_file(index[stem], path) else path
     return index
 
 
 def _same_file(first, second):
-    return first is not None and os.path.getsize(first) == os.path.getsize(second)
+    return first is not None and filecmp.cmp(first, second, shallow=False)
 
 
 def find_images(ids, root):
@@ -211,5 +230,6 @@ def find_images(ids, root):
     index = _index_images(root)
     ambiguous = [i for i in ids if i in index and index[i] is None]
     if ambiguous:
-        raise DataError(f"{root}: images found twice with different contents: {first_rows(ambiguous)}")
+        raise DataError(f"{root}: image ids that match two different files (give an image column, or "
+                        f"remove one): {first_rows(ambiguous)}")
     return [index.get(i) for i in ids]  # a missing image is reported by validate()

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from dermnet.data.errors import DataError
+from dermnet.data.images import read_image
 
 DEFAULT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
 
@@ -66,7 +67,7 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4):
 
 
 def perceptual_hashes(paths, workers=None):
-    """64-bit DCT perceptual hashes (uint64) of image files, decoded at 1/8 scale for speed."""
+    """64-bit DCT perceptual hashes (uint64) of image files (`read_image`, then 32×32 gray)."""
     with ThreadPoolExecutor(workers) as pool:
         return np.array(list(pool.map(_phash, paths)), dtype=np.uint64)
 
@@ -85,9 +86,7 @@ def near_duplicate_pairs(paths, max_distance=4, hashes=None):
 
 
 def _phash(path):
-    gray = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    if gray is None:
-        raise DataError(f"{path}: cannot decode the image to hash it")
+    gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)  # a bad file: a DataError naming it
     dct = cv2.dct(cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32))
     low = dct[:8, :8].flatten()
     bits = low > np.median(low[1:])  # the DC term would dominate the median
