@@ -93,7 +93,8 @@ def _export(args):
     else:
         config = path.parent / "config.json"
         classes = json.loads(config.read_text())["classes"] if config.is_file() else None
-        serving.export_saved_model(model, args.out, _prediction_size(model, config), classes)
+        serving.export_saved_model(model, args.out, _prediction_size(model, config), classes,
+                                   max_pixels=args.max_pixels, keep=[path])
     print(f"{model.name}: {args.format} in {args.out}")
 
 
@@ -223,6 +224,9 @@ def parser():
     exporting.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
     exporting.add_argument("--out", required=True, help="the SavedModel folder or the .tflite file to write")
     exporting.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
+    exporting.add_argument("--max-pixels", type=int, default=100_000_000,
+                           help="saved_model: the served model refuses larger images, from their header "
+                           "(default 100,000,000)")
     exporting.set_defaults(run=_export)
     sweep = commands.add_parser("sweep", help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
     sweep.add_argument("what", choices=["synergic-weight", "components"])

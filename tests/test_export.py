@@ -54,19 +54,39 @@ def saved_model_cli(*arguments):
     return subprocess.run([str(script), *arguments], check=True, capture_output=True, text=True).stdout
 
 
+def odd_images(folder):
+    """The files a server gets: a real or noise JPEG, and progressive, CMYK, EXIF-rotated, PNG, WebP,
+    GIF and BMP files (the rotated one is not square: turning it would change its shape)."""
+    from PIL import Image
+
+    base = Image.open(jpeg(folder / "lesion.jpg")).convert("RGB").resize((61, 45))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    files = [jpeg(folder / "lesion.jpg")]
+    for name, image, options in (("progressive.jpg", base, {"progressive": True, "quality": 90}),
+                                 ("cmyk.jpg", base.convert("CMYK"), {"quality": 90}),
+                                 ("rotated.jpg", base, {"exif": exif.tobytes(), "quality": 90}),
+                                 ("lesion.png", base, {}), ("lesion.webp", base, {"quality": 80}),
+                                 ("lesion.gif", base.convert("P"), {}), ("lesion.bmp", base, {})):
+        image.save(folder / name, **options)
+        files.append(folder / name)
+    return files
+
+
 def test_saved_model_cli_runs_the_export_as_dermnet_predict_does(tmp_path):
     keras.utils.set_random_seed(0)
     run = tmp_path / "run"
     run.mkdir()
     dermnet.build("resnet50", num_classes=3, weights=None, input_shape=(48, 48, 3)).save(run / "model.keras")
     (run / "config.json").write_text(json.dumps({"classes": ["nevus", "melanoma", "keratosis"]}))
-    image = jpeg(tmp_path / "lesion.jpg")
-    assert cli.main(["predict", str(run), str(image), "--out", str(tmp_path / "predicted.csv")]) == 0
+    images = odd_images(tmp_path)
+    assert cli.main(["predict", str(run), *map(str, images), "--out", str(tmp_path / "predicted.csv")]) == 0
     assert cli.main(["export", str(run), "--out", str(tmp_path / "served")]) == 0
 
     shown = saved_model_cli("show", "--dir", str(tmp_path / "served"), "--all")
     assert "signature_def['serving_default']" in shown and "signature_def['serving_pixels']" in shown
-    np.save(tmp_path / "images.npy", np.array([Path(image).read_bytes()]))
+    # An object array: a fixed-width bytes array ("S") drops trailing NUL bytes, which ends a WebP file.
+    np.save(tmp_path / "images.npy", np.array([Path(image).read_bytes() for image in images], object))
     saved_model_cli("run", "--dir", str(tmp_path / "served"), "--tag_set", "serve", "--signature_def",
                     "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}", "--outdir", str(tmp_path))
     predicted = pd.read_csv(tmp_path / "predicted.csv")
@@ -74,6 +94,63 @@ def test_saved_model_cli_runs_the_export_as_dermnet_predict_does(tmp_path):
                                predicted[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), atol=1e-5)
     labels = np.load(tmp_path / "label.npy", allow_pickle=True)  # an object array of bytes: our own file
     assert [label.decode() for label in labels] == predicted["predicted"].tolist()
+    assert json.loads((tmp_path / "served" / "dermnet.json").read_text())["classes"][0] == "nevus"
+
+
+def test_export_never_replaces_a_users_files(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3)).save(run / "model.keras")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("my notes")
+    monkeypatch.chdir(tmp_path)
+    for out, problem in ((run, "holds .*model.keras, which the export must not replace"),
+                         (".", "is the working folder"), (tmp_path, "is the working folder"),
+                         (tmp_path / "mine", "a folder of other files")):
+        with pytest.raises(FileExistsError, match=problem):
+            cli.main(["--debug", "export", str(run), "--out", str(out)])
+    assert sorted(p.name for p in run.iterdir()) == ["model.keras"]
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "my notes"
+    (tmp_path / "empty").mkdir()
+    for _ in range(2):  # an empty folder, then the export it holds: both are written
+        assert cli.main(["export", str(run), "--out", "empty"]) == 0
+    assert (tmp_path / "empty" / "saved_model.pb").is_file()
+
+
+def test_the_served_model_has_limits(tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    from test_data_images import png_header_only
+
+    model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
+    serving.export_saved_model(model, tmp_path / "served", (32, 32), ["benign", "malignant"], max_pixels=50_000)
+    served = tf.saved_model.load(str(tmp_path / "served")).signatures["serving_default"]
+    empty = served(images=tf.constant([], tf.string))
+    assert empty["probabilities"].shape == (0, 2) and empty["label"].shape == (0,)
+    good = (tmp_path / "a.png")
+    Image.new("RGB", (200, 150), (200, 100, 50)).save(good)
+    bomb = png_header_only(tmp_path / "bomb.png", 60_000, 60_000).read_bytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image\] \[1\] \[of the request declares\] \[60000"):
+        served(images=tf.constant([good.read_bytes(), bomb]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image\] \[2\] \[of the request is not a JPEG"):
+        served(images=tf.constant([good.read_bytes()] * 2 + [b"hello"]))
+    assert served(images=tf.constant([good.read_bytes()]))["probabilities"].shape == (1, 2)
+
+
+def test_header_sizes_of_every_served_format(tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8))
+    for name, options in (("a.jpg", {}), ("a.png", {}), ("a.gif", {}), ("a.bmp", {}),
+                          ("lossy.webp", {"quality": 80}), ("lossless.webp", {"lossless": True}),
+                          ("extended.webp", {"exif": b"Exif\0\0", "quality": 80})):
+        image.save(tmp_path / name, **options)
+        known, height, width = serving.header_size(tf.constant((tmp_path / name).read_bytes()))
+        assert (bool(known), int(height), int(width)) == (True, 37, 53), name
+    cv2.imwrite(str(tmp_path / "topdown.bmp"), np.zeros((37, 53, 3), np.uint8))
+    assert [int(v) for v in serving.header_size(tf.constant((tmp_path / "topdown.bmp").read_bytes()))[1:]] == [37, 53]
 
 
 def test_a_segmentor_answers_masks_at_the_images_size(tmp_path):
