@@ -54,7 +54,7 @@ def _train(args):
     scores = run(args.model, args.dataset, args.root, recipe=args.recipe, out=out, epochs=args.epochs,
                  batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
                  seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
-                 deterministic=args.deterministic, distribute=args.distribute,
+                 deterministic=args.deterministic, distribute=args.distribute, overwrite=args.overwrite,
                  verbose=1 if sys.stdout.isatty() else 2)  # a progress bar, or a line per epoch in a log
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     print(f"model, history, scores (per category too) and config in {out}/")
@@ -190,6 +190,8 @@ def parser():
     training.add_argument("--recipe", help="a recipe name or a recipe JSON file, e.g. an earlier run's config.json "
                           "(default: the model card's)")
     training.add_argument("--out", help="the run's folder (default runs/MODEL)")
+    training.add_argument("--overwrite", action="store_true",
+                          help="train over a finished run in --out (its files go when training starts)")
     training.add_argument("--mixed-precision", choices=("bfloat16", "float16"),
                           help="train under Keras' mixed_bfloat16 / mixed_float16 policy (default: float32)")
     training.add_argument("--jit", action="store_true", help="force XLA compilation (default: where Keras can)")

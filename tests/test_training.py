@@ -73,10 +73,11 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     table.loc[24:29, "split"], table.loc[30:, "split"] = "validation", "test"
     table.to_csv(manifest, index=False)
     out = tmp_path / "run"
-    assert cli.main(["train", "baseline_cnn", "--dataset", str(manifest), "--image-size", "32", "--epochs", "2",
-                     "--batch-size", "8", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.keras", "config.json", "history.csv", "logs",
-                                                     "model.keras", "scores.json"]
+    command = ["--debug", "train", "baseline_cnn", "--dataset", str(manifest), "--image-size", "32", "--epochs",
+               "2", "--batch-size", "8", "--out", str(out)]
+    assert cli.main(command) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "config.json", "history.csv", "logs", "model.keras",
+                                                     "scores.json"]  # the checkpoint is model.keras: not kept twice
     assert list((out / "logs").rglob("events.out.tfevents.*")), "no TensorBoard events"
     assert len(pd.read_csv(out / "history.csv")) == 2 and "val_accuracy" in pd.read_csv(out / "history.csv")
     config = json.loads((out / "config.json").read_text())
@@ -87,6 +88,69 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     scores = classification_scores(data.class_indices(test), evaluation.predict_probabilities(model, test),
                                    config["classes"])
     assert scores == pytest.approx(json.loads((out / "scores.json").read_text()), nan_ok=True)
+
+    finished = (out / "model.keras").read_bytes()
+    with pytest.raises(FileExistsError, match="holds a finished run .*--overwrite"):
+        cli.main(command)
+    broken = pd.read_csv(manifest)
+    broken.loc[0, "image"] = "images/gone.png"
+    broken.to_csv(tmp_path / "broken.csv", index=False)
+    with pytest.raises(data.DataError, match="gone.png"):  # a new run that cannot start removes nothing
+        cli.main([*command, "--overwrite", "--dataset", str(tmp_path / "broken.csv")])
+    assert (out / "model.keras").read_bytes() == finished and (out / "scores.json").is_file()
+    (out / "evaluation").mkdir()
+    assert cli.main([*command, "--overwrite", "--epochs", "1"]) == 0
+    assert len(pd.read_csv(out / "history.csv")) == 1 and not (out / "evaluation").exists()
+
+
+def test_a_run_folder_is_locked_and_a_users_folder_refused(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import filelock, sys, time\n"
+                               f"lock = filelock.FileLock({str(out / '.lock')!r}); lock.acquire()\n"
+                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match="another run is training into this folder"):
+            training.run("baseline_cnn", out=out, epochs=1)
+    finally:
+        holder.kill()
+        holder.wait()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("chapter 1")
+    with pytest.raises(FileExistsError, match="holds files that are not a dermnet run's \\(thesis.tex\\)"):
+        training.run("baseline_cnn", out=tmp_path / "mine", epochs=1)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "chapter 1"
+
+
+def test_a_damaged_state_falls_back_and_the_history_comes_back_whole(synthetic, tmp_path):
+    import shutil
+
+    keras.utils.set_random_seed(0)
+    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
+    recipe, train = short("ray2020"), synthetic[synthetic.split == "train"].iloc[:32]
+    options = {"batch_size": 16, "cache_dir": tmp_path / "cache", "history_csv": tmp_path / "history.csv",
+               "resume_dir": tmp_path / "resume", "verbose": 0}
+    training.train(model, recipe, train, epochs=2, **options)
+    state = tmp_path / "resume" / "epoch-0002"
+    damaged = {"epoch-0003": lambda f: (f / "variables.npz").write_bytes((state / "variables.npz").read_bytes()[:99]),
+               "epoch-0004": lambda f: (f / "progress.json").write_text(""), "epoch-9999": None}
+    for name, damage in damaged.items():
+        if damage is None:
+            (tmp_path / "resume" / name).mkdir()  # a stray empty folder
+        else:
+            shutil.copytree(state, tmp_path / "resume" / name)
+            damage(tmp_path / "resume" / name)
+    (tmp_path / "history.csv").unlink()
+    with pytest.warns(UserWarning) as warned:
+        training.train(model, recipe, train, epochs=3, **options)  # resumes after epoch 2, trains the third
+    skipped = [str(w.message) for w in warned if "resuming from the epoch before" in str(w.message)]
+    assert any("epoch-9999: progress.json is missing" in m for m in skipped)
+    assert any("epoch-0004: a damaged file" in m for m in skipped) and any("epoch-0003: a damaged" in m for m in skipped)
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [1, 2, 3]
 
 
 @pytest.mark.portable

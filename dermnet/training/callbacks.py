@@ -50,7 +50,8 @@ class HistoryCSV(keras.callbacks.Callback):
         self.path, self.phase, self.epochs_before, self.rows = Path(path), phase, epochs_before, rows
 
     def on_epoch_end(self, epoch, logs=None):
-        self.rows.append({"phase": self.phase, "epoch": self.epochs_before + epoch + 1, **(logs or {})})
+        logs = {name: float(value) for name, value in (logs or {}).items()}
+        self.rows.append({"phase": self.phase, "epoch": self.epochs_before + epoch + 1, **logs})
         write_csv(self.path, pd.DataFrame(self.rows))
 
 
@@ -62,10 +63,11 @@ class TrainingState(keras.callbacks.Callback):
     """After every epoch with a finite loss, saves what training resumes from (`save_training_state`);
     at the start of a resumed phase, gives the phase's callbacks back their counters."""
 
-    def __init__(self, folder, phase, epochs_before, phase_callbacks, resumed=None):
+    def __init__(self, folder, phase, epochs_before, phase_callbacks, resumed=None, history_rows=()):
         super().__init__()
         self.folder, self.phase, self.epochs_before = Path(folder), phase, epochs_before
-        self.phase_callbacks, self.resumed = phase_callbacks, resumed
+        # the rows `HistoryCSV` keeps (the same list): a resumed run rebuilds history.csv from them
+        self.phase_callbacks, self.resumed, self.history_rows = phase_callbacks, resumed, history_rows
 
     def on_train_begin(self, logs=None):  # after the callbacks' own on_train_begin reset them
         for callback, counters in zip(self.phase_callbacks, (self.resumed or {}).get("callbacks", ())):
@@ -78,7 +80,8 @@ class TrainingState(keras.callbacks.Callback):
         counters = [{name: None if getattr(c, name) is None else float(getattr(c, name))
                      for name in _CALLBACK_COUNTERS if hasattr(c, name)} for c in self.phase_callbacks]
         save_training_state(self.folder, self.model, {"phase": self.phase, "phase_epoch": epoch + 1,
-                                                      "epoch": self.epochs_before + epoch + 1, "callbacks": counters})
+                                                      "epoch": self.epochs_before + epoch + 1, "callbacks": counters,
+                                                      "history": self.history_rows})
 
 
 class StepTimer(keras.callbacks.Callback):

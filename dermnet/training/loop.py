@@ -9,11 +9,8 @@ Example:
 [1]
 """
 
-from pathlib import Path
-
 import keras
 import numpy as np
-import pandas as pd
 
 from dermnet import data, recipes
 from dermnet._registry import registered_name
@@ -95,7 +92,7 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
         if history_csv is not None:
             own.append(HistoryCSV(history_csv, phase.name, epochs_before, history_rows))
         if resume_dir is not None:
-            own.append(TrainingState(resume_dir, index, epochs_before, phase_callbacks, resumed))
+            own.append(TrainingState(resume_dir, index, epochs_before, phase_callbacks, resumed, history_rows))
         # shuffle=False: the stream draws its own order each epoch (from the seed)
         history = model.fit(stream, validation_data=validation, epochs=phase_epochs, shuffle=False, callbacks=own,
                             initial_epoch=resumed["phase_epoch"] if resumed else 0, verbose=verbose)
@@ -129,7 +126,6 @@ def _fixed_size(model):
 
 
 def _history_rows(path, state):
-    """The rows a history continues from: a resumed run's, up to its saved state; else none."""
-    if path is None or state is None or not Path(path).is_file():
-        return []
-    return pd.read_csv(path).iloc[:state["epoch"]].to_dict("records")
+    """The rows a history continues from: a resumed run's, as its saved state holds them (so a
+    deleted or cut `history.csv` comes back whole); else none."""
+    return list(state.get("history", [])) if path is not None and state is not None else []

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import filelock
 import keras
 
 from dermnet import __version__, data, datasets, recipes
@@ -27,7 +28,7 @@ from dermnet.training.state import load_training_state
 
 def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
         image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", deterministic=False,
-        distribute=None, verbose="auto"):
+        distribute=None, overwrite=False, verbose="auto"):
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
 
     An interrupted run (killed at any moment) resumes when called again with the same arguments:
@@ -41,10 +42,14 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
             "synthetic" (the default) is drawn into the dermnet cache when `root` is None.
         recipe: a recipe name, a `Recipe`, or a JSON file of one (`Recipe.to_config()`, or a run's
             `config.json`); the model card's if None.
-        out: the run's folder (default `runs/<model_name>`): `model.keras`, `checkpoint.keras` (the
-            model after its last epoch with a finite loss), `history.csv`, `logs/` (TensorBoard),
-            `scores.json` and `config.json` (these arguments, the recipe and the class names); while
-            the run is unfinished, `resume/` (its arguments and the state after its last epoch).
+        out: the run's folder (default `runs/<model_name>`): `model.keras`, `history.csv`, `logs/`
+            (TensorBoard), `scores.json` and `config.json` (these arguments, the recipe and the class
+            names); while the run is unfinished, `checkpoint.keras` (the model after its last epoch
+            with a finite loss) and `resume/` (its arguments and the state after its last epoch).
+            The folder is locked while the run lives (`.lock`): a second run into it is refused.
+        overwrite: train into a folder that holds a finished run. Its files are removed only once
+            this run has read its data and starts its first epoch; without it, such a folder (or
+            one of files that are not a run's) is refused.
         mixed_precision: None (float32), "bfloat16" or "float16": Keras' `mixed_<…>` policy for
             this run (outputs, losses and metrics stay float32).
         image_size: the side of square inputs; the recipe's input size if None.
@@ -70,14 +75,22 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
     try:
-        return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
-                    jit_compile, deterministic, distribute, verbose, arguments)
+        out = Path(out or Path("runs") / model_name)
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            # filelock's lock is the operating system's: it dies with the process holding it.
+            with filelock.FileLock(out / ".lock", timeout=0):
+                return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
+                            jit_compile, deterministic, distribute, overwrite, verbose, arguments)
+        except filelock.Timeout:
+            raise RuntimeError(f"{out}: another run is training into this folder (it holds {out / '.lock'}): "
+                               "wait for it to end, or give another --out") from None
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
 def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed, jit_compile,
-         deterministic, distribute, verbose, arguments):
+         deterministic, distribute, overwrite, verbose, arguments):
     keras.utils.set_random_seed(seed)
     if deterministic and keras.config.backend() == "tensorflow":
         import tensorflow as tf
@@ -87,9 +100,8 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
     recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
     train_df, validation_df, test_df = data.load_splits(dataset, root)
     weights = card.weights if weights == "default" else weights
-    out = Path(out or Path("runs") / model_name)
-    resume_dir = _start_or_resume(out, arguments, verbose)
-    callbacks = [EpochCheckpoint(out / "checkpoint.keras")]
+    resume_dir, earlier = _start_or_resume(out, arguments, overwrite, verbose)
+    callbacks = [ClearEarlierRun(earlier), EpochCheckpoint(out / "checkpoint.keras")]
     if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
     with distribution(distribute) as replicas:
@@ -126,19 +138,31 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
               "dermnet_version": __version__}
     for name, content in (("scores.json", scores), ("config.json", config)):
         write_json(out / name, content)
-    shutil.rmtree(resume_dir)  # finished: the same command now starts a new run
+    shutil.rmtree(resume_dir)  # finished: the same command is now refused, or trains afresh with overwrite
+    (out / "checkpoint.keras").unlink(missing_ok=True)  # model.keras is the same model
     return scores
 
 
-def _start_or_resume(out, arguments, verbose):
-    """The run's `resume/` folder: kept from an interrupted run with the same arguments that saved an
-    epoch, or made afresh; an interrupted run with other arguments is an error."""
+# What a run writes into its folder; a folder holding anything else is not a run's.
+_RUN_FILES = {".lock", "resume", "model.keras", "checkpoint.keras", "history.csv", "logs", "scores.json",
+              "config.json", "evaluation", ".partial.model.keras", ".partial.checkpoint.keras"}
+_FINISHED = ("model.keras", "scores.json", "config.json")
+
+
+def _start_or_resume(out, arguments, overwrite, verbose):
+    """(The run's `resume/` folder, the earlier run's files to remove when training starts): the
+    folder kept from an interrupted run with the same arguments that saved an epoch, or made afresh.
+    An interrupted run with other arguments, a finished run (without `overwrite`) and a folder of
+    other files are errors."""
     resume_dir = out / "resume"
-    arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k != "verbose"})))
+    arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k not in ("verbose", "overwrite")})))
     started = resume_dir / "arguments.json"
     state = load_training_state(resume_dir) if started.is_file() else None
     if state is not None:
-        before = json.loads(started.read_text())
+        try:
+            before = json.loads(started.read_text())
+        except ValueError as err:
+            raise ValueError(f"{started}: unreadable ({err}): delete {resume_dir} to start afresh") from None
         if before != arguments:
             changed = ", ".join(f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
                                 for k in sorted(set(before) | set(arguments)) if before.get(k) != arguments.get(k))
@@ -146,13 +170,34 @@ def _start_or_resume(out, arguments, verbose):
                              f"again to resume it, give another --out, or delete {resume_dir} to start afresh")
         if verbose:
             print(f"{out}: resuming an interrupted run after epoch {state['epoch']}")
-        return resume_dir
-    # A history or checkpoint left by an earlier run would pass for this run's.
-    for stale in ("history.csv", "checkpoint.keras"):
-        (out / stale).unlink(missing_ok=True)
+        return resume_dir, []
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in _RUN_FILES)
+    if foreign:
+        raise FileExistsError(f"{out} holds files that are not a dermnet run's ({', '.join(foreign[:5])}): give a "
+                              "new or empty folder as --out")
+    finished = [name for name in _FINISHED if (out / name).exists()]
+    if finished and not overwrite:
+        raise FileExistsError(f"{out} holds a finished run ({', '.join(finished)}): give another --out, or pass "
+                              "--overwrite (overwrite=True) to train over it")
+    # A history or checkpoint left by an earlier run would pass for this run's: removed once this one
+    # has read its data (ClearEarlierRun), not before, so that a run that fails to start loses nothing.
+    earlier = [out / name for name in ("history.csv", "checkpoint.keras", "evaluation", *_FINISHED)]
     shutil.rmtree(resume_dir, ignore_errors=True)  # a run stopped before its first epoch has nothing to keep
     write_json(started, arguments)
-    return resume_dir
+    return resume_dir, earlier
+
+
+class ClearEarlierRun(keras.callbacks.Callback):
+    """Removes an earlier run's files when training starts: its data read and cached, its model built."""
+
+    def __init__(self, paths):
+        super().__init__()
+        self.paths = list(paths)
+
+    def on_train_begin(self, logs=None):
+        for path in self.paths:
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        self.paths = []  # the first phase only
 
 
 def _as_json(arguments):

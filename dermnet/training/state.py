@@ -1,9 +1,11 @@
 """The training state a run resumes from: after every epoch, the variables of the model and its
-optimizer and the progress (phase, epoch, the recipe callbacks' counters), saved in a folder that is
-renamed into place only once complete."""
+optimizer and the progress (phase, epoch, the recipe callbacks' counters, the history so far), saved
+in a folder that is renamed into place only once complete."""
 
 import json
 import shutil
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,24 +37,53 @@ def save_training_state(folder, model, progress):
 
 
 def _latest_state(folder):
-    """The newest `epoch-NNNN` folder in `folder`, or None."""
-    return max(Path(folder).glob("epoch-*"), default=None) if folder is not None else None
+    """The newest whole `epoch-NNNN` folder in `folder`, or None. A damaged one (a truncated or empty
+    file, a stray folder) is skipped with a warning naming it: the run resumes from the one before."""
+    if folder is None:
+        return None
+    for state in sorted(Path(folder).glob("epoch-*"), reverse=True):
+        problem = _damage(state)
+        if problem is None:
+            return state
+        warnings.warn(f"{state}: {problem}; resuming from the epoch before it, if there is one", stacklevel=3)
+    return None
+
+
+def _damage(state):
+    """What is wrong with a state folder, or None. A zip's directory is at its end, so a truncated
+    `variables.npz` fails to open."""
+    try:
+        progress = json.loads((state / "progress.json").read_text())
+        if not isinstance(progress, dict) or not isinstance(progress.get("epoch"), int):
+            return "progress.json holds no epoch"
+        with zipfile.ZipFile(state / "variables.npz") as saved:
+            if not saved.namelist():
+                return "variables.npz holds no variables"
+    except FileNotFoundError as err:
+        return f"{Path(err.filename).name} is missing"
+    except (OSError, ValueError, zipfile.BadZipFile) as err:  # JSONDecodeError is a ValueError
+        return f"a damaged file ({err})"
+    return None
 
 
 def load_training_state(folder):
-    """The progress of the latest state in `folder` (`save_training_state`), or None."""
+    """The progress of the latest whole state in `folder` (`save_training_state`), or None."""
     state = _latest_state(folder)
     return json.loads((state / "progress.json").read_text()) if state else None
 
 
 def restore_training_state(model, folder):
-    """Loads the latest state in `folder` into a model compiled for the state's phase."""
+    """Loads the latest whole state in `folder` into a model compiled for the state's phase."""
     state = _latest_state(folder)
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     variables = _state_variables(model)
-    with np.load(state / "variables.npz") as saved:
-        values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
+    try:
+        with np.load(state / "variables.npz") as saved:
+            values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{state / 'variables.npz'}: cannot be read ({err}); delete {state} to resume from "
+                         f"the epoch before it, or {Path(folder)} to start afresh") from None
     mismatch = len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values))
     if mismatch:
         raise ValueError(f"{state}: this training state does not fit {model.name} ({len(values)} saved variables, "
