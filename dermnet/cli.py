@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 
@@ -68,6 +69,10 @@ def _load_model(model_or_run):
     path = path / "model.keras" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file (a .keras file or a `dermnet train` run folder)")
+    if not zipfile.is_zipfile(path):  # Keras would answer "File not found"
+        raise ValueError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is "
+                         f"{'empty' if path.stat().st_size == 0 else 'truncated or of another kind'}): "
+                         "copy it again, or train the run again")
     return keras.saving.load_model(path, safe_mode=True), path
 
 

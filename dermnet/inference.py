@@ -11,13 +11,16 @@ Example:
 ['image', 'p_benign', 'p_malignant', 'predicted']
 """
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from dermnet.data import read_image
+from dermnet.data import DataError, read_image
+from dermnet.data.errors import first_rows
 from dermnet.data.manifest import IMAGE_EXTENSIONS
 from dermnet.evaluation.postprocess import postprocess_mask
 from dermnet.evaluation.tta import tta_model
@@ -35,7 +38,10 @@ def image_paths(inputs):
         elif item.suffix.lower() == ".csv":
             table = pd.read_csv(item, dtype=str)
             if "image" not in table.columns:
-                raise ValueError(f"{item}: a list of images needs an 'image' column; it has {list(table.columns)}")
+                raise DataError(f"{item}: a list of images needs an 'image' column; it has {list(table.columns)}")
+            empty = [row + 2 for row in np.flatnonzero(table["image"].isna())]  # line numbers, after the header
+            if empty:
+                raise DataError(f"{item}: no image path on lines {first_rows(empty)}")
             paths += [item.parent / p for p in table["image"]]
         elif item.is_file():
             paths.append(item)
@@ -65,9 +71,33 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
         raise ValueError("test-time augmentation is for classifiers (a mask would need the inverse warp)")
     network = inference_model(model)
     predictor = tta_model(network, tta_replicas) if tta_replicas > 1 else network
-    paths, rows = image_paths(inputs), []
+    paths, staged = image_paths(inputs), None
     if masks_dir is not None:
-        Path(masks_dir).mkdir(parents=True, exist_ok=True)
+        masks_dir = Path(masks_dir)
+        stems = pd.Series([p.stem for p in paths])
+        if stems.duplicated().any():
+            raise DataError(f"images of one name would write one mask file: {first_rows(stems[stems.duplicated()])}")
+        masks_dir.mkdir(parents=True, exist_ok=True)
+        # Masks are written here first and moved in at the end: a bad file in a later batch leaves
+        # the folder as it was.
+        staged = Path(tempfile.mkdtemp(prefix=".partial-masks-", dir=masks_dir))
+    try:
+        rows = _predict(predictor, paths, size, classes, batch_size, segmentor, staged, postprocess)
+        if staged is not None:
+            clashing = [masks_dir / f.name for f in staged.iterdir() if (masks_dir / f.name).exists()]
+            if clashing:
+                raise FileExistsError(f"{masks_dir} already holds masks of these names: {first_rows(clashing)}; "
+                                      "give another folder, or remove them")
+            for file in sorted(staged.iterdir()):
+                file.replace(masks_dir / file.name)
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+    return pd.DataFrame(rows)
+
+
+def _predict(predictor, paths, size, classes, batch_size, segmentor, masks_dir, postprocess):
+    rows = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         originals = [read_image(p) for p in chunk]  # a bad file raises a DataError that names it
@@ -85,7 +115,8 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
             for name, probability in zip(names, np.moveaxis(probabilities, -1, 0)):
                 mask = postprocess_mask(probability) if postprocess else (probability > 0.5).astype(np.uint8)
                 row[f"{name}_share"] = float(mask.mean())
-                if masks_dir is not None:
-                    cv2.imwrite(str(Path(masks_dir) / f"{path.stem}_{name}.png"), mask * 255)
+                written = masks_dir / f"{path.stem}_{name}.png" if masks_dir is not None else None
+                if written is not None and not cv2.imwrite(str(written), mask * 255):
+                    raise OSError(f"{written}: cannot write the mask (a full disk?)")
             rows.append(row)
-    return pd.DataFrame(rows)
+    return rows

@@ -178,6 +178,13 @@ def test_an_id_that_matches_two_files_is_refused(tmp_path):
         data.from_csv(manifest)
 
 
+def test_a_classifier_on_a_manifest_without_labels_is_told_so(tmp_path):
+    manifest = write_dataset(tmp_path, n=4)
+    pd.read_csv(manifest).drop(columns="label").to_csv(manifest, index=False)
+    with pytest.raises(DataError, match=r"manifest.csv: no label column, and a classifier learns from labels"):
+        data.class_names(data.from_csv(manifest))
+
+
 def test_bad_manifest_file(tmp_path):
     (tmp_path / "m.csv").write_text("name,label\na,b\n")
     with pytest.raises(DataError, match="m.csv: the manifest has no image_id column"):

@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import importlib
 import io
+import shutil
 import stat
 import tarfile
 import threading
@@ -211,6 +212,28 @@ def test_unsafe_tar_members_are_refused_before_writing(tmp_path, unsafe):
     with pytest.raises(DataError, match=rf"evil\.tar\.gz.*{unsafe.name}"):
         dl.safe_extract(archive, root)
     assert not root.exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_archive_bombs_are_refused_before_writing(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zip_file:
+        zip_file.writestr("zeros.bin", bytes(20_000_000))  # 20 MB of zeros pack into ~20 kB
+    (tmp_path / "bomb.zip").write_bytes(buffer.getvalue())
+    with tarfile.open(tmp_path / "bomb.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 20_000_000
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    for name in ("bomb.zip", "bomb.tar.gz"):
+        with pytest.raises(DataError, match=rf"{name}: refusing to extract: its members add up to 20,000,000 bytes"):
+            dl.safe_extract(tmp_path / name, tmp_path / "root")
+    assert not (tmp_path / "root").exists()
+
+
+def test_an_archive_larger_than_the_free_space_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "set.zip").write_bytes(_zip({"set/a.jpg": PAYLOAD}))
+    monkeypatch.setattr(dl.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(DataError, match=r"set.zip: extracting needs 0.00 GB and .* has 0.00 GB free"):
+        dl.safe_extract(tmp_path / "set.zip", tmp_path / "root")
 
 
 def test_a_plain_tar_extracts(tmp_path):

@@ -64,6 +64,37 @@ def test_a_segmentor_writes_masks_at_each_images_own_size(tmp_path):
         assert share == pytest.approx((mask > 0).mean())
 
 
+def test_a_bad_image_in_a_later_batch_leaves_the_masks_folder_as_it_was(tmp_path, capsys):
+    model = dermnet.build("unet", input_shape=(32, 32, 3), depth=2, filters=4)
+    run = saved_run(model, tmp_path / "run", ["lesion"])
+    images_on_disk(tmp_path / "images")
+    (tmp_path / "images" / "z_broken.png").write_bytes(b"not an image")  # sorted last: the last batch
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "mine.png").write_bytes(b"a user's file")
+    command = ["predict", str(run), str(tmp_path / "images"), "--out", str(tmp_path / "p.csv"), "--batch-size", "1",
+               "--masks", str(tmp_path / "masks")]
+    assert cli.main(command) == 1 and "z_broken.png" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "masks").iterdir()] == ["mine.png"]
+    (tmp_path / "images" / "z_broken.png").unlink()
+    (tmp_path / "masks" / "a_lesion.png").write_bytes(b"an earlier mask")
+    assert cli.main(command) == 1 and "already holds masks of these names: " in capsys.readouterr().err
+    assert (tmp_path / "masks" / "a_lesion.png").read_bytes() == b"an earlier mask"
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a_lesion.png", "mine.png"]
+
+
+def test_unreadable_lists_and_model_files_are_named(tmp_path, capsys):
+    model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
+    model.save(tmp_path / "model.keras")
+    images_on_disk(tmp_path / "images")
+    (tmp_path / "list.csv").write_text("image\nimages/a.png\n\"\"\nimages/sub/b.png\n")
+    assert cli.main(["predict", str(tmp_path / "model.keras"), str(tmp_path / "list.csv")]) == 1
+    assert "list.csv: no image path on lines 3" in capsys.readouterr().err
+    for name, content in (("cut.keras", (tmp_path / "model.keras").read_bytes()[:500]), ("text.keras", b"hello")):
+        (tmp_path / name).write_bytes(content)
+        assert cli.main(["predict", str(tmp_path / name), str(tmp_path / "images")]) == 1
+        assert f"{name}: not a Keras model file" in capsys.readouterr().err
+
+
 def test_a_bad_image_is_named_and_nothing_is_written(tmp_path, capsys):
     model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
     model.save(tmp_path / "model.keras")

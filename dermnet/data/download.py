@@ -7,6 +7,7 @@ Example:
 
 import hashlib
 import http.client
+import shutil
 import stat
 import sys
 import tarfile
@@ -112,6 +113,27 @@ def _check_member(archive, base, name, unsafe_kind=None):
         raise DataError(f"{archive}: refusing to extract {name!r}: it would land outside {base}")
 
 
+# Deflate packs at most ~1,000:1; image archives expand ~1:1 and CSV ones ~10:1. An archive that
+# would grow past both limits is a zip bomb or a wrong file.
+MAX_EXPANSION = 100
+_SMALL = 10_000_000  # bytes any archive may expand to
+
+
+def _check_expansion(archive, expanded, root):
+    """Refuse, before writing, an archive whose members add up to more than `MAX_EXPANSION` times its
+    size (beyond `_SMALL`) or than the free space under `root`."""
+    packed = archive.stat().st_size
+    if expanded > max(MAX_EXPANSION * packed, _SMALL):
+        raise DataError(f"{archive}: refusing to extract: its members add up to {expanded:,} bytes, "
+                        f"{expanded / max(packed, 1):,.0f} times its size of {packed:,} bytes (a zip bomb, or a "
+                        f"wrong file; the limit is {MAX_EXPANSION}×, dermnet.data.download.MAX_EXPANSION)")
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if expanded > free:
+        raise DataError(f"{archive}: extracting needs {expanded / 1e9:.2f} GB and {existing} has "
+                        f"{free / 1e9:.2f} GB free: free some space, or give a --root on a larger disk")
+
+
 def safe_extract(archive, root):
     """Extract a zip or tar (.tar, .tar.gz, .tgz) archive into `root`, refusing unsafe members.
 
@@ -123,7 +145,8 @@ def safe_extract(archive, root):
 
     Raises:
         DataError: a member would land outside `root` (absolute path, `..`), is a symlink or hard
-            link, or is a device or fifo; or the file is neither a zip nor a tar archive.
+            link, or is a device or fifo; the members add up to more than `MAX_EXPANSION` times the
+            archive's size or than the free disk space; or the file is neither a zip nor a tar archive.
     """
     archive, root = Path(archive), Path(root)
     base = root.resolve()
@@ -133,6 +156,8 @@ def safe_extract(archive, root):
                 # zip keeps the Unix file type in the high 16 bits of external_attr
                 link = stat.S_ISLNK(info.external_attr >> 16)
                 _check_member(archive, base, info.filename, "a symlink" if link else None)
+            # zipfile writes no more than each member's declared size (and checks its CRC)
+            _check_expansion(archive, sum(info.file_size for info in zip_file.infolist()), root)
             root.mkdir(parents=True, exist_ok=True)
             zip_file.extractall(root)
     elif tarfile.is_tarfile(archive):
@@ -142,6 +167,7 @@ def safe_extract(archive, root):
                 kind = ("a link" if member.issym() or member.islnk()
                         else None if member.isfile() or member.isdir() else "a device or fifo")
                 _check_member(archive, base, member.name, kind)
+            _check_expansion(archive, sum(member.size for member in members if member.isfile()), root)
             root.mkdir(parents=True, exist_ok=True)
             # The "data" filter (Python 3.12, backported to 3.10.12) also drops setuid bits and owners.
             safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}

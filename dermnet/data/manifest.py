@@ -119,6 +119,10 @@ def class_names(df, classes=None):
     if classes is not None:
         return tuple(classes)
     if "classes" not in df.attrs:
+        if "label" not in df.columns:
+            where = df.attrs.get("source") or df.attrs.get("dataset") or "the manifest"
+            raise DataError(f"{where}: no label column, and a classifier learns from labels (columns: "
+                            f"{', '.join(map(str, df.columns))}); add one, or train a segmentor on its masks")
         raise ValueError("This DataFrame has no class list: load it with dermnet.data (load_dataset, "
                          "from_csv, from_folders, validate) or pass classes=[...] in output order.")
     return df.attrs["classes"]
