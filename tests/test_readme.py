@@ -43,7 +43,7 @@ TINY_PYTHON = [
     ("pair_dataset(train_df, 224,", "pair_dataset(train_df, 32,"),
     ('out="lambda.csv", epochs=50)', 'out="lambda.csv", epochs=1, backbone="baseline_cnn", image_size=32)'),
     ('out="n.csv")', 'out="n.csv", epochs=1, backbone="baseline_cnn", image_size=32)'),
-    ('out="runs/sdl")', 'out="runs/sdl", epochs=1, image_size=32, weights=None)'),
+    ('out="runs/sdl_api")', 'out="runs/sdl_api", epochs=1, image_size=32, weights=None)'),
     ("epochs=50", "epochs=1"),
     ('dermnet.build("unet", input_shape=(None, None, 3))', 'dermnet.build("unet", input_shape=(None, None, 3), depth=2, filters=4)'),
     ("segmentation_dataset(lesions_df, 128,", "segmentation_dataset(lesions_df, 32,"),
@@ -148,8 +148,8 @@ def test_the_readme_shell_blocks_run(as_user):
                 # The install and this very suite: .ci/run runs them, in a fresh virtual environment.
                 if not arguments or arguments[0] == "pip" or "pytest" in arguments:
                     continue
-                if arguments[0] == "saved_model_cli":
-                    script = Path(sys.executable).with_name("saved_model_cli")
+                if arguments[0] in ("saved_model_cli", "python"):
+                    script = Path(sys.executable).with_name(arguments[0])
                     subprocess.run([str(script), *arguments[1:]], check=True, capture_output=True)
                     continue
                 assert arguments[0] == "dermnet", f"README runs {arguments[0]}: teach tests/test_readme.py about it"
