@@ -157,8 +157,9 @@ def _start_or_resume(out, arguments, overwrite, verbose):
     resume_dir = out / "resume"
     arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k not in ("verbose", "overwrite")})))
     started = resume_dir / "arguments.json"
-    state = load_training_state(resume_dir) if started.is_file() else None
-    if state is not None:
+    # The arguments are compared before the states are read: an interrupted run with other arguments
+    # is refused even when its states are damaged, so that starting afresh never removes it unasked.
+    if started.is_file() and any(resume_dir.glob("epoch-*")):
         try:
             before = json.loads(started.read_text())
         except ValueError as err:
@@ -168,6 +169,8 @@ def _start_or_resume(out, arguments, overwrite, verbose):
                                 for k in sorted(set(before) | set(arguments)) if before.get(k) != arguments.get(k))
             raise ValueError(f"{out} holds an interrupted run with other arguments ({changed}): run its command "
                              f"again to resume it, give another --out, or delete {resume_dir} to start afresh")
+    state = load_training_state(resume_dir) if started.is_file() else None
+    if state is not None:
         if verbose:
             print(f"{out}: resuming an interrupted run after epoch {state['epoch']}")
         return resume_dir, []
