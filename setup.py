@@ -1,9 +1,8 @@
 from setuptools import find_packages, setup
 
-# data_manifests/ sits at the top of the repository (where people look for it) and installs as
-# the package data `dermnet.data_manifests`, so load_dataset() finds it after any kind of install.
+# The manifests (dermnet/data/manifests/*.csv) are package data: load_dataset() finds them through
+# importlib.resources after any kind of install, and from the source tree.
 setup(
-    packages=find_packages(include=["dermnet", "dermnet.*"]) + ["dermnet.data_manifests"],
-    package_dir={"dermnet.data_manifests": "data_manifests"},
-    package_data={"dermnet.data_manifests": ["*.csv", "README.md"]},
+    packages=find_packages(include=["dermnet", "dermnet.*"]),
+    package_data={"dermnet.data.manifests": ["*.csv", "README.md"]},
 )

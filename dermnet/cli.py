@@ -1,12 +1,15 @@
 """The `dermnet` command line.
 
-Errors print as one line and exit with status 1; `--debug` shows the traceback instead.
+Errors print as one line and exit with status 1; `--debug` (before or after the subcommand) shows
+the traceback instead. TensorFlow is loaded only by the commands that use a model, with its C++ start-up
+lines (oneDNN, CUDA probing) muted; DERMNET_STARTUP_LOGS=1 shows them.
 """
 
 import argparse
 import json
 import os
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -103,19 +106,45 @@ def _export(args):
     print(f"{model.name}: {args.format} in {args.out}")
 
 
+def _trained_on(model_path, dataset, root):
+    """(data set, root) to evaluate on: the flags, or what the run beside the model trained on
+    (its `config.json`); the run's root only goes with the run's own data set."""
+    config = model_path.parent / "config.json"
+    arguments = json.loads(config.read_text())["arguments"] if config.is_file() else {}
+    if dataset is None and "dataset" not in arguments:
+        raise ValueError(f"{model_path}: no run config.json beside it says which data set it was trained on: "
+                         "give --dataset (and --root)")
+    if dataset is None or dataset == arguments.get("dataset"):
+        return arguments.get("dataset", dataset), root or arguments.get("root")
+    return dataset, root
+
+
 def _evaluate(args):
     from dermnet import datasets
-    from dermnet.data import load_splits
+    from dermnet.data import class_names, load_splits
     from dermnet.evaluation import evaluate
     from dermnet.evaluation.scoring import headline
 
     model, path = _load_model(args.model)
-    _, _, held_out = load_splits(args.dataset, args.root)
+    dataset, root = _trained_on(path, args.dataset, args.root)
+    train, _, held_out = load_splits(dataset, root)
+    config = path.parent / "config.json"
+    trained = json.loads(config.read_text()).get("classes") if config.is_file() else None
+    if trained and not _predicts_masks(model) and list(class_names(train)) != trained:
+        raise ValueError(f"{path} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
+                         "a model is scored on a data set of its own classes")
     out = args.out or str(path.parent / "evaluation")
-    scores = evaluate(model, held_out, out, _prediction_size(model, path.parent / "config.json"),
-                      challenge=datasets.challenge_of(args.dataset), tta_replicas=args.tta)
+    print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
+    scores = evaluate(model, held_out, out, _prediction_size(model, config),
+                      challenge=datasets.challenge_of(dataset), tta_replicas=args.tta)
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
+
+
+def _predicts_masks(model):
+    from dermnet.models import contract
+
+    return contract(model).predicts_masks
 
 
 def _prediction_size(model, run_config):
@@ -166,29 +195,36 @@ def _add_training_arguments(command, epochs_help, image_size_default):
                          help=f"square input side (default: {image_size_default or 'the recipe’s'})")
     command.add_argument("--weights", help="imagenet, none (random) or a weights file (default: ImageNet "
                          "where the backbone has them)")
-    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--seed", type=int, default=0, help="the random seed of weights, data order and "
+                         "augmentation (default 0)")
 
 
 def parser():
+    from dermnet import __version__
+
     p = argparse.ArgumentParser(prog="dermnet", description="Skin-lesion models for dermoscopy.")
+    p.add_argument("--version", action="version", version=f"dermnet {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    # --debug after the subcommand too: its default SUPPRESS leaves the main parser's value alone
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     commands = p.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="list the registered models")
+    listing = commands.add_parser("list", parents=[common], help="list the registered models")
     listing.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. '*dense*'")
     listing.add_argument("--task", help="only models of this task, e.g. classification")
     listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     listing.set_defaults(run=_list)
 
     # `dermnet data SUBCOMMAND`: a group, so that other data subcommands can sit beside `download`
-    data = commands.add_parser("data", help="get and check data sets")
+    data = commands.add_parser("data", parents=[common], help="get and check data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    fetch = data_commands.add_parser("download", help="download and extract a public data set")
+    fetch = data_commands.add_parser("download", parents=[common], help="download and extract a public data set")
     fetch.add_argument("name", help="the data set, e.g. isic2018_task3_test (an unknown name lists them)")
     fetch.add_argument("--root", required=True, help="the data folder; images land anywhere under it")
     fetch.set_defaults(run=_data_download)
 
-    training = commands.add_parser("train", help="train a model by its recipe, score it, save the run; run the "
-                                   "same command again to resume an interrupted run")
+    training = commands.add_parser("train", parents=[common], help="train a model by its recipe, score it, "
+                                   "save the run; run the same command again to resume an interrupted run")
     training.add_argument("model", help="a registered model, e.g. sdl or unet_fc (see `dermnet list`)")
     _add_training_arguments(training, epochs_help="epochs of every phase (default: the recipe's)",
                             image_size_default=None)
@@ -206,17 +242,19 @@ def parser():
                           help="deterministic ops: same seed and machine, same metrics (slower on GPUs)")
     training.set_defaults(run=_train)
 
-    evaluation = commands.add_parser("evaluate", help="score a trained model on a data set's held-out split, "
-                                     "with figures and a report")
+    evaluation = commands.add_parser("evaluate", parents=[common], help="score a trained model on a data set's "
+                                     "held-out split, with figures and a report")
     evaluation.add_argument("model", help="a .keras file or a `dermnet train` run folder")
-    evaluation.add_argument("--dataset", default="synthetic", help="a data set name or a manifest CSV")
-    evaluation.add_argument("--root", help="the data set's folder")
+    evaluation.add_argument("--dataset", help="a data set name or a manifest CSV (default: the one the run was "
+                            "trained on, from its config.json)")
+    evaluation.add_argument("--root", help="the data set's folder (default: the run's, for its own data set)")
     evaluation.add_argument("--tta", type=int, default=1, help="test-time augmentation views per image (default 1)")
     evaluation.add_argument("--out", help="the report's folder (default: evaluation/ beside the model)")
     evaluation.set_defaults(run=_evaluate)
 
-    prediction = commands.add_parser("predict", help="a trained model on image files, folders or a CSV list: "
-                                     "one row per image (probabilities and class, or mask shares and masks)")
+    prediction = commands.add_parser("predict", parents=[common], help="a trained model on image files, folders "
+                                     "or a CSV list: one row per image (probabilities and class, or mask shares "
+                                     "and masks)")
     prediction.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
     prediction.add_argument("images", nargs="+", help="image files, folders, or CSV files with an 'image' column")
     prediction.add_argument("--out", default="predictions.csv", help="the CSV to write (default: predictions.csv)")
@@ -224,19 +262,23 @@ def parser():
     prediction.add_argument("--masks", help="segmentors: a folder for the masks, at each image's own size")
     prediction.add_argument("--postprocess", action="store_true",
                             help="segmentors: fill holes and keep the largest component of each mask")
-    prediction.add_argument("--batch-size", type=int, default=16)
+    prediction.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     prediction.set_defaults(run=_predict)
-    exporting = commands.add_parser("export", help="a trained model for serving: a SavedModel that takes encoded "
-                                    "images or uint8 pixels, or a TFLite classifier")
+    exporting = commands.add_parser("export", parents=[common], help="a trained model for serving: a SavedModel "
+                                    "that takes encoded images or uint8 pixels, or a TFLite classifier")
     exporting.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
     exporting.add_argument("--out", required=True, help="the SavedModel folder or the .tflite file to write")
-    exporting.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
+    exporting.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model",
+                           help="saved_model (default: encoded images or pixels in, for TF Serving) or "
+                           "tflite (a classifier on pixels, for phones)")
     exporting.add_argument("--max-pixels", type=int, default=100_000_000,
                            help="saved_model: the served model refuses larger images, from their header "
                            "(default 100,000,000)")
     exporting.set_defaults(run=_export)
-    sweep = commands.add_parser("sweep", help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
-    sweep.add_argument("what", choices=["synergic-weight", "components"])
+    sweep = commands.add_parser("sweep", parents=[common],
+                                help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
+    sweep.add_argument("what", choices=["synergic-weight", "components"],
+                       help="synergic-weight: λ (Zhang et al.'s Fig. 4); components: n (Fig. 5)")
     sweep.add_argument("--values", help="comma-separated λ or n values (default 0,1,3,5,10 or 1,2,3,4)")
     sweep.add_argument("--backbone", default="resnet50", help="each component's backbone (default resnet50)")
     _add_training_arguments(sweep, epochs_help="epochs per run (default: the zhang2018 recipe's)",
@@ -247,8 +289,34 @@ def parser():
     return p
 
 
+def _import_keras_quietly():
+    """Imports Keras (and its backend) with the C++ start-up lines muted: TensorFlow 2.21 writes
+    them (oneDNN notices, "Could not find cuda drivers") to file descriptor 2 while it loads,
+    before any log level applies (TF_CPP_MIN_LOG_LEVEL does not reach them), so descriptor 2 points
+    to a temporary file meanwhile, whose text is shown if the import fails."""
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow logs later, below errors
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401  (it loads its backend)
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.buffer.write(captured.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.command != "data" and not os.environ.get("DERMNET_STARTUP_LOGS"):
+        _import_keras_quietly()
     try:
         args.run(args)
     except Exception as err:  # a person reads this: one line, not a traceback

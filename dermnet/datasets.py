@@ -3,7 +3,7 @@
 A record says what the data set is for (`task`), its classes in the order of a model's outputs, how
 its files are laid out under the folder it was extracted into (`layout`), the archives to fetch, and
 which ISIC challenge's official scoring fits it. Adding a data set is adding a record here (and, for
-the "manifest" layout, its `data_manifests/<name>.csv`).
+the "manifest" layout, its `dermnet/data/manifests/<name>.csv`).
 
 Example:
 >>> from dermnet import datasets
@@ -40,7 +40,7 @@ class Dataset:
         name: what `dermnet.data.load_dataset` and `dermnet train --dataset` take.
         task: "classification", "segmentation" or "attributes".
         layout: how its rows are found under the data folder:
-            - "manifest": labels and splits from `data_manifests/<name>.csv` (built from the
+            - "manifest": labels and splits from `dermnet/data/manifests/<name>.csv` (built from the
               official ground truth), images `<image_id>.<ext>` anywhere under the folder;
             - "masks": images `ISIC_nnnnnnn.jpg` beside `ISIC_nnnnnnn_segmentation.png` masks, the
               split read from folder names (`...Validation...`, `...Test...`, else train);

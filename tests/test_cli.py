@@ -1,5 +1,7 @@
-"""`dermnet list`, and the README's model table that it generates."""
+"""`dermnet list`, the README's model table that it generates, and the command line's manners:
+--version, --debug anywhere, help for every option, no TensorFlow start-up lines."""
 
+import argparse
 import os
 import pathlib
 import shutil
@@ -34,6 +36,11 @@ def test_installed_console_script_runs():
     assert dermnet_command, "install dermnet first (pip install .): the `dermnet` command is missing"
     result = subprocess.run([dermnet_command, "list", "vgg*"], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[1].startswith("vgg16")
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are muted; DERMNET_STARTUP_LOGS shows them
+    assert "oneDNN" not in result.stderr and "cuda" not in result.stderr.lower(), result.stderr
+    shown = subprocess.run([dermnet_command, "list", "vgg*"], capture_output=True, text=True, check=True,
+                           env={**os.environ, "DERMNET_STARTUP_LOGS": "1"})
+    assert shown.stdout == result.stdout
 
 
 def test_errors_are_one_line_without_traceback(monkeypatch, capsys):
@@ -45,6 +52,26 @@ def test_errors_are_one_line_without_traceback(monkeypatch, capsys):
     assert capsys.readouterr().err == "dermnet list: error: something a person can act on\n"
     with pytest.raises(ValueError):
         cli.main(["--debug", "list"])
+    with pytest.raises(ValueError):
+        cli.main(["list", "--debug"])  # after the subcommand too
+
+
+def test_version_and_help_for_every_option(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out == f"dermnet {dermnet.__version__}\n"
+    missing = []
+
+    def walk(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for command, sub in action.choices.items():
+                    walk(sub, f"{name} {command}")
+            elif not action.help:
+                missing.append(f"{name} {action.dest}")
+
+    walk(cli.parser(), "dermnet")
+    assert not missing, f"options without help: {missing}"
 
 
 def test_readme_model_table_is_the_generated_one():

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.portable
 
 
 def packaged(name):
-    with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as f:
+    with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as f:
         return pd.read_csv(f)
 
 
@@ -51,7 +51,7 @@ def test_manifests_agree_with_the_official_ground_truth(name):
     import importlib.util
     import pathlib
 
-    script = pathlib.Path(__file__).resolve().parents[1] / "data_manifests" / "build.py"
+    script = pathlib.Path(__file__).resolve().parents[1] / "dermnet" / "data" / "manifests" / "build.py"
     spec = importlib.util.spec_from_file_location("build_manifests", script)
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)

@@ -103,7 +103,7 @@ def write_images(folder, ids, size=(24, 32), masks=False, seed=0):
 
 
 def manifest_ids(name):
-    with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as manifest:
+    with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as manifest:
         return pd.read_csv(manifest, dtype=str)["image_id"]
 
 

@@ -1,6 +1,7 @@
 """`dermnet evaluate`: scores, predictions, every figure (each PNG opens) and the report."""
 
 import json
+import shutil
 
 import cv2
 import keras
@@ -76,10 +77,21 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     table.loc[16:, "split"] = "test"
     table.to_csv(manifest, index=False)
     run = tmp_path / "run"
-    assert cli.main(["train", "baseline_cnn", "--dataset", str(manifest), "--image-size", "32", "--epochs", "1",
-                     "--batch-size", "8", "--out", str(run)]) == 0
-    assert cli.main(["evaluate", str(run), "--dataset", str(manifest), "--tta", "2"]) == 0
+    monkeypatch.chdir(tmp_path)  # the manifest given relative to the training's folder
+    assert cli.main(["train", "baseline_cnn", "--dataset", "data/manifest.csv", "--image-size", "32", "--epochs",
+                     "1", "--batch-size", "8", "--out", str(run)]) == 0
+    monkeypatch.chdir(run)  # evaluated from elsewhere, without --dataset: the run's own data set
+    assert cli.main(["evaluate", str(run), "--tta", "2"]) == 0
     assert "ap" in json.loads((run / "evaluation" / "scores.json").read_text())
     assert all(opens(run / "evaluation" / figure) for figure in FIGURES)
+    capsys.readouterr()
     assert cli.main(["evaluate", str(tmp_path / "nothing"), "--dataset", str(manifest)]) == 1
     assert "no such model file" in capsys.readouterr().err
+    (tmp_path / "alone").mkdir()
+    shutil.copy(run / "model.keras", tmp_path / "alone" / "model.keras")
+    assert cli.main(["evaluate", str(tmp_path / "alone" / "model.keras")]) == 1
+    assert "no run config.json beside it" in capsys.readouterr().err
+    three = write_dataset(tmp_path / "three", n=24, num_classes=3)
+    pd.read_csv(three).assign(split=["train"] * 16 + ["test"] * 8).to_csv(three, index=False)
+    assert cli.main(["evaluate", str(run), "--dataset", str(three)]) == 1
+    assert "was trained on the classes" in capsys.readouterr().err

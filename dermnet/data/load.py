@@ -37,7 +37,7 @@ def load_dataset(name, root, on_error="raise"):
         return write_synthetic(root)
     root = existing_folder(root)
     if dataset.layout == "manifest":
-        with resources.files("dermnet.data_manifests").joinpath(f"{name}.csv").open() as manifest:
+        with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as manifest:
             df = pd.read_csv(manifest, dtype=str)
         df["image"] = find_images(df["image_id"], root)
     else:

@@ -71,6 +71,10 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         (`dermnet.evaluation.challenge_scores`) for the ISIC data sets, else `classification_scores`;
         a segmentor's `mask_scores`.
     """
+    # Absolute in the run's config.json, so that `dermnet evaluate RUN` finds the data from any folder.
+    root = None if root is None else Path(root).expanduser().absolute()
+    if str(dataset).endswith(".csv"):
+        dataset = Path(dataset).expanduser().absolute()
     arguments = dict(locals())
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")

@@ -1,6 +1,6 @@
 """Build dermnet's manifests from the official ISIC ground-truth files.
 
-    python data_manifests/build.py ../shared/reference/ground_truth
+    python -m dermnet.data.manifests.build ../shared/reference/ground_truth
 
 writes `isic2016.csv`, `isic2017.csv`, `ham10000.csv` and `isic2018_task3_test.csv` beside this
 script in dermnet's schema (`image_id, label, split[, lesion_id]`). The labels are copied from the
@@ -62,4 +62,4 @@ def main(truth):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else HERE.parent.parent / "shared/reference/ground_truth")
+    main(sys.argv[1] if len(sys.argv) > 1 else HERE.parents[3] / "shared/reference/ground_truth")

@@ -1,1 +1,0 @@
-"""The manifests of the known datasets (CSV files), installed as package data."""
