@@ -79,15 +79,25 @@ def _load_model(model_or_run):
     return keras.saving.load_model(path, safe_mode=True), path
 
 
+def _run_config(model_path):
+    """The `config.json` of the `dermnet train` run beside a model file (its arguments, recipe and
+    classes), or {} for a model file of its own."""
+    config = model_path.parent / "config.json"
+    if not config.is_file():
+        return {}
+    try:
+        return json.loads(config.read_text())
+    except ValueError as err:
+        raise ValueError(f"{config}: unreadable ({err})") from None
+
+
 def _predict(args):
     from dermnet._io import write_csv
     from dermnet.inference import predict_images
 
     model, path = _load_model(args.model)
-    config = path.parent / "config.json"
-    classes = json.loads(config.read_text())["classes"] if config.is_file() else None
-    table = predict_images(model, args.images, _prediction_size(model, config), classes, args.tta, args.batch_size,
-                           args.masks, args.postprocess)
+    table = predict_images(model, args.images, _prediction_size(model, path), _run_config(path).get("classes"),
+                           args.tta, args.batch_size, args.masks, args.postprocess)
     write_csv(args.out, table)
     print(f"{len(table)} images: predictions in {args.out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
@@ -99,9 +109,7 @@ def _export(args):
     if args.format == "tflite":
         serving.export_tflite(model, args.out)
     else:
-        config = path.parent / "config.json"
-        classes = json.loads(config.read_text())["classes"] if config.is_file() else None
-        serving.export_saved_model(model, args.out, _prediction_size(model, config), classes,
+        serving.export_saved_model(model, args.out, _prediction_size(model, path), _run_config(path).get("classes"),
                                    max_pixels=args.max_pixels, keep=[path])
     print(f"{model.name}: {args.format} in {args.out}")
 
@@ -109,8 +117,7 @@ def _export(args):
 def _trained_on(model_path, dataset, root):
     """(data set, root) to evaluate on: the flags, or what the run beside the model trained on
     (its `config.json`); the run's root only goes with the run's own data set."""
-    config = model_path.parent / "config.json"
-    arguments = json.loads(config.read_text())["arguments"] if config.is_file() else {}
+    arguments = _run_config(model_path).get("arguments", {})
     if dataset is None and "dataset" not in arguments:
         raise ValueError(f"{model_path}: no run config.json beside it says which data set it was trained on: "
                          "give --dataset (and --root)")
@@ -124,30 +131,24 @@ def _evaluate(args):
     from dermnet.data import class_names, load_splits
     from dermnet.evaluation import evaluate
     from dermnet.evaluation.scoring import headline
+    from dermnet.models import contract
 
     model, path = _load_model(args.model)
     dataset, root = _trained_on(path, args.dataset, args.root)
     train, _, held_out = load_splits(dataset, root)
-    config = path.parent / "config.json"
-    trained = json.loads(config.read_text()).get("classes") if config.is_file() else None
-    if trained and not _predicts_masks(model) and list(class_names(train)) != trained:
+    trained = _run_config(path).get("classes")
+    if trained and not contract(model).predicts_masks and list(class_names(train)) != trained:
         raise ValueError(f"{path} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
                          "a model is scored on a data set of its own classes")
     out = args.out or str(path.parent / "evaluation")
     print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
-    scores = evaluate(model, held_out, out, _prediction_size(model, config),
+    scores = evaluate(model, held_out, out, _prediction_size(model, path),
                       challenge=datasets.challenge_of(dataset), tta_replicas=args.tta)
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
 
 
-def _predicts_masks(model):
-    from dermnet.models import contract
-
-    return contract(model).predicts_masks
-
-
-def _prediction_size(model, run_config):
+def _prediction_size(model, model_path):
     """The size a model predicts at: its input size, or for one that takes any size, what its
     `dermnet train` run predicted at (the recipe in `config.json`)."""
     from dermnet import recipes
@@ -155,10 +156,11 @@ def _prediction_size(model, run_config):
 
     if None not in model.input_shape[1:3]:
         return model.input_shape[1:3]
-    if not run_config.is_file():
-        raise ValueError(f"{model.name} takes any image size and {run_config} (its run's recipe) is not there: "
-                         "give its `dermnet train` run folder instead")
-    recipe = recipes.Recipe.from_config(json.loads(run_config.read_text())["recipe"])
+    config = _run_config(model_path)
+    if "recipe" not in config:
+        raise ValueError(f"{model.name} takes any image size and {model_path.parent / 'config.json'} (its run's "
+                         "recipe) is not there: give its `dermnet train` run folder instead")
+    recipe = recipes.Recipe.from_config(config["recipe"])
     return prediction_size(model, recipe)
 
 
