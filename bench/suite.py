@@ -1,7 +1,7 @@
 """dermnet against what a user would otherwise write, side by side in one process.
 
     python bench/suite.py                      # every benchmark; writes bench/RESULTS.md
-    python bench/suite.py --quick              # small sizes, under a minute each (CI runs this)
+    python bench/suite.py --quick              # 32 px, one round: checks that each runs (CI runs this)
     python bench/suite.py --only serving,memory --out /tmp/RESULTS.md
 
 1. training: `dermnet.build("resnet50")` against `keras.applications.ResNet50` + the same head
@@ -84,7 +84,7 @@ def compiled(model, jit_compile="auto"):
 
 
 def training(quick):
-    size, batch, rounds, calls = (64, 8, 2, 3) if quick else (224, 16, 3, 5)
+    size, batch, rounds, calls = (32, 4, 1, 2) if quick else (224, 16, 3, 5)
     shape = (size, size, 3)
     x, y = batch_of(size, batch)
     ours = compiled(dermnet.build("resnet50", num_classes=2, weights=None, input_shape=shape, head="sdl"))
@@ -97,7 +97,7 @@ def training(quick):
 
 
 def sdl(quick):
-    size, batch, rounds, calls = (64, 4, 2, 3) if quick else (224, 8, 3, 5)
+    size, batch, rounds, calls = (32, 2, 1, 2) if quick else (224, 8, 3, 5)
     shape = (size, size, 3)
     (x1, y1), (x2, y2) = batch_of(size, batch, 1), batch_of(size, batch, 2)
     model = dermnet.build("sdl", n=2, num_classes=2, input_shape=shape, weights=None)
@@ -122,7 +122,7 @@ def _images(folder, count):
 
 
 def pipeline(quick, training_rate=None):
-    size, batch, count = (64, 32, 128) if quick else (224, 32, 557)
+    size, batch, count = (32, 16, 64) if quick else (224, 32, 557)
     with tempfile.TemporaryDirectory() as tmp:
         df, source = _images(Path(tmp), count)
         # Keras' way: a folder per class, decoded and resized every epoch, then its augmentation layers
@@ -139,7 +139,7 @@ def pipeline(quick, training_rate=None):
 
         def epoch(stream):
             return lambda: sum(len(x) for x, _ in stream)
-        t = medians({"dermnet": epoch(ours), "keras": epoch(plain)}, 2 if quick else 3, 1)
+        t = medians({"dermnet": epoch(ours), "keras": epoch(plain)}, 1 if quick else 3, 1)
     images = len(df) // batch * batch  # dermnet's epoch: full batches
     rows = [(f"dermnet stream from its cache + ray2020 augmentation, {size} px", t["dermnet"], images / t["dermnet"]),
             (f"image_dataset_from_directory + Random* layers ({len(df)} {source})", t["keras"], len(df) / t["keras"])]
@@ -151,7 +151,7 @@ def pipeline(quick, training_rate=None):
 
 
 def augmentation(quick):
-    size, batch, rounds, calls = (64, 8, 2, 3) if quick else (224, 16, 3, 5)
+    size, batch, rounds, calls = (32, 4, 1, 2) if quick else (224, 16, 3, 5)
     shape = (size, size, 3)
     x, y = batch_of(size, batch)
 
@@ -178,9 +178,9 @@ def augmentation(quick):
 def serving_latency(quick):
     import tensorflow as tf
 
-    size = 64 if quick else 224
+    size = 32 if quick else 224
     model = dermnet.build("resnet50", num_classes=2, weights=None, input_shape=(size, size, 3))
-    rounds, calls = (2, 3) if quick else (3, 10)
+    rounds, calls = (1, 2) if quick else (3, 10)
     with tempfile.TemporaryDirectory() as tmp:
         serving.export_saved_model(model, Path(tmp) / "served", (size, size))
         served = tf.saved_model.load(str(Path(tmp) / "served")).signatures["serving_pixels"]
@@ -223,7 +223,7 @@ print(next(line.split()[1] for line in open("/proc/self/status") if line.startsw
 
 
 def memory(quick):
-    size, steps = (64, 2) if quick else (224, 3)
+    size, steps = (32, 1) if quick else (224, 3)
     rows = []
     for name in ("resnet50", "sdl", "unet"):
         done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, name, str(size), "16", str(steps)],

@@ -6,10 +6,13 @@ import fnmatch
 import inspect
 from typing import Callable, Optional
 
+from dermnet import _papers
+
 ZHANG2018 = "Zhang et al., MICCAI 2018 (synergic deep learning)"
 RAY2020 = "Ray et al., JMIR Dermatol 2020 (fine-tuned CNNs on HAM10000)"
 XUE2018 = "Xue et al., ISIC 2018 (SegAN, attributes, triplet loss)"
 MENEGOLA2017 = "Menegola et al., ISIC 2017 (RECOD Titans)"
+_PAPER_KEYS = {ZHANG2018: "zhang2018", RAY2020: "ray2020", XUE2018: "xue2018", MENEGOLA2017: "menegola2017"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +31,10 @@ class ModelCard:
         weights: default `weights=` ("imagenet" where keras.applications has them, else None).
         parameters: parameters of the model built with its defaults (checked by a test).
         description: one line.
+
+    And, derived: `paper_key` (its key in `dermnet.reproduce.PAPERS`), `training_data` (what the
+    paper trained and scored it on), `reported` (the paper's figures of this model, each with its
+    source) and `licence`. dermnet ships no weights trained on skin images: `weights` are ImageNet's.
     """
 
     name: str
@@ -41,6 +48,24 @@ class ModelCard:
     weights: Optional[str]
     parameters: int
     description: str
+
+    @property
+    def paper_key(self):
+        return _PAPER_KEYS[self.paper]
+
+    @property
+    def training_data(self):
+        return _papers.TRAINING_DATA[self.paper_key, self.task]
+
+    @property
+    def reported(self):
+        return _papers.reported(self.name)
+
+    @property
+    def licence(self):
+        weights = ("; its ImageNet weights are keras.applications', downloaded from the keras-applications "
+                   "releases under their terms" if self.weights == "imagenet" else "; no pretrained weights")
+        return "Apache-2.0 (dermnet's code)" + weights
 
 
 _MODELS: dict = {}
@@ -98,12 +123,15 @@ def registered_name(model):
     return getattr(model, "dermnet_name", None)
 
 
-def list_models(pattern="*", task=None):
-    """Sorted names of the registered models matching a glob `pattern` (and `task`, if given)."""
+def list_models(pattern="*", task=None, pretrained=None):
+    """Sorted names of the registered models matching a glob `pattern`, and `task` if given;
+    `pretrained=True`: only those built with pretrained (ImageNet) weights by default, False: only
+    the others (timm's `list_models(pretrained=True)`)."""
     return sorted(
         name
         for name, (_, card) in _MODELS.items()
         if fnmatch.fnmatch(name, pattern) and (task is None or card.task == task)
+        and (pretrained is None or (card.weights is not None) == pretrained)
     )
 
 

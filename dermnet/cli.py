@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,13 +19,13 @@ def _size(shape):
     return "×".join("any" if side is None else str(side) for side in shape[:2])
 
 
-def model_table(pattern="*", task=None, markdown=False):
+def model_table(pattern="*", task=None, markdown=False, pretrained=None):
     """The registry as a text (or Markdown) table: name, task, paper, parameters, input size."""
     import dermnet
 
     header = ("model", "task", "paper", "parameters", "input (H×W)", "outputs")
     rows = []
-    for name in dermnet.list_models(pattern, task=task):
+    for name in dermnet.list_models(pattern, task=task, pretrained=pretrained):
         card = dermnet.model_card(name)
         paper = card.paper.split(" (")[0]
         unit = "classes" if card.task == "classification" else "masks" if card.num_classes > 1 else "mask"
@@ -39,7 +40,7 @@ def model_table(pattern="*", task=None, markdown=False):
 
 
 def _list(args):
-    print(model_table(args.pattern, args.task, args.markdown))
+    print(model_table(args.pattern, args.task, args.markdown, pretrained=True if args.pretrained else None))
 
 
 def _data_download(args):
@@ -96,22 +97,28 @@ def _predict(args):
     from dermnet.inference import predict_images
 
     model, path = _load_model(args.model)
+    out = Path(args.out) if args.out else path.parent / "predictions.csv"
+    if out.exists() and not args.overwrite:  # checked before the work, not after
+        raise FileExistsError(f"{out} exists: give --overwrite to replace it, or another --out")
     table = predict_images(model, args.images, _prediction_size(model, path), _run_config(path).get("classes"),
                            args.tta, args.batch_size, args.masks, args.postprocess)
-    write_csv(args.out, table)
-    print(f"{len(table)} images: predictions in {args.out}" + (f", masks in {args.masks}/" if args.masks else ""))
+    write_csv(out, table)
+    print(f"{len(table)} images: predictions in {out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
 
 def _export(args):
     from dermnet import serving
 
     model, path = _load_model(args.model)
+    start = time.perf_counter()
+    # no bar: tracing and saving report no steps, so a line says it has begun
+    print(f"dermnet: exporting {model.name} to {args.out} (tracing and saving its graph)", file=sys.stderr, flush=True)
     if args.format == "tflite":
         serving.export_tflite(model, args.out)
     else:
         serving.export_saved_model(model, args.out, _prediction_size(model, path), _run_config(path).get("classes"),
                                    max_pixels=args.max_pixels, keep=[path])
-    print(f"{model.name}: {args.format} in {args.out}")
+    print(f"{model.name}: {args.format} in {args.out} ({time.perf_counter() - start:.0f} s)")
 
 
 def _trained_on(model_path, dataset, root):
@@ -142,8 +149,9 @@ def _evaluate(args):
                          "a model is scored on a data set of its own classes")
     out = args.out or str(path.parent / "evaluation")
     print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
+    about = {"data set": f"{dataset} ({root})" if root else dataset, "model file": path.resolve()}
     scores = evaluate(model, held_out, out, _prediction_size(model, path),
-                      challenge=datasets.challenge_of(dataset), tta_replicas=args.tta)
+                      challenge=datasets.challenge_of(dataset), tta_replicas=args.tta, about=about)
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
 
@@ -214,6 +222,7 @@ def parser():
     listing = commands.add_parser("list", parents=[common], help="list the registered models")
     listing.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. '*dense*'")
     listing.add_argument("--task", help="only models of this task, e.g. classification")
+    listing.add_argument("--pretrained", action="store_true", help="only models with ImageNet weights by default")
     listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     listing.set_defaults(run=_list)
 
@@ -259,7 +268,9 @@ def parser():
                                      "and masks)")
     prediction.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
     prediction.add_argument("images", nargs="+", help="image files, folders, or CSV files with an 'image' column")
-    prediction.add_argument("--out", default="predictions.csv", help="the CSV to write (default: predictions.csv)")
+    prediction.add_argument("--out", help="the CSV to write (default: predictions.csv beside the model, in its run "
+                            "folder)")
+    prediction.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
     prediction.add_argument("--tta", type=int, default=1, help="classifiers: views per image (default 1: none)")
     prediction.add_argument("--masks", help="segmentors: a folder for the masks, at each image's own size")
     prediction.add_argument("--postprocess", action="store_true",
@@ -294,8 +305,9 @@ def parser():
 def _import_keras_quietly():
     """Imports Keras (and its backend) with the C++ start-up lines muted: TensorFlow 2.21 writes
     them (oneDNN notices, "Could not find cuda drivers") to file descriptor 2 while it loads,
-    before any log level applies (TF_CPP_MIN_LOG_LEVEL does not reach them), so descriptor 2 points
-    to a temporary file meanwhile, whose text is shown if the import fails."""
+    before any log level applies (TF_CPP_MIN_LOG_LEVEL does not reach them), and "failed call to
+    cuInit" on a machine without a GPU when it first looks for devices, which it does here. So
+    descriptor 2 points to a temporary file meanwhile, whose text is shown if the import fails."""
     if "keras" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow logs later, below errors
@@ -304,7 +316,12 @@ def _import_keras_quietly():
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras  # noqa: F401  (it loads its backend)
+            import keras  # (it loads its backend)
+
+            if keras.config.backend() == "tensorflow":
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)

@@ -8,7 +8,7 @@ bicubic) and rounds to uint8, a difference of at most one grey level.
 Example:
 >>> table = dermnet.inference.predict_images(classifier, ["new/"], size=(32, 32), classes=["benign", "malignant"])
 >>> table.columns.tolist()
-['image', 'p_benign', 'p_malignant', 'predicted']
+['image_id', 'image', 'predicted', 'p_benign', 'p_malignant']
 """
 
 import shutil
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from dermnet._progress import progress
 from dermnet.data import DataError, read_image
 from dermnet.data.errors import first_rows
 from dermnet.data.manifest import IMAGE_EXTENSIONS
@@ -54,9 +55,11 @@ def image_paths(inputs):
 
 def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size=16, masks_dir=None,
                    postprocess=False):
-    """One row per image of `inputs` (`image_paths`).
+    """One row per image of `inputs` (`image_paths`): its `image_id` (the file name without its
+    extension) and `image` (its path), then what the model predicts.
 
-    A classifier's rows hold `p_<class>` columns and the `predicted` class (`classes`: the names in
+    A classifier's rows hold the `predicted` class and `p_<class>` columns, as `dermnet evaluate`'s
+    predictions.csv without the true label (`classes`: the names in
     output order, default class_0, class_1, ...); with `tta_replicas` > 1 the probabilities are
     pooled over augmented views (`dermnet.evaluation.tta_model`). A segmentor's rows hold the share
     of the image predicted as each mask (`lesion_share`, or `<attribute>_share`); with `masks_dir`,
@@ -98,25 +101,39 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
 
 def _predict(predictor, paths, size, classes, batch_size, segmentor, masks_dir, postprocess):
     rows = []
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        originals = [read_image(p) for p in chunk]  # a bad file raises a DataError that names it
-        outputs = predictor.predict(np.stack([resize_bicubic(image, size) for image in originals]), verbose=0)
-        if not segmentor:
-            names = classes or [f"class_{k}" for k in range(outputs.shape[-1])]
-            rows += [{"image": str(p), **{f"p_{n}": float(v) for n, v in zip(names, probs)},
-                      "predicted": names[int(np.argmax(probs))]} for p, probs in zip(chunk, outputs)]
-            continue
-        masks = np.asarray(outputs["masks"] if isinstance(outputs, dict) else outputs, "float32")
-        names = classes or (["lesion"] if masks.shape[-1] == 1 else [f"mask_{k}" for k in range(masks.shape[-1])])
-        for path, image, probabilities in zip(chunk, originals, masks):
-            row = {"image": str(path)}
-            probabilities = np.asarray(resize_masks(probabilities[None], image.shape[:2])[0])
-            for name, probability in zip(names, np.moveaxis(probabilities, -1, 0)):
-                mask = postprocess_mask(probability) if postprocess else (probability > 0.5).astype(np.uint8)
-                row[f"{name}_share"] = float(mask.mean())
-                written = masks_dir / f"{path.stem}_{name}.png" if masks_dir is not None else None
-                if written is not None and not cv2.imwrite(str(written), mask * 255):
-                    raise OSError(f"{written}: cannot write the mask (a full disk?)")
-            rows.append(row)
+    with progress(len(paths), f"predicting {len(paths)} images") as bar:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            originals = [read_image(p) for p in chunk]  # a bad file raises a DataError that names it
+            outputs = predictor.predict(np.stack([resize_bicubic(image, size) for image in originals]), verbose=0)
+            if segmentor:
+                rows += _mask_rows(chunk, originals, outputs, classes, masks_dir, postprocess)
+            else:
+                rows += _class_rows(chunk, outputs, classes)
+            bar.update(len(chunk))
+    return rows
+
+
+def _class_rows(paths, probabilities, classes):
+    """The columns of `dermnet evaluate`'s predictions.csv, less the true label."""
+    names = classes or [f"class_{k}" for k in range(probabilities.shape[-1])]
+    return [{"image_id": path.stem, "image": str(path), "predicted": names[int(np.argmax(row))],
+             **{f"p_{name}": float(value) for name, value in zip(names, row)}}
+            for path, row in zip(paths, probabilities)]
+
+
+def _mask_rows(paths, originals, outputs, classes, masks_dir, postprocess):
+    rows = []
+    masks = np.asarray(outputs["masks"] if isinstance(outputs, dict) else outputs, "float32")
+    names = classes or (["lesion"] if masks.shape[-1] == 1 else [f"mask_{k}" for k in range(masks.shape[-1])])
+    for path, image, probabilities in zip(paths, originals, masks):
+        row = {"image_id": path.stem, "image": str(path)}
+        probabilities = np.asarray(resize_masks(probabilities[None], image.shape[:2])[0])
+        for name, probability in zip(names, np.moveaxis(probabilities, -1, 0)):
+            mask = postprocess_mask(probability) if postprocess else (probability > 0.5).astype(np.uint8)
+            row[f"{name}_share"] = float(mask.mean())
+            written = masks_dir / f"{path.stem}_{name}.png" if masks_dir is not None else None
+            if written is not None and not cv2.imwrite(str(written), mask * 255):
+                raise OSError(f"{written}: cannot write the mask (a full disk?)")
+        rows.append(row)
     return rows

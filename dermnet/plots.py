@@ -17,16 +17,15 @@ from sklearn import metrics
 
 def roc_curves(truth, probabilities, class_names, path, reference=None):
     """One ROC curve per class (one-vs-rest; the positive class alone for two classes), AUC in the
-    legend. `reference`: optional `(false positive rate, true positive rate, label)` points, e.g. a
-    paper's operating point."""
+    legend, every point kept. `reference`: optional `(false positive rate, true positive rate, label)`
+    points, e.g. a paper's operating point."""
     figure, axis = _figure()
-    for k, name in _curve_classes(class_names):
-        positive = np.asarray(truth) == k
-        if positive.all() or not positive.any():
-            continue
-        fpr, tpr, _ = metrics.roc_curve(positive, probabilities[:, k])
-        axis.plot(fpr, tpr, lw=2, label=f"{name} (AUC {metrics.auc(fpr, tpr):.3f})")
-    axis.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
+    drawn = [k for k, _ in _curve_classes(class_names) if 0 < np.mean(np.asarray(truth) == k) < 1]
+    for k in drawn:
+        metrics.RocCurveDisplay.from_predictions(np.asarray(truth) == k, probabilities[:, k], name=class_names[k],
+                                                 ax=axis, drop_intermediate=False, curve_kwargs={"lw": 2},
+                                                 plot_chance_level=k == drawn[-1],
+                                                 chance_level_kw={"color": "grey", "lw": 1})
     for x, y, label in reference or ():
         axis.plot(x, y, "k*", markersize=12, label=label)
     return _save(figure, axis, path, "ROC curves", "false positive rate (1 - specificity)",
@@ -34,55 +33,69 @@ def roc_curves(truth, probabilities, class_names, path, reference=None):
 
 
 def precision_recall_curves(truth, probabilities, class_names, path):
-    """One precision-recall curve per class, average precision in the legend, the class' prevalence
-    (a random ranking's precision) dotted."""
+    """One precision-recall curve per class, average precision in the legend, and dotted in the same
+    colour the class' prevalence: the precision of a random ranking."""
     figure, axis = _figure()
     for k, name in _curve_classes(class_names):
         positive = np.asarray(truth) == k
         if not positive.any():
             continue
-        precision, recall, _ = metrics.precision_recall_curve(positive, probabilities[:, k])
-        ap = metrics.average_precision_score(positive, probabilities[:, k])
-        line, = axis.step(recall, precision, where="post", lw=2, label=f"{name} (AP {ap:.3f})")
-        axis.axhline(positive.mean(), ls=":", color=line.get_color(), lw=1)
+        display = metrics.PrecisionRecallDisplay.from_predictions(positive, probabilities[:, k], name=name, ax=axis,
+                                                                  curve_kwargs={"lw": 2})
+        colour = display.line_.get_color()
+        axis.axhline(positive.mean(), ls=":", color=colour, lw=1.5, label=f"{name}: prevalence {positive.mean():.2f}")
     return _save(figure, axis, path, "Precision-recall curves", "recall (sensitivity)", "precision")
 
 
 def confusion_matrix(truth, probabilities, class_names, path):
-    """Counts, each cell shaded by its share of the true class (row-normalised)."""
+    """Counts and each cell's share of its true class (row-normalised), shaded by the share.
+    (`ConfusionMatrixDisplay` draws the matrix; its cells show one number, these show two.)"""
     predicted = np.asarray(probabilities).argmax(axis=1)
     counts = metrics.confusion_matrix(truth, predicted, labels=range(len(class_names)))
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     side = max(4.5, 0.7 * len(class_names) + 2.5)
     figure, axis = _subplots(figsize=(side, side))
-    axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    metrics.ConfusionMatrixDisplay(shares, display_labels=list(class_names)).plot(
+        ax=axis, cmap="Blues", include_values=False, colorbar=False, xticks_rotation=45, im_kw={"vmin": 0, "vmax": 1})
     for i, j in np.ndindex(counts.shape):
         axis.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=9,
                   color="white" if shares[i, j] > 0.5 else "black")
-    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    axis.set_yticks(range(len(class_names)), class_names)
-    return _save(figure, axis, path, "Confusion matrix (row share)", "predicted", "true", legend=False)
+    return _save(figure, axis, path, "Confusion matrix (count, share of the true class)", "predicted", "true",
+                 legend=False)
 
 
-def reliability_diagram(truth, probabilities, path, bins=10):
-    """Accuracy against confidence of the predicted class, in equal-width bins, with the expected
-    calibration error (the bins' gap weighted by their share of images) in the title."""
+def calibration_bins(truth, probabilities, bins=10):
+    """The confidence of the predicted class in `bins` equal-width bins: each bin's `count`, mean
+    `confidence` and `accuracy` (NaN where empty), and the expected calibration error `ece` (the
+    bins' |accuracy - confidence| weighted by their share of images; Guo et al. 2017). Written here
+    because `sklearn.calibration.calibration_curve` returns neither the counts nor the empty bins."""
     probabilities = np.asarray(probabilities)
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == np.asarray(truth)
     edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)  # bin b: [edge b, edge b+1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_confidence = np.bincount(which, confidence, bins) / count
+        accuracy = np.bincount(which, correct, bins) / count
+    ece = float(np.nansum(count / max(count.sum(), 1) * np.abs(accuracy - mean_confidence)))
+    return {"edges": edges, "count": count, "confidence": mean_confidence, "accuracy": accuracy, "ece": ece}
+
+
+def reliability_diagram(truth, probabilities, path, bins=10):
+    """Accuracy against confidence of the predicted class (`calibration_bins`): a bar per bin with
+    its image count above it, the expected calibration error in the title."""
+    table = calibration_bins(truth, probabilities, bins)
     figure, axis = _figure()
-    error = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            accuracy = correct[inside].mean()
-            error += inside.mean() * abs(accuracy - confidence[inside].mean())
-            axis.bar(edges[b], accuracy, width=1 / bins, align="edge", color="tab:blue", edgecolor="white")
+    filled = table["count"] > 0
+    lows, accuracy, count = table["edges"][:-1][filled], table["accuracy"][filled], table["count"][filled]
+    axis.bar(lows, accuracy, width=1 / bins, align="edge", color="tab:blue", edgecolor="white",
+             label="accuracy of the bin's images (their count above)")
+    for low, height, n in zip(lows, accuracy, count):
+        axis.text(low + 0.5 / bins, min(height, 0.93) + 0.01, str(n), ha="center", va="bottom", fontsize=8)
     axis.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
-    return _save(figure, axis, path, f"Reliability (ECE {error:.3f})", "confidence of the predicted class",
-                 "accuracy")
+    return _save(figure, axis, path, f"Reliability (ECE {table['ece']:.3f}, {bins} bins)",
+                 "confidence of the predicted class", "accuracy")
 
 
 def mask_overlays(images, truth_masks, predicted_masks, jaccards, path, names=None):
@@ -104,18 +117,20 @@ def mask_overlays(images, truth_masks, predicted_masks, jaccards, path, names=No
     return _write(figure, path)
 
 
-def heat_maps(images, maps, titles, path, columns=4):
-    """Images with their heat maps (e.g. `dermnet.gradcam`) blended over them, in a grid."""
+def heat_maps(images, maps, titles, path, columns=4, title="Grad-CAM: where the predicted class' score comes from"):
+    """Images with their heat maps (e.g. `dermnet.evaluation.gradcam`) blended over them, in a grid."""
     rows = int(np.ceil(len(images) / columns))
     figure, axes = _subplots(rows, columns, figsize=(3 * columns, 3.5 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, image, heat, title in zip(axes.flat, images, maps, titles):
+    for axis, image, heat, label in zip(axes.flat, images, maps, titles):
         heat = cv2.resize(np.asarray(heat, np.float32), (image.shape[1], image.shape[0]))
         coloured = (colormaps["jet"](heat)[..., :3] * 255).astype(np.float32)
         axis.imshow((0.55 * image[..., :3] + 0.45 * coloured).astype(np.uint8))
-        axis.set_title(title, fontsize=9)
-    figure.suptitle("Grad-CAM: where the predicted class' score comes from")
+        axis.set_title(label, fontsize=9)
+    height, width = np.shape(maps)[1:3]
+    figure.suptitle(f"{title}\n(maps of {height}×{width} cells, upsampled"
+                    + ("; one cell locates nothing: predict at a larger size" if height * width == 1 else "") + ")")
     return _write(figure, path)
 
 
@@ -149,7 +164,7 @@ def _curve_classes(class_names):
 
 
 def _subplots(*grid, figsize, **options):
-    figure = Figure(figsize=figsize)
+    figure = Figure(figsize=figsize, layout="constrained")  # titles and labels never overlap a panel
     return figure, figure.subplots(*grid, **options)
 
 
@@ -173,6 +188,5 @@ def _save(figure, axis, path, title, xlabel, ylabel, legend=True):
 def _write(figure, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path

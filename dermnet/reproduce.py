@@ -1,9 +1,9 @@
-"""What the notebooks in `notebooks/` share: each paper's published figures (the only figures typed in
-by hand, each with its source), the final table that sets dermnet's measured figures beside them, and
-the data of a notebook's two modes.
+"""What the notebooks in `notebooks/` share: each paper's published figures (`PAPERS`, the only figures
+typed in by hand, each with its source: they live in `dermnet._papers`), the final table that sets
+dermnet's measured figures beside them, and the data of a notebook's two modes.
 
-A published figure that could not be read from the paper itself when it was transcribed is `None`,
-and prints as "not transcribed": a figure from memory would be worse than none.
+A published figure that the paper text does not give unambiguously is `None`, and prints as "not
+transcribed" (its source says why): a figure from memory would be worse than none.
 
 Example:
 >>> measured = [("Part 1", "average of the 4 models", "Jaccard", 0.781)]
@@ -13,7 +13,6 @@ Example:
 import datetime
 import os
 import platform
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,79 +21,8 @@ import numpy as np
 import pandas as pd
 
 from dermnet import data
+from dermnet._papers import NOT_TRANSCRIBED, PAPERS, Figure, Paper  # noqa: F401 (Figure, Paper: re-exported)
 from dermnet.datasets import ATTRIBUTES
-
-NOT_TRANSCRIBED = "not transcribed"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One published figure: where it sits (table, row, metric), its value and where it was read."""
-
-    table: str
-    row: str
-    metric: str
-    value: object  # a float, a range as text ("0.780–0.783"), or None: not transcribed
-    source: str
-
-
-@dataclass(frozen=True)
-class Paper:
-    citation: str
-    figures: tuple
-
-    def slots(self):
-        return {(f.table, f.row, f.metric): f for f in self.figures}
-
-
-def _slots(table, rows, metrics, source, values=None):
-    """Figures for every (row, metric) of a table; `values[(row, metric)]` where transcribed."""
-    values = values or {}
-    return tuple(Figure(table, row, metric, values.get((row, metric)), source) for row in rows for metric in metrics)
-
-
-_ZHANG = "Zhang et al., Skin lesion classification in dermoscopy images using synergic deep learning, MICCAI 2018"
-_RAY = ("Ray, Gupta, Al, Skin lesion classification with deep convolutional neural network, "
-        "JMIR Dermatol 2020;3(1):e18438")
-_XUE = "Xue et al., ISIC 2018 challenge report (SegAN, multitask attribute network, triplet loss)"
-_MENEGOLA = "Menegola et al., RECOD Titans at ISIC Challenge 2017, arXiv:1703.04819"
-_RECOD_PART3 = "github.com/learningtitans/isbi2017-part3, README (the authors' results on the official test set)"
-
-PAPERS = {
-    "zhang2018": Paper(_ZHANG, (
-        *_slots("Table 1", [f"{model}, {augmentation}" for augmentation in ("no augmentation", "augmentation")
-                            for model in ("ResNet-50", "ResNet-50²", "SDL")],
-                ["AP", "Acc", "AUC"], f"{_ZHANG}, Table 1 (ISIC 2016 test)"),
-        *_slots("Table 2", ["SDL", "CUMED", "GTDL", "BF-TB", "ThrunLab", "Jordan Yap"], ["AP", "Acc", "AUC"],
-                f"{_ZHANG}, Table 2 (ISIC 2016 test; the other rows are the challenge leaderboard's)"),
-    )),
-    "ray2020": Paper(_RAY, (
-        *_slots("Tables 2-3", ["baseline CNN"] + [f"{model}, {layers}" for model in
-                                                  ("VGG16", "Inception-ResNet-v2", "InceptionV3", "DenseNet-201")
-                                                  for layers in ("top layers", "all layers")]
-                + ["InceptionV3 + DenseNet-201 ensemble"],
-                ["validation accuracy", "test accuracy", "test loss"], f"{_RAY}, Tables 2 and 3 (HAM10000)"),
-    )),
-    "xue2018": Paper(_XUE, (
-        *_slots("Table 1", ["DeepLab v3+", "SegAN", "SegAN ensemble"], ["thresholded Jaccard"],
-                f"{_XUE}, Table 1 (task 1)"),
-        *_slots("Table 2", ["one network per attribute", "multitask network"], ["Jaccard"],
-                f"{_XUE}, Table 2 (task 2)"),
-        *_slots("Table 3", ["cross-entropy", "cross-entropy + triplet (nearest class mean)"], ["balanced accuracy"],
-                f"{_XUE}, Table 3 (task 3)"),
-    )),
-    "menegola2017": Paper(_MENEGOLA, (
-        *_slots("Part 1", ["VGG16 U-net", "U-net, 8192-unit bottleneck", "BN U-net"], ["Jaccard"],
-                f"{_MENEGOLA} (no per-model figure in its abstract)"),
-        Figure("Part 1", "each of the 4 final models", "Jaccard", "0.780–0.783",
-               f"{_MENEGOLA}, abstract (official validation set)"),
-        Figure("Part 1", "average of the 4 models", "Jaccard", 0.793,
-               f"{_MENEGOLA}, abstract (official validation set)"),
-        Figure("Part 3", "TTA + SVM stacking", "melanoma AUC", 0.874, _RECOD_PART3),
-        Figure("Part 3", "TTA + SVM stacking", "seborrheic keratosis AUC", 0.943, _RECOD_PART3),
-        Figure("Part 3", "TTA + SVM stacking", "mean AUC", 0.908, _RECOD_PART3),
-    )),
-}
 
 
 def comparison(paper, measured, mode):

@@ -66,7 +66,8 @@ def test_load_dataset_on_the_real_isic_images():
     assert df["split"].value_counts().to_dict() == {"train": 353, "test": 131}
     assert df.attrs["classes"] == ("benign", "malignant")
     assert all(path.startswith(str(root.resolve())) for path in df["image"])  # the folder, links resolved
-    with pytest.raises(DataError, match=r"isic2016: 795 rows with file problems: ISIC_\d+: image file not found"):
+    with pytest.raises(DataError, match=r"isic2016: 795 rows with file problems: ISIC_\d+: no image file \(an "
+                                         r"empty image cell, or no file of this id under the data set's folder\)"):
         data.load_dataset("isic2016", root)
 
 
@@ -226,5 +227,5 @@ def test_empty_manifest_and_empty_path_cells(tmp_path):
     df = pd.read_csv(manifest)
     df.loc[1, "image"] = None
     df.to_csv(manifest, index=False)
-    with pytest.raises(DataError, match=r"IMG_0001: image file not found \(nan\)"):
+    with pytest.raises(DataError, match=r"IMG_0001: no image file \(an empty image cell"):
         data.from_csv(manifest)

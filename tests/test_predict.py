@@ -41,13 +41,24 @@ def test_a_classifier_gives_each_image_its_probabilities_and_class(tmp_path):
     assert cli.main(["predict", str(run), str(images / "a.png"), str(images / "sub"),
                      str(images / "listed" / "list.csv"), "--out", str(out)]) == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == ["image", "p_nevus", "p_melanoma", "p_keratosis", "predicted"]
-    assert list(table["image"]) == [str(p) for p in paths]
+    assert list(table.columns) == ["image_id", "image", "predicted", "p_nevus", "p_melanoma", "p_keratosis"]
+    assert list(table["image"]) == [str(p) for p in paths] and list(table["image_id"]) == ["a", "b", "c"]
     expected = model.predict(np.stack([resize_bicubic(read_image(p), (32, 32)) for p in paths]), verbose=0)
     np.testing.assert_allclose(table[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), expected, atol=1e-6)
     assert list(table["predicted"]) == [["nevus", "melanoma", "keratosis"][k] for k in expected.argmax(axis=1)]
-    assert cli.main(["predict", str(run), str(images), "--tta", "3", "--out", str(out)]) == 0  # pooled views
-    np.testing.assert_allclose(pd.read_csv(out).filter(like="p_").sum(axis=1), 1.0, atol=1e-5)
+    assert cli.main(["predict", str(run), str(images), "--tta", "3", "--out", str(out), "--overwrite"]) == 0
+    np.testing.assert_allclose(pd.read_csv(out).filter(like="p_").sum(axis=1), 1.0, atol=1e-5)  # pooled views
+
+
+def test_predictions_go_into_the_run_folder_and_replace_nothing_unasked(tmp_path, capsys):
+    run = saved_run(dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3)), tmp_path / "run",
+                    ["benign", "malignant"])
+    images_on_disk(tmp_path / "images")
+    assert cli.main(["predict", str(run), str(tmp_path / "images")]) == 0
+    written = (run / "predictions.csv").read_bytes()
+    assert cli.main(["predict", str(run), str(tmp_path / "images" / "a.png")]) == 1
+    assert "predictions.csv exists: give --overwrite" in capsys.readouterr().err
+    assert (run / "predictions.csv").read_bytes() == written
 
 
 def test_a_segmentor_writes_masks_at_each_images_own_size(tmp_path):

@@ -53,7 +53,7 @@ TINY_PYTHON = [
     ("epochs=phase.epochs,", "epochs=1,"),
     ('df[df.split == "train"], 224, batch_size=64', 'df[df.split == "train"].iloc[:64], 32, batch_size=64'),
     ('df[df.split == "validation"], 224, batch_size=64', 'df[df.split == "validation"].iloc[:32], 32, batch_size=64'),
-    ("epochs=10)", "epochs=1)"),
+    ("epochs=10,", "epochs=1,"),
 ]
 # Appended to these commands (replacing the README's own values of these options).
 TINY_OPTIONS = {"train": {"--epochs": "1", "--image-size": "32", "--weights": "none"},

@@ -44,10 +44,33 @@ def test_unknown_keyword_is_a_type_error_naming_it():
         dermnet.build("vgg16", pretrained=True)
 
 
-@pytest.mark.parametrize("num_classes", [1, 0, 2.5])
-def test_num_classes_below_two_is_refused(num_classes):
-    with pytest.raises(ValueError, match="at least 2"):
+@pytest.mark.parametrize("num_classes", [1, -1, 2.5])
+def test_num_classes_of_one_or_a_fraction_is_refused(num_classes):
+    with pytest.raises(ValueError, match=r"0 \(no head\) or an integer of at least 2"):
         dermnet.build("baseline_cnn", num_classes=num_classes)
+
+
+def test_list_models_filters_by_pretrained_weights():
+    pretrained = dermnet.list_models(pretrained=True)
+    assert {"resnet50", "densenet201", "segan"} <= set(pretrained)
+    assert not {"baseline_cnn", "unet", "inception_v4"} & set(pretrained)
+    assert sorted(pretrained + dermnet.list_models(pretrained=False)) == dermnet.list_models()
+
+
+def test_every_card_says_its_papers_data_licence_and_figures():
+    for name in dermnet.list_models():
+        card = dermnet.model_card(name)
+        assert card.training_data and card.licence.startswith("Apache-2.0")
+        assert ("ImageNet" in card.licence) == (card.weights == "imagenet")
+        assert all(figure.source for figure in card.reported)
+    sdl = {(f.row, f.metric): f.value for f in dermnet.model_card("sdl").reported}
+    assert sdl["SDL, augmentation", "AUC"] == 0.8179 and len(sdl) == 6
+    assert "900 training and 379 test images" in dermnet.model_card("sdl").training_data
+    from dermnet._papers import MODEL_ROWS
+
+    for name, (paper, rows) in MODEL_ROWS.items():  # each row names a model and a row the paper has
+        card = dermnet.model_card(name)
+        assert card.paper_key == paper and {(f.table, f.row) for f in card.reported} == set(rows), name
 
 
 @pytest.mark.parametrize("name", ["inception_v3", "resnet50", "inception_v4"])

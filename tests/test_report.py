@@ -35,7 +35,8 @@ def test_evaluate_writes_scores_figures_and_report(tmp_path, model):
     assert scores == json.loads((tmp_path / "eval" / "scores.json").read_text())
     assert {"accuracy", "balanced_accuracy", "auc"} <= set(scores)
     predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
-    assert len(predictions) == 18 and {"image_id", "label", "predicted", "p_class_0"} <= set(predictions)
+    assert len(predictions) == 18  # the columns of `dermnet predict`, with the true label
+    assert list(predictions) == ["image_id", "image", "label", "predicted", "p_class_0", "p_class_1", "p_class_2"]
     report = (tmp_path / "eval" / "report.md").read_text()
     for figure in FIGURES:
         assert opens(tmp_path / "eval" / figure), figure

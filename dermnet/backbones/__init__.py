@@ -7,6 +7,8 @@ layer numbering.
 """
 
 import dataclasses
+import functools
+import math
 import os
 from typing import Callable, Optional
 
@@ -29,8 +31,9 @@ class Backbone:
         top_doc: the paper's own words for that point.
         imagenet_file: name of the keras.applications weight file (no classifier), or None
             when no ImageNet weights exist for this trunk.
-        features: `{stride: layer name}`, the trunk's feature maps that segmentation decoders
-            read (U-net skips, DeepLab's low- and high-level features), at 1/stride of the input.
+
+    The trunk's feature maps by stride (U-net skips, DeepLab's features, `features=True` builds)
+    are found from the trunk itself: `feature_layers`.
     """
 
     name: str
@@ -41,7 +44,6 @@ class Backbone:
     top_after: Optional[str]
     top_doc: str
     imagenet_file: Optional[str]
-    features: dict = dataclasses.field(default_factory=dict)
 
 
 def _keras_app(constructor):
@@ -75,20 +77,14 @@ BACKBONES = {
         Backbone(
             "vgg16", _keras_app(keras.applications.VGG16), "caffe", (224, 224, 3), 32,
             "block4_pool", "block 5 (block5_conv1 onward)", _notop("vgg16"),
-            features={1: "block1_conv2", 2: "block2_conv2", 4: "block3_conv3", 8: "block4_conv3",
-                      16: "block5_conv3"},
         ),
         Backbone(
             "vgg19", _keras_app(keras.applications.VGG19), "caffe", (224, 224, 3), 32,
             "block4_pool", "block 5 (block5_conv1 onward)", _notop("vgg19"),
-            features={1: "block1_conv2", 2: "block2_conv2", 4: "block3_conv4", 8: "block4_conv4",
-                      16: "block5_conv4"},
         ),
         Backbone(
             "resnet50", _keras_app(keras.applications.ResNet50), "caffe", (224, 224, 3), 32,
             "conv4_block6_out", "stage conv5 (conv5_block1_1_conv onward)", _notop("resnet50"),
-            features={2: "conv1_relu", 4: "conv2_block3_out", 8: "conv3_block4_out", 16: "conv4_block6_out",
-                      32: "conv5_block3_out"},
         ),
         Backbone(
             "resnet101", _keras_app(keras.applications.ResNet101), "caffe", (224, 224, 3), 32,
@@ -117,6 +113,35 @@ BACKBONES = {
         ),
     ]
 }
+
+
+def feature_layers(trunk):
+    """`{stride: layer name}` of a trunk built by `build_trunk`: its feature map at each reduction of
+    the input (1/stride of each side), as timm's `feature_info` lists them. They are found rather
+    than typed in: at each stride, the last layer that everything after it reads through (a block's
+    output, not a branch inside a block). For the trunks whose valid convolutions shave a few pixels
+    the stride is rounded to a power of two (InceptionV3 at 299 px: 35×35 maps at stride 8)."""
+    return {stride: trunk.layers[i].name for stride, i in _feature_indices(trunk_spec(trunk).name).items()}
+
+
+@functools.cache
+def _feature_indices(name):
+    """`{stride: layer index}`, from a trunk built at the default size: by index, because Keras numbers
+    unnamed layers (InceptionV3's "activation_28") anew in every trunk of a process."""
+    spec = get(name)
+    probe = spec.constructor(spec.input_shape, None, f"{name}_probe")
+    producer = {id(layer.output): i for i, layer in enumerate(probe.layers)}
+    last_read = list(range(len(probe.layers)))  # the last layer reading each layer's output
+    for j, layer in enumerate(probe.layers[1:], start=1):
+        for tensor in keras.tree.flatten(layer.input):
+            last_read[producer[id(tensor)]] = j
+    found, read_later = {}, 0  # read_later: the furthest layer reading any output so far
+    for i, layer in enumerate(probe.layers):
+        if i > 0 and read_later <= i and not isinstance(layer, keras.layers.ZeroPadding2D):
+            # no output of an earlier layer is read after layer i: the rest reads through it
+            found[2 ** round(math.log2(spec.input_shape[0] / layer.output.shape[1]))] = i
+        read_later = max(read_later, last_read[i])
+    return dict(sorted(found.items()))
 
 
 def get(name):

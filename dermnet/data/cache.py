@@ -14,8 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ import cv2
 import numpy as np
 
 from dermnet._io import write_json
+from dermnet._progress import progress as progress_bar
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import RESIZE_MODES, read_image, read_mask, resize
 from dermnet.data.manifest import check_on_error, mask_columns
@@ -110,12 +109,13 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
 
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)  # parallel over images, not inside each resize
-        start = time.perf_counter()
         try:
-            with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+            with ThreadPoolExecutor(workers or os.cpu_count()) as pool, \
+                    progress_bar(len(todo), f"caching images at {size[0]}×{size[1]}", enabled=progress) as bar:
                 for chunk_start in range(0, len(todo), _CHUNK):
                     chunk = todo[chunk_start:chunk_start + _CHUNK]
                     for i, error in pool.map(decode, chunk):
+                        bar.update(1)
                         if error:
                             errors[i] = error
                     for array in (images, masks):
@@ -123,8 +123,6 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
                             array.flush()  # bytes on disk before the state says they are
                     done[[i for i in chunk if i not in errors]] = True
                     _save_state(path, done, signatures)
-                    if progress:
-                        _report(chunk_start + len(chunk), len(todo), size, time.perf_counter() - start)
         finally:
             cv2.setNumThreads(threads)
     if errors and on_error == "raise":
@@ -203,9 +201,3 @@ def _save_state(path, done, signatures):
     with open(path / "state.tmp.npz", "wb") as f:
         np.savez(f, done=done, signatures=signatures)
     os.replace(path / "state.tmp.npz", path / "state.npz")  # atomic: never a half-written state
-
-
-def _report(count, total, size, seconds):
-    end = "\n" if count == total else ""
-    print(f"\rdermnet: cached {count}/{total} images at {size[0]}×{size[1]} "
-          f"({count / max(seconds, 1e-9):.0f} images/s)", end=end, file=sys.stderr, flush=True)

@@ -9,15 +9,14 @@ import hashlib
 import http.client
 import shutil
 import stat
-import sys
 import tarfile
-import time
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 
 from dermnet import datasets
+from dermnet._progress import progress as progress_bar
 from dermnet.data.errors import DataError
 
 
@@ -34,11 +33,6 @@ def _mismatch(path, size, md5):
         if digest.hexdigest() != md5.lower():
             return f"md5 {digest.hexdigest()}, expected {md5}"
     return None
-
-
-def _progress(name, done, total, final=False):
-    megabytes = f"{done / 1e6:,.1f} MB" + (f" of {total / 1e6:,.1f} MB" if total else "")
-    print(f"\r{name}: {megabytes}", end="\n" if final else "", file=sys.stderr, flush=True)
 
 
 def _network_error(url, part, reason):
@@ -76,14 +70,13 @@ def download_file(url, dest, size=None, md5=None, progress=True):
                 done = 0
             length = response.headers.get("Content-Length")
             total = done + int(length) if length is not None else None
-            with open(part, "ab" if done else "wb") as file:
-                shown = time.monotonic()
+            with open(part, "ab" if done else "wb") as file, \
+                    progress_bar(total, f"downloading {dest.name}", unit="B", enabled=progress, unit_scale=True,
+                                 initial=done) as bar:
                 while chunk := response.read(1 << 20):
                     file.write(chunk)
                     done += len(chunk)
-                    if progress and time.monotonic() - shown > 0.5:
-                        _progress(dest.name, done, total)
-                        shown = time.monotonic()
+                    bar.update(len(chunk))
     except urllib.error.HTTPError as err:
         # 416: the part already holds every byte (Content-Range: bytes */TOTAL says how many)
         if not (err.code == 416 and done):
@@ -91,8 +84,6 @@ def download_file(url, dest, size=None, md5=None, progress=True):
         total = int(err.headers.get("Content-Range", "*/0").split("/")[-1] or 0) or None
     except (OSError, http.client.HTTPException) as err:
         raise _network_error(url, part, err) from err
-    if progress:
-        _progress(dest.name, done, total, final=True)
     got = part.stat().st_size
     if total is not None and got < total:
         raise _network_error(url, part, f"the connection closed at {got:,} of {total:,} bytes")

@@ -177,7 +177,11 @@ def _file_problems(df):
     masks = mask_columns(df)
     for row in df.itertuples():
         image = getattr(row, "image")
-        if not isinstance(image, str) or not os.path.isfile(image):
+        if not isinstance(image, str):  # an empty cell, or an id that `find_images` found no file for
+            problems[row.Index] = (f"{row.image_id}: no image file (an empty image cell, or no file of this id "
+                                   "under the data set's folder)")
+            continue
+        if not os.path.isfile(image):
             problems[row.Index] = f"{row.image_id}: image file not found ({image})"
             continue
         for column in masks:

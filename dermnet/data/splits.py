@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from dermnet.data.errors import DataError
 from dermnet.data.images import read_image
 
 DEFAULT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from dermnet._progress import progress
 from dermnet.data.manifest import from_csv
 
 CLASS_NAMES = ("nevus", "melanoma", "keratosis", "basal_cell_carcinoma", "actinic_keratosis", "vascular",
@@ -271,11 +272,13 @@ def write_synthetic(root, n=600, image_size=128, num_classes=3, seed=0):
                               "image": [f"images/{i}.png" for i in ids],
                               "mask": [f"masks/{i}_segmentation.png" for i in ids]})
         labels = np.empty(n, np.int64)
-        for i in range(n):  # one image at a time: memory stays flat for large sets
-            image, mask, labels[i] = _draw(seed, i, height, width, num_classes)
-            for path, pixels in ((table.image[i], image[..., ::-1]), (table["mask"][i], mask * 255)):
-                if not cv2.imwrite(str(staging / path), pixels):  # OpenCV returns False, raises nothing
-                    raise OSError(f"could not write {staging / path}")
+        with progress(n, f"drawing the synthetic data set into {root}") as bar:
+            for i in range(n):  # one image at a time: memory stays flat for large sets
+                image, mask, labels[i] = _draw(seed, i, height, width, num_classes)
+                for path, pixels in ((table.image[i], image[..., ::-1]), (table["mask"][i], mask * 255)):
+                    if not cv2.imwrite(str(staging / path), pixels):  # OpenCV returns False, raises nothing
+                        raise OSError(f"could not write {staging / path}")
+                bar.update(1)
         table["label"], table["split"] = np.array(CLASS_NAMES)[labels], _splits(labels, seed)
         table.to_csv(staging / "manifest.csv", index=False)
         (staging / "synthetic.json").write_text(json.dumps(params))

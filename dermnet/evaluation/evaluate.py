@@ -9,15 +9,17 @@ Example:
 ['accuracy', 'accuracy_keratosis', 'accuracy_melanoma']
 """
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from dermnet import plots
 from dermnet._io import write_csv, write_json
+from dermnet._progress import predict
 from dermnet.data import build_cache, class_indices, class_names
 from dermnet.data.manifest import mask_columns
-from dermnet.evaluation.gradcam import gradcam
+from dermnet.evaluation.gradcam import explained_network, gradcam
 from dermnet.evaluation.masks import mask_scores
 from dermnet.evaluation.predict import masks_of
 from dermnet.evaluation.scoring import challenge_scores, headline, per_category
@@ -25,7 +27,7 @@ from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, prediction_size
 
 def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmentation="menegola2017",
-             heat_maps_per_class=2, batch_size=32, cache_dir=None):
+             heat_maps_per_class=2, batch_size=32, cache_dir=None, about=None):
     """Scores `model` on the images of `df` and writes its report to the folder `out`; returns the scores.
 
     A classifier's folder: `scores.json`, `predictions.csv`, `roc.png`, `precision_recall.png`,
@@ -43,22 +45,26 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
             scores (`dermnet.evaluation.challenge_scores`); None for `classification_scores`.
         tta_replicas: classifiers: views per image (`dermnet.evaluation.tta_model`); 1 for none.
         heat_maps_per_class: Grad-CAM images per class (the first ones of the manifest).
+        about: what `report.md` says the scores are of, beside the model, the split(s) of `df`, the
+            date and the versions: e.g. `{"data set": "isic2016", "model file": "runs/x/model.keras"}`.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     size = tuple(size or prediction_size(model))
+    header = _header(model, df, size, about)
     if contract(model).predicts_masks:
-        return _evaluate_masks(model, df, out, size, cache_dir)
+        return _evaluate_masks(model, df, out, size, cache_dir, header)
     classes = list(class_names(df))
     cache = build_cache(df, size, cache_dir=cache_dir)
     images = np.asarray(cache.images[cache.index])
     truth = class_indices(cache.rows, classes)
     predictor = tta_model(model, tta_replicas, augmentation) if tta_replicas > 1 else model
-    probabilities = np.asarray(predictor.predict(images, batch_size=batch_size, verbose=0), dtype="float64")
+    probabilities = np.asarray(predict(predictor, images, f"predicting {len(images)} images", batch_size), "float64")
 
     scores = challenge_scores(challenge, truth, probabilities, classes)
+    scores["expected_calibration_error"] = plots.calibration_bins(truth, probabilities)["ece"]
     write_json(out / "scores.json", scores)
-    table = cache.rows[["image_id", "label"]].assign(predicted=[classes[k] for k in probabilities.argmax(axis=1)])
+    table = cache.rows[["image_id", "image", "label"]].assign(predicted=[classes[k] for k in probabilities.argmax(axis=1)])
     write_csv(out / "predictions.csv", table.join(_probability_columns(probabilities, classes, table.index)))
 
     figures = {
@@ -70,13 +76,22 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
     }
     chosen = np.concatenate([np.flatnonzero(truth == k)[:heat_maps_per_class] for k in range(len(classes))])
     if len(chosen):
-        maps = gradcam(model, images[chosen])
-        titles = [f"{classes[truth[i]]} → {classes[probabilities[i].argmax()]}" for i in chosen]
-        figures["Grad-CAM"] = plots.heat_maps(images[chosen], maps, titles, out / "gradcam.png")
-    _report(out / "report.md", model.name, len(truth), challenge, tta_replicas, scores, figures)
+        predicted = probabilities[chosen].argmax(axis=1)
+        maps = gradcam(model, images[chosen], class_indices=predicted)
+        titles = [f"{classes[truth[i]]} → {classes[k]}" for i, k in zip(chosen, predicted)]
+        network, count = explained_network(model)
+        shown = model.name if count == 1 else f"{network.name} (the first of {model.name}'s {count} networks)"
+        figures["Grad-CAM"] = plots.heat_maps(images[chosen], maps, titles, out / "gradcam.png",
+                                              title=f"Grad-CAM of {shown}: what raises the score of the class "
+                                              f"{model.name} predicts\n(each image: true class → predicted class)")
+    views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
+    header += [f"- scoring: {challenge + ' (official)' if challenge else 'dermnet classification scores'}; "
+               f"expected calibration error over 10 confidence bins", f"- test-time augmentation: {views}"]
+    _report(out / "report.md", model.name, header, scores, figures)
     return scores
 
-def _evaluate_masks(model, df, out, size, cache_dir):
+
+def _evaluate_masks(model, df, out, size, cache_dir, header):
     cache = build_cache(df, size, cache_dir=cache_dir)
     probabilities = masks_of(model, cache)
     scores, table = mask_scores(df, probabilities, per_image=True)
@@ -87,12 +102,24 @@ def _evaluate_masks(model, df, out, size, cache_dir):
                                  probabilities[..., 0] > 0.5, first["jaccard"].to_numpy(), out / "masks.png",
                                  names=list(first["image_id"]))
     task = "task 1" if mask_columns(df) == ["mask"] else "task 2, attributes"
-    summary = (f"{len(df)} images; masks predicted at {size[0]}×{size[1]}, scored at each image's own size "
-               f"(ISIC 2018 {task}, official).")
-    lines = [f"# {model.name}: evaluation", "", summary, "", *_score_tables(scores)]
-    lines += ["", "## Masks", "", f"![Masks]({Path(figure).name})"]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    header += [f"- scoring: at each image's own size (ISIC 2018 {task}, official)"]
+    _report(out / "report.md", model.name, header, scores, {"Masks": figure})
     return scores
+
+
+def _header(model, df, size, about):
+    """The report's first lines: what was scored, by what, when."""
+    import keras
+
+    import dermnet
+
+    splits = ", ".join(sorted(df["split"].astype(str).unique())) if "split" in df else "(no split column)"
+    lines = [f"- {name}: {value}" for name, value in (about or {}).items()]
+    lines += [f"- model: {model.name}, predicting at {size[0]}×{size[1]}",
+              f"- images: {len(df)} (split: {splits})",
+              f"- written: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by dermnet {dermnet.__version__}, "
+              f"Keras {keras.__version__} ({keras.config.backend()})"]
+    return lines
 
 
 def _score_tables(scores):
@@ -112,11 +139,8 @@ def _probability_columns(probabilities, classes, index):
     return pd.DataFrame(probabilities, columns=[f"p_{name}" for name in classes], index=index)
 
 
-def _report(path, model_name, count, challenge, tta_replicas, scores, figures):
-    views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
-    summary = (f"{count} images; scoring: {challenge + ' (official)' if challenge else 'dermnet classification scores'}"
-               f"; test-time augmentation: {views}.")
-    lines = [f"# {model_name}: evaluation", "", summary, "", *_score_tables(scores)]
+def _report(path, model_name, header, scores, figures):
+    lines = [f"# {model_name}: evaluation", "", *header, "", *_score_tables(scores)]
     for title, figure in figures.items():
         lines += ["", f"## {title}", "", f"![{title}]({Path(figure).name})"]
     path.write_text("\n".join(lines) + "\n")

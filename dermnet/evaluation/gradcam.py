@@ -7,16 +7,23 @@ import numpy as np
 from dermnet.models import backbone_layers, inference_model, networks_with_a_backbone
 
 
+def explained_network(model):
+    """(the network `gradcam` explains, how many `model` holds): the model itself, or of an ensemble
+    or SDL model its first member or component (of `inference_model()` for subclassed models)."""
+    networks = networks_with_a_backbone(inference_model(model))
+    return networks[0], len(networks)
+
+
 def gradcam(model, images, class_indices=None):
     """Heat maps `[N, h, w]` in [0, 1] at the feature map's resolution (upsample to show them).
 
     Args:
-        model: a dermnet classifier; of an ensemble or SDL model, its first member or component
-            (their `inference_model()` for subclassed models).
+        model: a dermnet classifier; the maps are those of `explained_network(model)`.
         images: `[N, H, W, 3]` pixels in [0, 255].
-        class_indices: the class of each map; the predicted class if None.
+        class_indices: the class of each map; if None, the class that network predicts (give the
+            whole model's prediction for an ensemble or SDL model).
     """
-    classifier = networks_with_a_backbone(inference_model(model))[0]
+    classifier, _ = explained_network(model)
     (backbone,) = backbone_layers(classifier)
     cut = classifier.layers.index(backbone)
     # Our classifiers are chains (input → preprocess → backbone → head), so the same layers,

@@ -9,6 +9,7 @@ Example:
 
 import numpy as np
 
+from dermnet._progress import predict
 from dermnet.data import build_cache, classification_dataset
 from dermnet.models import prediction_size
 
@@ -17,7 +18,7 @@ def predict_probabilities(model, df, batch_size=32, cache_dir=None):
     """Class probabilities `[len(df), K]` of a classifier for the images of `df` (an SDL model
     averages its components', eq. 6)."""
     stream = classification_dataset(df, prediction_size(model), batch_size, shuffle=False, cache_dir=cache_dir)
-    return np.asarray(model.predict(stream, verbose=0))
+    return np.asarray(predict(model, stream, f"predicting {len(df)} images", batch_size, count=len(df)))
 
 
 def predict_masks(model, df, size, batch_size=8, cache_dir=None):
@@ -28,5 +29,5 @@ def predict_masks(model, df, size, batch_size=8, cache_dir=None):
 
 def masks_of(model, cache, batch_size=8):
     """Mask probabilities of a segmentor for the images of a built cache (`dermnet.data.build_cache`)."""
-    outputs = model.predict(cache.images[cache.index], batch_size=batch_size, verbose=0)
+    outputs = predict(model, cache.images[cache.index], f"predicting {len(cache)} masks", batch_size)
     return np.asarray(outputs["masks"] if isinstance(outputs, dict) else outputs, "float32")

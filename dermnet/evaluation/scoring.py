@@ -256,8 +256,8 @@ def attribute_scores(truth, predictions, names=None):
 
 
 HEADLINE = ("overall", "validation", "balanced_accuracy", "multiclass_accuracy", "partial_auc",
-            *official.CATEGORY_METRICS, *official.MASK_METRICS, *(f"spec_at_sens_{round(level * 100)}"
-                                                                  for level in SENSITIVITY_LEVELS))
+            "expected_calibration_error", *official.CATEGORY_METRICS, *official.MASK_METRICS,
+            *(f"spec_at_sens_{round(level * 100)}" for level in SENSITIVITY_LEVELS))
 
 
 def headline(scores):

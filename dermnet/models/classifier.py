@@ -37,6 +37,9 @@ def _head(kind, features, num_classes):
     return layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
 
 
+POOLINGS = ("avg", "max", None)
+
+
 def build_classifier(
     backbone,
     num_classes,
@@ -46,12 +49,16 @@ def build_classifier(
     head="linear",
     preprocessing=None,
     name=None,
+    pooling="avg",
+    features=False,
 ):
-    """Builds `backbone` with a classifier head.
+    """Builds `backbone` with a classifier head, or without one.
 
     Args:
         backbone: a name from `dermnet.backbones.BACKBONES`.
-        num_classes: number of classes, at least 2 (a softmax over one class learns nothing).
+        num_classes: number of classes, at least 2 (a softmax over one class learns nothing); 0 for
+            no head (timm's `num_classes=0`, keras.applications' `include_top=False`): the model
+            gives the backbone's features, pooled by `pooling`.
         input_shape: `(height, width, 3)`; the backbone's default if None. Sides may be None.
         weights: None (random), "imagenet" (keras.applications), or the path of a
             `.weights.h5` / `.keras` file of this whole model, or of its backbone alone
@@ -60,22 +67,39 @@ def build_classifier(
         head: "ray", "sdl", "embedding" or "linear" (global average pooling → Dense K).
         preprocessing: a `Preprocess` mode; the backbone's own if None.
         name: model name; the backbone's name if None.
+        pooling: with `num_classes=0`: "avg" (`[B, C]` features), "max", or None (the `[B, h, w, C]`
+            feature map).
+        features: a model whose outputs are the backbone's feature maps by stride (timm's
+            `features_only`): a dict `{"stride_4": [B, H/4, W/4, C], ...}` at every stride of
+            `dermnet.backbones.feature_layers` (`num_classes`, `head` and `pooling` are unused).
 
     Returns:
         A `keras.Model` mapping `[B, H, W, 3]` pixels in [0, 255] to `[B, num_classes]`
-        probabilities (float32).
+        probabilities (float32), or to the features above.
     """
     spec = backbones.get(backbone)
-    if not isinstance(num_classes, numbers.Integral) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
+    if not isinstance(num_classes, numbers.Integral) or num_classes == 1 or num_classes < 0:
+        raise ValueError(f"num_classes must be 0 (no head) or an integer of at least 2; got {num_classes!r}.")
     if head not in HEADS:
         raise ValueError(f"Unknown head {head!r}; expected one of {HEADS}.")
+    if pooling not in POOLINGS:
+        raise ValueError(f"Unknown pooling {pooling!r}; expected one of {POOLINGS}.")
     input_shape = backbones.check_input_shape(spec, input_shape or spec.input_shape)
     trunk = backbones.build_trunk(spec, input_shape, "imagenet" if weights == "imagenet" else None)
 
     inputs = keras.Input(input_shape, name="image")
     x = Preprocess(preprocessing or spec.preprocessing, name="preprocess")(inputs)
-    outputs = _head(head, trunk(x), int(num_classes))
+    if features:
+        # The trunk's own layers, read at each stride: its weights (ImageNet or loaded) stay in place.
+        maps = keras.Model(trunk.input, {f"stride_{stride}": trunk.get_layer(layer).output
+                                         for stride, layer in backbones.feature_layers(trunk).items()},
+                           name=trunk.name)
+        outputs = maps(x)
+    elif num_classes == 0:
+        outputs = {"avg": layers.GlobalAveragePooling2D(name="pool"), "max": layers.GlobalMaxPooling2D(name="pool"),
+                   None: lambda tensor: tensor}[pooling](trunk(x))
+    else:
+        outputs = _head(head, trunk(x), int(num_classes))
     model = keras.Model(inputs, outputs, name=name or spec.name)
     if weights not in (None, "imagenet"):
         load_weights(model, weights)
@@ -131,9 +155,12 @@ def _register(card):
         freeze="none",
         head=card.head,
         preprocessing=card.preprocessing,
+        pooling="avg",
+        features=False,
     ):
         return build_classifier(
-            card.name, num_classes, input_shape, weights, freeze, head, preprocessing
+            card.name, num_classes, input_shape, weights, freeze, head, preprocessing, pooling=pooling,
+            features=features,
         )
 
     builder.__doc__ = f"{card.description} See `build_classifier` for the arguments."

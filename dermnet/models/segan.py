@@ -252,7 +252,8 @@ def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout
     Example:
     >>> model = dermnet.build("segan", input_shape=(64, 64, 3), weights=None, freeze="backbone")  # imagenet: VGG19's
     >>> model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=[dermnet.metrics.JaccardIndex()])
-    >>> history = model.fit(dermnet.data.segmentation_dataset(df[:50], 64, batch_size=25, augment="menegola2017_seg"), verbose=0)
+    >>> history = model.fit(dermnet.data.segmentation_dataset(df[:50], 64, batch_size=25, augment="menegola2017_seg"),
+    ...                     verbose=0, shuffle=False)
     """
     input_shape = check_image_shape(name, input_shape)
     model = SegAN(segmentor(input_shape, weights, decoder_filters, dropout, masks, preprocessing),

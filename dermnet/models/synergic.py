@@ -162,7 +162,8 @@ def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weig
     >>> model = dermnet.build("sdl", n=2, backbone="baseline_cnn", num_classes=3, input_shape=(32, 32, 3),
     ...                       weights=None)   # "imagenet" for ResNet-50 components
     >>> model.compile(optimizer=dermnet.recipes.get("zhang2018").phases[0].make_optimizer(1))
-    >>> history = model.fit(dermnet.data.pair_dataset(df, 32, batch_size=32, augment="zhang2018"), verbose=0)
+    >>> history = model.fit(dermnet.data.pair_dataset(df, 32, batch_size=32, augment="zhang2018"), verbose=0,
+    ...                     shuffle=False)
     """
     model = SynergicModel(n, backbone, num_classes, input_shape, synergic_weight, synergic_units,
                           weights if weights in (None, "imagenet") else None, preprocessing, name=name)

@@ -77,18 +77,19 @@ def backbone_encoder(backbone, input_shape, weights=None, squeeze_excite=False, 
     The trunk's own layers are reused: ImageNet weights stay in place.
     """
     spec = backbones.get(backbone)
-    missing = sorted(set(strides) - set(spec.features))
-    if missing:
-        raise ValueError(f"{backbone} has no feature map at stride(s) {missing}; it has {sorted(spec.features)}.")
     trunk = backbones.build_trunk(spec, input_shape, "imagenet" if weights == "imagenet" else None)
-    names = [spec.features[s] for s in strides]
+    features = backbones.feature_layers(trunk)
+    missing = sorted(set(strides) - set(features))
+    if missing:
+        raise ValueError(f"{backbone} has no feature map at stride(s) {missing}; it has {sorted(features)}.")
+    names = [features[s] for s in strides]
     if not squeeze_excite:
         return keras.Model(trunk.input, [trunk.get_layer(n).output for n in names], name=trunk.name)
     inputs = keras.Input(input_shape, name="image")
     x, outputs = inputs, {}
     for layer in trunk.layers[1:]:
         x = layer(x)
-        if layer.name in spec.features.values():
+        if layer.name in features.values():
             x = SqueezeExcite(name=f"{layer.name}_se")(x)
             outputs[layer.name] = x
         if layer.name == names[-1]:

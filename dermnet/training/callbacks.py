@@ -13,6 +13,7 @@ import pandas as pd
 
 from dermnet import data
 from dermnet._io import write_atomically, write_csv
+from dermnet._progress import LOG_INTERVAL
 from dermnet.training.state import save_training_state
 
 
@@ -99,3 +100,25 @@ class StepTimer(keras.callbacks.Callback):
     @property
     def median(self):
         return float(np.median(self.seconds[1:] or self.seconds))
+
+
+class BatchLines(keras.callbacks.Callback):
+    """Off a terminal (Keras' `verbose=2` writes a line per epoch only): a line every `interval`
+    seconds within an epoch, so a log shows that a long first epoch is under way."""
+
+    def __init__(self, interval=LOG_INTERVAL):
+        super().__init__()
+        self.interval = interval
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self._start = epoch, time.perf_counter()
+        self._shown = self._start
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self._shown >= self.interval:
+            self._shown = now
+            loss = (logs or {}).get("loss")
+            print(f"epoch {self.epoch + 1}/{self.params.get('epochs', '?')}: batch {batch + 1}/"
+                  f"{self.params.get('steps') or '?'}" + (f", loss {float(loss):.4f}" if loss is not None else "")
+                  + f" ({now - self._start:.0f} s)", flush=True)

@@ -15,7 +15,7 @@ import numpy as np
 from dermnet import data, recipes
 from dermnet._registry import registered_name
 from dermnet.models import compile_arguments, contract, prediction_size, set_trainable
-from dermnet.training.callbacks import DataEpochs, HistoryCSV, TrainingState
+from dermnet.training.callbacks import BatchLines, DataEpochs, HistoryCSV, TrainingState
 from dermnet.training.state import load_training_state, restore_training_state
 
 
@@ -50,6 +50,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
             saves over a handful of steps, as in the notebooks' smoke mode; never for real training.
         history_csv: a CSV rewritten after every epoch: a row per epoch of the run ("phase", "epoch"
             counted over all phases, then the losses and metrics).
+        verbose: Keras' `fit(verbose=)`; with 2 (a line per epoch, for logs) a line every 30 s within
+            an epoch too (`BatchLines`).
         resume_dir: a folder for the training state, saved after every epoch with a finite loss
             (`save_training_state`); when it holds one, training resumes after that epoch (and
             `history_csv` continues from that epoch's row).
@@ -89,6 +91,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
         if resumed:
             restore_training_state(model, resume_dir)
         own = [*phase_callbacks, keras.callbacks.TerminateOnNaN(), DataEpochs(stream, epochs_before), *callbacks]
+        if verbose == 2:
+            own.append(BatchLines())
         if history_csv is not None:
             own.append(HistoryCSV(history_csv, phase.name, epochs_before, history_rows))
         if resume_dir is not None:
