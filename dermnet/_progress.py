@@ -28,12 +28,13 @@ class _Lines:
     """A file for tqdm that writes each redraw of the bar as a line."""
 
     def __init__(self, stream):
-        self.stream = stream
+        self.stream, self.last = stream, None
 
     def write(self, text):
         text = text.replace("\r", "").strip()
-        if text:
+        if text and text != self.last:  # closing redraws the last state once more
             self.stream.write(text + "\n")
+            self.last = text
 
     def flush(self):
         self.stream.flush()

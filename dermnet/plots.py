@@ -9,7 +9,7 @@ it in a notebook leaves the notebook's own plots as they were."""
 from pathlib import Path
 
 import cv2
-from matplotlib import colormaps
+from matplotlib import cm, colormaps
 from matplotlib.figure import Figure
 import numpy as np
 from sklearn import metrics
@@ -60,7 +60,7 @@ def confusion_matrix(truth, probabilities, class_names, path):
     for i, j in np.ndindex(counts.shape):
         axis.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=9,
                   color="white" if shares[i, j] > 0.5 else "black")
-    return _save(figure, axis, path, "Confusion matrix (count, share of the true class)", "predicted", "true",
+    return _save(figure, axis, path, "Confusion matrix\n(count; share of the true class)", "predicted", "true",
                  legend=False)
 
 
@@ -128,6 +128,8 @@ def heat_maps(images, maps, titles, path, columns=4, title="Grad-CAM: where the 
         coloured = (colormaps["jet"](heat)[..., :3] * 255).astype(np.float32)
         axis.imshow((0.55 * image[..., :3] + 0.45 * coloured).astype(np.uint8))
         axis.set_title(label, fontsize=9)
+    scale = figure.colorbar(cm.ScalarMappable(cmap=colormaps["jet"]), ax=axes, shrink=0.8, ticks=[0, 1])
+    scale.set_label("heat, relative to the image's highest (each map scaled to [0, 1])")
     height, width = np.shape(maps)[1:3]
     figure.suptitle(f"{title}\n(maps of {height}×{width} cells, upsampled"
                     + ("; one cell locates nothing: predict at a larger size" if height * width == 1 else "") + ")")

@@ -78,3 +78,13 @@ def test_readme_model_table_is_the_generated_one():
     assert cli.model_table(markdown=True) in README.read_text(), (
         "README's model table is stale: paste `dermnet list --markdown` into it"
     )
+
+
+def test_progress_off_a_terminal_is_a_line_per_state(capsys):
+    from dermnet._progress import progress
+
+    with progress(3, "drawing") as bar:  # pytest's stderr is no terminal
+        bar.update(3)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("dermnet: drawing:   0%") and lines[-1].startswith("dermnet: drawing: 100%")
+    assert "\r" not in "".join(lines) and len(lines) == len(set(lines)) == 2

@@ -60,3 +60,13 @@ def test_feature_layers_are_the_block_outputs_at_each_stride(name, expected):
         if name == "inception_v3":  # auto-named layers resolve to this trunk's own names
             assert {layer.name for layer in trunk.layers} >= set(found.values())
     assert keras.Model(trunk.input, trunk.get_layer(found[max(found)]).output).output_shape == trunk.output_shape
+
+
+def test_segmentors_take_their_encoder_by_name():
+    deeplab = dermnet.build("deeplabv3plus", input_shape=(64, 64, 3), weights=None, encoder="densenet201")
+    assert deeplab.output_shape == (None, 64, 64, 1) and deeplab.get_layer("densenet201_backbone")
+    assert deeplab.get_layer("preprocess").get_config()["mode"] == "torch"  # the encoder's normalisation
+    unet = dermnet.build("unet_vgg16", input_shape=(64, 64, 3), weights=None, encoder="vgg19")
+    assert unet.output_shape == (None, 64, 64, 1) and unet.get_layer("vgg19_backbone")
+    with pytest.raises(ValueError, match=r"resnet50 has no feature map at stride\(s\) \[1\]"):
+        dermnet.build("unet_vgg16", input_shape=(64, 64, 3), weights=None, encoder="resnet50")

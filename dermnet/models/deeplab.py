@@ -4,6 +4,7 @@ ISIC 2018 task-1 ensemble (4 SegAN + 2 DeepLab v3+, probability maps averaged)."
 import keras
 from keras import layers
 
+from dermnet import backbones
 from dermnet._registry import XUE2018, register_model
 from dermnet.layers import Preprocess, ResizeLike
 from dermnet.models.unet import backbone_encoder, check_image_shape, conv_block, finish, segmentation_card
@@ -28,8 +29,11 @@ def _atrous_spatial_pyramid_pooling(x, filters, rates):
     "deeplabv3plus", XUE2018, (224, 224, 3), "caffe", "xue2018", "imagenet", 17_829_441,
     "DeepLab v3+: ResNet-50 encoder (output stride 16), atrous spatial pyramid pooling, decoder"))
 def deeplabv3plus(input_shape=(224, 224, 3), aspp_filters=256, rates=(6, 12, 18), low_level_filters=48,
-                  masks=1, weights="imagenet", freeze="none", preprocessing="caffe", name="deeplabv3plus"):
-    """DeepLab v3+ with a ResNet-50 encoder at output stride 16.
+                  masks=1, weights="imagenet", freeze="none", preprocessing=None, name="deeplabv3plus",
+                  encoder="resnet50"):
+    """DeepLab v3+ with a ResNet-50 encoder at output stride 16 (`encoder`: another backbone of
+    `dermnet.backbones.BACKBONES` with maps at strides 4 and 16, segmentation_models' `encoder_name`;
+    `preprocessing`: the encoder's own if None).
 
     ASPP (1×1, 3×3 atrous at `rates`, image pooling; `aspp_filters` each) on the stride-16 features
     (conv4_block6_out), upsampled to stride 4 and joined with a 1×1 `low_level_filters` projection of
@@ -37,12 +41,12 @@ def deeplabv3plus(input_shape=(224, 224, 3), aspp_filters=256, rates=(6, 12, 18)
     input's own size (any size: sides may be None).
 
     Args:
-        weights: None, "imagenet" (the encoder's), or a weights file of this model or of ResNet-50.
+        weights: None, "imagenet" (the encoder's), or a weights file of this model or of its encoder.
     """
     input_shape = check_image_shape(name, input_shape)
     inputs = keras.Input(input_shape, name="image")
-    x = Preprocess(preprocessing, name="preprocess")(inputs)
-    low_level, high_level = backbone_encoder("resnet50", input_shape, weights, strides=(4, 16))(x)
+    x = Preprocess(preprocessing or backbones.get(encoder).preprocessing, name="preprocess")(inputs)
+    low_level, high_level = backbone_encoder(encoder, input_shape, weights, strides=(4, 16))(x)
     x = _atrous_spatial_pyramid_pooling(high_level, aspp_filters, rates)
     x = ResizeLike(name="decoder_up")([x, low_level])
     low_level = conv_block(low_level, low_level_filters, 1, 1, "decoder_low_level")

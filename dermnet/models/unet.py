@@ -200,17 +200,19 @@ def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropo
     "unet_vgg16", MENEGOLA2017, (128, 128, 3), "caffe", "menegola2017", "imagenet", 18_635_361,
     "U-net with a VGG16 encoder (conv1–conv5, no pool5) and a 256/128/64/32 decoder"))
 def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
-               weights="imagenet", freeze="none", preprocessing="caffe", name="unet_vgg16"):
+               weights="imagenet", freeze="none", preprocessing=None, name="unet_vgg16", encoder="vgg16"):
     """A U-net whose encoder is VGG16's conv1–conv5 (no pool5); the decoder has two 3×3 convolutions
     per stage (`decoder_filters`) and dropout. Train the decoder with the encoder frozen first
     (`freeze="backbone"`), then everything (recipe `menegola2017`).
 
     Args:
-        weights: None, "imagenet" (the encoder's), or a weights file of this model or of VGG16.
+        weights: None, "imagenet" (the encoder's), or a weights file of this model or of its encoder.
+        encoder: a backbone with maps at strides 1 to 16 (the skips): "vgg16" or "vgg19"
+            (segmentation_models' `encoder_name`); `preprocessing` is its own if None.
     """
     input_shape = check_image_shape(name, input_shape)
     inputs = keras.Input(input_shape, name="image")
-    x = Preprocess(preprocessing, name="preprocess")(inputs)
-    *skips, x = backbone_encoder("vgg16", input_shape, weights)(x)
+    x = Preprocess(preprocessing or backbones.get(encoder).preprocessing, name="preprocess")(inputs)
+    *skips, x = backbone_encoder(encoder, input_shape, weights)(x)
     x = decoder(x, skips[::-1], decoder_filters, dropout=dropout)
     return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)
