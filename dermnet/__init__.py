@@ -1,8 +1,8 @@
 """dermnet: a Keras 3 model zoo for dermoscopy (skin-lesion) images.
 
 `import dermnet` is light: it loads no deep-learning framework, plotting or scikit-learn. The model
-registry loads the models (and Keras) on first use, and every subpackage loads when first touched:
-`dermnet.data`, `dermnet.training`, `dermnet.evaluation`, ...
+cards (`list_models`, `model_card`) need none either; the models (and Keras) load on the first
+`build`, and every subpackage loads when first touched: `dermnet.data`, `dermnet.training`, ...
 
 Example:
 >>> import dermnet
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # TensorFlow's C++ start-up chatter buries dermnet's own output; a user's setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# The model registry's functions; `dermnet.models` registers every model before they answer.
+# The model registry's functions (it loads `dermnet.models`, the builders, on the first `build`).
 _REGISTRY = ("ModelCard", "build", "list_models", "model_card", "register_model")
 _MODEL_HELPERS = ("set_trainable", "load_weights")
 SUBMODULES = ("backbones", "cli", "data", "datasets", "evaluation", "inference", "layers", "losses", "metrics",
@@ -30,8 +30,7 @@ __all__ = [*_REGISTRY, *_MODEL_HELPERS, *SUBMODULES, "__version__"]
 
 def __getattr__(name):  # PEP 562: loaded on first use, then kept as a module attribute
     if name in _REGISTRY or name in _MODEL_HELPERS:
-        models = importlib.import_module("dermnet.models")  # registers every model
-        value = getattr(importlib.import_module("dermnet._registry") if name in _REGISTRY else models, name)
+        value = getattr(importlib.import_module("dermnet._registry" if name in _REGISTRY else "dermnet.models"), name)
     elif name in SUBMODULES:
         value = importlib.import_module(f"dermnet.{name}")
     else:

@@ -1,94 +1,47 @@
 """The model registry: `register_model`, `build`, `list_models`, `model_card`."""
 
-import dataclasses
 import difflib
 import fnmatch
+import importlib
 import inspect
-from typing import Callable, Optional
+from typing import Callable
 
-from dermnet import _papers
+from dermnet._cards import CARDS, ModelCard
 
-ZHANG2018 = "Zhang et al., MICCAI 2018 (synergic deep learning)"
-RAY2020 = "Ray et al., JMIR Dermatol 2020 (fine-tuned CNNs on HAM10000)"
-XUE2018 = "Xue et al., ISIC 2018 (SegAN, attributes, triplet loss)"
-MENEGOLA2017 = "Menegola et al., ISIC 2017 (RECOD Titans)"
-_PAPER_KEYS = {ZHANG2018: "zhang2018", RAY2020: "ray2020", XUE2018: "xue2018", MENEGOLA2017: "menegola2017"}
+__all__ = ["ModelCard", "build", "list_models", "model_card", "register_model", "registered_name"]
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelCard:
-    """What a registered model is, before building it.
-
-    Attributes:
-        name: the name `dermnet.build` takes.
-        task: "classification", "segmentation", ...
-        paper: the paper the model comes from.
-        input_shape: default `(height, width, 3)`.
-        num_classes: default number of classes (the paper's dataset).
-        preprocessing: the normalisation layer the model carries (`dermnet.layers.Preprocess`).
-        head: default classifier head, or None.
-        recipe: name of the training recipe in `dermnet.recipes`, or None.
-        weights: default `weights=` ("imagenet" where keras.applications has them, else None).
-        parameters: parameters of the model built with its defaults (checked by a test).
-        description: one line.
-
-    And, derived: `paper_key` (its key in `dermnet.reproduce.PAPERS`), `training_data` (what the
-    paper trained and scored it on), `reported` (the paper's figures of this model, each with its
-    source) and `licence`. dermnet ships no weights trained on skin images: `weights` are ImageNet's.
-    """
-
-    name: str
-    task: str
-    paper: str
-    input_shape: tuple
-    num_classes: int
-    preprocessing: str
-    head: Optional[str]
-    recipe: Optional[str]
-    weights: Optional[str]
-    parameters: int
-    description: str
-
-    @property
-    def paper_key(self):
-        return _PAPER_KEYS[self.paper]
-
-    @property
-    def training_data(self):
-        return _papers.TRAINING_DATA[self.paper_key, self.task]
-
-    @property
-    def reported(self):
-        return _papers.reported(self.name)
-
-    @property
-    def licence(self):
-        weights = ("; its ImageNet weights are keras.applications', downloaded from the keras-applications "
-                   "releases under their terms" if self.weights == "imagenet" else "; no pretrained weights")
-        return "Apache-2.0 (dermnet's code)" + weights
-
-
-_MODELS: dict = {}
+_CARDS = dict(CARDS)  # dermnet's cards, and those of models users register
+_BUILDERS: dict = {}
 
 
 def register_model(card: ModelCard):
-    """Decorator: registers `builder(**kwargs) -> keras.Model` under `card.name`."""
+    """Decorator: registers `builder(**kwargs) -> keras.Model` under `card.name`; dermnet's own models
+    register under their cards in `dermnet._cards.CARDS`."""
 
     def decorate(builder: Callable):
-        if card.name in _MODELS:
+        if card.name in _BUILDERS or _CARDS.get(card.name, card) is not card:
             raise ValueError(f"A model called {card.name!r} is already registered.")
-        _MODELS[card.name] = (builder, card)
+        _CARDS[card.name] = card
+        _BUILDERS[card.name] = builder
         return builder
 
     return decorate
 
 
-def _lookup(name):
-    if name not in _MODELS:
-        close = difflib.get_close_matches(str(name), _MODELS, n=3, cutoff=0.4)
+def _card(name):
+    if name not in _CARDS:
+        close = difflib.get_close_matches(str(name), _CARDS, n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"Unknown model {name!r}.{hint} dermnet.list_models() lists all of them.")
-    return _MODELS[name]
+    return _CARDS[name]
+
+
+def _builder(name):
+    _card(name)
+    # The cards answer without Keras; the builders load with the models, on the first build. The
+    # import is by name because the models' package sits above this module (it registers into it).
+    importlib.import_module("dermnet.models")
+    return _BUILDERS[name]
 
 
 def build(name, **kwargs):
@@ -105,7 +58,7 @@ def build(name, **kwargs):
     Example:
     >>> model = dermnet.build("densenet201", num_classes=7, weights=None, freeze="top")
     """
-    builder, _ = _lookup(name)
+    builder = _builder(name)
     accepted = inspect.signature(builder).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -129,7 +82,7 @@ def list_models(pattern="*", task=None, pretrained=None):
     the others (timm's `list_models(pretrained=True)`)."""
     return sorted(
         name
-        for name, (_, card) in _MODELS.items()
+        for name, card in _CARDS.items()
         if fnmatch.fnmatch(name, pattern) and (task is None or card.task == task)
         and (pretrained is None or (card.weights is not None) == pretrained)
     )
@@ -137,4 +90,4 @@ def list_models(pattern="*", task=None, pretrained=None):
 
 def model_card(name):
     """The `ModelCard` of a registered model."""
-    return _lookup(name)[1]
+    return _card(name)

@@ -334,7 +334,8 @@ def _import_keras_quietly():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    if args.command != "data" and not os.environ.get("DERMNET_STARTUP_LOGS"):
+    uses_a_model = args.command not in ("data", "list")  # `list` reads the keras-free model cards
+    if uses_a_model and not os.environ.get("DERMNET_STARTUP_LOGS"):
         _import_keras_quietly()
     try:
         args.run(args)

@@ -1,5 +1,7 @@
 """The factory: names, cards, and the errors a user meets first."""
 
+import dataclasses
+
 import pytest
 
 import dermnet
@@ -48,6 +50,36 @@ def test_unknown_keyword_is_a_type_error_naming_it():
 def test_num_classes_of_one_or_a_fraction_is_refused(num_classes):
     with pytest.raises(ValueError, match=r"0 \(no head\) or an integer of at least 2"):
         dermnet.build("baseline_cnn", num_classes=num_classes)
+
+
+def test_every_card_has_a_builder_whose_defaults_are_the_cards():
+    import inspect
+
+    from dermnet._registry import _builder
+
+    for name in dermnet.list_models():
+        card, defaults = dermnet.model_card(name), inspect.signature(_builder(name)).parameters
+        for field in ("input_shape", "num_classes", "weights", "preprocessing"):
+            if field in defaults and defaults[field].default is not None:
+                assert defaults[field].default == getattr(card, field), (name, field)
+        if name in backbones.BACKBONES:  # a classifier's card is its backbone's
+            spec = backbones.BACKBONES[name]
+            assert (card.input_shape, card.preprocessing) == (spec.input_shape, spec.preprocessing), name
+            assert card.weights == ("imagenet" if spec.imagenet_file else None), name
+
+
+def test_a_users_model_registers_beside_dermnets_and_cannot_take_their_names():
+    from dermnet._registry import _BUILDERS, _CARDS
+
+    card = dataclasses.replace(dermnet.model_card("baseline_cnn"), name="my_cnn", description="mine")
+    try:
+        dermnet.register_model(card)(lambda num_classes=7: dermnet.build("baseline_cnn", num_classes=num_classes))
+        assert "my_cnn" in dermnet.list_models() and dermnet.model_card("my_cnn").description == "mine"
+        assert dermnet.build("my_cnn", num_classes=3).output_shape == (None, 3)
+        with pytest.raises(ValueError, match="already registered"):
+            dermnet.register_model(dataclasses.replace(card, name="sdl"))(lambda: None)
+    finally:
+        _CARDS.pop("my_cnn"), _BUILDERS.pop("my_cnn")
 
 
 def test_list_models_filters_by_pretrained_weights():

@@ -11,13 +11,13 @@ import copy
 import keras
 from keras import layers, ops
 
-from dermnet._registry import XUE2018, register_model
-from dermnet.datasets import ATTRIBUTES
+from dermnet._cards import CARDS
+from dermnet._registry import register_model
 from dermnet.layers import Preprocess
 from dermnet.losses import BCEDiceLoss, per_replica
 from dermnet.metrics import JaccardIndex
 from dermnet.models.task import Contract
-from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head, segmentation_card
+from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head
 
 
 @keras.saving.register_keras_serializable(package="dermnet")
@@ -89,10 +89,7 @@ class AttributeNet(keras.Model):
         return cls(**dict(config, network=keras.saving.deserialize_keras_object(config["network"])))
 
 
-@register_model(segmentation_card(
-    "attribute_net", XUE2018, (224, 224, 3), "caffe", "xue2018", "imagenet", 23_947_754,
-    "VGG19 encoder–decoder: 5 attribute masks and a multi-label presence head (ISIC 2018 task 2)",
-    task="attributes", num_classes=len(ATTRIBUTES)))
+@register_model(CARDS["attribute_net"])
 def attribute_net(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5,
                   attributes=5, presence_weight=1.0, weights="imagenet", freeze="none",
                   preprocessing="caffe", name="attribute_net"):

@@ -11,7 +11,8 @@ import keras
 from keras import layers
 
 from dermnet import backbones
-from dermnet._registry import MENEGOLA2017, RAY2020, ZHANG2018, ModelCard, register_model
+from dermnet._cards import CARDS
+from dermnet._registry import register_model
 from dermnet.layers import Preprocess
 from dermnet.models.tuning import load_weights, set_trainable
 
@@ -130,23 +131,6 @@ class CompositeClassifier(keras.Model):
         raise NotImplementedError
 
 
-def _card(name, paper, num_classes, head, recipe, parameters, description):
-    spec = backbones.get(name)
-    return ModelCard(
-        name=name,
-        task="classification",
-        paper=paper,
-        input_shape=spec.input_shape,
-        num_classes=num_classes,
-        preprocessing=spec.preprocessing,
-        head=head,
-        recipe=recipe,
-        parameters=parameters,
-        weights="imagenet" if spec.imagenet_file else None,
-        description=description,
-    )
-
-
 def _register(card):
     def builder(
         num_classes=card.num_classes,
@@ -167,18 +151,6 @@ def _register(card):
     register_model(card)(builder)
 
 
-for _c in [
-    _card("vgg16", RAY2020, 7, "ray", "ray2020", 14_980_935, "VGG16 fine-tuned on HAM10000"),
-    _card("inception_v3", RAY2020, 7, "ray", "ray2020", 22_855_463, "InceptionV3 fine-tuned on HAM10000"),
-    _card("densenet201", RAY2020, 7, "ray", "ray2020", 19_309_127, "DenseNet-201 fine-tuned on HAM10000"),
-    _card("inception_resnet_v2", RAY2020, 7, "ray", "ray2020", 55_127_271,
-          "Inception-ResNet-v2 fine-tuned on HAM10000"),
-    _card("baseline_cnn", RAY2020, 7, "ray", "ray2020", 60_455,
-          "Ray et al.'s 6-layer baseline CNN, trained from scratch"),
-    _card("resnet50", ZHANG2018, 2, "sdl", "zhang2018", 25_687_938, "ResNet-50, the single-network baseline of SDL"),
-    _card("resnet101", MENEGOLA2017, 3, "linear", "menegola2017_cls", 42_664_323,
-          "ResNet-101, a RECOD ISIC 2017 classifier"),
-    _card("inception_v4", MENEGOLA2017, 3, "linear", "menegola2017_cls", 41_179_011,
-          "Inception-v4, RECOD's ISIC 2017 classifier"),
-]:
-    _register(_c)
+for _name in ("vgg16", "inception_v3", "densenet201", "inception_resnet_v2", "baseline_cnn", "resnet50", "resnet101",
+              "inception_v4"):
+    _register(CARDS[_name])

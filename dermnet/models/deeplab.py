@@ -5,9 +5,10 @@ import keras
 from keras import layers
 
 from dermnet import backbones
-from dermnet._registry import XUE2018, register_model
+from dermnet._cards import CARDS
+from dermnet._registry import register_model
 from dermnet.layers import Preprocess, ResizeLike
-from dermnet.models.unet import backbone_encoder, check_image_shape, conv_block, finish, segmentation_card
+from dermnet.models.unet import backbone_encoder, check_image_shape, conv_block, finish
 
 
 def _atrous_spatial_pyramid_pooling(x, filters, rates):
@@ -25,9 +26,7 @@ def _atrous_spatial_pyramid_pooling(x, filters, rates):
     return conv_block(y, filters, 1, 1, "aspp_project")
 
 
-@register_model(segmentation_card(
-    "deeplabv3plus", XUE2018, (224, 224, 3), "caffe", "xue2018", "imagenet", 17_829_441,
-    "DeepLab v3+: ResNet-50 encoder (output stride 16), atrous spatial pyramid pooling, decoder"))
+@register_model(CARDS["deeplabv3plus"])
 def deeplabv3plus(input_shape=(224, 224, 3), aspp_filters=256, rates=(6, 12, 18), low_level_filters=48,
                   masks=1, weights="imagenet", freeze="none", preprocessing=None, name="deeplabv3plus",
                   encoder="resnet50"):

@@ -10,7 +10,8 @@ for `dermnet.evaluation.NearestClassMean`, the paper's prediction rule.
 import keras
 
 from dermnet import backbones
-from dermnet._registry import XUE2018, ModelCard, register_model
+from dermnet._cards import CARDS
+from dermnet._registry import register_model
 from dermnet.losses import BatchHardTripletLoss, per_replica
 from dermnet.models.classifier import CompositeClassifier, build_classifier
 from dermnet.models.task import Contract
@@ -85,21 +86,7 @@ class TripletClassifier(CompositeClassifier):
                 "squared": self.squared, "preprocessing": self.preprocessing}
 
 
-@register_model(
-    ModelCard(
-        name="triplet_resnet101",
-        task="classification",
-        paper=XUE2018,
-        input_shape=(224, 224, 3),
-        num_classes=7,
-        preprocessing="caffe",
-        head="embedding (256) + triplet loss",
-        recipe="xue2018_task3",
-        weights="imagenet",
-        parameters=43_184_519,
-        description="ResNet-101, a 256-d embedding (batch-hard triplet loss) and a 7-way classifier",
-    )
-)
+@register_model(CARDS["triplet_resnet101"])
 def triplet_resnet101(num_classes=7, input_shape=None, triplet_weight=1.0, margin=0.5, weights="imagenet",
                       freeze="none", preprocessing=None, backbone="resnet101", name="triplet_resnet101"):
     """Builds a `TripletClassifier` (see its docstring); `weights` is None, "imagenet" (the

@@ -3,7 +3,8 @@
 import keras
 from keras import layers
 
-from dermnet._registry import RAY2020, ModelCard, build, register_model
+from dermnet._cards import CARDS
+from dermnet._registry import build, register_model
 from dermnet.layers import Resize
 from dermnet.models.tuning import load_weights, set_trainable
 
@@ -14,21 +15,7 @@ def _area(shape):
     return (shape[0] or 0) * (shape[1] or 0)
 
 
-@register_model(
-    ModelCard(
-        name="ensemble",
-        task="classification",
-        paper=RAY2020,
-        input_shape=(299, 299, 3),
-        num_classes=7,
-        preprocessing="each member's own",
-        head="each member's own",
-        recipe="ray2020",
-        weights="imagenet",
-        parameters=42_164_590,
-        description="Average of member classifiers' probabilities (default: InceptionV3 + DenseNet-201)",
-    )
-)
+@register_model(CARDS["ensemble"])
 def ensemble(
     members=_DEFAULT_MEMBERS,
     num_classes=7,

@@ -22,11 +22,12 @@ import warnings
 import keras
 from keras import layers, ops
 
-from dermnet._registry import XUE2018, register_model
+from dermnet._cards import CARDS
+from dermnet._registry import register_model
 from dermnet.layers import Preprocess
 from dermnet.losses import DiceLoss
 from dermnet.models.task import SEGMENTOR
-from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head, segmentation_card
+from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head
 
 
 def segmentor(input_shape, weights=None, decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
@@ -232,9 +233,7 @@ class SegAN(keras.Model):
         return cls(**config)
 
 
-@register_model(segmentation_card(
-    "segan", XUE2018, (224, 224, 3), "caffe", "xue2018", "imagenet", 34_454_205,
-    "SegAN: VGG19+SE U-net segmentor and a global-convolution critic, multi-scale L1 loss"))
+@register_model(CARDS["segan"])
 def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5,
           critic_filters=(64, 128, 256, 512), critic_kernel_size=7, dice_weight=1.0, clip_value=0.05, masks=1,
           weights="imagenet", freeze="none", preprocessing="caffe", name="segan"):

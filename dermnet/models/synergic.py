@@ -22,7 +22,8 @@ import keras
 from keras import layers, ops
 
 from dermnet import backbones
-from dermnet._registry import ZHANG2018, ModelCard, register_model
+from dermnet._cards import CARDS
+from dermnet._registry import register_model
 from dermnet.losses import per_replica
 from dermnet.models.classifier import CompositeClassifier, build_classifier
 from dermnet.models.task import Contract
@@ -138,21 +139,7 @@ class SynergicModel(CompositeClassifier):
                 "synergic_units": self.synergic_units, "preprocessing": self.preprocessing}
 
 
-@register_model(
-    ModelCard(
-        name="sdl",
-        task="classification",
-        paper=ZHANG2018,
-        input_shape=(224, 224, 3),
-        num_classes=2,
-        preprocessing="caffe",
-        head="sdl + synergic networks",
-        recipe="zhang2018",
-        weights="imagenet",
-        parameters=51_900_677,
-        description="Synergic deep learning: n ResNet-50 components + C(n,2) synergic networks (pairs in)",
-    )
-)
+@register_model(CARDS["sdl"])
 def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weight=3.0, synergic_units=256,
         weights="imagenet", freeze="none", preprocessing=None, name="sdl"):
     """Builds a `SynergicModel` (see its docstring); `weights` is None, "imagenet" (every component's
@@ -173,21 +160,7 @@ def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weig
     return model
 
 
-@register_model(
-    ModelCard(
-        name="resnet50x2",
-        task="classification",
-        paper=ZHANG2018,
-        input_shape=(224, 224, 3),
-        num_classes=2,
-        preprocessing="caffe",
-        head="sdl (each component)",
-        recipe="zhang2018",
-        weights="imagenet",
-        parameters=51_375_876,
-        description="ResNet-50²: two ResNet-50s trained apart, probabilities averaged (SDL's baseline)",
-    )
-)
+@register_model(CARDS["resnet50x2"])
 def resnet50x2(num_classes=2, input_shape=None, weights="imagenet", freeze="none", preprocessing=None,
                name="resnet50x2"):
     """SDL's ResNet-50² baseline: a `SynergicModel` with n = 2 and λ = 0, so no synergic networks.

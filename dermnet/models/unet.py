@@ -13,17 +13,10 @@ import keras
 from keras import layers
 
 from dermnet import backbones
-from dermnet._registry import MENEGOLA2017, ModelCard, register_model
+from dermnet._cards import CARDS
+from dermnet._registry import register_model
 from dermnet.layers import Preprocess, ResizeLike, SqueezeExcite
 from dermnet.models.tuning import load_weights, set_trainable
-
-
-def segmentation_card(name, paper, input_shape, preprocessing, recipe, weights, parameters, description,
-                      task="segmentation", num_classes=1):
-    """A `ModelCard` for a segmentor: `num_classes` counts its mask channels."""
-    return ModelCard(name=name, task=task, paper=paper, input_shape=input_shape, num_classes=num_classes,
-                     preprocessing=preprocessing, head=None, recipe=recipe, weights=weights,
-                     parameters=parameters, description=description)
 
 
 def check_image_shape(name, input_shape, multiple=1):
@@ -105,9 +98,7 @@ def finish(model, weights, freeze):
     return model
 
 
-@register_model(segmentation_card(
-    "unet", MENEGOLA2017, (128, 128, 3), "tf", "menegola2017", None, 31_396_609,
-    "Ronneberger's U-net with batch normalization (depth and width as arguments)"))
+@register_model(CARDS["unet"])
 def unet(input_shape=(128, 128, 3), depth=4, filters=64, dropout=0.0, masks=1, weights=None, freeze="none",
          preprocessing="tf", name="unet"):
     """Ronneberger et al.'s U-net, with batch normalization after every convolution.
@@ -155,9 +146,7 @@ def unet_fc_parameters(height=128, width=128, bottleneck_units=8192):
     return encoder + dense + decoder_ + conv(1, 32, 1)
 
 
-@register_model(segmentation_card(
-    "unet_fc", MENEGOLA2017, (128, 128, 3), "rescale", "menegola2017", None, unet_fc_parameters(),
-    "RECOD/Codella U-net: 5×5 convolutions and a fully connected 8192-unit bottleneck (fixed size)"))
+@register_model(CARDS["unet_fc"])
 def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropout=0.5, masks=1, weights=None,
             freeze="none", preprocessing="rescale", name="unet_fc"):
     """RECOD's (after Codella et al.) U-net with a fully connected bottleneck.
@@ -196,9 +185,7 @@ def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropo
     return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)
 
 
-@register_model(segmentation_card(
-    "unet_vgg16", MENEGOLA2017, (128, 128, 3), "caffe", "menegola2017", "imagenet", 18_635_361,
-    "U-net with a VGG16 encoder (conv1–conv5, no pool5) and a 256/128/64/32 decoder"))
+@register_model(CARDS["unet_vgg16"])
 def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
                weights="imagenet", freeze="none", preprocessing=None, name="unet_vgg16", encoder="vgg16"):
     """A U-net whose encoder is VGG16's conv1–conv5 (no pool5); the decoder has two 3×3 convolutions
