@@ -2,6 +2,8 @@
 their contract, SegAN's alternating step, encoders reading their skips from the backbone table.
 (What every model must do, segmentors included, is checked by tests/test_models.py.)"""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -97,3 +99,14 @@ def test_segan_refuses_float16_loss_scaling_it_would_get_wrong():
             model.compile(optimizer="adam")
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_saved_compiled_segan_reloads_compiled_without_a_warning(tmp_path):
+    model = dermnet.build("segan", **small_kwargs("segan"))
+    model.compile(optimizer=keras.optimizers.Adam(3e-4))
+    model.fit(*training_batch(model), epochs=1, verbose=0)  # the optimizer's state is saved too
+    model.save(tmp_path / "segan.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when it skips compiling a loaded model
+        reloaded = keras.saving.load_model(tmp_path / "segan.keras", safe_mode=True)
+    assert reloaded.compiled and float(reloaded.optimizer.learning_rate) == pytest.approx(3e-4)

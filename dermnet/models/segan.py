@@ -120,6 +120,13 @@ class SegAN(keras.Model):
             raise ValueError("SegAN's alternating step does not scale its losses: train it in float32 or under "
                              "mixed_bfloat16, not mixed_float16.")
 
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state (with a warning) of a model whose `compile` is its
+        # own; this one only adds a check, so a loaded SegAN is compiled as it was saved.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def train_step(self, *args):
         backend = keras.config.backend()
         if backend == "tensorflow":
