@@ -151,6 +151,7 @@ def _register(card):
     register_model(card)(builder)
 
 
-for _name in ("vgg16", "inception_v3", "densenet201", "inception_resnet_v2", "baseline_cnn", "resnet50", "resnet101",
-              "inception_v4"):
-    _register(CARDS[_name])
+# A classifier of this module per card named after a backbone (SDL, the ensemble, ... have modules of their own).
+for _card in CARDS.values():
+    if _card.task == "classification" and _card.name in backbones.BACKBONES:
+        _register(_card)
