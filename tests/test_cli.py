@@ -36,14 +36,14 @@ def test_installed_console_script_runs():
     assert dermnet_command, "install dermnet first (pip install .): the `dermnet` command is missing"
     result = subprocess.run([dermnet_command, "list", "vgg*"], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[1].startswith("vgg16")
-    # A command with a model loads TensorFlow, whose C++ start-up lines (oneDNN, CUDA probing) are
-    # muted; DERMNET_STARTUP_LOGS shows them.
+    # A command with a model loads TensorFlow, whose C++ start-up lines (absl's notice, CUDA probing,
+    # oneDNN on some CPUs: which ones depends on the machine) are muted; DERMNET_STARTUP_LOGS shows them.
     error = "dermnet evaluate: error: no-such-run: no such model file"
     for startup_logs in ("", "1"):
         loads = subprocess.run([dermnet_command, "evaluate", "no-such-run"], capture_output=True, text=True,
                                env={**os.environ, "DERMNET_STARTUP_LOGS": startup_logs})
         assert loads.returncode == 1 and error in loads.stderr
-        assert ("oneDNN" in loads.stderr) == bool(startup_logs), loads.stderr
+        assert (len(loads.stderr.strip().splitlines()) > 1) == bool(startup_logs), loads.stderr  # muted: the error alone
 
 
 def test_list_loads_no_keras():

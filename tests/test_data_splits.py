@@ -35,6 +35,22 @@ def test_split_is_grouped_stratified_and_reproducible():
         data.split(df, {"train": 0.8, "test": 0.3})
 
 
+def test_the_papers_per_image_split_by_counts():
+    """Ray et al. 2020's per-image split of HAM10000 (7,210 / 1,803 / 1,002), on the manifest's labels."""
+    from importlib import resources
+
+    df = pd.read_csv(resources.files("dermnet.data.manifests").joinpath("ham10000.csv"))
+    per_image = data.split(df, data.RAY2020_SPLIT, group_by="image")
+    counts = per_image["split"].value_counts()
+    assert all(abs(counts[name] - n) <= 7 for name, n in data.RAY2020_SPLIT.items()), counts  # 7 classes
+    assert (per_image.groupby("lesion_id")["split"].nunique() > 1).any()  # what grouping by lesion prevents
+    assert (data.split(df, data.RAY2020_SPLIT).groupby("lesion_id")["split"].nunique() == 1).all()
+    with pytest.raises(ValueError, match="add up to 10014, not to the 10015 images"):
+        data.split(df, {"train": 7210, "validation": 1803, "test": 1001})
+    with pytest.raises(ValueError, match="group_by must be 'lesion' or 'image'"):
+        data.split(df, group_by="patient")
+
+
 def test_near_duplicates_are_found_grouped_and_reported(tmp_path):
     rng = np.random.default_rng(0)
     rows = []

@@ -7,12 +7,14 @@ backbones and weights (ImageNet weights cannot be downloaded here). Every replac
 find its text in the README, so that an edit of the README cannot slip past it.
 """
 
+import contextlib
 import os
 import re
 import shlex
 import subprocess
 import sys
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -136,6 +138,17 @@ def as_user(home, monkeypatch):
     return home
 
 
+@contextlib.contextmanager
+def no_warnings():
+    """The README's flows warn of nothing: a warning a newcomer sees on the first try is a bug of ours."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", DeprecationWarning)  # the libraries' own deprecations, not ours to fix
+        yield
+    seen = sorted({f"{w.category.__name__} ({Path(w.filename).name}:{w.lineno}): {w.message}" for w in caught})
+    assert not seen, "\n".join(seen)
+
+
 def test_the_readme_shell_blocks_run(as_user):
     unused = [written for written, _ in TINY_SHELL if written not in "\n".join(blocks("bash"))]
     assert not unused, f"README no longer says {unused}: update TINY_SHELL"
@@ -154,7 +167,8 @@ def test_the_readme_shell_blocks_run(as_user):
                     continue
                 assert arguments[0] == "dermnet", f"README runs {arguments[0]}: teach tests/test_readme.py about it"
                 start = time.perf_counter()
-                assert cli.main(tiny_options(arguments[1:])) == 0, command
+                with no_warnings():
+                    assert cli.main(tiny_options(arguments[1:])) == 0, command
                 print(f"{time.perf_counter() - start:.0f} s: {command.strip()}")
 
 
@@ -214,5 +228,6 @@ def test_the_readme_python_blocks_run(as_user):
     for number, block in enumerate(blocks("python"), start=1):
         code = tiny(block)
         start = time.perf_counter()
-        exec(compile(code, f"README python block {number}", "exec"), namespace)  # noqa: S102
+        with no_warnings():
+            exec(compile(code, f"README python block {number}", "exec"), namespace)  # noqa: S102
         print(f"{time.perf_counter() - start:.0f} s: README python block {number}")

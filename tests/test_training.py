@@ -57,12 +57,25 @@ def test_recipe_phases_set_what_trains(synthetic, tmp_path):
     head, finetune = short("ray2020").phases
     # per_model emptied: ray2020 trains the baseline CNN in one phase
     recipe = dataclasses.replace(short("ray2020"), per_model={}, phases=(
-        dataclasses.replace(head, freeze="backbone"), dataclasses.replace(finetune, freeze="none", callbacks=())))
+        dataclasses.replace(head, freeze="backbone"), dataclasses.replace(finetune, freeze="none")))
     train = synthetic[synthetic.split == "train"].iloc[:64]
     histories = training.train(model, recipe, train, validation_df=synthetic[synthetic.split == "validation"],
                                epochs=1, batch_size=16, cache_dir=tmp_path, callbacks=[Trainable()], verbose=0)
     assert len(histories) == 2 and "val_accuracy" in histories[0].history
     assert seen == [4, 10]  # the head's two Dense layers, then the three convolutions as well
+
+
+def test_a_recipe_watching_validation_metrics_needs_validation_data(synthetic, tmp_path):
+    plateau = {"class_name": "ReduceLROnPlateau", "config": {"monitor": "val_accuracy", "patience": 1}}
+    recipe = short("ray2020").for_model("baseline_cnn")
+    recipe = dataclasses.replace(recipe, phases=(dataclasses.replace(recipe.phases[0], callbacks=(plateau,)),))
+    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
+    train = synthetic[synthetic.split == "train"].iloc[:32]
+    with pytest.raises(ValueError, match="phase 'train': ReduceLROnPlateau watches 'val_accuracy'.*validation_df"):
+        training.train(model, recipe, train, epochs=1, batch_size=16, cache_dir=tmp_path, verbose=0)
+    history, = training.train(model, recipe, train, validation_df=synthetic[synthetic.split == "validation"].iloc[:16],
+                              epochs=1, batch_size=16, cache_dir=tmp_path, verbose=0)
+    assert "val_accuracy" in history.history
 
 
 @pytest.mark.portable
@@ -156,14 +169,14 @@ def test_a_damaged_state_falls_back_and_the_history_comes_back_whole(synthetic, 
 @pytest.mark.portable
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(synthetic, tmp_path):
     model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
-    recipe = short("ray2020")  # for baseline_cnn: one phase, "finetune", all layers
+    recipe = short("ray2020")  # for baseline_cnn: one phase, "train", all layers
     checkpoint = training.EpochCheckpoint(tmp_path / "checkpoint.keras")
     train = synthetic.iloc[:32]
     training.train(model, recipe, train, epochs=1, batch_size=16, cache_dir=tmp_path, callbacks=[checkpoint], verbose=0)
     good = (tmp_path / "checkpoint.keras").read_bytes()
     kernel = model.get_layer("logits").kernel
     kernel.assign(np.full(kernel.shape, np.nan, "float32"))
-    with pytest.raises(FloatingPointError, match="the loss became nan in phase 'finetune', epoch 1"):
+    with pytest.raises(FloatingPointError, match="the loss became nan in phase 'train', epoch 1"):
         training.train(model, recipe, train, epochs=3, batch_size=16, cache_dir=tmp_path, callbacks=[checkpoint],
                        verbose=0)
     assert (tmp_path / "checkpoint.keras").read_bytes() == good

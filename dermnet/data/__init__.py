@@ -18,11 +18,11 @@ from dermnet.data.load import load_dataset, load_splits
 from dermnet.data.manifest import class_indices, class_names, from_csv, from_folders, validate
 from dermnet.data.pipeline import (class_weights, classification_dataset, pair_dataset,
                                    segmentation_dataset, set_epoch, triplet_dataset)
-from dermnet.data.splits import near_duplicate_pairs, perceptual_hashes, split
+from dermnet.data.splits import RAY2020_SPLIT, near_duplicate_pairs, perceptual_hashes, split
 from dermnet.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES, synthetic, write_synthetic
 
 __all__ = [
-    "AUGMENTATION_PRESETS", "Augmentation", "DataError", "ImageCache", "RandomAugment",
+    "AUGMENTATION_PRESETS", "Augmentation", "DataError", "ImageCache", "RAY2020_SPLIT", "RandomAugment",
     "SYNTHETIC_CLASSES", "augment", "build_cache", "class_indices", "class_names", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset", "load_splits",
     "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",

@@ -14,9 +14,12 @@ import pandas as pd
 from dermnet.data.images import read_image
 
 DEFAULT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
+# Ray et al. 2020 (Methods): HAM10000's 10,015 images "split into 7210 training examples, 1803 validation
+# examples, and 1002 test examples", per image: use with group_by="image" to reproduce it.
+RAY2020_SPLIT = {"train": 7210, "validation": 1803, "test": 1002}
 
 
-def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4):
+def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, group_by="lesion"):
     """Assign a `split` column: stratified by `label`, grouped by `lesion_id`, reproducible from `seed`.
 
     Groups are placed largest first into the split that most lacks their labels, so every split
@@ -24,10 +27,14 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4):
 
     Args:
         df: a validated DataFrame (`load_dataset`, `from_csv`, `from_folders`).
-        fractions: {split name: fraction}, default 70 / 15 / 15 train / validation / test.
+        fractions: {split name: fraction}, default 70 / 15 / 15 train / validation / test; or
+            {split name: image count}, counts that add up to `len(df)` (`RAY2020_SPLIT`). The counts
+            are met to within a few images (each class is split in those proportions).
         seed: the order among groups of equal size; the same seed gives the same split.
         near_duplicates: also group images whose perceptual hashes differ in at most `max_distance`
             of 64 bits. The pairs found are in `result.attrs["near_duplicates"]` (a DataFrame).
+        group_by: "lesion", or "image" to split image by image as some papers did (Ray et al. 2020),
+            which lets images of one lesion fall in two splits: their test scores then measure memory.
 
     Example:
     >>> df = dermnet.data.split(dermnet.data.load_dataset("synthetic", "~/data/synthetic"), seed=0)
@@ -35,10 +42,20 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4):
     [('test', 90), ('train', 420), ('validation', 90)]
     """
     fractions = dict(fractions or DEFAULT_FRACTIONS)
-    if abs(sum(fractions.values()) - 1) > 1e-6 or min(fractions.values()) < 0:
-        raise ValueError(f"Split fractions must be non-negative and sum to 1, not {fractions}.")
+    if min(fractions.values()) < 0:
+        raise ValueError(f"Split fractions must be non-negative, not {fractions}.")
+    if all(isinstance(n, int) for n in fractions.values()):
+        if sum(fractions.values()) != len(df):
+            raise ValueError(f"Split counts {fractions} add up to {sum(fractions.values())}, not to the "
+                             f"{len(df)} images.")
+        fractions = {name: n / len(df) for name, n in fractions.items()}
+    if abs(sum(fractions.values()) - 1) > 1e-6:
+        raise ValueError(f"Split fractions must sum to 1, not {fractions}.")
+    if group_by not in ("lesion", "image"):
+        raise ValueError(f"group_by must be 'lesion' or 'image', not {group_by!r}.")
     df = df.copy()
-    groups = (df["lesion_id"].fillna(df["image_id"]) if "lesion_id" in df else df["image_id"]).to_numpy()
+    by_lesion = group_by == "lesion" and "lesion_id" in df
+    groups = (df["lesion_id"].fillna(df["image_id"]) if by_lesion else df["image_id"]).to_numpy()
     if near_duplicates:
         pairs = near_duplicate_pairs(df["image"].tolist(), max_distance)
         groups = _merge_groups(groups, pairs)

@@ -58,6 +58,7 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (training stops at that batch).
+        ValueError: a recipe callback watches a validation metric and there is no `validation_df`.
     """
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
     if recipe.per_model:  # overrides by registered name, never by `model.name`
@@ -67,6 +68,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
                              f"model_name= (the registered name {model.name} was built as) or "
                              "recipe.for_model(name)")
         recipe = recipe.for_model(name)
+    if validation_df is None:
+        _check_needs_no_validation(recipe)
     batch_size = batch_size or recipe.batch_size
     augment = recipe.augment if augment is None else augment
     training_size = recipe.resize or _fixed_size(model) or recipe.input_shape[:2]
@@ -122,6 +125,19 @@ def training_stream(model, df, size, batch_size, augment, seed, cache_dir, shuff
         classes = min(options["classes"], df["label"].nunique())
         return data.triplet_dataset(df, size, classes, max(2, batch_size // classes), augment, cache_dir, seed=seed)
     return data.classification_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed)
+
+
+def _check_needs_no_validation(recipe):
+    """Without validation data a callback watching `val_*` never acts, and Keras only warns once per
+    epoch: a schedule the recipe relies on would silently not run."""
+    for phase in recipe.phases:
+        for callback in phase.callbacks:
+            monitor = callback["config"].get("monitor", "")
+            if monitor.startswith("val_"):
+                raise ValueError(
+                    f"recipe {recipe.name!r}, phase {phase.name!r}: {callback['class_name']} watches {monitor!r}, "
+                    "and there is no validation data: give validation_df (a data set with a validation split, "
+                    "or one made by dermnet.data.split), or a recipe without that callback")
 
 
 def _fixed_size(model):

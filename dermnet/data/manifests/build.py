@@ -24,7 +24,7 @@ def isic2016(truth):
                         names=["image_id", "label"])
     test = pd.read_csv(truth / "ISBI2016_ISIC_Part3_Test_GroundTruth.csv", header=None,
                        names=["image_id", "malignant"])
-    test["label"] = test["malignant"].map({0: "benign", 1: "malignant", 0.0: "benign", 1.0: "malignant"})
+    test["label"] = test["malignant"].map({0: "benign", 1: "malignant"})  # 0.0 and 1.0 hash as 0 and 1
     return pd.concat([train.assign(split="train"), test[["image_id", "label"]].assign(split="test")])
 
 
