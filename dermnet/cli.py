@@ -59,7 +59,8 @@ def _train(args):
     scores = run(args.model, args.dataset, args.root, recipe=args.recipe, out=out, epochs=args.epochs,
                  batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
                  seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
-                 deterministic=args.deterministic, distribute=args.distribute, overwrite=args.overwrite,
+                 deterministic=args.deterministic, distribute=args.distribute, coordinator=args.coordinator,
+                 num_processes=args.num_processes, process_id=args.process_id, overwrite=args.overwrite,
                  verbose=1 if sys.stdout.isatty() else 2)  # a progress bar, or a line per epoch in a log
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     print(f"model, history, scores (per category too) and config in {out}/")
@@ -247,8 +248,17 @@ def parser():
     training.add_argument("--mixed-precision", choices=("bfloat16", "float16"),
                           help="train under Keras' mixed_bfloat16 / mixed_float16 policy (default: float32)")
     training.add_argument("--jit", action="store_true", help="force XLA compilation (default: where Keras can)")
-    training.add_argument("--distribute", choices=("mirrored",),
-                          help="data-parallel on every local GPU; --batch-size is then the global batch")
+    training.add_argument("--distribute", choices=("mirrored", "multi-host"),
+                          help="mirrored: data-parallel on every local GPU; multi-host: over the devices of "
+                          "several machines, with JAX (every process runs this command); --batch-size is then "
+                          "the global batch")
+    training.add_argument("--coordinator", metavar="HOST:PORT",
+                          help="multi-host: process 0's address (default: KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+                          "or the cluster's, e.g. SLURM's)")
+    training.add_argument("--num-processes", type=int,
+                          help="multi-host: the number of processes (default: KERAS_DISTRIBUTION_NUM_PROCESSES)")
+    training.add_argument("--process-id", type=int,
+                          help="multi-host: this process's index, 0 first (default: KERAS_DISTRIBUTION_PROCESS_ID)")
     training.add_argument("--deterministic", action="store_true",
                           help="deterministic ops: same seed and machine, same metrics (slower on GPUs)")
     training.set_defaults(run=_train)

@@ -1,4 +1,5 @@
-"""Every Python and shell block of the README runs as written, at tiny sizes.
+"""Every Python and shell block of the README runs as written, at tiny sizes (```sh blocks are the
+commands that need several machines: `tests/test_multihost.py` runs their code path).
 
 The blocks run in README order in one folder whose `~` holds small data sets in their published
 layouts (`~/data/isic2016`, ...), one namespace for the Python blocks, so that each block finds what

@@ -79,6 +79,17 @@ def test_every_weight_learns_from_the_synergic_loss():
         assert np.isfinite(grad).all() and np.any(grad != 0), f"{variable.path} gets no gradient"
 
 
+def test_the_synergic_networks_start_from_the_seed():
+    def synergic_weights(seed):
+        keras.utils.set_random_seed(seed)
+        model = dermnet.build("sdl", backbone="baseline_cnn", num_classes=2, input_shape=(32, 32, 3), weights=None)
+        return [np.asarray(w) for w in model.synergic_networks[0].weights]
+
+    same, again, other = synergic_weights(0), synergic_weights(0), synergic_weights(1)
+    assert all(np.array_equal(a, b) for a, b in zip(same, again))
+    assert not np.array_equal(same[0], other[0])  # an initializer seeded at import would give the same
+
+
 def test_save_reload_and_inference_model(tmp_path):
     model = dermnet.build("sdl", n=2, **SMALL)
     x, y = pair_batch(2)

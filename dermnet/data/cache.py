@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import filelock
 import numpy as np
 
 from dermnet._io import write_json
@@ -84,53 +85,55 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
     path = Path(cache_dir or default_cache_dir()) / key
     path.mkdir(parents=True, exist_ok=True)
     n = len(df)
-    images = _memmap(path / "images.u8", (n, *size, 3))
-    masks = _memmap(path / "masks.u8", (n, *size, len(columns))) if columns else None
-
     signatures = np.array([_signature(f) for f in files], dtype=np.int64)
-    done = _load_state(path, signatures)
-    todo = np.flatnonzero(~done)
-    errors = {}
-    if len(todo):
+    # Another process building this cache (a second run, a multi-host peer on this machine): this one
+    # waits for it, then finds the images done.
+    with filelock.FileLock(path / ".lock"):
+        images = _memmap(path / "images.u8", (n, *size, 3))
+        masks = _memmap(path / "masks.u8", (n, *size, len(columns))) if columns else None
+        done = _load_state(path, signatures)
+        todo = np.flatnonzero(~done)
+        errors = {}
+        if len(todo):
 
-        def decode(i):
+            def decode(i):
+                try:
+                    image = read_image(files[i][0])
+                    images[i] = resize(image, size, resize_mode, interpolation)
+                    for c, mask_file in enumerate(files[i][1:]):
+                        mask = read_mask(mask_file)
+                        if mask.shape != image.shape[:2]:
+                            raise DataError(f"{mask_file}: mask of size {mask.shape[1]}×{mask.shape[0]}, "
+                                            f"its image is {image.shape[1]}×{image.shape[0]}")
+                        masks[i, ..., c] = resize(mask * 255, size, resize_mode, "bilinear") > 127
+                except DataError as err:
+                    return i, str(err)
+                return i, None
+
+            threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)  # parallel over images, not inside each resize
             try:
-                image = read_image(files[i][0])
-                images[i] = resize(image, size, resize_mode, interpolation)
-                for c, mask_file in enumerate(files[i][1:]):
-                    mask = read_mask(mask_file)
-                    if mask.shape != image.shape[:2]:
-                        raise DataError(f"{mask_file}: mask of size {mask.shape[1]}×{mask.shape[0]}, "
-                                        f"its image is {image.shape[1]}×{image.shape[0]}")
-                    masks[i, ..., c] = resize(mask * 255, size, resize_mode, "bilinear") > 127
-            except DataError as err:
-                return i, str(err)
-            return i, None
-
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)  # parallel over images, not inside each resize
-        try:
-            with ThreadPoolExecutor(workers or os.cpu_count()) as pool, \
-                    progress_bar(len(todo), f"caching images at {size[0]}×{size[1]}", enabled=progress) as bar:
-                for chunk_start in range(0, len(todo), _CHUNK):
-                    chunk = todo[chunk_start:chunk_start + _CHUNK]
-                    for i, error in pool.map(decode, chunk):
-                        bar.update(1)
-                        if error:
-                            errors[i] = error
-                    for array in (images, masks):
-                        if array is not None:
-                            array.flush()  # bytes on disk before the state says they are
-                    done[[i for i in chunk if i not in errors]] = True
-                    _save_state(path, done, signatures)
-        finally:
-            cv2.setNumThreads(threads)
-    if errors and on_error == "raise":
-        raise DataError(f"{len(errors)} of {n} images cannot be used (the others are cached; fix or "
-                        f"remove these, or pass on_error='skip'): {first_rows(errors.values(), 3)}")
-    write_json(path / "meta.json", {"version": CACHE_VERSION, "rows": n, "size": size,
-                                     "resize": resize_mode, "interpolation": interpolation,
-                                     "mask_columns": columns})
+                with ThreadPoolExecutor(workers or os.cpu_count()) as pool, \
+                        progress_bar(len(todo), f"caching images at {size[0]}×{size[1]}", enabled=progress) as bar:
+                    for chunk_start in range(0, len(todo), _CHUNK):
+                        chunk = todo[chunk_start:chunk_start + _CHUNK]
+                        for i, error in pool.map(decode, chunk):
+                            bar.update(1)
+                            if error:
+                                errors[i] = error
+                        for array in (images, masks):
+                            if array is not None:
+                                array.flush()  # bytes on disk before the state says they are
+                        done[[i for i in chunk if i not in errors]] = True
+                        _save_state(path, done, signatures)
+            finally:
+                cv2.setNumThreads(threads)
+        if errors and on_error == "raise":
+            raise DataError(f"{len(errors)} of {n} images cannot be used (the others are cached; fix or "
+                            f"remove these, or pass on_error='skip'): {first_rows(errors.values(), 3)}")
+        write_json(path / "meta.json", {"version": CACHE_VERSION, "rows": n, "size": size,
+                                         "resize": resize_mode, "interpolation": interpolation,
+                                         "mask_columns": columns})
     index = np.flatnonzero(done)
     return ImageCache(_read_only(images), _read_only(masks), df.iloc[index].reset_index(drop=True), index,
                       path, [errors[i] for i in sorted(errors)])

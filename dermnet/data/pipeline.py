@@ -8,6 +8,9 @@ batches come as a `keras.utils.PyDataset`, which `fit()` consumes on every backe
 A dataset is one epoch; iterating it again (as `fit()` does each epoch) gives a new order. The
 order and augmentation of epoch e follow from `(seed, e)`, so a run is reproducible; `set_epoch`
 says which epoch the next pass draws (how a resumed run picks up the data where it stopped).
+
+In a multi-host run every process draws the same global batches and gathers only its share of each
+(`dermnet._processes.batch_share`): the job's devices together see the batches of one process.
 """
 
 import itertools
@@ -16,6 +19,7 @@ import math
 import keras
 import numpy as np
 
+from dermnet._processes import batch_share
 from dermnet.data.cache import build_cache
 from dermnet.data.manifest import class_indices, class_names
 
@@ -208,6 +212,16 @@ class _ClassBlocks:
         return batches
 
 
+class _ProcessShare:
+    """This process's rows of every batch of `sampler`; a batch with none for any process is left out."""
+
+    def __init__(self, sampler, share):
+        self.sampler, self.share = sampler, share
+
+    def epoch(self, epoch):
+        return [rows for rows in map(self.share, self.sampler.epoch(epoch)) if len(rows)]
+
+
 def set_epoch(stream, epoch):
     """The next pass over `stream` (a dataset of this module) draws epoch `epoch`'s order and
     augmentation; later passes count on from there."""
@@ -229,6 +243,9 @@ class _EpochClock:
 # Streaming: tf.data with the TensorFlow backend, a PyDataset otherwise.
 
 def _stream(sampler, gather, augment, masks=False):
+    share = batch_share()
+    if share is not None:
+        sampler = _ProcessShare(sampler, share)
     if augment is not None:
         from dermnet.data.augment import augment as apply_augment, get
 

@@ -29,7 +29,12 @@ from dermnet.models.classifier import CompositeClassifier, build_classifier
 from dermnet.models.task import Contract
 from dermnet.models.tuning import load_weights, set_trainable
 
-_UNIFORM = keras.initializers.RandomUniform(-0.05, 0.05)
+
+def _uniform():
+    """A new U(-0.05, 0.05) initializer per layer: one made at import would draw its seed before
+    `keras.utils.set_random_seed`, so the same seed would not give the same synergic networks (and
+    the processes of a multi-host job would start from different ones)."""
+    return keras.initializers.RandomUniform(-0.05, 0.05)
 
 
 @keras.saving.register_keras_serializable(package="dermnet")
@@ -72,9 +77,9 @@ class SynergicModel(CompositeClassifier):
         # loading and optimizers see the whole model.
         self.synergic_networks = [
             keras.Sequential([keras.Input((pair_features,)),
-                              layers.Dense(self.synergic_units, activation="relu", kernel_initializer=_UNIFORM,
+                              layers.Dense(self.synergic_units, activation="relu", kernel_initializer=_uniform(),
                                            name="learning"),
-                              layers.Dense(1, kernel_initializer=_UNIFORM, name="logit"),
+                              layers.Dense(1, kernel_initializer=_uniform(), name="logit"),
                               layers.Activation("sigmoid", dtype="float32", name="same_class")],
                              name=f"synergic_{i + 1}{j + 1}")
             for i, j in self.pairs] if self.synergic_weight else []

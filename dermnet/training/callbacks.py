@@ -13,6 +13,7 @@ import pandas as pd
 
 from dermnet import data
 from dermnet._io import write_atomically, write_csv
+from dermnet._processes import on_this_process
 from dermnet._progress import LOG_INTERVAL
 from dermnet.training.state import save_training_state
 
@@ -27,7 +28,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if np.isfinite((logs or {}).get("loss", np.nan)):
-            write_atomically(self.path, self.model.save)
+            with on_this_process():  # in a multi-host run, process 0 alone saves
+                write_atomically(self.path, self.model.save)
 
 
 class DataEpochs(keras.callbacks.Callback):

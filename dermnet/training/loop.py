@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from dermnet import data, recipes
+from dermnet._processes import process_share
 from dermnet._registry import registered_name
 from dermnet.models import compile_arguments, contract, prediction_size, set_trainable
 from dermnet.training.callbacks import BatchLines, DataEpochs, HistoryCSV, TrainingState
@@ -53,8 +54,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
         verbose: Keras' `fit(verbose=)`; with 2 (a line per epoch, for logs) a line every 30 s within
             an epoch too (`BatchLines`).
         resume_dir: a folder for the training state, saved after every epoch with a finite loss
-            (`save_training_state`); when it holds one, training resumes after that epoch (and
-            `history_csv` continues from that epoch's row).
+            (`save_training_state`; in a multi-host job by process 0); when it holds one, training
+            resumes after that epoch (and `history_csv` continues from that epoch's row).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (training stops at that batch).
@@ -98,7 +99,7 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
             own.append(BatchLines())
         if history_csv is not None:
             own.append(HistoryCSV(history_csv, phase.name, epochs_before, history_rows))
-        if resume_dir is not None:
+        if resume_dir is not None and process_share()[0] == 0:  # multi-host: every process resumes, one saves
             own.append(TrainingState(resume_dir, index, epochs_before, phase_callbacks, resumed, history_rows))
         # shuffle=False: the stream draws its own order each epoch (from the seed)
         history = model.fit(stream, validation_data=validation, epochs=phase_epochs, shuffle=False, callbacks=own,

@@ -7,6 +7,7 @@ Example:
 (True, True)
 """
 
+import contextlib
 import importlib.util
 import json
 import shutil
@@ -17,18 +18,19 @@ import keras
 
 from dermnet import __version__, data, datasets, recipes
 from dermnet._io import write_atomically, write_json
+from dermnet._processes import barrier
 from dermnet._registry import build, model_card
 from dermnet.evaluation import challenge_scores, mask_names, mask_scores, predict_masks, predict_probabilities
 from dermnet.models import contract, prediction_size
 from dermnet.training.callbacks import EpochCheckpoint
-from dermnet.training.distribution import distribution
+from dermnet.training.distribution import distribution, join_processes
 from dermnet.training.loop import train
 from dermnet.training.state import load_training_state
 
 
 def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
         image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", deterministic=False,
-        distribute=None, overwrite=False, verbose="auto"):
+        distribute=None, coordinator=None, num_processes=None, process_id=None, overwrite=False, verbose="auto"):
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
 
     An interrupted run (killed at any moment) resumes when called again with the same arguments:
@@ -58,9 +60,14 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         deterministic: TensorFlow's op determinism (`tf.config.experimental.enable_op_determinism`,
             for the rest of the process): same seed, same machine, same metrics, bit for bit. Some
             GPU ops then run slower, and a few refuse to run.
-        distribute: None (one device) or "mirrored": data-parallel training on every local GPU (or
-            every logical CPU device where there is no GPU), `batch_size` being the global batch
-            (`distribution`).
+        distribute: None (one device); "mirrored": data-parallel training on every local GPU (or
+            every logical CPU device where there is no GPU); "multi-host" (JAX): data-parallel over
+            the devices of several processes, each of which runs this same call. `batch_size` is the
+            global batch (`distribution`).
+        coordinator, num_processes, process_id: a multi-host job (`join_processes`): process 0's
+            `HOST:PORT`, the number of processes, this one's index; None: from the environment.
+            Only process 0 writes the run's folder, which must be on a file system that every
+            process reads (it resumes from the training state there); each returns the scores.
         epochs, batch_size, seed, jit_compile, verbose: as in `train`.
 
     Raises:
@@ -76,16 +83,21 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     if str(dataset).endswith(".csv"):
         dataset = Path(dataset).expanduser().absolute()
     arguments = dict(locals())
+    process = 0
+    if distribute == "multi-host":  # before anything runs on JAX
+        process, _ = join_processes(coordinator, num_processes, process_id)
+        verbose = verbose if process == 0 else 0
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
     try:
         out = Path(out or Path("runs") / model_name)
         out.mkdir(parents=True, exist_ok=True)
         try:
-            # filelock's lock is the operating system's: it dies with the process holding it.
-            with filelock.FileLock(out / ".lock", timeout=0):
+            # filelock's lock is the operating system's: it dies with the process holding it. In a
+            # multi-host job process 0 holds it for all.
+            with filelock.FileLock(out / ".lock", timeout=0) if process == 0 else contextlib.nullcontext():
                 return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
-                            jit_compile, deterministic, distribute, overwrite, verbose, arguments)
+                            jit_compile, deterministic, distribute, overwrite, verbose, arguments, process)
         except filelock.Timeout:
             raise RuntimeError(f"{out}: another run is training into this folder (it holds {out / '.lock'}): "
                                "wait for it to end, or give another --out") from None
@@ -94,7 +106,7 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
 
 
 def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed, jit_compile,
-         deterministic, distribute, overwrite, verbose, arguments):
+         deterministic, distribute, overwrite, verbose, arguments, process):
     keras.utils.set_random_seed(seed)
     if deterministic and keras.config.backend() == "tensorflow":
         import tensorflow as tf
@@ -104,10 +116,13 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
     recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
     train_df, validation_df, test_df = data.load_splits(dataset, root)
     weights = card.weights if weights == "default" else weights
-    resume_dir, earlier = _start_or_resume(out, arguments, overwrite, verbose)
-    callbacks = [ClearEarlierRun(earlier), EpochCheckpoint(out / "checkpoint.keras")]
-    if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
-        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+    callbacks, resume_dir = [], out / "resume"
+    if process == 0:  # the run's files: written by process 0 alone
+        resume_dir, earlier = _start_or_resume(out, arguments, overwrite, verbose)
+        callbacks = [ClearEarlierRun(earlier), EpochCheckpoint(out / "checkpoint.keras")]
+        if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
+            callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+    barrier("dermnet: the run folder is ready")  # the others then read its training state
     with distribution(distribute) as replicas:
         if card.task == "classification":
             classes = data.class_names(train_df)
@@ -122,16 +137,25 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
         if distribute and not declared.distributes_on_tensorflow and keras.config.backend() == "tensorflow":
             raise ValueError(f"{model_name}'s own train step runs on one device with TensorFlow: train it without "
                              "--distribute, or with KERAS_BACKEND=jax")
+        if (batch_size or recipe.batch_size) % replicas:
+            raise ValueError(f"--batch-size {batch_size or recipe.batch_size} does not split over {replicas} "
+                             "replicas: give a multiple of their number (it is the global batch)")
         if verbose and distribute:
             print(f"{model_name}: data-parallel training on {replicas} replicas")
         try:
             train(model, recipe, train_df, model_name=model_name, validation_df=validation_df, epochs=epochs,
                   batch_size=batch_size, seed=seed, callbacks=callbacks, jit_compile=jit_compile,
-                  history_csv=out / "history.csv", resume_dir=resume_dir, verbose=verbose)
+                  history_csv=out / "history.csv" if process == 0 else None, resume_dir=resume_dir,
+                  verbose=verbose)
         except FloatingPointError as err:
             kept = out / "checkpoint.keras"
             raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
+    if process > 0:  # process 0 saves and scores the model; the others wait for its scores
+        barrier("dermnet: scored")
+        return json.loads((out / "scores.json").read_text())
     write_atomically(out / "model.keras", model.save)
+    if distribute == "multi-host":  # its variables span every process: process 0 scores a copy of its own
+        model = keras.saving.load_model(out / "model.keras")
     if declared.predicts_masks:
         scores = mask_scores(test_df, predict_masks(model, test_df, prediction_size(model, recipe)))
     else:
@@ -144,6 +168,7 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
         write_json(out / name, content)
     shutil.rmtree(resume_dir)  # finished: the same command is now refused, or trains afresh with overwrite
     (out / "checkpoint.keras").unlink(missing_ok=True)  # model.keras is the same model
+    barrier("dermnet: scored")
     return scores
 
 
@@ -151,6 +176,8 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
 _RUN_FILES = {".lock", "resume", "model.keras", "checkpoint.keras", "history.csv", "logs", "scores.json",
               "config.json", "evaluation", ".partial.model.keras", ".partial.checkpoint.keras"}
 _FINISHED = ("model.keras", "scores.json", "config.json")
+# Arguments a resumed run may change: how it reports, and where its processes meet.
+_NOT_COMPARED = ("verbose", "overwrite", "coordinator", "num_processes", "process_id")
 
 
 def _start_or_resume(out, arguments, overwrite, verbose):
@@ -159,7 +186,7 @@ def _start_or_resume(out, arguments, overwrite, verbose):
     An interrupted run with other arguments, a finished run (without `overwrite`) and a folder of
     other files are errors."""
     resume_dir = out / "resume"
-    arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k not in ("verbose", "overwrite")})))
+    arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k not in _NOT_COMPARED})))
     started = resume_dir / "arguments.json"
     # The arguments are compared before the states are read: an interrupted run with other arguments
     # is refused even when its states are damaged, so that starting afresh never removes it unasked.
