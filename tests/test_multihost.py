@@ -81,11 +81,16 @@ def job(tmp_path_factory):
             assert p.returncode == 0, stderr[-3000:]
         return [stdout for stdout, _ in outputs]
 
-    def run(model, recipe, out, processes, epochs):
-        stdout = finish(start(model, recipe, out, processes, epochs))
-        history = pd.read_csv(folder / out / "history.csv")
-        digests = [(folder / f"{out}.digests-{i}").read_text().split() for i in range(processes)]
-        return history, digests, stdout
+    done = {}
+
+    def run(model, recipe, processes, epochs):
+        """A finished job (each made once per test worker: the tests share them)."""
+        out = f"{model}-{processes}-{epochs}"
+        if out not in done:
+            stdout = finish(start(model, recipe, out, processes, epochs))
+            digests = [(folder / f"{out}.digests-{i}").read_text().split() for i in range(processes)]
+            done[out] = pd.read_csv(folder / out / "history.csv"), digests, stdout
+        return done[out]
 
     return folder, start, finish, run
 
@@ -93,8 +98,8 @@ def job(tmp_path_factory):
 @pytest.mark.parametrize("model, recipe", [("baseline_cnn", "ray2020"), ("sdl", "zhang2018")])
 def test_two_processes_agree_and_follow_the_single_process_curve(job, model, recipe):
     folder, _, _, run = job
-    single, _, _ = run(model, recipe, f"{model}-single", 1, epochs=3)
-    history, digests, stdout = run(model, recipe, f"{model}-two", 2, epochs=3)
+    single, _, _ = run(model, recipe, 1, epochs=3)
+    history, digests, stdout = run(model, recipe, 2, epochs=3)
     assert "data-parallel training on 2 replicas" in stdout[0] and "data-parallel" not in stdout[1]
     assert len(digests[0]) == 3 and digests[0] == digests[1]  # the same weights after every epoch
     # The same global batches, each process feeding half: the losses of one process, up to the order
@@ -102,15 +107,15 @@ def test_two_processes_agree_and_follow_the_single_process_curve(job, model, rec
     np.testing.assert_allclose(history["loss"], single["loss"], rtol=1e-4)
     assert "val_loss" in history
     # Process 0 wrote the run; process 1 wrote nothing and returned process 0's scores.
-    assert sorted(p.name for p in (folder / f"{model}-two").iterdir()) == [
+    assert sorted(p.name for p in (folder / f"{model}-2-3").iterdir()) == [
         ".lock", "config.json", "history.csv", "logs", "model.keras", "scores.json"]
     assert stdout[0].splitlines()[-1] == stdout[1].splitlines()[-1]
 
 
 def test_a_killed_process_and_a_restart_of_both_resume_to_the_same_end(job):
     folder, start, finish, run = job
-    reference, _, _ = run("baseline_cnn", "ray2020", "uninterrupted", 2, epochs=5)
-    processes = start("baseline_cnn", "ray2020", "killed", 2, epochs=5)
+    reference, _, _ = run("baseline_cnn", "ray2020", 2, epochs=3)
+    processes = start("baseline_cnn", "ray2020", "killed", 2, epochs=3)
     deadline = time.monotonic() + 300
     while not list((folder / "killed" / "resume").glob("epoch-*")):  # an epoch saved
         assert time.monotonic() < deadline and processes[0].poll() is None, processes[0].communicate()[1][-3000:]
@@ -123,11 +128,11 @@ def test_a_killed_process_and_a_restart_of_both_resume_to_the_same_end(job):
     for p in processes:
         p.communicate()
     saved = max(json.loads(f.read_text())["epoch"] for f in (folder / "killed" / "resume").glob("epoch-*/progress.json"))
-    assert saved < 5, "the job finished before the kill: nothing to resume"
-    stdout = finish(start("baseline_cnn", "ray2020", "killed", 2, epochs=5))
+    assert saved < 3, "the job finished before the kill: nothing to resume"
+    stdout = finish(start("baseline_cnn", "ray2020", "killed", 2, epochs=3))
     assert "resuming an interrupted run after epoch" in stdout[0]
     resumed = pd.read_csv(folder / "killed" / "history.csv")
-    assert resumed["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert resumed["epoch"].tolist() == [1, 2, 3]
     np.testing.assert_array_equal(resumed["loss"], reference["loss"])
 
 
