@@ -41,8 +41,8 @@ def test_trains_on_pk_batches_and_predicts_by_nearest_class_mean(tmp_path, monke
     streams = []
     monkeypatch.setattr(data, "triplet_dataset", lambda *args, **kwargs: streams.append(args) or
                         triplet_dataset(*args, **kwargs))
-    history = training.train(model, "xue2018_task3", train, epochs=2, batch_size=12, cache_dir=tmp_path,
-                             verbose=0)[0]
+    recipe = dermnet.recipes.get("xue2018_task3").at_size(32)
+    history = training.train(model, recipe, train, epochs=2, batch_size=12, cache_dir=tmp_path, verbose=0)[0]
     assert [args[2:4] for args in streams] == [(3, 4)]  # P = 3 classes × K = 4 images
     assert np.isfinite(history.history["loss"]).all() and "accuracy" in history.history
     cache = data.build_cache(test, 32, cache_dir=tmp_path)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dermnet import recipes
+from dermnet.data.augment import get as get_augmentation
 
 
 def test_registry_lists_and_gets():
@@ -45,6 +46,20 @@ def test_ray2020_is_the_papers_recipe():
         for model in (None, "baseline_cnn", "vgg16", "densenet201"):
             phases = r.for_model(model).phases if model else r.phases
             assert all(p.schedule is None and p.callbacks == () for p in phases)
+
+
+def test_xue2018_task3_is_the_papers_recipe():
+    """Task 3's "Data" and "Training" (../shared/papers/003_*.txt)."""
+    recipe = recipes.get("xue2018_task3")
+    assert (recipe.resize, recipe.input_shape, recipe.batch_size) == ((270, 360), (256, 256, 3), 64)
+    assert get_augmentation(recipe.augment).crop == (256, 256)
+    (phase,) = recipe.phases
+    assert (phase.epochs, phase.optimizer_name, phase.optimizer_args) == (500, "SGD", {"momentum": 0.9})
+    schedule = phase.make_optimizer(steps_per_epoch=10)._learning_rate
+    rates = [float(schedule(step)) for step in (0, 999, 1000, 2000)]  # ×0.1 every 100 epochs
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
+    small = recipe.at_size(32)
+    assert small.resize == (34, 45) and get_augmentation(small.augment).crop == (32, 32)
 
 
 def test_menegola2017_decays_the_rate_every_two_epochs():

@@ -95,7 +95,8 @@ def triplet_resnet101(num_classes=7, input_shape=None, triplet_weight=1.0, margi
     Example:
     >>> model = dermnet.build("triplet_resnet101", backbone="baseline_cnn", num_classes=3, input_shape=(32, 32, 3),
     ...                       weights=None)
-    >>> histories = dermnet.training.train(model, "xue2018_task3", df, epochs=1, verbose=0)   # P×K batches
+    >>> recipe = dermnet.recipes.get("xue2018_task3").at_size(32)  # its 360×270 resize and 256 crop, scaled
+    >>> histories = dermnet.training.train(model, recipe, df, epochs=1, verbose=0)   # P×K batches
     >>> ncm = dermnet.evaluation.NearestClassMean(model.embedding_model()).fit(train_images, train_labels)
     """
     model = TripletClassifier(backbone, num_classes, input_shape, triplet_weight, margin, False,
