@@ -65,14 +65,10 @@ def distribution(distribute):
 
         if distribute == "multi-host" and not jax.distributed.is_initialized():
             raise RuntimeError("distribute='multi-host': call join_processes() first, in every process")
-        before = keras.distribution.distribution()
         # The streams shard themselves by process, deterministically: Keras' own sharding takes tf.data only.
         parallel = keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False)
-        keras.distribution.set_distribution(parallel)
-        try:
+        with parallel.scope():
             yield jax.device_count()
-        finally:
-            keras.distribution.set_distribution(before)
     else:
         raise ValueError(f"distribute={distribute!r} needs the JAX backend" + (
             "" if distribute == "multi-host" else " or TensorFlow") + f", not {backend}")
