@@ -31,6 +31,25 @@ def model_table(pattern="*", task=None, markdown=False, pretrained=None):
         unit = "classes" if card.task == "classification" else "masks" if card.num_classes > 1 else "mask"
         rows.append((name, card.task, paper, f"{card.parameters:,}", _size(card.input_shape),
                      f"{card.num_classes} {unit}"))
+    return _table(header, rows, markdown)
+
+
+def dataset_table(markdown=False):
+    """The known data sets as a text (or Markdown) table: what each holds, how it is scored and got."""
+    from dermnet import datasets
+
+    header = ("data set", "what", "classes", "scored by", "files from", "licence")
+    rows = []
+    for d in datasets.DATASETS.values():
+        source = (d.manual.split(" ")[0] if d.manual else "`dermnet data download`" if d.archives
+                  else "drawn on first use")
+        scoring = (f"{d.challenge} (official)" if d.challenge else "dermnet's classification scores"
+                   if d.task == "classification" else "dermnet's mask scores")
+        rows.append((d.name, d.description, ", ".join(d.classes) or "1 mask", scoring, source, d.licence))
+    return _table(header, rows, markdown)
+
+
+def _table(header, rows, markdown):
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -41,6 +60,10 @@ def model_table(pattern="*", task=None, markdown=False, pretrained=None):
 
 def _list(args):
     print(model_table(args.pattern, args.task, args.markdown, pretrained=True if args.pretrained else None))
+
+
+def _data_list(args):
+    print(dataset_table(args.markdown))
 
 
 def _data_download(args):
@@ -137,24 +160,41 @@ def _trained_on(model_path, dataset, root):
 def _evaluate(args):
     from dermnet import datasets
     from dermnet.data import class_names, load_splits
-    from dermnet.evaluation import evaluate
+    from dermnet.evaluation import cross_dataset, evaluate
     from dermnet.evaluation.scoring import headline
     from dermnet.models import contract
 
     model, path = _load_model(args.model)
     dataset, root = _trained_on(path, args.dataset, args.root)
-    train, _, held_out = load_splits(dataset, root)
-    trained = _run_config(path).get("classes")
-    if trained and not contract(model).predicts_masks and list(class_names(train)) != trained:
-        raise ValueError(f"{path} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
-                         "a model is scored on a data set of its own classes")
-    out = args.out or str(path.parent / "evaluation")
-    print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
+    config = _run_config(path)
+    trained, arguments = config.get("classes"), config.get("arguments", {})
+    predicts_masks = contract(model).predicts_masks
     about = {"data set": f"{dataset} ({root})" if root else dataset, "model file": path.resolve()}
-    scores = evaluate(model, held_out, out, _prediction_size(model, path),
-                      challenge=datasets.challenge_of(dataset), tta_replicas=args.tta, about=about)
+    challenge, scored = datasets.challenge_of(str(dataset)), None
+    if args.classes or _data_set_key(dataset) != _data_set_key(arguments.get("dataset", dataset)):
+        if not arguments or (not trained and not predicts_masks):
+            raise ValueError(f"{path}: a cross-data-set evaluation needs the model's run (its config.json says "
+                             "what it trained on and its classes): give the run folder")
+        explicit = cross_dataset.parse_classes(args.classes) if args.classes else None
+        held_out, about["cross-data-set evaluation"], challenge, scored = cross_dataset.prepare(
+            dataset, root, trained, arguments["dataset"], arguments.get("root"), explicit, predicts_masks)
+        print(f"{model.name}: scoring on {len(held_out)} images of {dataset} (cross-data-set)")
+    else:
+        train, _, held_out = load_splits(dataset, root)
+        if trained and not predicts_masks and list(class_names(train)) != trained:
+            raise ValueError(f"{path} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
+                             "score it on another data set's images with --classes LABEL=CLASS,...")
+        print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
+    out = args.out or str(path.parent / "evaluation")
+    scores = evaluate(model, held_out, out, _prediction_size(model, path), challenge=challenge,
+                      tta_replicas=args.tta, about=about, scored_classes=scored)
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
+
+
+def _data_set_key(dataset):
+    """A data set name, or a manifest CSV's absolute path: what tells two data sets apart."""
+    return str(Path(dataset).expanduser().absolute()) if str(dataset).endswith(".csv") else str(dataset)
 
 
 def _prediction_size(model, model_path):
@@ -230,6 +270,9 @@ def parser():
     # `dermnet data SUBCOMMAND`: a group, so that other data subcommands can sit beside `download`
     data = commands.add_parser("data", parents=[common], help="get and check data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_listing = data_commands.add_parser("list", parents=[common], help="list the known data sets")
+    data_listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
+    data_listing.set_defaults(run=_data_list)
     fetch = data_commands.add_parser("download", parents=[common], help="download and extract a public data set")
     fetch.add_argument("name", help="the data set, e.g. isic2018_task3_test (an unknown name lists them)")
     fetch.add_argument("--root", required=True, help="the data folder; images land anywhere under it")
@@ -264,11 +307,15 @@ def parser():
     training.set_defaults(run=_train)
 
     evaluation = commands.add_parser("evaluate", parents=[common], help="score a trained model on a data set's "
-                                     "held-out split, with figures and a report")
+                                     "held-out split, or on every image of another data set, with figures and a "
+                                     "report")
     evaluation.add_argument("model", help="a .keras file or a `dermnet train` run folder")
     evaluation.add_argument("--dataset", help="a data set name or a manifest CSV (default: the one the run was "
                             "trained on, from its config.json)")
     evaluation.add_argument("--root", help="the data set's folder (default: the run's, for its own data set)")
+    evaluation.add_argument("--classes", metavar="LABEL=CLASS,...",
+                            help="another data set's labels as the model's classes, e.g. melanoma=mel,"
+                            "common_nevus=nv (default: the data set's own mapping; labels left out are not scored)")
     evaluation.add_argument("--tta", type=int, default=1, help="test-time augmentation views per image (default 1)")
     evaluation.add_argument("--out", help="the report's folder (default: evaluation/ beside the model)")
     evaluation.set_defaults(run=_evaluate)
@@ -344,8 +391,9 @@ def _import_keras_quietly():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    uses_a_model = args.command not in ("data", "list")  # `list` reads the keras-free model cards
-    if uses_a_model and not os.environ.get("DERMNET_STARTUP_LOGS"):
+    # `list` and `data list` read the keras-free model cards and data set records
+    loads_keras = args.command != "list" and getattr(args, "data_command", None) != "list"
+    if loads_keras and not os.environ.get("DERMNET_STARTUP_LOGS"):
         _import_keras_quietly()
     try:
         args.run(args)

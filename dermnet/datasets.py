@@ -1,9 +1,11 @@
 """The data sets dermnet knows: one record each, read by loading, downloading, training and scoring.
 
 A record says what the data set is for (`task`), its classes in the order of a model's outputs, how
-its files are laid out under the folder it was extracted into (`layout`), the archives to fetch, and
-which ISIC challenge's official scoring fits it. Adding a data set is adding a record here (and, for
-the "manifest" layout, its `dermnet/data/manifests/<name>.csv`).
+its files are laid out under the folder it was extracted into (`layout`), the archives to fetch, which
+ISIC challenge's official scoring fits it, and how its labels answer another data set's model in a
+cross-data-set evaluation (`mapping`). Adding a data set is adding a record here and, for the
+"manifest" layout, its `dermnet/data/manifests/<name>.csv`, or else a reader of its published layout
+in `dermnet/data/layouts.py`.
 
 Example:
 >>> from dermnet import datasets
@@ -19,7 +21,10 @@ from typing import Optional
 
 HAM10000_CLASSES = ("mel", "nv", "bcc", "akiec", "bkl", "df", "vasc")  # the ISIC 2018 task 3 column order
 ATTRIBUTES = ("globules", "milia_like_cyst", "negative_network", "pigment_network", "streaks")  # ISIC 2018 task 2
-LAYOUTS = ("manifest", "masks", "attributes", "synthetic")
+ISIC2019_CLASSES = ("mel", "nv", "bcc", "ak", "bkl", "df", "vasc", "scc", "unk")  # its ground truth's columns
+DERM7PT_CLASSES = ("melanoma", "nevus", "basal_cell_carcinoma", "seborrheic_keratosis", "miscellaneous")
+LAYOUTS = ("manifest", "masks", "attributes", "synthetic", "isic2018_task3", "isic2019", "isic2020", "isic2024",
+           "ph2", "derm7pt")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +50,21 @@ class Dataset:
             - "masks": images `ISIC_nnnnnnn.jpg` beside `ISIC_nnnnnnn_segmentation.png` masks, the
               split read from folder names (`...Validation...`, `...Test...`, else train);
             - "attributes": the same with one `ISIC_nnnnnnn_attribute_<name>.png` per attribute;
-            - "synthetic": drawn into the folder on first use (`dermnet.data.write_synthetic`).
+            - "synthetic": drawn into the folder on first use (`dermnet.data.write_synthetic`);
+            - any other: the data set's own published files, read at load time by the reader of that
+              name in `dermnet/data/layouts.py` (its docstring gives the files it reads).
         classes: class names in the order of a model's outputs (attributes: the mask names).
-        archives: the files `dermnet data download` fetches and extracts.
+        archives: the files `dermnet data download` fetches (and extracts, if they are archives).
         challenge: the ISIC challenge whose official scoring fits it (`dermnet.evaluation.score`),
             or None.
         description: one line.
+        mapping: for a cross-data-set evaluation (`dermnet evaluate RUN --dataset NAME`), each of
+            its labels with the class names, in order of preference, of another data set's model
+            that answer it (`((label, (class, ...)), ...)`): the first that the model has is used.
+            A label none of whose names the model has is left out of the scores, and the report
+            says so.
+        manual: where to get the files by hand, for a data set with no public archive to fetch.
+        licence: the terms of the images and labels.
     """
 
     name: str
@@ -60,6 +74,9 @@ class Dataset:
     archives: tuple = ()
     challenge: Optional[str] = None
     description: str = ""
+    mapping: tuple = ()
+    manual: str = ""
+    licence: str = ""
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
@@ -70,34 +87,91 @@ def _isic(path, size=None, md5=None):
     return Archive(f"https://isic-challenge-data.s3.amazonaws.com/{path}", path.split("/")[-1], size, md5)
 
 
+# The model classes that answer a label in a cross-data-set evaluation, in order of preference.
+_MELANOMA = ("melanoma", "mel", "malignant")
+_NEVUS = ("nevus", "nv", "benign")
+_KERATOSIS = ("seborrheic_keratosis", "keratosis", "bkl")
+_BCC = ("bcc", "basal_cell_carcinoma")
+_HAM10000_MAPPING = (("mel", _MELANOMA), ("nv", _NEVUS), ("bcc", _BCC), ("akiec", ("akiec", "ak")),
+                     ("bkl", ("bkl", "seborrheic_keratosis", "keratosis")), ("df", ("df",)), ("vasc", ("vasc",)))
+_MALIGNANT_MAPPING = (("benign", ("benign", "nevus", "nv")), ("malignant", _MELANOMA))
+_ISIC_LICENCE = "CC BY-NC 4.0 (ISIC Archive)"
+_HAM10000_LICENCE = "CC BY-NC-SA 4.0 (HAM10000, Tschandl et al. 2018)"
+
 # The official ISIC challenge files. Known sizes and md5 checksums, once measured from the official
 # files, go in _isic(path, size, md5); until then a download is checked against its Content-Length only.
 _SPLITS_2017 = ("Training", "Validation", "Test_v2")
 _ISIC2017_IMAGES = tuple(_isic(f"2017/ISIC-2017_{split}_Data.zip") for split in _SPLITS_2017)
-_ISIC2018_TASK12_IMAGES = _isic("2018/ISIC2018_Task1-2_Training_Input.zip")
+_SPLITS_2018 = ("Training", "Validation", "Test")
+_ISIC2018_TASK12_IMAGES = tuple(_isic(f"2018/ISIC2018_Task1-2_{split}_Input.zip") for split in _SPLITS_2018)
 
 DATASETS = {d.name: d for d in (
     Dataset("isic2016", "classification", "manifest", ("benign", "malignant"),
             (_isic("2016/ISBI2016_ISIC_Part3_Training_Data.zip"), _isic("2016/ISBI2016_ISIC_Part3_Test_Data.zip")),
-            "isic2016", "ISIC 2016 part 3: 900 train / 379 test"),
+            "isic2016", "ISIC 2016 part 3: 900 train / 379 test", _MALIGNANT_MAPPING, licence="CC0 (ISIC Archive)"),
     Dataset("isic2017", "classification", "manifest", ("melanoma", "seborrheic_keratosis", "nevus"),
-            _ISIC2017_IMAGES, "isic2017", "ISIC 2017 part 3: 2000 train / 150 validation / 600 test"),
+            _ISIC2017_IMAGES, "isic2017", "ISIC 2017 part 3: 2000 train / 150 validation / 600 test",
+            (("melanoma", _MELANOMA), ("seborrheic_keratosis", _KERATOSIS), ("nevus", _NEVUS)),
+            licence="CC0 (ISIC Archive)"),
     Dataset("ham10000", "classification", "manifest", HAM10000_CLASSES,
             (_isic("2018/ISIC2018_Task3_Training_Input.zip"),), "isic2018_task3",
-            "HAM10000 = ISIC 2018 task 3 training: 10,015 images of 7,470 lesions, split by lesion"),
+            "HAM10000 = ISIC 2018 task 3 training: 10,015 images of 7,470 lesions, split by lesion",
+            _HAM10000_MAPPING, licence=_HAM10000_LICENCE),
+    Dataset("isic2018_task3", "classification", "isic2018_task3", HAM10000_CLASSES,
+            tuple(_isic(f"2018/ISIC2018_Task3_{split}_{part}.zip") for split in _SPLITS_2018
+                  for part in ("Input", "GroundTruth")),
+            "isic2018_task3", "ISIC 2018 task 3, complete: 10,015 training images (HAM10000, by lesion) / 193 "
+            "validation / 1,512 test", _HAM10000_MAPPING, licence=f"{_HAM10000_LICENCE}; the rest {_ISIC_LICENCE}"),
     Dataset("isic2018_task3_test", "classification", "manifest", HAM10000_CLASSES,
-            (_isic("2018/ISIC2018_Task3_Test_Input.zip"),), "isic2018_task3", "ISIC 2018 task 3 test: 1,512 images"),
+            (_isic("2018/ISIC2018_Task3_Test_Input.zip"),), "isic2018_task3", "ISIC 2018 task 3 test: 1,512 images",
+            _HAM10000_MAPPING, licence=_ISIC_LICENCE),
     Dataset("isic2017_task1", "segmentation", "masks", (),
             _ISIC2017_IMAGES + tuple(_isic(f"2017/ISIC-2017_{split}_Part1_GroundTruth.zip") for split in _SPLITS_2017),
-            None, "ISIC 2017 part 1 lesion masks"),
+            None, "ISIC 2017 part 1 lesion masks: 2000 train / 150 validation / 600 test", licence="CC0 (ISIC Archive)"),
     Dataset("isic2018_task1", "segmentation", "masks", (),
-            (_ISIC2018_TASK12_IMAGES, _isic("2018/ISIC2018_Task1_Training_GroundTruth.zip")),
-            "isic2018_task1", "ISIC 2018 task 1 lesion masks"),
+            _ISIC2018_TASK12_IMAGES + tuple(_isic(f"2018/ISIC2018_Task1_{split}_GroundTruth.zip")
+                                            for split in _SPLITS_2018),
+            "isic2018_task1", "ISIC 2018 task 1 lesion masks: 2,594 train / 100 validation / 1,000 test",
+            licence=_ISIC_LICENCE),
     Dataset("isic2018_task2", "attributes", "attributes", ATTRIBUTES,
-            (_ISIC2018_TASK12_IMAGES, _isic("2018/ISIC2018_Task2_Training_GroundTruth_v3.zip")),
-            None, "ISIC 2018 task 2 attribute masks"),
+            _ISIC2018_TASK12_IMAGES + tuple(_isic(f"2018/ISIC2018_Task2_{split}_GroundTruth{'_v3' * (split == 'Training')}.zip")
+                                            for split in _SPLITS_2018),
+            "isic2018_task2", "ISIC 2018 task 2 attribute masks: 2,594 train / 100 validation / 1,000 test",
+            licence=_ISIC_LICENCE),
+    Dataset("isic2019", "classification", "isic2019", ISIC2019_CLASSES,
+            (_isic("2019/ISIC_2019_Training_Input.zip"), _isic("2019/ISIC_2019_Training_GroundTruth.csv"),
+             _isic("2019/ISIC_2019_Training_Metadata.csv")),
+            "isic2019", "ISIC 2019: 25,331 training images, 8 classes (UNK only in the test set), split by lesion",
+            (*_HAM10000_MAPPING[:3], ("ak", ("ak", "akiec")), *_HAM10000_MAPPING[4:], ("scc", ("scc",)),
+             ("unk", ("unk",))), licence=_ISIC_LICENCE),
+    Dataset("isic2020", "classification", "isic2020", ("benign", "malignant"),
+            (_isic("2020/ISIC_2020_Training_JPEG.zip"), _isic("2020/ISIC_2020_Training_GroundTruth_v2.csv"),
+             _isic("2020/ISIC_2020_Training_Duplicates.csv")),
+            "isic2020", "ISIC 2020: 33,126 training images of 2,056 patients, melanoma vs rest, split by patient",
+            _MALIGNANT_MAPPING, licence=_ISIC_LICENCE),
+    Dataset("isic2024", "classification", "isic2024", ("benign", "malignant"), (), "isic2024",
+            "ISIC 2024 (SLICE-3D): ~401,000 lesion crops of 3D total-body photos, 393 malignant, split by patient",
+            _MALIGNANT_MAPPING,
+            manual="https://www.kaggle.com/competitions/isic-2024-challenge (sign in and accept its rules; "
+                   "train-image.hdf5 and train-metadata.csv, into --root)",
+            licence="CC BY-NC 4.0 (ISIC Archive)"),
+    Dataset("ph2", "classification", "ph2", ("common_nevus", "atypical_nevus", "melanoma"), (), None,
+            "PH2 (Hospital Pedro Hispano): 200 images, 80 common nevi / 80 atypical nevi / 40 melanomas, with "
+            "lesion masks; a test set for cross-data-set evaluation",
+            (("common_nevus", _NEVUS), ("atypical_nevus", _NEVUS), ("melanoma", _MELANOMA)),
+            manual="https://www.fc.up.pt/addi/ph2%20database.html (PH2Dataset.rar; extract it into --root)",
+            licence="free for research, citing Mendonça et al. 2013"),
+    Dataset("derm7pt", "classification", "derm7pt", DERM7PT_CLASSES, (), None,
+            "Derm7pt (Kawahara et al. 2019): 1,011 cases, 7-point checklist, the published train / valid / test "
+            "split; the dermoscopic image of each case",
+            (("melanoma", _MELANOMA), ("nevus", _NEVUS), ("basal_cell_carcinoma", _BCC),
+             ("seborrheic_keratosis", _KERATOSIS), ("miscellaneous", ())),
+            manual="https://derm.cs.sfu.ca (register; release_v0.zip, extract it into --root)",
+            licence="non-commercial research, by the data set's own terms"),
     Dataset("synthetic", "classification", "synthetic", ("nevus", "melanoma", "keratosis"),
-            description="dermnet's procedural dermoscopy-like images with masks (600 at 128 px), written on first use"),
+            description="dermnet's procedural dermoscopy-like images with masks (600 at 128 px), written on first use",
+            mapping=(("nevus", _NEVUS), ("melanoma", _MELANOMA), ("keratosis", ("keratosis", *_KERATOSIS))),
+            licence="Apache-2.0 (dermnet)"),
 )}
 
 

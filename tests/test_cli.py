@@ -88,6 +88,12 @@ def test_readme_model_table_is_the_generated_one():
     )
 
 
+def test_readme_data_set_table_is_the_generated_one():
+    assert cli.dataset_table(markdown=True) in README.read_text(), (
+        "README's data set table is stale: paste `dermnet data list --markdown` into it"
+    )
+
+
 def test_progress_off_a_terminal_is_a_line_per_state(capsys):
     from dermnet._progress import progress
 

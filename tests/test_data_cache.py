@@ -3,13 +3,14 @@
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from harness import write_dataset
 
 from dermnet import data
 from dermnet.data import DataError, cache as cache_module
-from dermnet.data.images import read_image, resize
+from dermnet.data.images import hdf5_member, read_image, resize
 
 pytestmark = pytest.mark.portable
 
@@ -103,3 +104,69 @@ def test_a_full_disk_is_a_clear_error_not_a_crash(dataset, tmp_path, monkeypatch
     with pytest.raises(DataError, match=r"cache.*: no room for the image cache .*it needs 0.02 GB.*DERMNET_CACHE"):
         data.build_cache(dataset, 512, cache_dir=tmp_path / "cache", progress=False)
     assert not list((tmp_path / "cache").rglob("*.u8"))  # no half-made file left behind
+
+
+def jpegs_in_hdf5(folder, n=12, storage="bytes", seed=0):
+    """The same n JPEGs as files and inside one HDF5 file (ISIC 2024's layout): two validated manifests."""
+    import h5py
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ids = [f"ISIC_{i:07d}" for i in range(n)]
+    with h5py.File(folder / "train-image.hdf5", "w") as h5:
+        for i in ids:
+            Image.fromarray(rng.integers(0, 256, (rng.integers(20, 40), 30, 3), dtype=np.uint8)).save(
+                folder / f"{i}.jpg", quality=90)
+            jpeg = (folder / f"{i}.jpg").read_bytes()
+            h5[i] = np.bytes_(jpeg) if storage == "bytes" else np.frombuffer(jpeg, np.uint8)
+    labels = ["malignant" if k % 4 == 0 else "benign" for k in range(n)]
+
+    def manifest(images):
+        return data.validate(pd.DataFrame({"image_id": ids, "image": images, "label": labels}),
+                             classes=("benign", "malignant"))
+
+    return (manifest([str(folder / f"{i}.jpg") for i in ids]),
+            manifest([hdf5_member(folder / "train-image.hdf5", i) for i in ids]))
+
+
+@pytest.mark.parametrize("storage", ["bytes", "uint8"])
+def test_cache_of_images_inside_an_hdf5_file_holds_the_same_bytes_as_of_files(tmp_path, storage):
+    files, members = jpegs_in_hdf5(tmp_path / "data", storage=storage)
+    from_files = data.build_cache(files, (16, 24), cache_dir=tmp_path / "cache", progress=False)
+    from_members = data.build_cache(members, (16, 24), cache_dir=tmp_path / "cache", progress=False)
+    assert from_members.path != from_files.path
+    assert (from_members.path / "images.u8").read_bytes() == (from_files.path / "images.u8").read_bytes()
+
+
+def test_worker_processes_build_the_same_cache(tmp_path, monkeypatch):
+    """Processes decode many HDF5 members (h5py holds the GIL); here from 1 member on."""
+    _, members = jpegs_in_hdf5(tmp_path / "data")
+    threads = data.build_cache(members, 16, cache_dir=tmp_path / "threads", workers=2, progress=False)
+    monkeypatch.setattr(cache_module, "_PROCESSES_FROM", 1)
+    monkeypatch.setattr(cache_module, "_CHUNK", 5)  # several chunks, a state save after each
+    processes = data.build_cache(members, 16, cache_dir=tmp_path / "processes", workers=2, progress=False)
+    assert (processes.path / "images.u8").read_bytes() == (threads.path / "images.u8").read_bytes()
+    assert np.load(processes.path / "state.npz")["done"].all()
+
+
+def test_an_hdf5_file_is_signed_once_per_build_and_a_change_decodes_its_images_again(tmp_path, monkeypatch):
+    _, members = jpegs_in_hdf5(tmp_path / "data")
+    signed = []
+    sign = cache_module._file_signature
+    monkeypatch.setattr(cache_module, "_file_signature", lambda name: signed.append(name) or sign(name))
+    first = data.build_cache(members, 16, cache_dir=tmp_path / "cache", progress=False)
+    assert signed == [str(tmp_path / "data" / "train-image.hdf5")]  # once, not once per image
+    decoded = []
+    monkeypatch.setattr(cache_module, "read_image", lambda p: decoded.append(p) or read_image(p))
+    data.build_cache(members, 16, cache_dir=tmp_path / "cache", progress=False)
+    assert decoded == []
+    signature, before = cache_module._signature([members["image"][3]], {}), np.array(first.images[3])
+    # The data set's HDF5 file replaced by a new one: other pixels under the same keys.
+    jpegs_in_hdf5(tmp_path / "new", seed=1)
+    os.replace(tmp_path / "new" / "train-image.hdf5", tmp_path / "data" / "train-image.hdf5")
+    assert cache_module._signature([members["image"][3]], {}) != signature
+    again = data.build_cache(members, 16, cache_dir=tmp_path / "cache", progress=False)
+    assert again.path == first.path and sorted(decoded) == sorted(members["image"])
+    new_pixels = resize(read_image(tmp_path / "new" / "ISIC_0000003.jpg"), (16, 16))
+    np.testing.assert_array_equal(again.images[3], new_pixels)
+    assert (again.images[3] != before).any()

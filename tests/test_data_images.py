@@ -1,5 +1,7 @@
 """Odd and bad image files: each is converted correctly or refused with a DataError naming it."""
 
+import os
+import re
 import struct
 import zlib
 
@@ -9,7 +11,7 @@ import pytest
 from PIL import Image
 
 from dermnet.data import DataError, read_image, read_mask, resize
-from dermnet.data.images import read_header
+from dermnet.data.images import hdf5_member, image_exists, read_header
 
 pytestmark = pytest.mark.portable
 
@@ -227,3 +229,56 @@ def test_resize_modes(mode):
     assert white == pytest.approx({"stretch": 0.5, "crop": 1.0, "pad": 0.25}[mode], abs=0.05)
     with pytest.raises(ValueError, match="Unknown resize mode"):
         resize(image, (50, 50), "squash")
+
+
+def write_hdf5(path, members, storage="bytes"):
+    """An HDF5 file of encoded images, one dataset per key: a scalar fixed-length string (ISIC
+    2024's 'S…' storage) or a uint8 array."""
+    import h5py
+
+    with h5py.File(path, "w") as file:
+        for key, data in members.items():
+            file[key] = np.bytes_(data) if storage == "bytes" else np.frombuffer(data, np.uint8)
+    return path
+
+
+@pytest.mark.parametrize("storage", ["bytes", "uint8"])
+def test_an_image_inside_an_hdf5_file_reads_as_the_same_file_does(tmp_path, storage):
+    jpeg = save(tmp_path / "a.jpg", np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8),
+                quality=90)
+    h5 = write_hdf5(tmp_path / "train-image.hdf5", {"ISIC_0000001": jpeg.read_bytes()}, storage)
+    name = hdf5_member(h5, "ISIC_0000001")
+    assert name == f"{os.path.abspath(h5)}::ISIC_0000001"
+    np.testing.assert_array_equal(read_image(name), read_image(jpeg))  # bit for bit
+    assert read_header(name) == read_header(jpeg) == ((64, 48), 1)
+    assert image_exists(name) and image_exists(jpeg)
+    assert not image_exists(hdf5_member(h5, "ISIC_0000002"))
+    assert not image_exists(hdf5_member(tmp_path / "x.h5", "ISIC_0000001"))
+
+
+def test_a_missing_key_a_bad_hdf5_file_or_a_bad_member_is_named(tmp_path):
+    jpeg = save(tmp_path / "a.jpg", smooth_rgb(), quality=90).read_bytes()
+    h5 = write_hdf5(tmp_path / "train-image.hdf5", {"ISIC_1": jpeg, "ISIC_2": jpeg[:-200], "ISIC_4": b"text"})
+    with pytest.raises(DataError, match=rf"^{re.escape(str(h5))}: no image 'ISIC_3' in this HDF5 file"):
+        read_image(hdf5_member(h5, "ISIC_3"))
+    cut_short = re.escape(hdf5_member(h5, "ISIC_2"))
+    with pytest.raises(DataError, match=rf"^{cut_short}: corrupt or truncated JPEG"):
+        read_image(hdf5_member(h5, "ISIC_2"))
+    with pytest.raises(DataError, match=r"hdf5::ISIC_4: not an image file \(text, extension none\)"):
+        read_header(hdf5_member(h5, "ISIC_4"))
+    (tmp_path / "text.h5").write_text("not HDF5")
+    with pytest.raises(DataError, match=r"text.h5: not a readable HDF5 file .*it should hold image 'ISIC_1'"):
+        read_header(hdf5_member(tmp_path / "text.h5", "ISIC_1"))
+    with pytest.raises(DataError, match=r"text.h5: not a readable HDF5 file"):  # not "no such image"
+        image_exists(hdf5_member(tmp_path / "text.h5", "ISIC_1"))
+    with pytest.raises(DataError, match=r"gone.hdf5: cannot read the HDF5 file .*holding image 'ISIC_1'"):
+        read_image(hdf5_member(tmp_path / "gone.hdf5", "ISIC_1"))
+
+
+def test_an_hdf5_file_replaced_on_disk_is_read_anew(tmp_path):
+    """The open handle is kept per process, but never on a file that changed since."""
+    first, second = smooth_rgb(), smooth_rgb()[::-1].copy()
+    h5 = write_hdf5(tmp_path / "images.h5", {"k": save(tmp_path / "1.png", first).read_bytes()})
+    np.testing.assert_array_equal(read_image(hdf5_member(h5, "k")), first)
+    os.replace(write_hdf5(tmp_path / "new.h5", {"k": save(tmp_path / "2.png", second).read_bytes()}), h5)
+    np.testing.assert_array_equal(read_image(hdf5_member(h5, "k")), second)

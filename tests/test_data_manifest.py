@@ -229,3 +229,21 @@ def test_empty_manifest_and_empty_path_cells(tmp_path):
     df.to_csv(manifest, index=False)
     with pytest.raises(DataError, match=r"IMG_0001: no image file \(an empty image cell"):
         data.from_csv(manifest)
+
+
+def test_images_inside_an_hdf5_file_are_checked_by_key(tmp_path):
+    import h5py
+
+    from dermnet.data.images import hdf5_member
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with h5py.File(tmp_path / "train-image.hdf5", "w") as h5:
+        h5["ISIC_1"] = np.bytes_((tmp_path / "a.jpg").read_bytes())
+    ids = ["ISIC_1", "ISIC_2"]
+    df = pd.DataFrame({"image_id": ids, "label": ["benign", "benign"],
+                       "image": [hdf5_member(tmp_path / "train-image.hdf5", i) for i in ids]})
+    assert len(data.validate(df.iloc[:1])) == 1
+    with pytest.raises(DataError, match=r"ISIC_2: no such HDF5 file, or no such key in it \(.*hdf5::ISIC_2\)"):
+        data.validate(df)
+    with pytest.raises(DataError, match=r"hdf5::ISIC_1: masks are read from image files, not from inside"):
+        data.validate(df.iloc[:1].assign(mask=df["image"][0]))

@@ -257,7 +257,7 @@ def test_cli_data_download(server, tmp_path, monkeypatch, capsys):
 
 def test_the_isic_archives_are_well_formed():
     for name, dataset in datasets.DATASETS.items():
-        assert bool(dataset.archives) == (dataset.layout != "synthetic"), name
+        assert bool(dataset.archives) == (dataset.layout != "synthetic" and not dataset.manual), name
         for archive in dataset.archives:
             assert archive.url.startswith("https://isic-challenge-data.s3.amazonaws.com/20"), archive
-            assert archive.url.endswith("/" + archive.filename) and archive.filename.endswith(".zip")
+            assert archive.url.endswith("/" + archive.filename) and archive.filename.endswith((".zip", ".csv"))

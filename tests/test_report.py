@@ -94,5 +94,7 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     assert "no run config.json beside it" in capsys.readouterr().err
     three = write_dataset(tmp_path / "three", n=24, num_classes=3)
     pd.read_csv(three).assign(split=["train"] * 16 + ["test"] * 8).to_csv(three, index=False)
-    assert cli.main(["evaluate", str(run), "--dataset", str(three)]) == 1
-    assert "was trained on the classes" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(run), "--dataset", str(three), "--out", "three"]) == 0  # another data set
+    assert "left out, answering no class of the model: 8 class_2" in (run / "three" / "report.md").read_text()
+    assert cli.main(["evaluate", str(run), "--dataset", str(three), "--classes", "class_2=class_9"]) == 1
+    assert "the model has no class class_9 (its classes: class_0, class_1)" in capsys.readouterr().err

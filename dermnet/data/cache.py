@@ -12,10 +12,13 @@ the cache for a person looking into the folder.
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -25,12 +28,13 @@ import numpy as np
 from dermnet._io import write_json
 from dermnet._progress import progress as progress_bar
 from dermnet.data.errors import DataError, first_rows
-from dermnet.data.images import RESIZE_MODES, read_image, read_mask, resize
+from dermnet.data.images import RESIZE_MODES, hdf5_parts, read_image, read_mask, resize
 from dermnet.data.manifest import check_on_error, mask_columns
 
 CACHE_VERSION = 2  # 2: EXIF orientation no longer applied (dermnet.data.images)
 _CHUNK = 256  # rows decoded between two state saves
 _SAMPLED = 4096  # bytes read from each end of a file for its signature
+_PROCESSES_FROM = 50_000  # images in HDF5 files to decode from which worker processes pay (_pool)
 
 
 @dataclass
@@ -71,7 +75,9 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
         interpolation: `"bicubic"` (the papers'), `"bilinear"` or `"area"`. Masks are always
             resized bilinearly and thresholded at half.
         cache_dir: default `default_cache_dir()`.
-        workers: decoding threads (OpenCV releases the GIL); default all cores.
+        workers: decoding threads (OpenCV releases the GIL), or worker processes for 50,000 images
+            or more inside HDF5 files (see `_pool`: a script that builds such a cache needs Python's
+            `if __name__ == "__main__":` guard, as any that starts processes); default all cores.
         on_error: `"raise"`: after decoding everything else, one `DataError` lists every bad file
             (the rest stays cached); `"skip"`: bad rows are left out and listed in `skipped`.
     """
@@ -85,45 +91,50 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
     path = Path(cache_dir or default_cache_dir()) / key
     path.mkdir(parents=True, exist_ok=True)
     n = len(df)
-    signatures = np.array([_signature(f) for f in files], dtype=np.int64)
+    containers = {}  # HDF5 file -> its signature, computed once for all its images
+    signatures = np.array([_signature(f, containers) for f in files], dtype=np.int64)
+    images_file, masks_file = path / "images.u8", path / "masks.u8"
     # Another process building this cache (a second run, a multi-host peer on this machine): this one
     # waits for it, then finds the images done.
     with filelock.FileLock(path / ".lock"):
-        images = _memmap(path / "images.u8", (n, *size, 3))
-        masks = _memmap(path / "masks.u8", (n, *size, len(columns))) if columns else None
+        _reserve(images_file, (n, *size, 3))
+        if columns:
+            _reserve(masks_file, (n, *size, len(columns)))
         done = _load_state(path, signatures)
         todo = np.flatnonzero(~done)
         errors = {}
         if len(todo):
-
-            def decode(i):
-                try:
-                    image = read_image(files[i][0])
-                    images[i] = resize(image, size, resize_mode, interpolation)
-                    for c, mask_file in enumerate(files[i][1:]):
-                        mask = read_mask(mask_file)
-                        if mask.shape != image.shape[:2]:
-                            raise DataError(f"{mask_file}: mask of size {mask.shape[1]}×{mask.shape[0]}, "
-                                            f"its image is {image.shape[1]}×{image.shape[0]}")
-                        masks[i, ..., c] = resize(mask * 255, size, resize_mode, "bilinear") > 127
-                except DataError as err:
-                    return i, str(err)
-                return i, None
-
+            decode = partial(_decode, size=size, resize_mode=resize_mode, interpolation=interpolation)
+            workers = workers or os.cpu_count()
+            # A state save writes 9 bytes per row of the cache: at 400,000 rows, saving every 256 rows
+            # would write 5.6 GB of state. About 100 saves per build instead (at least every _CHUNK rows).
+            chunk_size = max(_CHUNK, len(todo) // 100)
             threads = cv2.getNumThreads()
             cv2.setNumThreads(1)  # parallel over images, not inside each resize
+            # Rows are written with plain positioned writes, not through a writable memory map: the
+            # written pages are the kernel's page cache, not this process's memory, whereas every page
+            # touched through a map counts in its resident memory until the whole cache is resident.
+            # Only this thread writes, so seek + write need no lock.
             try:
-                with ThreadPoolExecutor(workers or os.cpu_count()) as pool, \
+                with _pool(workers, files, todo) as pool, open(images_file, "r+b") as image_out, \
+                        (open(masks_file, "r+b") if columns else nullcontext()) as mask_out, \
                         progress_bar(len(todo), f"caching images at {size[0]}×{size[1]}", enabled=progress) as bar:
-                    for chunk_start in range(0, len(todo), _CHUNK):
-                        chunk = todo[chunk_start:chunk_start + _CHUNK]
-                        for i, error in pool.map(decode, chunk):
+                    for chunk_start in range(0, len(todo), chunk_size):
+                        chunk = todo[chunk_start:chunk_start + chunk_size]
+                        rows = pool.map(decode, [files[i] for i in chunk],
+                                        chunksize=max(1, len(chunk) // (8 * workers)))  # fewer trips
+                        for i, (image, masks, error) in zip(chunk, rows):
                             bar.update(1)
                             if error:
                                 errors[i] = error
-                        for array in (images, masks):
-                            if array is not None:
-                                array.flush()  # bytes on disk before the state says they are
+                                continue
+                            _write_row(image_out, i, image)
+                            if columns:
+                                _write_row(mask_out, i, masks)
+                        for out in (image_out, mask_out):
+                            if out is not None:
+                                out.flush()
+                                os.fsync(out.fileno())  # bytes on disk before the state says they are
                         done[[i for i in chunk if i not in errors]] = True
                         _save_state(path, done, signatures)
             finally:
@@ -135,13 +146,49 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
                                          "resize": resize_mode, "interpolation": interpolation,
                                          "mask_columns": columns})
     index = np.flatnonzero(done)
-    return ImageCache(_read_only(images), _read_only(masks), df.iloc[index].reset_index(drop=True), index,
-                      path, [errors[i] for i in sorted(errors)])
+    # Mapped read-only: training cannot write into the cache.
+    images = np.memmap(images_file, np.uint8, "r", shape=(n, *size, 3))
+    masks = np.memmap(masks_file, np.uint8, "r", shape=(n, *size, len(columns))) if columns else None
+    return ImageCache(images, masks, df.iloc[index].reset_index(drop=True), index, path,
+                      [errors[i] for i in sorted(errors)])
 
 
-def _read_only(array):
-    """The same file mapped read-only: training cannot write into the cache."""
-    return None if array is None else np.memmap(array.filename, np.uint8, "r", shape=array.shape)
+def _decode(row_files, size, resize_mode, interpolation):
+    """(image, masks `[H, W, C]` or None, None) of a manifest row at `size`; (None, None, 'file: problem')."""
+    try:
+        image = read_image(row_files[0])
+        masks = []
+        for mask_file in row_files[1:]:
+            mask = read_mask(mask_file)
+            if mask.shape != image.shape[:2]:
+                raise DataError(f"{mask_file}: mask of size {mask.shape[1]}×{mask.shape[0]}, "
+                                f"its image is {image.shape[1]}×{image.shape[0]}")
+            masks.append(resize(mask * 255, size, resize_mode, "bilinear") > 127)
+    except DataError as err:
+        return None, None, str(err)
+    masks = np.stack(masks, axis=-1).astype(np.uint8) if masks else None
+    return resize(image, size, resize_mode, interpolation), masks, None
+
+
+def _pool(workers, files, todo):
+    """Threads (OpenCV and simplejpeg release the GIL while decoding), or processes for many
+    images inside HDF5 files: h5py holds the GIL and its own lock while it reads (~150 µs of a
+    ~450 µs decode of a 150 px JPEG), so threads barely scale there. Measured on 20,000 such JPEGs
+    (~6 kB, 100-250 px) in one HDF5 file, resized to 64 px, on 2 cores: 1 thread 9.6 s, 2 threads
+    8.1-8.4 s, 2 processes 4.7 s once started; starting them costs ~5 s (a worker imports
+    dermnet.data, and so Keras and TensorFlow, ~340 MB of its own memory), so processes pay from
+    about 26,000 images on: `_PROCESSES_FROM`. Spawned, not forked: TensorFlow may be loaded here,
+    and a forked copy of it (or of an open HDF5 file) is unsafe."""
+    members = sum(hdf5_parts(files[i][0]) is not None for i in todo[:_PROCESSES_FROM])
+    if workers > 1 and members >= _PROCESSES_FROM:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=cv2.setNumThreads, initargs=(1,))
+    return ThreadPoolExecutor(workers)
+
+
+def _write_row(file, i, row):
+    file.seek(i * row.nbytes)
+    file.write(np.ascontiguousarray(row))
 
 
 def _key(files, size, resize_mode, interpolation):
@@ -149,28 +196,45 @@ def _key(files, size, resize_mode, interpolation):
     return hashlib.sha256(content.encode()).hexdigest()[:24]
 
 
-def _signature(row_files):
+def _signature(row_files, containers):
     """Size, modification time and the first and last `_SAMPLED` bytes of a row's files: a file
     changed on disk is decoded again, even one replaced by another of the same size and time. (A
-    hash of whole files would read the data set again on every load.)"""
+    hash of whole files would read the data set again on every load.)
+
+    An image inside an HDF5 file is signed by its key and its HDF5 file's signature, which
+    `containers` ({file: signature}) keeps for the build: 400,000 images would otherwise read that
+    file's ends 400,000 times. So any change to the HDF5 file decodes all of its images again; such
+    a file is replaced whole when its data set changes, not edited image by image."""
     digest = hashlib.blake2b(digest_size=8)
     for name in row_files:
         if not isinstance(name, str):
             continue
-        try:
-            with open(name, "rb") as file:
-                stat = os.fstat(file.fileno())
-                digest.update(repr((stat.st_size, stat.st_mtime_ns)).encode() + file.read(_SAMPLED))
-                file.seek(max(stat.st_size - _SAMPLED, 0))
-                digest.update(file.read(_SAMPLED))
-        except OSError as err:
-            raise DataError(f"{name}: cannot read the file ({err.strerror})") from None
+        member = hdf5_parts(name)
+        if member is None:
+            digest.update(_file_signature(name))
+        else:
+            file, key = member
+            if file not in containers:
+                containers[file] = _file_signature(file)
+            digest.update(containers[file] + b"::" + key.encode())
     return int.from_bytes(digest.digest(), "little", signed=True)
 
 
-def _memmap(file, shape):
-    """The array in `file`, its disk space reserved first: a memory map that runs out of disk
-    space kills the process (SIGBUS) with no message, a reservation that fails is a clear error."""
+def _file_signature(name):
+    try:
+        with open(name, "rb") as file:
+            stat = os.fstat(file.fileno())
+            head = file.read(_SAMPLED)
+            file.seek(max(stat.st_size - _SAMPLED, 0))
+            return repr((stat.st_size, stat.st_mtime_ns)).encode() + head + file.read(_SAMPLED)
+    except OSError as err:
+        raise DataError(f"{name}: cannot read the file ({err.strerror})") from None
+
+
+def _reserve(file, shape):
+    """A file for a uint8 array of `shape`, its disk space reserved first: a write that runs out of
+    disk space half-way through a build (or a memory map of a sparse file, which dies by SIGBUS with
+    no message) is worse than a reservation that fails with a clear error."""
     size = int(np.prod(shape))
     if not (file.exists() and file.stat().st_size == size):
         with open(file, "wb") as out:
@@ -186,7 +250,6 @@ def _memmap(file, shape):
                 raise DataError(f"{file.parent}: no room for the image cache ({err.strerror}): it needs "
                                 f"{size / 1e9:.2f} GB, {free / 1e9:.2f} GB are free; free some space, set "
                                 "DERMNET_CACHE to a folder on a larger disk, or cache a smaller image size") from None
-    return np.memmap(file, np.uint8, "r+", shape=shape)
 
 
 def _load_state(path, signatures):

@@ -167,11 +167,15 @@ def safe_extract(archive, root):
         raise DataError(f"{archive}: not a zip or tar archive (a failed or wrong download?)")
 
 
+_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+
+
 def download(name, root, archives=None, progress=True):
     """Download and extract the archives of a data set into `root`; a rerun skips finished archives.
 
     Archives go to `root/downloads/`, their contents to `root`; `root/downloads/<file>.extracted`
-    marks an archive as done.
+    marks an archive as done. A file that is not an archive (a ground-truth CSV) stays in
+    `root/downloads/`, where the data set's reader finds it.
 
     Args:
         name: a data set of `dermnet.datasets.DATASETS`, e.g. "isic2018_task3_test".
@@ -183,7 +187,11 @@ def download(name, root, archives=None, progress=True):
         `root` as a Path.
     """
     if archives is None:
-        archives = datasets.get(name).archives
+        record = datasets.get(name)
+        if record.manual:
+            raise DataError(f"dermnet cannot download {name} (no public archive it may fetch): get it by hand "
+                            f"from {record.manual}")
+        archives = record.archives
     root = Path(root).expanduser()
     downloads = root / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -192,6 +200,7 @@ def download(name, root, archives=None, progress=True):
         if marker.exists():
             continue
         path = download_file(archive.url, downloads / archive.filename, archive.size, archive.md5, progress)
-        safe_extract(path, root)
+        if path.name.lower().endswith(_ARCHIVE_SUFFIXES):
+            safe_extract(path, root)
         marker.touch()  # only now: an interrupted extraction is redone on the next run
     return root

@@ -24,10 +24,17 @@ The rules:
   `dermnet.evaluation.submissions`.)
 
 Every refusal is a `DataError` that names the file.
+
+Images may also live inside an HDF5 file, one dataset of encoded bytes per image (ISIC 2024's
+`train-image.hdf5`): such an image is named `"<absolute path of the .hdf5/.h5 file>::<key>"`
+(`hdf5_member`), and every function here takes that name as it takes a file's path; the same rules
+apply to the bytes. Masks stay files.
 """
 
 import io
 import os
+import re
+import threading
 import warnings
 
 import cv2
@@ -46,11 +53,31 @@ _INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "are
 _EXIF_ORIENTATION = 0x0112
 
 
+def hdf5_member(file, key):
+    """The name of the image stored under `key` in the HDF5 file `file`: `"<absolute path>::<key>"`,
+    what a manifest's `image` column holds for it.
+
+    dermnet keeps an HDF5 file it has read from open (read-only) while the process lives, and HDF5
+    refuses to open a file for writing that is open: to change one, write a new file and rename it
+    over the old (its images are then decoded again)."""
+    return f"{os.path.abspath(file)}::{key}"
+
+
+def image_exists(name):
+    """Whether an image file, or the key of an HDF5 member (`hdf5_member`), exists. An HDF5 file
+    that is there but cannot be read is a `DataError` (every member of it is unusable), not False."""
+    member = hdf5_parts(name)
+    if member is None:
+        return os.path.isfile(name)
+    file, key = member
+    return os.path.isfile(file) and key in _hdf5_file(file, key)
+
+
 def read_header(path):
     """(width, height) and the EXIF orientation (1: as stored, 2–8: flipped or rotated when shown)
     from the file header alone, without decoding a pixel; or `DataError` naming the file."""
     try:
-        with open(path, "rb") as file, _open_header(file, path) as header:
+        with _open_bytes(path) as file, _open_header(file, path) as header:
             return header.size, int(header.getexif().get(_EXIF_ORIENTATION, 1))
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
@@ -144,11 +171,84 @@ def resize(image, size, mode="stretch", interpolation="bicubic"):
 
 
 def _read_bytes(path):
+    member = hdf5_parts(path)
+    if member is not None:
+        return _member_bytes(*member)
     try:
         with open(path, "rb") as file:
             return file.read()
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
+
+
+def _open_bytes(path):
+    """A file object on the image: the file itself (a header reads only its first bytes), or an
+    HDF5 member's bytes (a few kB: read whole)."""
+    member = hdf5_parts(path)
+    return open(path, "rb") if member is None else io.BytesIO(_member_bytes(*member))
+
+
+# HDF5 members. "<file>.h5::<key>" or "<file>.hdf5::<key>": the first "::" after such an extension
+# separates the two, so a key may hold "::" (a path can too, before the extension).
+_MEMBER = re.compile(r"(.*?\.(?:h5|hdf5))::(.+)", re.IGNORECASE | re.DOTALL)
+_hdf5_files = {}  # (process id, path) -> (the file's identity on disk, its open h5py.File)
+_hdf5_lock = threading.Lock()
+
+
+def hdf5_parts(name):
+    """(HDF5 file, key) of a member's name (`hdf5_member`); None for a file's path."""
+    match = _MEMBER.fullmatch(str(name))
+    return None if match is None else match.groups()
+
+
+def _hdf5_file(path, key):
+    """The open h5py.File of `path`: opened once per process (400,000 members would otherwise open
+    it 400,000 times), and again when the file on disk changed (a handle on a replaced or rewritten
+    file would read the old bytes, or garbage). The process id is part of the key: a forked child
+    must not use its parent's HDF5 handle; a spawned one starts empty anyway. Threads share the
+    handle: h5py serialises its calls with its own lock."""
+    import h5py  # here: only a data set stored in HDF5 needs it
+
+    try:
+        stat = os.stat(path)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the HDF5 file ({err.strerror}) holding image {key!r}") from None
+    identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _hdf5_lock:
+        known = _hdf5_files.get((os.getpid(), path))
+        if known is None or known[0] != identity:
+            try:
+                # Replaced, not closed: another thread may still be reading from the old handle;
+                # h5py closes it when the last reference goes.
+                known = _hdf5_files[os.getpid(), path] = (identity, h5py.File(path, "r"))
+            except OSError as err:  # h5py's "file signature not found", a truncated file, ...
+                raise DataError(f"{path}: not a readable HDF5 file ({err}); it should hold image "
+                                f"{key!r}") from None
+        return known[1]
+
+
+def _member_bytes(path, key):
+    import h5py
+
+    file = _hdf5_file(path, key)
+    try:
+        dataset = file.get(key)
+        if not isinstance(dataset, h5py.Dataset):
+            raise DataError(f"{path}: no image {key!r} in this HDF5 file" + (
+                "" if dataset is None else " (that key is a group, not a dataset)"))
+        # ISIC 2024 stores each JPEG as a scalar fixed-length string ('S…'); others write an opaque
+        # ('V…') scalar or a uint8 array. Reading into an array of the stored type keeps every byte
+        # (numpy's bytes scalars would drop trailing NULs).
+        bytes_scalar = dataset.dtype.kind in "SV" and dataset.ndim == 0
+        if not (bytes_scalar or dataset.dtype == np.uint8 and dataset.ndim == 1):
+            raise DataError(f"{path}: image {key!r} holds {dataset.dtype} data of shape {dataset.shape}, not "
+                            "encoded image bytes (a scalar bytes string or a 1-D uint8 array)")
+        data = np.empty(dataset.shape, dataset.dtype)
+        if data.size:
+            dataset.read_direct(data)
+        return data.tobytes()
+    except OSError as err:  # HDF5's own read errors: a damaged file
+        raise DataError(f"{path}: cannot read image {key!r} from this HDF5 file ({err})") from None
 
 
 def _decode_jpeg(data, path, cmyk=False, gray=False):
@@ -188,8 +288,9 @@ def _open_header(file, path):
             if not data:
                 raise DataError(f"{path}: the file is empty (0 bytes)") from None
             kind = "text" if _looks_like_text(data) else "unknown data"
+            member = hdf5_parts(path)  # the key of an HDF5 member stands for its file name
             raise DataError(f"{path}: not an image file ({kind}, extension "
-                            f"{os.path.splitext(str(path))[1] or 'none'})") from None
+                            f"{os.path.splitext(member[1] if member else str(path))[1] or 'none'})") from None
 
 
 def _looks_like_text(data):

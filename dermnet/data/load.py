@@ -17,13 +17,19 @@ import pandas as pd
 from dermnet import datasets
 from dermnet.data.cache import default_cache_dir
 from dermnet.data.errors import DataError, first_rows
+from dermnet.data.layouts import READERS
 from dermnet.data.manifest import IMAGE_EXTENSIONS, existing_folder, find_images, from_csv, validate
+from dermnet.data.splits import split
 from dermnet.data.synthetic import write_synthetic
 
 
 def load_dataset(name, root, on_error="raise"):
     """A known data set whose files lie anywhere under `root`, as a validated DataFrame, read in its
     record's layout (`dermnet.datasets.Dataset.layout`).
+
+    A data set whose files give no held-out images (ISIC 2020 and 2024, PH2, ISIC 2019 without its
+    test truth) is split here, the same way every time: `dermnet.data.split` with its defaults (70 /
+    15 / 15, stratified, no lesion, patient or duplicate set in two splits, seed 0).
 
     Args:
         name: a name of `dermnet.datasets.DATASETS`; `"synthetic"` needs no download.
@@ -40,6 +46,10 @@ def load_dataset(name, root, on_error="raise"):
         with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as manifest:
             df = pd.read_csv(manifest, dtype=str)
         df["image"] = find_images(df["image_id"], root)
+    elif dataset.layout in READERS:
+        df = READERS[dataset.layout](root)
+        if df["split"].eq("train").all():
+            df = split(df)
     else:
         df = _masks_from_folder(root, attributes=dataset.layout == "attributes")
     df.attrs["dataset"] = name

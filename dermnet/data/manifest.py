@@ -3,7 +3,8 @@
 Every loader returns one row per image with the columns
 
 - `image_id`, `image` (absolute path), `split` (`train`, `validation` or `test`),
-- `label` (class name) for classification, `lesion_id` where known,
+- `label` (class name) for classification; where known, the grouping columns `lesion_id`,
+  `patient_id` and `duplicate_of` (`dermnet.data.splits.GROUP_COLUMNS`),
 - `mask` (segmentation) or `mask_<attribute>` (ISIC 2018 task 2) paths where there are masks,
 
 and `df.attrs["classes"]`: the class names in the order of the model's outputs.
@@ -18,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from dermnet.data.errors import DataError, first_rows
-from dermnet.data.images import read_header
+from dermnet.data.images import hdf5_parts, image_exists, read_header
 
 SPLITS = ("train", "validation", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -73,7 +74,8 @@ def from_folders(root, on_error="raise"):
 def validate(df, classes=None, on_error="raise"):
     """Check a manifest DataFrame and return it (a copy, with `attrs["classes"]` set).
 
-    Raises `DataError` for duplicate ids, an id or a `lesion_id` in two splits, unknown splits or
+    Raises `DataError` for duplicate ids, an id, a `lesion_id`, a `patient_id` or a set of duplicate
+    images in two splits, unknown splits or
     labels, missing image or mask files, and masks of another size than their image. With
     `on_error="skip"`, rows with missing or mismatched files are dropped with a warning instead.
     """
@@ -162,13 +164,21 @@ def _check_label_spelling(df, where):
 
 
 def _check_leaks(df, where):
-    if "lesion_id" not in df:
-        return
-    splits_per_lesion = df.dropna(subset=["lesion_id"]).groupby("lesion_id")["split"].nunique()
-    leaking = splits_per_lesion.index[splits_per_lesion > 1]
-    if len(leaking):
-        raise DataError(f"{where}: lesions with images in two splits (a leak; use dermnet.data.split): "
-                        f"{first_rows(leaking)}")
+    """No lesion, patient or set of duplicate images in two splits (`dermnet.data.splits.GROUP_COLUMNS`)."""
+    for column, what in (("lesion_id", "lesions"), ("patient_id", "patients")):
+        if column in df:
+            splits_per_group = df.dropna(subset=[column]).groupby(column)["split"].nunique()
+            leaking = splits_per_group.index[splits_per_group > 1]
+            if len(leaking):
+                raise DataError(f"{where}: {what} with images in two splits (a leak; use dermnet.data.split): "
+                                f"{first_rows(leaking)}")
+    if "duplicate_of" in df:
+        split_of = df.set_index("image_id")["split"]
+        named = df.dropna(subset=["duplicate_of"])
+        leaking = named[named["duplicate_of"].map(split_of).fillna(named["split"]) != named["split"]]
+        if len(leaking):
+            raise DataError(f"{where}: duplicate images in two splits (a leak; use dermnet.data.split): "
+                            f"{first_rows(leaking.image_id + ' duplicates ' + leaking.duplicate_of)}")
 
 
 def _file_problems(df):
@@ -181,12 +191,17 @@ def _file_problems(df):
             problems[row.Index] = (f"{row.image_id}: no image file (an empty image cell, or no file of this id "
                                    "under the data set's folder)")
             continue
-        if not os.path.isfile(image):
-            problems[row.Index] = f"{row.image_id}: image file not found ({image})"
+        if not image_exists(image):  # a file, or a key in an HDF5 file (dermnet.data.images.hdf5_member)
+            problems[row.Index] = f"{row.image_id}: " + (
+                f"image file not found ({image})" if hdf5_parts(image) is None
+                else f"no such HDF5 file, or no such key in it ({image})")
             continue
         for column in masks:
             mask = getattr(row, column)
             if not isinstance(mask, str):
+                continue
+            if hdf5_parts(mask) is not None:
+                problems[row.Index] = f"{mask}: masks are read from image files, not from inside an HDF5 file"
                 continue
             if not os.path.isfile(mask):
                 problems[row.Index] = f"{mask}: mask file not found"

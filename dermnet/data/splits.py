@@ -1,8 +1,9 @@
-"""Leak-free splits: stratified by label, grouped by lesion and, optionally, by near-duplicate images.
+"""Leak-free splits: stratified by label, grouped by lesion, patient and duplicate image.
 
-Images of one lesion (HAM10000's `lesion_id`) must never straddle a split, or a test score measures
-memory. RECOD (Menegola et al. 2017) also found many near-identical images across ISIC sets; a
-perceptual hash finds them, and they are grouped like images of one lesion.
+Images of one lesion (HAM10000's `lesion_id`), the lesions of one patient (ISIC 2020's and 2024's
+`patient_id`) and published duplicates (`duplicate_of`) must never straddle a split, or a test score
+measures memory. RECOD (Menegola et al. 2017) also found many near-identical images across ISIC sets;
+a perceptual hash finds them, and they are grouped like images of one lesion.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +18,11 @@ DEFAULT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
 # Ray et al. 2020 (Methods): HAM10000's 10,015 images "split into 7210 training examples, 1803 validation
 # examples, and 1002 test examples", per image: use with group_by="image" to reproduce it.
 RAY2020_SPLIT = {"train": 7210, "validation": 1803, "test": 1002}
+GROUP_COLUMNS = ("lesion_id", "patient_id", "duplicate_of")  # each names what its images share
 
 
 def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, group_by="lesion"):
-    """Assign a `split` column: stratified by `label`, grouped by `lesion_id`, reproducible from `seed`.
+    """Assign a `split` column: stratified by `label`, grouped, reproducible from `seed`.
 
     Groups are placed largest first into the split that most lacks their labels, so every split
     gets close to its fraction of every class while a group stays whole.
@@ -33,8 +35,10 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, gro
         seed: the order among groups of equal size; the same seed gives the same split.
         near_duplicates: also group images whose perceptual hashes differ in at most `max_distance`
             of 64 bits. The pairs found are in `result.attrs["near_duplicates"]` (a DataFrame).
-        group_by: "lesion", or "image" to split image by image as some papers did (Ray et al. 2020),
-            which lets images of one lesion fall in two splits: their test scores then measure memory.
+        group_by: "lesion": images that share a `lesion_id` or a `patient_id`, or are published
+            duplicates (`duplicate_of`), stay in one split (`groups`); or "image", to split image by
+            image as some papers did (Ray et al. 2020), which lets images of one lesion fall in two
+            splits: their test scores then measure memory.
 
     Example:
     >>> df = dermnet.data.split(dermnet.data.load_dataset("synthetic", "~/data/synthetic"), seed=0)
@@ -54,8 +58,7 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, gro
     if group_by not in ("lesion", "image"):
         raise ValueError(f"group_by must be 'lesion' or 'image', not {group_by!r}.")
     df = df.copy()
-    by_lesion = group_by == "lesion" and "lesion_id" in df
-    groups = (df["lesion_id"].fillna(df["image_id"]) if by_lesion else df["image_id"]).to_numpy()
+    groups = groups_of(df) if group_by == "lesion" else df["image_id"].to_numpy(object)
     if near_duplicates:
         pairs = near_duplicate_pairs(df["image"].tolist(), max_distance)
         groups = _merge_groups(groups, pairs)
@@ -80,6 +83,24 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, gro
         choice[counts.index[g]] = names[best]
     df["split"] = [choice[g] for g in groups]
     return df
+
+
+def groups_of(df):
+    """Each image's group: its `lesion_id` (else its `image_id`), joined with the groups of the
+    images that share its `patient_id` or that its `duplicate_of` names, and so on transitively.
+    (A lesion's label stays its group's name where nothing joins it: a data set with lesions alone,
+    as HAM10000, splits as it always has.)"""
+    ids = df["image_id"].to_numpy(object)
+    groups = (df["lesion_id"].fillna(df["image_id"]) if "lesion_id" in df else df["image_id"]).to_numpy(object)
+    pairs = []
+    if "patient_id" in df:
+        codes, _ = pd.factorize(df["patient_id"])  # -1: no patient given
+        first = pd.Series(np.arange(len(df))).groupby(codes).transform("first").to_numpy()
+        pairs += [(i, int(first[i])) for i in np.flatnonzero((codes >= 0) & (first != np.arange(len(df))))]
+    if "duplicate_of" in df:  # an image left out of df (a skipped file) joins nothing
+        position = {image_id: i for i, image_id in enumerate(ids)}
+        pairs += [(i, position[other]) for i, other in enumerate(df["duplicate_of"]) if other in position]
+    return _merge_groups(groups, pairs) if pairs else groups
 
 
 def perceptual_hashes(paths, workers=None):
@@ -110,7 +131,7 @@ def _phash(path):
 
 
 def _merge_groups(groups, pairs):
-    """Union of the given groups with near-duplicate pairs (union-find over group labels)."""
+    """Union of the given groups with pairs of rows `(i, j, ...)` (union-find over group labels)."""
     parent = {g: g for g in groups}
 
     def root(g):
@@ -119,6 +140,6 @@ def _merge_groups(groups, pairs):
             g = parent[g]
         return g
 
-    for i, j, _ in pairs:
+    for i, j, *_ in pairs:
         parent[root(groups[i])] = root(groups[j])
     return np.array([root(g) for g in groups], dtype=object)

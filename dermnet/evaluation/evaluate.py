@@ -27,7 +27,7 @@ from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, prediction_size
 
 def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmentation="menegola2017",
-             heat_maps_per_class=2, batch_size=32, cache_dir=None, about=None):
+             heat_maps_per_class=2, batch_size=32, cache_dir=None, about=None, scored_classes=None):
     """Scores `model` on the images of `df` and writes its report to the folder `out`; returns the scores.
 
     A classifier's folder: `scores.json`, `predictions.csv`, `roc.png`, `precision_recall.png`,
@@ -47,6 +47,8 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
         heat_maps_per_class: Grad-CAM images per class (the first ones of the manifest).
         about: what `report.md` says the scores are of, beside the model, the split(s) of `df`, the
             date and the versions: e.g. `{"data set": "isic2016", "model file": "runs/x/model.keras"}`.
+        scored_classes: classifiers without a challenge: the classes to give per-category scores for
+            (default all; `dermnet.evaluation.cross_dataset` scores those its labels map onto).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +63,7 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
     predictor = tta_model(model, tta_replicas, augmentation) if tta_replicas > 1 else model
     probabilities = np.asarray(predict(predictor, images, f"predicting {len(images)} images", batch_size), "float64")
 
-    scores = challenge_scores(challenge, truth, probabilities, classes)
+    scores = challenge_scores(challenge, truth, probabilities, classes, scored=scored_classes)
     scores["expected_calibration_error"] = plots.calibration_bins(truth, probabilities)["ece"]
     write_json(out / "scores.json", scores)
     table = cache.rows[["image_id", "image", "label"]].assign(predicted=[classes[k] for k in probabilities.argmax(axis=1)])

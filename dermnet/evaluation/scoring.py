@@ -155,12 +155,15 @@ def _classification(challenge, truth, predictions, weights=None, validation_weig
     return {"overall": overall, "validation": validation, **scores}
 
 
-def _category_scores(categories, truth, predictions, weights):
-    per = {c: official.category_metrics(truth[:, k], predictions[:, k], weights) for k, c in enumerate(categories)}
-    scores = {m: official.macro_average([per[c][m] for c in categories]) for m in official.CATEGORY_METRICS}
+def _category_scores(categories, truth, predictions, weights, scored=None):
+    """Per category (those of `scored`, default all) and their means; balanced accuracy over all."""
+    scored = [c for c in categories if scored is None or c in scored]
+    per = {c: official.category_metrics(truth[:, k], predictions[:, k], weights)
+           for k, c in enumerate(categories) if c in scored}
+    scores = {m: official.macro_average([per[c][m] for c in scored]) for m in official.CATEGORY_METRICS}
     if len(categories) > 1:
         scores["balanced_accuracy"] = official.balanced_accuracy(truth, predictions, weights)
-    return {**scores, **{f"{m}_{c}": per[c][m] for c in categories for m in official.CATEGORY_METRICS}}
+    return {**scores, **{f"{m}_{c}": per[c][m] for c in scored for m in official.CATEGORY_METRICS}}
 
 
 def _multiclass_accuracy(truth, predictions, weights):
@@ -170,21 +173,22 @@ def _multiclass_accuracy(truth, predictions, weights):
     return float(weights[right].sum() / weights.sum()) if weights.sum() else float("nan")
 
 
-def classification_scores(truth, probabilities, class_names=None, weights=None):
+def classification_scores(truth, probabilities, class_names=None, weights=None, scored=None):
     """The official per-category scores, their means, `balanced_accuracy` and
     `multiclass_accuracy` of `probabilities` `[N, K]` (one column per name of `class_names`;
     "0", "1", ... by default) against class indices `truth` `[N]`: dermnet's scores for a data set
-    no challenge scores."""
+    no challenge scores. `scored`: the class names to give per-category scores (and their means)
+    for, default all; a cross-data-set evaluation scores the classes its labels map onto."""
     class_names = tuple(str(name) for name in (class_names or range(np.shape(probabilities)[-1])))
     truth, probabilities = _arrays(class_names, truth, probabilities)
     weights = np.ones(len(truth)) if weights is None else np.asarray(weights, dtype="float64")
-    scores = _category_scores(class_names, truth, probabilities, weights)
+    scores = _category_scores(class_names, truth, probabilities, weights, scored)
     return {**scores, "multiclass_accuracy": _multiclass_accuracy(truth, probabilities, weights)}
 
 
-def challenge_scores(challenge, truth, probabilities, class_names):
-    """A model's scores: the official ones of `challenge`, or `classification_scores` where
-    `challenge` is None (a data set no challenge scores).
+def challenge_scores(challenge, truth, probabilities, class_names, scored=None):
+    """A model's scores: the official ones of `challenge`, or `classification_scores` (of the
+    classes `scored`) where `challenge` is None (a data set no challenge scores).
 
     The model's output columns are matched to the challenge's categories by their names
     (`class_names`, the model's output order, without regard to case), never by position: ISIC 2016
@@ -201,19 +205,34 @@ def challenge_scores(challenge, truth, probabilities, class_names):
             single-label challenge's classes are not exactly the model's.
     """
     if challenge is None:
-        return classification_scores(truth, probabilities, class_names)
+        return classification_scores(truth, probabilities, class_names, scored=scored)
     challenge = get_challenge(challenge)
     if challenge.kind != "classification":
         raise ValueError(f"{challenge.name} scores masks, not a classifier's probabilities")
-    lowered = [str(name).lower() for name in class_names]
-    columns = [next((lowered.index(n) for n in challenge.classes_for(c) if n in lowered), None)
-               for c in challenge.categories]
-    if None in columns or (challenge.single_label and len(lowered) != len(columns)):
+    columns = _challenge_columns(challenge, class_names)
+    if columns is None:
         raise ValueError(f"{challenge.name} scores the categories {', '.join(challenge.categories)}; the model's "
                          f"classes are {', '.join(map(str, class_names))}")
     truth, probabilities = np.asarray(truth, dtype="int64"), np.asarray(probabilities, dtype="float64")
     one_hot = np.stack([truth == k for k in columns], axis=1).astype("float64")
     return _classification(challenge, one_hot, probabilities[:, columns])
+
+
+def answers(challenge, class_names):
+    """Whether a classifier of `class_names` answers every category that `challenge` scores."""
+    challenge = get_challenge(challenge)
+    return challenge.kind == "classification" and _challenge_columns(challenge, class_names) is not None
+
+
+def _challenge_columns(challenge, class_names):
+    """The model's column of each category of the challenge, matched by name; None if one has none,
+    or if a single-label challenge's categories are not exactly the model's classes."""
+    lowered = [str(name).lower() for name in class_names]
+    columns = [next((lowered.index(n) for n in challenge.classes_for(c) if n in lowered), None)
+               for c in challenge.categories]
+    if None in columns or (challenge.single_label and len(lowered) != len(columns)):
+        return None
+    return columns
 
 
 def segmentation_scores(truth, predictions, names=None, per_image=False):

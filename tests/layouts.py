@@ -1,0 +1,182 @@
+"""Small copies of the public data sets' published layouts, drawn from nothing: the same folders, file
+names and tables as the real archives (dermnet/data/layouts.py says which), and tiny generated
+images in place of the real ones. `write(name, root)` writes one and returns what it holds."""
+
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pandas as pd
+
+from dermnet import datasets
+
+_RNG_SEED = 7
+
+
+def _pixels(rng, label_index, shape=(24, 32)):
+    """A small image whose mean colour depends on its class, so that a model can learn something."""
+    base = np.array([60 + 60 * label_index, 120, 200 - 50 * label_index], np.float32) % 256
+    noise = rng.normal(0, 25, (*shape, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def _write_image(path, pixels):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+
+
+def _jpeg(pixels):
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def _one_hot(labels, columns):
+    return {c: [f"{float(label == c.lower()):.1f}" for label in labels] for c in columns}
+
+
+def isic2018_task3(root, rng):
+    """14 HAM10000 training images (lesions with several images among them), 4 validation, 6 test."""
+    with resources.files("dermnet.data.manifests").joinpath("ham10000.csv").open() as f:
+        ham = pd.read_csv(f, dtype=str)
+    several = ham[ham.lesion_id.duplicated(keep=False)].sort_values("lesion_id").head(8)
+    train = pd.concat([several, ham[~ham.lesion_id.duplicated(keep=False)].head(6)])
+    with resources.files("dermnet.data.manifests").joinpath("isic2018_task3_test.csv").open() as f:
+        test = pd.read_csv(f, dtype=str).head(6)
+    validation = pd.DataFrame({"image_id": [f"ISIC_00343{i:02d}" for i in range(21, 25)],
+                               "label": ["nv", "mel", "bkl", "nv"]})
+    columns = tuple(c.upper() for c in datasets.HAM10000_CLASSES)
+    for split, table in (("Training", train), ("Validation", validation), ("Test", test)):
+        for image_id, label in zip(table.image_id, table.label):
+            _write_image(root / f"ISIC2018_Task3_{split}_Input" / f"{image_id}.jpg",
+                         _pixels(rng, datasets.HAM10000_CLASSES.index(label)))
+        folder = root / f"ISIC2018_Task3_{split}_GroundTruth"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"image": table.image_id, **_one_hot(table.label, columns)}).to_csv(
+            folder / f"ISIC2018_Task3_{split}_GroundTruth.csv", index=False)
+    return {"rows": 24, "splits": {"train": 14, "validation": 4, "test": 6}, "groups": ["lesion_id"]}
+
+
+def isic2019(root, rng, with_test=True):
+    """30 training images (a `_downsampled` one, lesions of 2 images, lesion_id blank for some) and,
+    `with_test`, 6 test images with their published truth."""
+    labels = ["mel", "nv", "bcc", "ak", "bkl", "df", "vasc", "scc"] * 3 + ["nv"] * 6
+    ids = [f"ISIC_00{i:05d}" + ("_downsampled" if i == 3 else "") for i in range(len(labels))]
+    lesions = [f"BCN_{i // 2:07d}" if i < 20 else "" for i in range(len(labels))]
+    columns = tuple(c.upper() for c in datasets.ISIC2019_CLASSES)
+    folder = root / "ISIC_2019_Training_Input"
+    for image_id, label in zip(ids, labels):
+        _write_image(folder / f"{image_id}.jpg", _pixels(rng, datasets.ISIC2019_CLASSES.index(label) % 4))
+    pd.DataFrame({"image": ids, **_one_hot(labels, columns)}).to_csv(root / "ISIC_2019_Training_GroundTruth.csv",
+                                                                     index=False)
+    pd.DataFrame({"image": ids, "age_approx": "55.0", "anatom_site_general": "anterior torso",
+                  "lesion_id": lesions, "sex": "female"}).to_csv(root / "ISIC_2019_Training_Metadata.csv", index=False)
+    if not with_test:
+        return {"rows": 30, "groups": ["lesion_id"]}
+    test_ids, test_labels = [f"ISIC_01{i:05d}" for i in range(6)], ["mel", "nv", "unk", "bcc", "nv", "mel"]
+    for image_id, label in zip(test_ids, test_labels):
+        _write_image(root / "ISIC_2019_Test_Input" / f"{image_id}.jpg", _pixels(rng, 1))
+    pd.DataFrame({"image": test_ids, **_one_hot(test_labels, columns)}).to_csv(
+        root / "ISIC_2019_Test_GroundTruth.csv", index=False)
+    return {"rows": 36, "splits": {"train": 30, "test": 6}, "groups": ["lesion_id"]}
+
+
+def isic2020(root, rng):
+    """40 images of 12 patients (8 malignant), two lesions photographed twice, and 3 published
+    duplicate pairs, one of them across two patients and one chained to another."""
+    n = 40
+    ids = [f"ISIC_{1000000 + 17 * i:07d}" for i in range(n)]
+    patients = [f"IP_{i % 12:07d}" for i in range(n)]
+    malignant = [i % 5 == 0 for i in range(n)]
+    lesions = [f"IL_{i:07d}" for i in range(n)]
+    lesions[13], lesions[25] = lesions[1], lesions[1]  # patient 1's lesion, three times
+    table = pd.DataFrame({"image_name": ids, "patient_id": patients, "lesion_id": lesions, "sex": "male",
+                          "age_approx": "45.0", "anatom_site_general_challenge": "torso",
+                          "diagnosis": ["melanoma" if m else "nevus" for m in malignant],
+                          "benign_malignant": ["malignant" if m else "benign" for m in malignant],
+                          "target": [int(m) for m in malignant]})
+    table.to_csv(root / "ISIC_2020_Training_GroundTruth_v2.csv", index=False)
+    pd.DataFrame({"image_name_1": [ids[2], ids[3], ids[5]], "image_name_2": [ids[3], ids[16], ids[30]]}).to_csv(
+        root / "ISIC_2020_Training_Duplicates.csv", index=False)
+    for image_id, m in zip(ids, malignant):
+        _write_image(root / "ISIC_2020_Training_JPEG" / "train" / f"{image_id}.jpg", _pixels(rng, int(m)))
+    return {"rows": n, "groups": ["patient_id", "lesion_id", "duplicate_of"]}
+
+
+def isic2024(root, rng):
+    """40 crops of 10 patients (6 malignant) in `train-image.hdf5`, stored as SLICE-3D stores them:
+    a scalar of JPEG bytes per `isic_id`."""
+    n = 40
+    ids = [f"ISIC_{2000000 + 3 * i:07d}" for i in range(n)]
+    target = [int(i % 7 == 0) for i in range(n)]
+    with h5py.File(root / "train-image.hdf5", "w") as archive:
+        for image_id, t in zip(ids, target):
+            archive.create_dataset(image_id, data=np.void(_jpeg(_pixels(rng, t, (40, 40)))))
+    pd.DataFrame({"isic_id": ids, "target": target, "patient_id": [f"IP_{i % 10:07d}" for i in range(n)],
+                  "age_approx": "60.0", "sex": "female", "anatom_site_general": "posterior torso",
+                  "lesion_id": [f"IL_{i:07d}" if t else "" for i, t in enumerate(target)],
+                  "iddx_full": ["Malignant::" if t else "Benign" for t in target]}).to_csv(
+        root / "train-metadata.csv", index=False)
+    return {"rows": n, "groups": ["patient_id"]}
+
+
+PH2_HEADER = ("||   Name || Histological Diagnosis || Clinical Diagnosis || Asymmetry | Pigment Network | "
+              "Dots/Globules | Streaks | Regression Areas | Blue-Whitish Veil ||           Colors ||")
+
+
+def ph2(root, rng, tab_separated=False):
+    """20 images (8 common nevi, 8 atypical nevi, 4 melanomas) with their lesion masks, and the
+    official `||` table (or a tab-separated one) with a legend after it."""
+    codes = [0] * 8 + [1] * 8 + [2] * 4
+    names = [f"IMD{i:03d}" for i in range(2, 22)]
+    base = root / "PH2Dataset" / "PH2 Dataset images"
+    for name, code in zip(names, codes):
+        pixels = _pixels(rng, code)
+        _write_image(base / name / f"{name}_Dermoscopic_Image" / f"{name}.bmp", pixels)
+        mask = np.zeros(pixels.shape[:2], np.uint8)
+        mask[6:18, 8:24] = 255
+        _write_image(base / name / f"{name}_lesion" / f"{name}_lesion.bmp", np.repeat(mask[..., None], 3, -1))
+    if tab_separated:
+        lines = ["Name\tHistological Diagnosis\tClinical Diagnosis"] + [f"{n}\t\t{c}" for n, c in zip(names, codes)]
+    else:
+        lines = [PH2_HEADER] + [f"|| {n} ||                        ||                  {c} ||     0     | T | A | A "
+                                f"| A | A ||   3 4  ||" for n, c in zip(names, codes)]
+        lines += ["", "Legend: Clinical Diagnosis: 0 - Common Nevus; 1 - Atypical Nevus; 2 - Melanoma."]
+    (root / "PH2Dataset" / "PH2_dataset.txt").write_text("\n".join(lines) + "\n")
+    return {"rows": 20, "groups": []}
+
+
+DERM7PT_DIAGNOSES = ["melanoma", "clark nevus", "basal cell carcinoma", "seborrheic keratosis", "dermatofibroma",
+                     "melanoma (in situ)", "reed or spitz nevus", "blue nevus", "lentigo", "vascular lesion"]
+
+
+def derm7pt(root, rng):
+    """20 cases: meta.csv with mixed-case extensions as in release_v0, and the published split files."""
+    n = 20
+    folder = root / "release_v0"
+    diagnoses = [DERM7PT_DIAGNOSES[i % len(DERM7PT_DIAGNOSES)] for i in range(n)]
+    derm = [f"{'NEL' if i % 2 else 'Fcl'}/{'Nel' if i % 2 else 'Fcl'}{i:03d}.{'JPG' if i % 3 == 0 else 'jpg'}"
+            for i in range(n)]
+    for path, diagnosis in zip(derm, diagnoses):
+        _write_image(folder / "images" / path, _pixels(rng, len(diagnosis) % 4))
+    (folder / "meta").mkdir(parents=True)
+    pd.DataFrame({"case_num": range(1, n + 1), "diagnosis": diagnoses, "seven_point_score": 0,
+                  "pigment_network": "absent", "clinic": [p.replace("Nel", "NEL") for p in derm], "derm": derm,
+                  "case_id": "", "notes": ""}).to_csv(folder / "meta" / "meta.csv", index=False)
+    for name, rows in (("train", range(0, 10)), ("valid", range(10, 14)), ("test", range(14, 20))):
+        pd.DataFrame({"indexes": list(rows)}).to_csv(folder / "meta" / f"{name}_indexes.csv", index=False)
+    return {"rows": n, "splits": {"train": 10, "validation": 4, "test": 6}, "groups": ["lesion_id"]}
+
+
+WRITERS = {"isic2018_task3": isic2018_task3, "isic2019": isic2019, "isic2020": isic2020, "isic2024": isic2024,
+           "ph2": ph2, "derm7pt": derm7pt}
+
+
+def write(name, root, **options):
+    """Writes the data set `name` in its published layout under `root`; returns what it holds:
+    `rows`, `splits` (where published) and its grouping columns."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    return WRITERS[name](root, np.random.default_rng(_RNG_SEED), **options)
