@@ -222,7 +222,7 @@ def _sweep(args):
     from dermnet import datasets, sweeps
     from dermnet.data import load_splits
 
-    train, _, test = load_splits(args.dataset, args.root)
+    train, validation, test = load_splits(args.dataset, args.root)
     options = {"backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs,
                "batch_size": args.batch_size, "weights": _weights(args.weights),
                "augment": args.augment, "seed": args.seed, "verbose": 2,
@@ -230,8 +230,12 @@ def _sweep(args):
     if args.values:
         value = float if args.what == "synergic-weight" else int
         options["values"] = [value(v) for v in args.values.split(",")]
-    sweep = sweeps.synergic_weight_sweep if args.what == "synergic-weight" else sweeps.components_sweep
-    table = sweep(train, test, out=args.out, **options)
+    if args.what == "synergic-weight":
+        if validation is None:
+            print(f"{args.dataset} has no validation split: λ is chosen on 20 % of its training images")
+        table = sweeps.synergic_weight_sweep(train, test, out=args.out, validation_df=validation, **options)
+    else:
+        table = sweeps.components_sweep(train, test, out=args.out, **options)
     print(table.to_string(index=False))
     print(f"written to {args.out}")
 

@@ -1,7 +1,7 @@
 """The sweeps of Zhang et al. 2018: the synergic weight λ (Fig. 4) and the number of components n
 with its relative training time (Fig. 5). Each run trains a fresh model by the recipe on `train_df`
-and scores it on `test_df`; the table is rewritten after every run, so an interrupted sweep keeps
-the runs it finished.
+and scores it on `test_df` (λ also on a validation split, where it is chosen, as Fig. 4 does); the
+table is rewritten after every run, so an interrupted sweep keeps the runs it finished.
 
 Example (also `dermnet sweep synergic-weight --dataset isic2016 --root DIR --out lambda.csv`):
 >>> df = dermnet.data.load_dataset("synthetic", "~/data/synthetic")   # ISIC 2016 in the paper
@@ -19,24 +19,39 @@ import pandas as pd
 from dermnet import backbones
 from dermnet._io import write_csv
 from dermnet._registry import build
-from dermnet.data import class_indices, class_names
+from dermnet.data import class_indices, class_names, split
 from dermnet.evaluation import challenge_scores, predict_probabilities
 from dermnet.models.classifier import build_classifier
 from dermnet.training import StepTimer, train
 
 
-def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=None, **options):
-    """One SDL run per λ in `values` (λ = 0 is ResNet-50²: components trained apart).
+def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=None, validation_df=None,
+                          **options):
+    """One SDL run per λ in `values` (λ = 0 is ResNet-50²: components trained apart), scored on a
+    validation split, where λ is chosen (Fig. 4 (a)), and on the test split (Fig. 4 (b)).
 
     Args:
-        options: `backbone`, `image_size`, `weights`, `recipe`, `epochs`, `batch_size`, `augment`,
-            `preprocessing`, `seed`, `cache_dir`, `verbose`, as in `train_and_predict`.
+        validation_df: the images λ is chosen on; None takes 20 % of `train_df` (`dermnet.data.split`,
+            stratified, grouped by lesion and patient, the sweep's `seed`) and trains on the rest.
+        options: `challenge` as in `train_and_score`; `backbone`, `image_size`, `weights`, `recipe`,
+            `epochs`, `batch_size`, `augment`, `preprocessing`, `seed`, `cache_dir`, `verbose`, as in
+            `train_and_predict`.
     Returns:
-        A DataFrame, a row per λ: `synergic_weight` then `train_and_score`'s columns; written to `out` if given.
+        A DataFrame, a row per λ: `synergic_weight`, `train_and_score`'s columns (the test scores,
+        and the validation ones prefixed `val_`) and `chosen`, True on the row of the best
+        validation score (the challenge's `overall`, else the mean `auc`); written to `out` if given.
     """
+    if validation_df is None:
+        carved = split(train_df, {"train": 0.8, "validation": 0.2}, seed=options.get("seed", 0))
+        train_df, validation_df = carved[carved.split == "train"], carved[carved.split == "validation"]
     rows = []
     for value in values:
-        rows.append({"synergic_weight": float(value), **train_and_score(n, value, train_df, test_df, **options)})
+        rows.append({"synergic_weight": float(value),
+                     **train_and_score(n, value, train_df, test_df, validation_df=validation_df, **options)})
+        ranking = "val_overall" if "val_overall" in rows[0] else "val_auc"
+        best = max(range(len(rows)), key=lambda i: rows[i][ranking])  # NaN never wins: max keeps the first
+        for i, row in enumerate(rows):
+            row["chosen"] = i == best
         table = _write(rows, out)
     return table
 
@@ -57,21 +72,27 @@ def components_sweep(train_df, test_df, values=(1, 2, 3, 4), synergic_weight=3.0
     return table
 
 
-def train_and_score(n, synergic_weight, train_df, test_df, challenge=None, **options):
+def train_and_score(n, synergic_weight, train_df, test_df, challenge=None, validation_df=None, **options):
     """Trains one model (SDL with `n` components, or the plain classifier when n = 1) and scores it.
 
     Args:
         challenge: the ISIC challenge whose official scores to report ("isic2016" for Zhang et
             al.'s data); None for `dermnet.evaluation.classification_scores`.
+        validation_df: also scored, if given, under the same names prefixed `val_`.
         options: as in `train_and_predict`.
 
     Returns:
         `dermnet.evaluation.challenge_scores` of the test images, plus `train_seconds` (all of
         training, compilation included), `seconds_per_step` (median) and `steps`.
     """
-    _, probabilities, timing = train_and_predict(n, synergic_weight, train_df, test_df, **options)
+    model, probabilities, timing = train_and_predict(n, synergic_weight, train_df, test_df, **options)
     classes = class_names(train_df)
-    return {**challenge_scores(challenge, class_indices(test_df, classes), probabilities, classes), **timing}
+    scores = challenge_scores(challenge, class_indices(test_df, classes), probabilities, classes)
+    if validation_df is not None:
+        validation = predict_probabilities(model, validation_df, cache_dir=options.get("cache_dir"))
+        scores.update({f"val_{name}": value for name, value in challenge_scores(
+            challenge, class_indices(validation_df, classes), validation, classes).items()})
+    return {**scores, **timing}
 
 
 def train_and_predict(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_size=224,

@@ -27,9 +27,27 @@ def test_synergic_weight_sweep_writes_a_row_per_value(manifest, tmp_path):
                                          out=out, cache_dir=tmp_path, **TINY)
     written = pd.read_csv(out)
     assert written.synergic_weight.tolist() == [0.0, 3.0] and len(table) == 2
-    assert {"ap", "accuracy", "auc", "train_seconds", "seconds_per_step"} <= set(written)
-    assert (written.steps == 3).all()  # 24 training images, batch 8, one epoch
+    assert {"ap", "accuracy", "auc", "val_auc", "train_seconds", "seconds_per_step"} <= set(written)
+    assert (written.steps == 2).all()  # 80 % of 24 training images (the rest validate λ), batch 8, one epoch
     assert written[["ap", "accuracy", "seconds_per_step"]].notna().all().all()
+    assert written.chosen.sum() == 1 and written.val_auc[written.chosen].item() == written.val_auc.max()
+
+
+def test_lambda_is_chosen_on_the_validation_split_it_is_given(manifest, tmp_path, monkeypatch):
+    df = data.from_csv(manifest)
+    seen = []
+    real = sweeps.train_and_predict
+
+    def recording(n, weight, train_df, test_df, **options):  # which images each run trains on
+        seen.append(set(train_df.image_id))
+        return real(n, weight, train_df, test_df, **options)
+
+    monkeypatch.setattr(sweeps, "train_and_predict", recording)
+    train, validation = df[df.split == "train"].iloc[:18], df[df.split == "train"].iloc[18:]
+    table = sweeps.synergic_weight_sweep(train, df[df.split == "test"], values=(1,), validation_df=validation,
+                                         cache_dir=tmp_path, **TINY)
+    assert seen == [set(train.image_id)] and table.chosen.tolist() == [True]
+    assert np.isfinite(table.val_auc).all()
 
 
 def test_components_sweep_from_the_command_line(manifest, tmp_path, monkeypatch):

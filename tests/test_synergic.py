@@ -79,6 +79,24 @@ def test_every_weight_learns_from_the_synergic_loss():
         assert np.isfinite(grad).all() and np.any(grad != 0), f"{variable.path} gets no gradient"
 
 
+def test_eq_5_lambda_weighs_the_components_updates_not_the_synergic_networks():
+    one = dermnet.build("sdl", n=2, synergic_weight=1.0, **SMALL)
+    x, y = pair_batch(2)
+    grads = {}
+    for weight in (1.0, 3.0, 5.0):
+        model = dermnet.build("sdl", n=2, synergic_weight=weight, **SMALL)
+        model.set_weights(one.get_weights())
+        grads[weight] = dict(zip([v.path for v in model.trainable_variables], loss_gradients(model, x, y)))
+    for path, grad in grads[1.0].items():
+        if path.startswith("synergic_"):  # Δ(S) = ∂l_S/∂θ_S, whatever λ
+            np.testing.assert_allclose(grads[3.0][path], grad, rtol=1e-5, atol=1e-8, err_msg=path)
+        else:  # ∂lᵢ/∂θᵢ + λ·∂l_S/∂θᵢ: linear in λ
+            np.testing.assert_allclose(grads[5.0][path] - grads[3.0][path], grads[3.0][path] - grad, rtol=1e-3,
+                                       atol=1e-6, err_msg=path)
+    changed = [p for p, g in grads[1.0].items() if not p.startswith("synergic_") and not np.allclose(grads[3.0][p], g)]
+    assert changed, "λ changes no component's gradient"
+
+
 def test_the_synergic_networks_start_from_the_seed():
     def synergic_weights(seed):
         keras.utils.set_random_seed(seed)

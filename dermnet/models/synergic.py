@@ -2,11 +2,14 @@
 
 n DCNN components (a backbone with the `"sdl"` head each, sharing no weights) see n different
 images at once. For every pair of components, a synergic network takes the two 1024-d `features`
-and predicts whether the two images share a class. The loss is
+and predicts whether the two images share a class. The paper's eq. 5 updates
 
-    Σᵢ CE(componentᵢ) + λ · Σ₍ᵢ,ⱼ₎ BCE(synergicᵢⱼ)
+    component i:       ∂lᵢ/∂θᵢ + λ · ∂l_S/∂θᵢ
+    synergic network:  ∂l_S/∂θ_S           (λ weighs only what flows back into the components)
 
-so component i receives ∂lᵢ/∂θᵢ + λ·∂l_S/∂θᵢ (the paper's eq. 5). With λ = 0 there are no
+where lᵢ is component i's cross-entropy and l_S the synergic networks' binary cross-entropy. So the
+loss is Σᵢ lᵢ + Σ₍ᵢ,ⱼ₎ l_S,ᵢⱼ, and the features enter the synergic networks through a layer that
+is the identity forward and multiplies the gradient by λ backward (`_scale_gradient`). With λ = 0 there are no
 synergic networks: the components train apart, each on its own loss and its own image stream,
 which is the paper's ResNet-50² baseline (`dermnet.build("resnet50x2")`). A prediction on one image feeds
 it to every component and averages their probabilities; the class is the argmax of their sum
@@ -35,6 +38,12 @@ def _uniform():
     `keras.utils.set_random_seed`, so the same seed would not give the same synergic networks (and
     the processes of a multi-host job would start from different ones)."""
     return keras.initializers.RandomUniform(-0.05, 0.05)
+
+
+def _scale_gradient(x, factor):
+    """`x` forward; its gradient multiplied by `factor` backward (a backend-neutral stop_gradient
+    sum, as Keras has no gradient-scaling op)."""
+    return ops.stop_gradient(x) + factor * (x - ops.stop_gradient(x))
 
 
 @keras.saving.register_keras_serializable(package="dermnet")
@@ -97,7 +106,8 @@ class SynergicModel(CompositeClassifier):
         outputs = [c(x, training=training) for c, x in zip(self.components, inputs)]
         result = {"probabilities": ops.stack([p for p, _ in outputs], axis=1)}  # [B, n, K]
         if self.synergic_networks:
-            synergic = [net(ops.concatenate([outputs[i][1], outputs[j][1]], axis=-1), training=training)
+            features = [_scale_gradient(f, self.synergic_weight) for _, f in outputs]
+            synergic = [net(ops.concatenate([features[i], features[j]], axis=-1), training=training)
                         for net, (i, j) in zip(self.synergic_networks, self.pairs)]
             result["synergic"] = ops.concatenate(synergic, axis=-1)  # [B, C(n, 2)]
         return result
@@ -113,7 +123,7 @@ class SynergicModel(CompositeClassifier):
         if self.synergic_networks:
             synergic = ops.sum(ops.mean(keras.losses.binary_crossentropy(
                 ops.cast(y["synergic"], "float32")[..., None], y_pred["synergic"][..., None]), axis=0))
-            loss = loss + self.synergic_weight * synergic
+            loss = loss + synergic  # λ acts on the gradient into the components (call), not here
         return per_replica(loss + sum(self.losses) if self.losses else loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
