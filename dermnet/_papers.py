@@ -241,6 +241,7 @@ MODEL_ROWS = {
     "triplet_resnet101": ("xue2018", [("Table 3", "Triplet sampling & CE loss")]),
     "unet_vgg16": ("menegola2017", [("Part 1", "VGG16 U-net")]),
     "unet_fc": ("menegola2017", [("Part 1", "U-net, 8192-unit bottleneck")]),
+    "unet_bn": ("menegola2017", [("Part 1", "BN U-net")]),
 }
 
 

@@ -22,6 +22,7 @@ class Preprocess(keras.layers.Layer):
             - `"tf"`: scaled to [-1, 1] (InceptionV3, Inception-ResNet-v2, Inception-v4);
             - `"torch"`: scaled to [0, 1], then ImageNet mean and std (DenseNet);
             - `"rescale"`: scaled to [0, 1] (models trained from scratch);
+            - `"imagenet_mean"`: RGB minus the ImageNet mean RGB, unscaled (RECOD's U-nets);
             - `"per_image"`: each image minus its own per-channel mean, divided by 127.5
               (RECOD's per-image normalisation; the scale keeps "tf"-like magnitudes).
 
@@ -35,7 +36,7 @@ class Preprocess(keras.layers.Layer):
              [1., 1., 1.]]]], dtype=float32)
     """
 
-    MODES = ("caffe", "tf", "torch", "rescale", "per_image")
+    MODES = ("caffe", "tf", "torch", "rescale", "imagenet_mean", "per_image")
 
     def __init__(self, mode, **kwargs):
         if mode not in self.MODES:
@@ -54,6 +55,8 @@ class Preprocess(keras.layers.Layer):
             return (x / 255.0 - ops.array(_TORCH_MEAN)) / ops.array(_TORCH_STD)
         if self.mode == "caffe":
             return ops.flip(x, axis=-1) - ops.array(_CAFFE_BGR_MEAN)
+        if self.mode == "imagenet_mean":
+            return x - ops.array(_CAFFE_BGR_MEAN[::-1])
         return (x - ops.mean(x, axis=(1, 2), keepdims=True)) / 127.5
 
     def compute_output_shape(self, input_shape):

@@ -33,6 +33,7 @@ SMALL_BUILDS = {
     "resnet50x2": {"input_shape": (32, 32, 3), "weights": None},
     "unet": {"input_shape": (32, 32, 3), "depth": 2, "filters": 4},
     "unet_fc": {"input_shape": (32, 32, 3), "bottleneck_units": 16},
+    "unet_bn": {"input_shape": (32, 32, 3)},
     "unet_vgg16": _SMALL_DECODER,
     "deeplabv3plus": {"input_shape": (32, 32, 3), "weights": None, "aspp_filters": 8, "low_level_filters": 4},
     "segan": {**_SMALL_DECODER, "critic_filters": (4, 8)},

@@ -80,7 +80,7 @@ def test_triplet_resnet101_is_resnet101_with_a_256_d_embedding():
     assert model.count_params() == dermnet.model_card("triplet_resnet101").parameters
 
 
-@pytest.mark.parametrize("name", ["unet", "unet_vgg16", "deeplabv3plus", "segan", "attribute_net"])
+@pytest.mark.parametrize("name", ["unet", "unet_bn", "unet_vgg16", "deeplabv3plus", "segan", "attribute_net"])
 def test_segmentor_cards_give_the_parameters_that_build_gives(name):
     # unet_fc (544 M parameters at 128 px) is checked against its formula at a small size instead.
     assert dermnet.build(name, weights=None).count_params() == dermnet.model_card(name).parameters

@@ -2,6 +2,7 @@
 
 import json
 
+import dermnet
 import keras
 import numpy as np
 import pytest
@@ -46,6 +47,26 @@ def test_ray2020_is_the_papers_recipe():
         for model in (None, "baseline_cnn", "vgg16", "densenet201"):
             phases = r.for_model(model).phases if model else r.phases
             assert all(p.schedule is None and p.callbacks == () for p in phases)
+
+
+def test_menegola2017_part1_is_the_papers_recipe():
+    """Section I-C and I-D of Menegola et al. 2017 (../shared/papers/004_*.txt)."""
+    recipe = recipes.get("menegola2017")
+    assert recipe.input_shape == (128, 128, 3) and recipe.loss["class_name"] == "DiceLoss"
+    augmentation = get_augmentation(recipe.augment)
+    assert (augmentation.shift, augmentation.zoom, augmentation.rotation) == (0.1, (0.8, 1.2), 270.0)
+    assert not (augmentation.flip_horizontal or augmentation.flip_vertical or augmentation.colour)
+
+    def settings(model):
+        return [(p.freeze, p.epochs, p.optimizer_name) for p in recipe.for_model(model).phases]
+
+    assert settings("unet_vgg16") == [("backbone", 100, "Adam"), ("none", 100, "Adam")]
+    assert settings("unet_fc") == settings("unet_bn") == [("none", 220, "Adam")]
+    for name in ("unet_fc", "unet_bn"):  # the ImageNet mean RGB subtracted, unscaled
+        assert dermnet.model_card(name).preprocessing == "imagenet_mean"
+    layer = dermnet.layers.Preprocess("imagenet_mean")
+    pixels = keras.ops.convert_to_numpy(layer(np.array([[[[123.68, 116.779, 103.939]]]], "float32")))
+    np.testing.assert_allclose(pixels, 0, atol=1e-4)
 
 
 def test_xue2018_task3_is_the_papers_recipe():

@@ -32,6 +32,7 @@ def test_any_input_size_when_built_without_one(name):
 
 @pytest.mark.parametrize("name", SEGMENTORS)
 def test_a_few_training_steps_on_synthetic_lesions(name):
+    keras.utils.set_random_seed(0)  # a few steps of a tiny model: some draws leave a ReLU dead, so fix them
     model = dermnet.build(name, **small_kwargs(name))
     images, masks = lesions(model, n=8)
     before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]

@@ -107,10 +107,10 @@ PRESETS = {
     # -> 32/255, `random_saturation(0.5, 1.5)` -> 0.5 (HSV there, luma blend here). dermnet's choice:
     # shift 0.1 for the crop's position (placed anywhere inside the image there); the crop's aspect
     # jitter (3/4 to 4/3) is not represented.
-    # Menegola et al. 2017, part 1 (segmentation): the paper's ranges were not found; dermnet's choice,
-    # geometry that keeps the lesion whole and a mild colour jitter.
-    "menegola2017_seg": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, rotation=15.0,
-                                     zoom=(0.9, 1.2), shift=0.05, brightness=0.1, contrast=0.1),
+    # Menegola et al. 2017, part 1 (segmentation), Section I-C: "up to 10% horizontal and vertical
+    # shifts, up to 20% zoom, and up to 270° degrees rotation", of the images resized to 128×128;
+    # nothing else (no flips, no colour).
+    "menegola2017_seg": Augmentation(rotation=270.0, zoom=(0.8, 1.2), shift=0.1),
     # Xue et al. 2018, tasks 1 and 2: random 224×224 crops of images resized to 336×296, flips,
     # 90° turns, colour jitter (the report's list; the jitter's ranges are dermnet's choice).
     "xue2018_seg": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, crop=(224, 224),
