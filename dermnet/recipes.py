@@ -142,14 +142,17 @@ class Recipe:
     @classmethod
     def from_config(cls, config):
         config = json.loads(json.dumps(config))  # a deep copy: the caller's dict stays as it was
-        config["input_shape"] = tuple(config["input_shape"])
-        if config.get("resize") is not None:
-            config["resize"] = tuple(config["resize"])
-        config["phases"] = tuple(Phase.from_config(p) for p in config["phases"])
-        for overrides in config["per_model"].values():
-            if "phases" in overrides:
-                overrides["phases"] = tuple(Phase.from_config(p) for p in overrides["phases"])
-        return cls(**config)
+
+        def fields(values):  # JSON's lists back to the tuples and Phases the fields hold
+            for name in ("input_shape", "resize"):
+                if values.get(name) is not None:
+                    values[name] = tuple(values[name])
+            if "phases" in values:
+                values["phases"] = tuple(Phase.from_config(p) for p in values["phases"])
+            return values
+
+        config["per_model"] = {model: fields(overrides) for model, overrides in config["per_model"].items()}
+        return cls(**fields(config))
 
 
 _RECIPES = {}
@@ -253,8 +256,16 @@ register(
                 },
             ),
         ),
-        per_model={"inception_v4": {"model_kwargs": {"preprocessing": "per_image"}}},
-        notes="Epoch count (30) is dermnet's choice; weight decay is decoupled (AdamW-style).",
+        # Section II-G: Inception-v4 at 299 with per-image normalisation; ResNet-101 at the standard 224.
+        per_model={"inception_v4": {"model_kwargs": {"preprocessing": "per_image"}},
+                   "resnet101": {"input_shape": (224, 224, 3)}},
+        notes="The paper's: Inception-v4 at 299×299 with per-image mean subtraction, ResNet-101 at 224×224, "
+        "test-time augmentation pooled by the average, two binary SVMs (melanoma and keratosis, each "
+        "against the rest) stacking the members over 3 views per image (dermnet.evaluation.Stacker). "
+        "TF-slim's RMSprop and its decay (the authors' code). dermnet's choices: 30 epochs; weight decay "
+        "decoupled (AdamW-style). Not here: the authors' extra training data (the ISIC Archive, "
+        "Interactive Atlas of Dermoscopy, Dermofit, PH2: their 'deploy' and 'semi' sets), which dermnet "
+        "cannot fetch.",
     )
 )
 

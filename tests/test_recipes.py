@@ -69,6 +69,14 @@ def test_menegola2017_part1_is_the_papers_recipe():
     np.testing.assert_allclose(pixels, 0, atol=1e-4)
 
 
+def test_menegola2017_part3_trains_each_network_at_its_papers_size():
+    recipe = recipes.get("menegola2017_cls")
+    assert recipe.for_model("inception_v4").input_shape == (299, 299, 3)
+    assert recipe.for_model("inception_v4").model_kwargs == {"preprocessing": "per_image"}
+    assert recipe.for_model("resnet101").input_shape == (224, 224, 3)
+    assert recipes.Recipe.from_config(recipe.to_config()) == recipe  # per-model sizes survive JSON
+
+
 def test_xue2018_task3_is_the_papers_recipe():
     """Task 3's "Data" and "Training" (../shared/papers/003_*.txt)."""
     recipe = recipes.get("xue2018_task3")

@@ -31,8 +31,25 @@ def test_beats_its_members_when_they_are_complementary():
     stacked = score("isic2016", test_labels, stacker.predict(test)[:, 1])
     members = [score("isic2016", test_labels, m[:, 1]) for m in test]
     assert stacked["auc"] > max(m["auc"] for m in members) + 0.02, (stacked, members)
-    assert 1e-4 <= stacker.best_c <= 1e2
+    assert len(stacker.best_c) == 1 and 1e-4 <= stacker.best_c[0] <= 1e2
     np.testing.assert_allclose(stacker.predict(test).sum(axis=1), 1.0)
+
+
+def test_three_classes_are_binary_svms_each_against_the_rest():
+    """RECOD's melanoma-vs-all and keratosis-vs-all: each class's score is its own SVM's, unnormalised."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    members = [np.clip(np.eye(3)[labels] * 0.6 + rng.random((300, 3)) * 0.6, 0, None) for _ in range(2)]
+    members = [m / m.sum(axis=1, keepdims=True) for m in members]
+    stacker = Stacker(search_iterations=4, folds=3).fit(members, labels)
+    scores = stacker.predict(members)
+    assert len(stacker.svms) == 3 and scores.shape == (300, 3) and not np.allclose(scores.sum(axis=1), 1.0)
+    features = np.concatenate(members, axis=1)
+    for k, svm in enumerate(stacker.svms):
+        assert set(svm.classes_) == {False, True}  # class k against the rest
+        np.testing.assert_allclose(scores[:, k], 1 / (1 + np.exp(-svm.decision_function(features))))
+    melanoma = score("isic2017", np.eye(3)[labels][:, :2], scores[:, :2])
+    assert melanoma["auc_melanoma"] > 0.9 and melanoma["auc_seborrheic_keratosis"] > 0.9
 
 
 def test_saves_and_loads_with_its_members(tmp_path):
@@ -45,6 +62,9 @@ def test_saves_and_loads_with_its_members(tmp_path):
     stacker.save(tmp_path / "stack")
     again = Stacker.load(tmp_path / "stack")
     assert len(again.members) == 2 and again.best_c == stacker.best_c
+    (tmp_path / "stack" / "svms.joblib").rename(tmp_path / "stack" / "svm.joblib")  # an earlier dermnet's
+    with pytest.raises(ValueError, match="no svms.joblib .* fit it again"):
+        Stacker.load(tmp_path / "stack")
     np.testing.assert_allclose(again.predict(images[:8]), stacker.predict(images[:8]), atol=1e-6)
 
 

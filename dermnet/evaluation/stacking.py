@@ -1,5 +1,7 @@
-"""SVM stacking of classifiers (RECOD Titans, ISIC 2017): a linear SVM over the members'
-probabilities, its C searched on a validation split with grouped cross-validation."""
+"""SVM stacking of classifiers (RECOD Titans, ISIC 2017): linear SVMs over the members'
+probabilities, one binary SVM per class against the rest (RECOD's melanoma-vs-all and
+keratosis-vs-all, Section II-H), each with its C searched on a validation split by grouped
+cross-validation."""
 
 import json
 from pathlib import Path
@@ -15,23 +17,25 @@ from dermnet.evaluation.tta import tta
 
 
 class Stacker:
-    """A `LinearSVC` meta-learner over the concatenated class probabilities of `members`.
+    """One `LinearSVC` per class, against the rest, over the concatenated class probabilities of `members`.
 
     Args:
         members: trained classifiers (image → probabilities), or None to stack probabilities
             computed elsewhere (`fit`/`predict` then take their list).
         tta_replicas: views per image for the members' predictions (`dermnet.evaluation.tta`;
-            1: the plain prediction), with `tta_augmentation`.
-        search_iterations: draws of C, log-uniform in [1e-4, 1e2], by `RandomizedSearchCV`.
+            1: the plain prediction), with `tta_augmentation`. RECOD evaluated each image 3 times.
+        search_iterations: draws of C, log-uniform in [1e-4, 1e2], by `RandomizedSearchCV`, for
+            each SVM (scored by ROC AUC, the challenge's metric).
         folds: cross-validation folds, grouped by `groups` (e.g. lesion ids) when `fit` gets them.
         seed: the search's draws and folds.
 
-    Probabilities are the sigmoid of the SVM's decision function: for two classes `[1 - s, s]`,
-    for more one sigmoid per class (one-vs-rest), normalised to sum to 1.
+    `predict` gives the sigmoid of each SVM's decision: for two classes `[1 - s, s]`; for more, one
+    score per class against the rest, as an ISIC 2017 submission's columns are (melanoma and
+    keratosis each in [0, 1]), not a distribution: its rows do not sum to 1.
 
     Example:
-    >>> stacker = Stacker([inception_v4, resnet101], tta_replicas=8).fit(val_images, val_labels, val_lesions)
-    >>> probabilities = stacker.predict(test_images)
+    >>> stacker = Stacker([inception_v4, resnet101], tta_replicas=3).fit(val_images, val_labels, val_lesions)
+    >>> scores = stacker.predict(test_images)
     >>> stacker.save("stack/")
     >>> reloaded = Stacker.load("stack/")
     """
@@ -45,31 +49,32 @@ class Stacker:
         """`inputs`: images (with members) or a list of per-member probabilities `[N, K]`."""
         features, labels = self._features(inputs), np.asarray(labels).reshape(-1)
         self.num_classes = max(int(labels.max()) + 1, features.shape[1] // self._member_count(inputs))
-        folds = (GroupKFold(self.folds) if groups is not None
-                 else StratifiedKFold(self.folds, shuffle=True, random_state=self.seed))
-        search = RandomizedSearchCV(
-            LinearSVC(max_iter=10_000), {"C": loguniform(1e-4, 1e2)}, n_iter=self.search_iterations,
-            scoring="roc_auc" if self.num_classes == 2 else "balanced_accuracy", cv=folds, random_state=self.seed)
-        search.fit(features, labels, groups=groups)
-        self.svm, self.best_c = search.best_estimator_, float(search.best_params_["C"])
+        targets = [labels == 1] if self.num_classes == 2 else [labels == k for k in range(self.num_classes)]
+        self.svms, self.best_c = [], []
+        for target in targets:
+            folds = (GroupKFold(self.folds) if groups is not None
+                     else StratifiedKFold(self.folds, shuffle=True, random_state=self.seed))
+            search = RandomizedSearchCV(LinearSVC(max_iter=10_000), {"C": loguniform(1e-4, 1e2)},
+                                        n_iter=self.search_iterations, scoring="roc_auc", cv=folds,
+                                        random_state=self.seed)
+            search.fit(features, target, groups=groups)
+            self.svms.append(search.best_estimator_)
+            self.best_c.append(float(search.best_params_["C"]))
         return self
 
     def predict(self, inputs):
-        """Class probabilities `[N, K]`."""
-        if not hasattr(self, "svm"):
+        """`[N, K]`: for two classes probabilities, for more one score per class (class docstring)."""
+        if not hasattr(self, "svms"):
             raise ValueError("call fit() before predict()")
-        decision = np.asarray(self.svm.decision_function(self._features(inputs)), dtype="float64")
-        if decision.ndim == 1:
-            positive = 1 / (1 + np.exp(-decision))
-            return np.stack([1 - positive, positive], axis=1)
-        scores = 1 / (1 + np.exp(-decision))
-        return scores / scores.sum(axis=1, keepdims=True)
+        features = self._features(inputs)
+        scores = 1 / (1 + np.exp(-np.stack([svm.decision_function(features) for svm in self.svms], axis=1)))
+        return np.concatenate([1 - scores, scores], axis=1) if self.num_classes == 2 else scores
 
     def save(self, folder):
         """The SVM, the settings and the members (`member_<i>.keras`) in `folder`."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.svm, folder / "svm.joblib")
+        joblib.dump(self.svms, folder / "svms.joblib")
         settings = {"tta_replicas": self.tta_replicas, "tta_augmentation": self.tta_augmentation,
                     "search_iterations": self.search_iterations, "folds": self.folds, "seed": self.seed,
                     "num_classes": self.num_classes, "best_c": self.best_c, "members": len(self.members or [])}
@@ -84,8 +89,11 @@ class Stacker:
         members = [keras.saving.load_model(folder / f"member_{i}.keras", safe_mode=True)
                    for i in range(settings.pop("members"))]
         num_classes, best_c = settings.pop("num_classes"), settings.pop("best_c")
+        if not (folder / "svms.joblib").is_file():
+            raise ValueError(f"{folder}: no svms.joblib (a stacker saved by an earlier dermnet, with one multiclass "
+                             "SVM, or not a stacker): fit it again")
         stacker = cls(members or None, **settings)
-        stacker.svm, stacker.num_classes, stacker.best_c = joblib.load(folder / "svm.joblib"), num_classes, best_c
+        stacker.svms, stacker.num_classes, stacker.best_c = joblib.load(folder / "svms.joblib"), num_classes, best_c
         return stacker
 
     def _member_count(self, inputs):
