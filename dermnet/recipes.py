@@ -322,6 +322,25 @@ register(
 
 register(
     Recipe(
+        name="xue2018_task2",
+        paper="Xue et al., ISIC 2018 (task 2: attributes, multitask)",
+        # Task 2, "Data" and "Training": inputs scaled to 224×224, flips, rotations, colour jitter; the
+        # masks' cross-entropy and the multi-label soft-margin loss of presence (attribute_net's own
+        # loss, dice_weight 0), Adam, batch 32, 300 epochs from 1e-3, ×0.1 every 100 epochs.
+        input_shape=(224, 224, 3),
+        augment="xue2018_task2",
+        batch_size=32,
+        phases=(Phase("train", "none", 300, "Adam", 1e-3,
+                      schedule={"class_name": "ExponentialDecay",
+                                "config": {"decay_rate": 0.1, "decay_epochs": 100, "staircase": True}}),),
+        notes="From the text: 224×224 inputs, flips, rotations and colour jitter, the two losses, Adam at 1e-3 "
+        "×0.1 every 100 epochs, batch 32, 300 epochs. dermnet's: rotations as 90° turns and the jitter's "
+        "ranges (task 1's); the encoder trains from the start (the text freezes nothing for task 2).",
+    )
+)
+
+register(
+    Recipe(
         name="menegola2017",
         paper="Menegola et al., ISIC 2017 (RECOD Titans, part 1: segmentation)",
         input_shape=(128, 128, 3),
@@ -346,20 +365,39 @@ register(
     )
 )
 
+def _linear(epochs, end):
+    """A phase's share of one linear schedule: from the phase's learning rate to `end` over `epochs`."""
+    return {"class_name": "PolynomialDecay",
+            "config": {"decay_epochs": epochs, "end_learning_rate": end, "power": 1.0}}
+
+
+# Xue et al. 2018, task 1: Adam from 1e-3 on a linear schedule; the VGG encoder frozen for the first 50
+# epochs, then everything; the fine-tuning length (50) is dermnet's, so the rate falls linearly from
+# 1e-3 to 0 over 100 epochs: 1e-3 → 5e-4 in phase 1, 5e-4 → 0 in phase 2.
+_XUE_TASK1 = (Phase("decoder", "backbone", 50, "Adam", 1e-3, schedule=_linear(50, 5e-4)),
+              Phase("finetune", "none", 50, "Adam", 5e-4, schedule=_linear(50, 0.0)))
+
 register(
     Recipe(
         name="xue2018",
-        paper="Xue et al., ISIC 2018 (tasks 1 and 2: SegAN, DeepLab v3+, attributes)",
+        paper="Xue et al., ISIC 2018 (task 1: SegAN, DeepLab v3+)",
         input_shape=(224, 224, 3),
         augment="xue2018_seg",
         batch_size=25,
         resize=(296, 336),
-        phases=(Phase("decoder", "backbone", 10, "Adam", 1e-3),
-                Phase("finetune", "none", 40, "Adam", 1e-4)),
-        loss={"class_name": "BCEDiceLoss", "config": {}},
-        notes="Images resized to 336×296 (width × height), random 224×224 crops, flips, 90° turns and "
-        "colour jitter; Adam 1e-3, batch 25, the encoder frozen in the first phase: the paper's. The "
-        "phase lengths, the fine-tuning rate (1e-4) and BCE + Dice for DeepLab v3+ are dermnet's "
-        "choices; SegAN and the attribute network train with their own losses.",
+        phases=_XUE_TASK1,
+        # DeepLab v3+ (and any segmentor without a loss of its own): the pixels' cross-entropy.
+        loss={"class_name": "BCEDiceLoss", "config": {"dice_weight": 0.0}},
+        # SegAN's two alternating steps advance the optimizer's iterations twice a batch: its
+        # schedule's steps are doubled so that the rate falls over the same epochs.
+        per_model={"segan": {"phases": tuple(
+            dataclasses.replace(p, schedule=_linear(2 * p.epochs, p.schedule["config"]["end_learning_rate"]))
+            for p in _XUE_TASK1)}},
+        notes="The paper's: images resized to 336×296 (width × height), random 224×224 crops, flips, 90° turns "
+        "and colour jitter; Adam from 1e-3 on a linear schedule, batch 25; the VGG encoder frozen for 50 epochs; "
+        "SegAN's segmentor by the multi-scale L1 loss alone, DeepLab v3+ by the pixels' cross-entropy (train "
+        "it from scratch, `--weights none`, as the paper did); the final ensemble averages 4 SegANs and 2 "
+        "DeepLab v3+ (dermnet.evaluation.average_masks). dermnet's choices: 50 epochs of fine-tuning (the "
+        "paper gives no total) and the jitter's ranges.",
     )
 )

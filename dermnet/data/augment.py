@@ -115,6 +115,11 @@ PRESETS = {
     # 90° turns, colour jitter (the report's list; the jitter's ranges are dermnet's choice).
     "xue2018_seg": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, crop=(224, 224),
                                 brightness=0.1, contrast=0.1, saturation=0.1, hue=0.02),
+    # Xue et al. 2018, task 2 ("Data"): inputs scaled to 224×224, random horizontal and vertical flips,
+    # random rotations and colour jitter (the rotations as 90° turns and the jitter's ranges: dermnet's,
+    # those of task 1's preset).
+    "xue2018_task2": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True,
+                                  brightness=0.1, contrast=0.1, saturation=0.1, hue=0.02),
     # Xue et al. 2018, task 3: "randomly crop them to 256 × 256 ... randomly flipped vertically or
     # horizontally" (of images resized to 360×270: the recipe's resize).
     "xue2018_task3": Augmentation(flip_horizontal=True, flip_vertical=True, crop=(256, 256)),

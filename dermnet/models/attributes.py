@@ -24,16 +24,20 @@ from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, fi
 class AttributeNet(keras.Model):
     """Wraps `network` (image → {"masks": [B, H, W, A], "presence": [B, A]}) with the joint loss
 
-        BCE + Dice on the masks  +  presence_weight · BCE(presence, [any pixel of each true mask]).
+        BCE (+ dice_weight · Dice) on the masks  +  presence_weight · BCE(presence, [any pixel of each true mask])
+
+    Xue et al.'s: the pixels' cross-entropy for the masks, the multi-label soft-margin loss (the
+    mean over attributes of each one's binary cross-entropy) for presence; `dice_weight=0`.
+    `presence_weight=0` leaves the presence head untrained: the plain network, their baseline.
 
     Train it on `dermnet.data.segmentation_dataset` of a manifest with one `mask_<attribute>` column
     per attribute (`load_dataset("isic2018_task2", root)`): targets are the masks `[B, H, W, A]`.
     """
 
-    def __init__(self, network, presence_weight=1.0, **kwargs):
+    def __init__(self, network, presence_weight=1.0, dice_weight=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.network, self.presence_weight = network, float(presence_weight)
-        self.mask_loss = BCEDiceLoss()
+        self.network, self.presence_weight, self.dice_weight = network, float(presence_weight), float(dice_weight)
+        self.mask_loss = BCEDiceLoss(dice_weight=self.dice_weight)
         self.jaccard = JaccardIndex(name="jaccard")
         self.presence_accuracy = keras.metrics.BinaryAccuracy(name="presence_accuracy")
         self.built = True
@@ -80,7 +84,7 @@ class AttributeNet(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
-                "presence_weight": self.presence_weight}
+                "presence_weight": self.presence_weight, "dice_weight": self.dice_weight}
 
     @classmethod
     def from_config(cls, config):
@@ -91,13 +95,15 @@ class AttributeNet(keras.Model):
 
 @register_model(CARDS["attribute_net"])
 def attribute_net(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5,
-                  attributes=5, presence_weight=1.0, weights="imagenet", freeze="none",
+                  attributes=5, presence_weight=1.0, dice_weight=0.0, weights="imagenet", freeze="none",
                   preprocessing="caffe", name="attribute_net"):
     """Builds an `AttributeNet`: VGG19 encoder (conv1–conv5), a U-net decoder to `attributes` sigmoid
     masks (5: ISIC 2018's, in the order of `dermnet.datasets.ATTRIBUTES`), and global average pooling of
     the encoder's deepest features → Dense(`attributes`, sigmoid) for presence.
 
     Args:
+        presence_weight, dice_weight: the loss's (`AttributeNet`); 0 and 0: the masks alone, by
+            cross-entropy.
         weights: None, "imagenet" (the encoder's), or a weights file of this whole model.
         freeze: as in `dermnet.set_trainable` ("backbone": the VGG19 encoder).
     """
@@ -110,4 +116,4 @@ def attribute_net(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32),
     presence = layers.Dense(attributes, name="presence_logits")(pooled)
     presence = layers.Activation("sigmoid", dtype="float32", name="presence")(presence)
     network = keras.Model(inputs, {"masks": masks, "presence": presence}, name=f"{name}_network")
-    return finish(AttributeNet(network, presence_weight, name=name), weights, freeze)
+    return finish(AttributeNet(network, presence_weight, dice_weight, name=name), weights, freeze)

@@ -8,8 +8,8 @@ loss compares the critic's view of the predicted mask with its view of the true 
     L(S, C) = mean over levels ℓ (the masked pixels and every critic stage) of |f_C^ℓ(x·S(x)) − f_C^ℓ(x·y)|
 
 Every training step alternates: the critic takes one step up L (the segmentor fixed), its weights
-are clipped to ±`clip_value`; then the segmentor takes one step down L + dice_weight · Dice loss,
-against the updated critic. Only the segmentor predicts, and `export` writes it alone.
+are clipped to ±`clip_value`; then the segmentor takes one step down L (+ dice_weight · Dice loss,
+an option the paper does not use), against the updated critic. Only the segmentor predicts, and `export` writes it alone.
 
 Both steps use the one optimizer given to `compile`, each on its own network's variables; its
 iteration counter therefore advances twice per batch (a schedule given in steps runs twice as fast).
@@ -41,10 +41,11 @@ def segmentor(input_shape, weights=None, decoder_filters=(256, 128, 64, 32), dro
     return keras.Model(inputs, mask_head(x, masks), name=name)
 
 
-def critic(input_shape, filters=(64, 128, 256, 512), kernel_size=7, name="critic"):
-    """SegAN's critic: per stage, a global-convolution block (a 1×k then k×1 path beside a k×1 then
-    1×k path, summed, batch norm, ReLU) then a strided 3×3 convolution, batch norm, ReLU. It outputs
-    every stage's feature map (the multi-scale features of the L1 loss)."""
+def critic(input_shape, filters=(64, 128, 256, 512, 512), kernel_size=9, name="critic"):
+    """SegAN's critic, as Xue et al. describe it: 5 global-convolution blocks (a 1×9 then 9×1 path
+    beside a 9×1 then 1×9 path, summed, batch norm, ReLU), each followed by a 3×3 convolution, batch
+    norm, ReLU (strided here: each stage halves the resolution, dermnet's reading of "multi-scale").
+    It outputs every stage's feature map (the multi-scale features of the L1 loss)."""
     inputs = keras.Input(input_shape, name="masked_image")
     x, features = inputs, []
     for i, stage_filters in enumerate(filters, start=1):
@@ -77,7 +78,7 @@ class SegAN(keras.Model):
     on the masks: `model.compile(optimizer="adam", metrics=[dermnet.metrics.JaccardIndex()])`.
     """
 
-    def __init__(self, segmentor, critic, dice_weight=1.0, clip_value=0.05, **kwargs):
+    def __init__(self, segmentor, critic, dice_weight=0.0, clip_value=0.05, **kwargs):
         super().__init__(**kwargs)
         self.segmentor, self.critic = segmentor, critic
         self.dice_weight, self.clip_value = float(dice_weight), float(clip_value)
@@ -112,7 +113,7 @@ class SegAN(keras.Model):
         l1 = self.multiscale_l1(x, y_pred, y, training)
         if not training:  # evaluation (validation); a training step reports its critic step's L1
             self.critic_l1.update_state(l1)
-        return l1 + self.dice_weight * self.dice_loss(y, y_pred)
+        return l1 + self.dice_weight * self.dice_loss(y, y_pred) if self.dice_weight else l1
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
@@ -241,17 +242,18 @@ class SegAN(keras.Model):
 
 
 @register_model(CARDS["segan"])
-def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5,
-          critic_filters=(64, 128, 256, 512), critic_kernel_size=7, dice_weight=1.0, clip_value=0.05, masks=1,
+def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.0,
+          critic_filters=(64, 128, 256, 512, 512), critic_kernel_size=9, dice_weight=0.0, clip_value=0.05, masks=1,
           weights="imagenet", freeze="none", preprocessing="caffe", name="segan"):
     """Builds a `SegAN` (see the module docstring).
 
     Args:
         input_shape: `(height, width, 3)`; sides may be None.
-        decoder_filters, dropout, masks, preprocessing: the segmentor's.
-        critic_filters: the critic's stages (each halves the resolution).
-        critic_kernel_size: k of the global-convolution blocks (the paper gives none; 7 is dermnet's).
-        dice_weight, clip_value: as in `SegAN`.
+        decoder_filters, dropout, masks, preprocessing: the segmentor's (the paper names no dropout).
+        critic_filters: the critic's stages (the paper's 5; their widths are dermnet's choice).
+        critic_kernel_size: k of the global-convolution blocks (the paper's 9).
+        dice_weight, clip_value: as in `SegAN`; the paper's segmentor minimises the multi-scale L1
+            loss alone (`dice_weight=0`).
         weights: None, "imagenet" (the encoder's VGG19), or a weights file of this whole model.
         freeze: as in `dermnet.set_trainable`, applied to the segmentor ("backbone": its encoder).
 
