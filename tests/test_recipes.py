@@ -77,6 +77,31 @@ def test_menegola2017_part3_trains_each_network_at_its_papers_size():
     assert recipes.Recipe.from_config(recipe.to_config()) == recipe  # per-model sizes survive JSON
 
 
+def test_xue2018_tasks_1_and_2_are_the_papers_recipes():
+    """Xue et al. 2018 (../shared/papers/003_*.txt): task 1's Adam from 1e-3 on a linear schedule with the
+    VGG encoder frozen for 50 epochs; task 2's Adam 1e-3 ×0.1 every 100 epochs, batch 32, 300 epochs."""
+    task1 = recipes.get("xue2018")
+    assert task1.batch_size == 25 and [(p.freeze, p.epochs) for p in task1.phases][0] == ("backbone", 50)
+    steps = 10
+    rates = []
+    for phase in task1.phases:
+        schedule = phase.make_optimizer(steps)._learning_rate  # the schedule (learning_rate: its value now)
+        rates += [float(schedule(step)) for step in range(0, phase.epochs * steps, 100)]
+    np.testing.assert_allclose(rates, np.linspace(1e-3, 0, 11)[:-1], rtol=1e-5, atol=1e-9)  # one straight line
+    for plain, doubled in zip(task1.phases, task1.for_model("segan").phases):  # two optimizer steps a batch
+        assert doubled.schedule["config"]["decay_epochs"] == 2 * plain.schedule["config"]["decay_epochs"]
+    assert task1.make_loss().dice_weight == 0.0  # DeepLab v3+: the pixels' cross-entropy
+    segan = dermnet.model_card("segan")
+    assert segan.recipe == "xue2018"
+    task2 = recipes.get("xue2018_task2")
+    assert dermnet.model_card("attribute_net").recipe == "xue2018_task2"
+    assert (task2.input_shape, task2.batch_size, task2.resize) == ((224, 224, 3), 32, None)
+    (phase,) = task2.phases
+    assert (phase.optimizer_name, phase.learning_rate, phase.epochs) == ("Adam", 1e-3, 300)
+    schedule = phase.make_optimizer(steps)._learning_rate
+    np.testing.assert_allclose([float(schedule(s)) for s in (0, 999, 1000, 2000)], [1e-3, 1e-3, 1e-4, 1e-5], rtol=1e-5)
+
+
 def test_xue2018_task3_is_the_papers_recipe():
     """Task 3's "Data" and "Training" (../shared/papers/003_*.txt)."""
     recipe = recipes.get("xue2018_task3")
