@@ -294,6 +294,11 @@ register(
     )
 )
 
+# Xue et al. 2018, tasks 2 and 3: the learning rate ×0.1 every 100 epochs.
+_TENFOLD_DROP_EVERY_100_EPOCHS = {"class_name": "ExponentialDecay",
+                                  "config": {"decay_rate": 0.1, "decay_epochs": 100, "staircase": True}}
+
+
 register(
     Recipe(
         name="xue2018_task3",
@@ -307,8 +312,7 @@ register(
         # (dermnet.data.triplet_dataset)
         batch_size=64,
         phases=(Phase("train", "none", 500, "SGD", 1e-3, optimizer_args={"momentum": 0.9},
-                      schedule={"class_name": "ExponentialDecay",
-                                "config": {"decay_rate": 0.1, "decay_epochs": 100, "staircase": True}}),),
+                      schedule=_TENFOLD_DROP_EVERY_100_EPOCHS),),
         model_kwargs={"triplet_weight": 1.0, "margin": 0.5},
         notes="From the text: 360×270 inputs cropped to 256, flips, SGD (momentum 0.9) at 1e-3 ×0.1 every "
         "100 epochs, batch 64, 500 epochs, a 256-d embedding, prediction by the nearest class mean over 100 "
@@ -331,8 +335,7 @@ register(
         augment="xue2018_task2",
         batch_size=32,
         phases=(Phase("train", "none", 300, "Adam", 1e-3,
-                      schedule={"class_name": "ExponentialDecay",
-                                "config": {"decay_rate": 0.1, "decay_epochs": 100, "staircase": True}}),),
+                      schedule=_TENFOLD_DROP_EVERY_100_EPOCHS),),
         notes="From the text: 224×224 inputs, flips, rotations and colour jitter, the two losses, Adam at 1e-3 "
         "×0.1 every 100 epochs, batch 32, 300 epochs. dermnet's: rotations as 90° turns and the jitter's "
         "ranges (task 1's); the encoder trains from the start (the text freezes nothing for task 2).",
