@@ -10,7 +10,7 @@ whose label answers no class of the model; the report says how many of each and 
 Example:
 >>> mapping = class_mapping("ph2", ["common_nevus", "atypical_nevus", "melanoma"], ["mel", "nv", "bkl"])
 >>> mapping
-{'common_nevus': 'nv', 'atypical_nevus': 'nv', 'melanoma': 'mel'}
+{'atypical_nevus': 'nv', 'common_nevus': 'nv', 'melanoma': 'mel'}
 """
 
 import re
