@@ -33,6 +33,9 @@ def prepare(dataset, root, model_classes, trained_on, trained_root=None, explici
         raise ValueError(f"cannot tell which images the model trained on, to leave them out: {err}") from None
     seen_ids = list(trained["image_id"]) + ([] if validation is None else list(validation["image_id"]))
     df, seen = unseen(df, seen_ids)
+    if df.empty:
+        raise ValueError(f"every image of {dataset} ({seen}) is one the model trained or validated on: nothing "
+                         "is left to score")
     if predicts_masks:
         return df, describe(trained_on, dataset, {}, {}, seen), None, None
     mapping = class_mapping(dataset, df["label"], model_classes, explicit)
