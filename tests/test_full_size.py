@@ -94,9 +94,11 @@ def test_unet_vgg16_encoder_is_vgg16_without_its_last_pooling():
 
 # Each paper's recipe, one step at its full input size and batch: full mode's code path (the stream, the
 # phases, the optimizer and its schedule, the model's own train step), on synthetic lesions from random
-# weights. Where a recipe has several phases, each takes its step.
+# weights. Where a recipe has several phases, each takes its step. Not unet_fc at 128: its step holds
+# 17 GB (544 M parameters, their gradients and Adam's two moments), and beside another test worker on a
+# 24 GB machine the kernel's OOM killer took it (seen in a CI run here); alone it passed in 17 s.
 FULL_SIZE_RECIPES = [("sdl", "zhang2018"), ("inception_v4", "menegola2017_cls"), ("densenet201", "ray2020"),
-                     ("segan", "xue2018"), ("unet_fc", "menegola2017")]
+                     ("segan", "xue2018"), ("unet_bn", "menegola2017")]
 
 
 @pytest.mark.parametrize("name, recipe_name", FULL_SIZE_RECIPES)
