@@ -34,7 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-OWN_FILES = {"train-image.hdf5", "train-metadata.csv", "cache"}  # what the bench writes into --workdir
+# What the bench writes into --workdir; MARK says that it made the folder's contents.
+MARK = ".dermnet-bench-scale"
+OWN_FILES = {MARK, "train-image.hdf5", "train-metadata.csv", "cache"}
 BLOCK = 2000  # images generated per task: the RNG of block b is seeded (seed, b), whatever the core count
 
 
@@ -193,9 +195,12 @@ def main(argv=None):
     args.workdir = args.workdir.resolve()
     if args.stage:
         return stage(args)
-    others = sorted(p.name for p in args.workdir.glob("*") if p.name not in OWN_FILES)
+    present = sorted(p.name for p in args.workdir.glob("*")) if args.workdir.exists() else []
+    others = [name for name in present if name not in OWN_FILES or MARK not in present]
     if others:  # never remove or overwrite what the bench did not write
         sys.exit(f"{args.workdir} holds other files ({', '.join(others[:5])}): give an empty or new --workdir")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    (args.workdir / MARK).touch()
     metadata = args.workdir / "train-metadata.csv"
     if not (metadata.exists() and sum(1 for _ in open(metadata)) == args.images + 1):
         generate(args.workdir, args.images)
@@ -211,8 +216,9 @@ def main(argv=None):
               f"GiB, workers' RssAnon {r['children RssAnon']:.2f} GiB", flush=True)
     if not args.keep:
         shutil.rmtree(args.workdir / "cache")
-        for name in OWN_FILES - {"cache"}:
+        for name in OWN_FILES - {"cache", MARK}:
             (args.workdir / name).unlink(missing_ok=True)
+        (args.workdir / MARK).unlink()  # last: an interrupted clean-up can be run again
 
 
 if __name__ == "__main__":

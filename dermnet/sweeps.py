@@ -14,6 +14,7 @@ Example (also `dermnet sweep synergic-weight --dataset isic2016 --root DIR --out
 import time
 
 import keras
+import numpy as np
 import pandas as pd
 
 from dermnet import backbones
@@ -49,7 +50,7 @@ def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=N
         rows.append({"synergic_weight": float(value),
                      **train_and_score(n, value, train_df, test_df, validation_df=validation_df, **options)})
         ranking = "val_overall" if "val_overall" in rows[0] else "val_auc"
-        best = max(range(len(rows)), key=lambda i: rows[i][ranking])  # NaN never wins: max keeps the first
+        best = max(range(len(rows)), key=lambda i: np.nan_to_num(rows[i][ranking], nan=-np.inf))  # NaN never wins
         for i, row in enumerate(rows):
             row["chosen"] = i == best
         table = _write(rows, out)

@@ -36,6 +36,11 @@ def test_the_scale_benchmark_runs_small_and_keeps_to_its_own_files(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(r"build : .* images/s .*VmHWM [\d.]+ GiB", done.stdout), done.stdout
     assert re.search(r"stream: .* images/s", done.stdout) and not list(work.iterdir())
+    (work / "cache").mkdir()  # a user's folder of the bench's own name is not the bench's
+    refused = subprocess.run([sys.executable, str(script), "--images", "300", "--workdir", str(work)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "holds other files (cache)" in refused.stderr and (work / "cache").is_dir()
+    (work / "cache").rmdir()
     (work / "mine.txt").write_text("a user's file")
     refused = subprocess.run([sys.executable, str(script), "--images", "300", "--workdir", str(work)],
                              capture_output=True, text=True)

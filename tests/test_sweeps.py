@@ -50,6 +50,13 @@ def test_lambda_is_chosen_on_the_validation_split_it_is_given(manifest, tmp_path
     assert np.isfinite(table.val_auc).all()
 
 
+def test_an_undefined_validation_score_is_never_chosen(monkeypatch):
+    scores = iter([float("nan"), 0.6, 0.7, 0.65])
+    monkeypatch.setattr(sweeps, "train_and_score", lambda *args, **kwargs: {"val_auc": next(scores)})
+    table = sweeps.synergic_weight_sweep(None, None, values=(0, 1, 3, 5), validation_df="given")
+    assert table.chosen.tolist() == [False, False, True, False]
+
+
 def test_components_sweep_from_the_command_line(manifest, tmp_path, monkeypatch):
     monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "n.csv"

@@ -23,6 +23,7 @@ from dermnet import datasets
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import hdf5_member
 from dermnet.data.manifest import find_images
+from dermnet.data.splits import merge_groups
 
 _HAM10000_COLUMNS = tuple(name.upper() for name in datasets.HAM10000_CLASSES)
 _ISIC2019_COLUMNS = tuple(name.upper() for name in datasets.ISIC2019_CLASSES)
@@ -219,21 +220,13 @@ def _duplicate_sets(ids, pairs, path):
     """`duplicate_of` of each id: within every set of duplicates joined by `pairs`, each image but
     the first (in `ids` order) names the first; NaN where an image has no duplicate."""
     position = {image_id: i for i, image_id in enumerate(ids)}
-    parent, pairs = list(range(len(position))), list(pairs)
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    pairs = list(pairs)
     unknown = [p for pair in pairs for p in pair if p not in position]
     if unknown:
         raise DataError(f"{path}: duplicates of images that are not in the ground truth: {first_rows(unknown)}")
-    for first, second in pairs:
-        a, b = sorted((root(position[first]), root(position[second])))
-        parent[b] = a
-    return [ids.iat[root(i)] if root(i) != i else np.nan for i in range(len(parent))]
+    sets = merge_groups(ids.to_numpy(object), [(position[a], position[b]) for a, b in pairs])
+    first = ids.groupby(sets).transform("first")  # the set's first image, in ids' order
+    return first.where(first != ids).to_numpy(object)
 
 
 def _ph2_labels(path):

@@ -61,7 +61,7 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, gro
     groups = groups_of(df) if group_by == "lesion" else df["image_id"].to_numpy(object)
     if near_duplicates:
         pairs = near_duplicate_pairs(df["image"].tolist(), max_distance)
-        groups = _merge_groups(groups, pairs)
+        groups = merge_groups(groups, pairs)
         df.attrs["near_duplicates"] = pd.DataFrame(
             [(df["image_id"].iat[i], df["image_id"].iat[j], d) for i, j, d in pairs],
             columns=["image_id", "near_duplicate_of", "hash_distance"])
@@ -100,7 +100,7 @@ def groups_of(df):
     if "duplicate_of" in df:  # an image left out of df (a skipped file) joins nothing
         position = {image_id: i for i, image_id in enumerate(ids)}
         pairs += [(i, position[other]) for i, other in enumerate(df["duplicate_of"]) if other in position]
-    return _merge_groups(groups, pairs) if pairs else groups
+    return merge_groups(groups, pairs) if pairs else groups
 
 
 def perceptual_hashes(paths, workers=None):
@@ -130,7 +130,7 @@ def _phash(path):
     return int(np.packbits(bits).view(">u8")[0])
 
 
-def _merge_groups(groups, pairs):
+def merge_groups(groups, pairs):
     """Union of the given groups with pairs of rows `(i, j, ...)` (union-find over group labels)."""
     parent = {g: g for g in groups}
 

@@ -50,10 +50,10 @@ class Stacker:
         features, labels = self._features(inputs), np.asarray(labels).reshape(-1)
         self.num_classes = max(int(labels.max()) + 1, features.shape[1] // self._member_count(inputs))
         targets = [labels == 1] if self.num_classes == 2 else [labels == k for k in range(self.num_classes)]
+        folds = (GroupKFold(self.folds) if groups is not None
+                 else StratifiedKFold(self.folds, shuffle=True, random_state=self.seed))
         self.svms, self.best_c = [], []
         for target in targets:
-            folds = (GroupKFold(self.folds) if groups is not None
-                     else StratifiedKFold(self.folds, shuffle=True, random_state=self.seed))
             search = RandomizedSearchCV(LinearSVC(max_iter=10_000), {"C": loguniform(1e-4, 1e2)},
                                         n_iter=self.search_iterations, scoring="roc_auc", cv=folds,
                                         random_state=self.seed)
