@@ -101,6 +101,9 @@ FULL_SIZE_RECIPES = [("sdl", "zhang2018"), ("inception_v4", "menegola2017_cls"),
                      ("segan", "xue2018"), ("unet_bn", "menegola2017")]
 
 
+@pytest.mark.skipif(not __import__("os").environ.get("DERMNET_FULL_SIZE_STEPS"),
+                    reason="17 GB for a step: beside another test worker on a 24 GB CI machine the OOM killer took "
+                    "one (seen twice); run with DERMNET_FULL_SIZE_STEPS=1 pytest -k one_step, one process")
 @pytest.mark.parametrize("name, recipe_name", FULL_SIZE_RECIPES)
 def test_one_step_of_each_recipe_at_its_full_size(name, recipe_name, tmp_path):
     import numpy as np
