@@ -112,7 +112,7 @@ CARDS = {card.name: card for card in [
               "VGG19 encoder–decoder: 5 attribute masks and a multi-label presence head (ISIC 2018 task 2)"),
     ModelCard("triplet_resnet101", "classification", XUE2018, (224, 224, 3), 7, "caffe",
               "embedding (256) + triplet loss", "xue2018_task3", "imagenet", 43_184_519,
-              "ResNet-101, a 256-d embedding (batch-hard triplet loss) and a 7-way classifier"),
+              "ResNet-101, a 256-d embedding (sampled triplet loss) and a 7-way classifier"),
     ModelCard("unet", "segmentation", MENEGOLA2017, (128, 128, 3), 1, "tf", None,
               "menegola2017", None, 31_396_609,
               "Ronneberger's U-net with batch normalization (depth and width as arguments)"),

@@ -1,5 +1,6 @@
-"""Losses the papers need and Keras 3 lacks: batch-hard triplet loss (Xue et al. 2018, after
-Hermans et al. 2017; tensorflow-addons' `TripletHardLoss` no longer imports with Keras 3), and the
+"""Losses the papers need and Keras 3 lacks: the triplet loss on the triplets Xue et al. 2018 sample
+(`sampled_triplet_loss`), the batch-hard triplet loss (after Hermans et al. 2017;
+tensorflow-addons' `TripletHardLoss` no longer imports with Keras 3), and the
 smoothed soft Dice and Jaccard losses of the segmentors, batch-global or per image (Menegola et al.
 2017). `keras.losses.Dice` adds no smoothing (an empty truth with an empty prediction is a loss of
 1, not 0) and pools the mask channels into one Dice.
@@ -37,9 +38,7 @@ class BatchHardTripletLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        embeddings = ops.cast(y_pred, "float32")
-        if self.normalize:
-            embeddings = embeddings / ops.sqrt(ops.maximum(ops.sum(embeddings**2, axis=1, keepdims=True), 1e-12))
+        embeddings = _unit_length(y_pred) if self.normalize else ops.cast(y_pred, "float32")
         distances = pairwise_distances(embeddings, self.squared)
         same = ops.equal(labels[:, None], labels[None, :])
         not_self = ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool"))
@@ -56,6 +55,42 @@ class BatchHardTripletLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "squared": self.squared, "normalize": self.normalize}
+
+
+def sampled_triplet_loss(embeddings, role, triplet, margin=0.2, squared=True, normalize=True):
+    """Xue et al.'s eq. 4 on the triplets the data drew (`dermnet.data.triplets`):
+    `max(d(a, p) + margin - d(a, n), 0)`, averaged over the anchors whose positive and negative are in
+    the batch (0 for a batch without triplets).
+
+    Rows find their triplet by `triplet` (its number in the batch) and `role` (0 anchor, 1 positive,
+    2 negative, anything else no triplet), not by position: a batch split across replicas keeps every
+    triplet whose three rows stay together. `squared`: squared Euclidean distances, as eq. 3;
+    `normalize`: on the unit sphere first, as FaceNet (the paper's triplet reference) does.
+
+    Example:
+    >>> embeddings = np.array([[1., 0], [1, 0], [0, 1], [.6, .8]])  # a, p, n, a plain image
+    >>> float(sampled_triplet_loss(embeddings, np.array([0, 1, 2, -1]), np.array([0, 0, 0, -1])))
+    0.0
+    """
+    embeddings = _unit_length(embeddings) if normalize else ops.cast(embeddings, "float32")
+    role, triplet = ops.cast(role, "int32"), ops.cast(triplet, "int32")
+    distances = pairwise_distances(embeddings, squared)
+    same_triplet = ops.equal(triplet[:, None], triplet[None, :])
+    anchors = ops.equal(role, 0)
+
+    def partner(kind):  # [B, B]: row j is the anchor i's positive (or negative)
+        return ops.cast(ops.logical_and(ops.logical_and(same_triplet, anchors[:, None]),
+                                        ops.equal(role, kind)[None, :]), "float32")
+
+    positive, negative = partner(1), partner(2)
+    valid = ops.cast(anchors, "float32") * ops.max(positive, axis=1) * ops.max(negative, axis=1)
+    hinge = ops.relu(ops.sum(distances * positive, axis=1) + margin - ops.sum(distances * negative, axis=1))
+    return ops.sum(hinge * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+
+def _unit_length(embeddings):
+    embeddings = ops.cast(embeddings, "float32")
+    return embeddings / ops.sqrt(ops.maximum(ops.sum(embeddings**2, axis=1, keepdims=True), 1e-12))
 
 
 def pairwise_distances(embeddings, squared=False):

@@ -117,8 +117,17 @@ def training_batch(model, batch=4, seed=0):
         return x, {"labels": labels, "synergic": synergic}
     # Photo-like mid-range pixels: uniform 0-255 noise through the unnormalised "caffe" scale saturates a
     # from-scratch net's softmax, and on JAX Keras' probability clipping then zeroes every gradient.
+    if declared.stream == "triplets":  # Xue et al.'s: plain rows and a triplet (a real batch has one kind)
+        batch = max(batch, 6)
+        role = np.full(batch, -1)
+        role[-3:] = [0, 1, 2]
+        labels = np.arange(batch) % classes
+        labels[-3:] = [1, 1, 0]
+        y = {"labels": labels, "role": role, "triplet": np.where(role >= 0, 0, -1)}
+    else:
+        y = np.arange(batch) % classes
     images = np.random.default_rng(seed).integers(96, 160, (batch, *model.input_shape[1:]), dtype="uint8")
-    return images, np.arange(batch) % classes
+    return images, y
 
 
 def loss_of(model, x, y):

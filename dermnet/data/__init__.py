@@ -20,9 +20,11 @@ from dermnet.data.pipeline import (class_weights, classification_dataset, pair_d
                                    segmentation_dataset, set_epoch, triplet_dataset)
 from dermnet.data.splits import RAY2020_SPLIT, near_duplicate_pairs, perceptual_hashes, split
 from dermnet.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES, synthetic, write_synthetic
+from dermnet.data.triplets import alternating_triplet_dataset
 
 __all__ = [
     "AUGMENTATION_PRESETS", "Augmentation", "DataError", "ImageCache", "RAY2020_SPLIT", "RandomAugment",
+    "alternating_triplet_dataset",
     "SYNTHETIC_CLASSES", "augment", "build_cache", "class_indices", "class_names", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset", "load_splits",
     "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",

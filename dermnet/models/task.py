@@ -7,7 +7,8 @@ A `Contract` says:
   "attributes" (image → {"masks", "presence"});
 - `stream`: what it trains on (`dermnet.data`): "images" (image, label batches), "pairs" (SDL's
   n-tuples with synergic labels; `same_class_share` None gives independent streams), "class_blocks"
-  (P classes × K images for batch-hard mining) or "masks" (images with masks); `stream_options`
+  (P classes × K images for batch-hard mining), "triplets" (Xue et al.'s alternating plain and
+  triplet batches, `dermnet.data.triplets`) or "masks" (images with masks); `stream_options`
   holds the stream's own arguments;
 - its default loss and metrics (`compile_arguments`); a model with its own `compute_loss` has
   `loss=None`;
@@ -32,7 +33,7 @@ from typing import Callable, Optional
 from dermnet import losses, metrics
 
 KINDS = ("classifier", "segmentor", "attributes")
-STREAMS = ("images", "pairs", "class_blocks", "masks")
+STREAMS = ("images", "pairs", "class_blocks", "triplets", "masks")
 
 
 def _accuracy():
@@ -55,7 +56,7 @@ class Contract:
         kind: one of `KINDS`.
         stream: one of `STREAMS`.
         stream_options: the stream's own arguments (pairs: `n`, `same_class_share`; class blocks:
-            `classes`).
+            `classes`; triplets: `refresh_every`).
         loss: a zero-argument function giving the default loss (a recipe's loss replaces it), or
             None when the model computes its own (`compute_loss`).
         metrics: a zero-argument function giving fresh metrics for `compile`.

@@ -44,6 +44,41 @@ class DataEpochs(keras.callbacks.Callback):
         data.set_epoch(self.stream, self.epochs_before + epoch)
 
 
+class TripletDrawing(keras.callbacks.Callback):
+    """Draws the triplets of Xue et al.'s stream (`dermnet.data.triplets`) anew from the model's
+    embeddings: at a run's first epoch (a resumed run's too: the embeddings of the epoch its triplets
+    came from are gone) and at every `every`-th epoch of the run, as the paper does every 10 epochs.
+    The images are embedded as cached, centre-cropped to the model's input (the training crops' scale)."""
+
+    def __init__(self, stream, every, epochs_before, batch_size=64):
+        super().__init__()
+        self.stream, self.every, self.epochs_before, self.batch_size = stream, every, epochs_before, batch_size
+
+    def on_epoch_begin(self, epoch, logs=None):
+        run_epoch, sampler = self.epochs_before + epoch, self.stream.triplet_sampler
+        if sampler.drawn_at is None or run_epoch % self.every == 0:
+            sampler.redraw(self._embeddings(), run_epoch)
+
+    def _embeddings(self):
+        embedder, cache = self.model.embedding_model(), self.stream.cache
+        height, width = embedder.input_shape[1:3]
+        batches = []
+        for start in range(0, len(cache), self.batch_size):
+            images = cache.images[cache.index[start:start + self.batch_size]]
+            batches.append(keras.ops.convert_to_numpy(embedder.predict_on_batch(_centre(images, height, width))))
+        return np.concatenate(batches)
+
+
+def _centre(images, height, width):
+    """The central `height × width` of a batch (resized instead where an image is smaller)."""
+    h, w = images.shape[1:3]
+    height, width = height or h, width or w
+    if h < height or w < width:
+        return keras.ops.convert_to_numpy(keras.ops.image.resize(images, (height, width)))
+    top, left = (h - height) // 2, (w - width) // 2
+    return images[:, top:top + height, left:left + width]
+
+
 class HistoryCSV(keras.callbacks.Callback):
     """Rewrites `path` after every epoch: a row per epoch of the run ("phase", "epoch" counted over all
     phases, then the logs), continuing from `rows` (those of the epochs before)."""

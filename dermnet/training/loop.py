@@ -16,7 +16,7 @@ from dermnet import data, recipes
 from dermnet._processes import process_share
 from dermnet._registry import registered_name
 from dermnet.models import compile_arguments, contract, prediction_size, set_trainable
-from dermnet.training.callbacks import BatchLines, DataEpochs, HistoryCSV, TrainingState
+from dermnet.training.callbacks import BatchLines, DataEpochs, HistoryCSV, TrainingState, TripletDrawing
 from dermnet.training.state import load_training_state, restore_training_state
 
 
@@ -28,7 +28,7 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
     Args:
         model: a dermnet model; its contract (`dermnet.models.contract`) chooses the stream
             (images, SDL's n-tuples, P×K batches of every class with batch_size // classes images
-            each, images with masks) and the loss (the recipe's, else the contract's default; a
+            each, Xue et al.'s alternating plain and triplet batches, images with masks) and the loss (the recipe's, else the contract's default; a
             model with its own `compute_loss` takes none). Images are cached at `recipe.resize`
             when the recipe has one, else at the model's input size (the recipe's for a model of
             any size).
@@ -95,6 +95,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
         if resumed:
             restore_training_state(model, resume_dir)
         own = [*phase_callbacks, keras.callbacks.TerminateOnNaN(), DataEpochs(stream, epochs_before), *callbacks]
+        if hasattr(stream, "triplet_sampler"):  # Xue et al.'s triplets, drawn from the model's embeddings
+            own.append(TripletDrawing(stream, contract(model).stream_options["refresh_every"], epochs_before))
         if verbose == 2:
             own.append(BatchLines())
         if history_csv is not None:
@@ -122,6 +124,8 @@ def training_stream(model, df, size, batch_size, augment, seed, cache_dir, shuff
     if declared.stream == "pairs":
         return data.pair_dataset(df, size, batch_size, options["n"], augment, cache_dir, seed=seed,
                                  same_class_share=options["same_class_share"])
+    if declared.stream == "triplets" and shuffle:  # plain and triplet batches, alternating
+        return data.alternating_triplet_dataset(df, size, batch_size, augment, cache_dir, seed=seed)
     if declared.stream == "class_blocks" and shuffle:  # P×K batches for batch-hard mining
         classes = min(options["classes"], df["label"].nunique())
         return data.triplet_dataset(df, size, classes, max(2, batch_size // classes), augment, cache_dir, seed=seed)
