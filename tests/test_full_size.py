@@ -94,16 +94,18 @@ def test_unet_vgg16_encoder_is_vgg16_without_its_last_pooling():
 
 # Each paper's recipe, one step at its full input size and batch: full mode's code path (the stream, the
 # phases, the optimizer and its schedule, the model's own train step), on synthetic lesions from random
-# weights. Where a recipe has several phases, each takes its step. Not unet_fc at 128: its step holds
-# 17 GB (544 M parameters, their gradients and Adam's two moments), and beside another test worker on a
-# 24 GB machine the kernel's OOM killer took it (seen in a CI run here); alone it passed in 17 s.
+# weights. Where a recipe has several phases, each takes its step. The peak resident memory of each, alone
+# in a process (`/usr/bin/time -v pytest -p no:xdist -k "one_step and NAME"`, 2-core CPU): SDL 7.5 GB,
+# Inception-v4 8.3, DenseNet-201 2.8, SegAN 14.0, the BN U-net 2.2, the triplet classifier 13.3. Two of
+# them side by side on the two CI workers would pass 24 GB (the OOM killer took one when unet_fc, 17 GB,
+# ran beside another), so they share one xdist group: one worker runs them one after the other
+# (`--dist loadgroup` in pyproject.toml). Not unet_fc at 128: 544 M parameters, their gradients and
+# Adam's two moments; it is checked against its formula at a small size instead.
 FULL_SIZE_RECIPES = [("sdl", "zhang2018"), ("inception_v4", "menegola2017_cls"), ("densenet201", "ray2020"),
-                     ("segan", "xue2018"), ("unet_bn", "menegola2017")]
+                     ("segan", "xue2018"), ("unet_bn", "menegola2017"), ("triplet_resnet101", "xue2018_task3")]
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("DERMNET_FULL_SIZE_STEPS"),
-                    reason="17 GB for a step: beside another test worker on a 24 GB CI machine the OOM killer took "
-                    "one (seen twice); run with DERMNET_FULL_SIZE_STEPS=1 pytest -k one_step, one process")
+@pytest.mark.xdist_group("full_size_steps")
 @pytest.mark.parametrize("name, recipe_name", FULL_SIZE_RECIPES)
 def test_one_step_of_each_recipe_at_its_full_size(name, recipe_name, tmp_path):
     import numpy as np
