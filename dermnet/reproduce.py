@@ -10,6 +10,7 @@ Example:
 >>> table = dermnet.reproduce.comparison("menegola2017", measured, mode="full")
 """
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -20,31 +21,81 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dermnet import data
+from dermnet import data, recipes
 from dermnet._papers import NOT_TRANSCRIBED, PAPERS, Figure, Paper  # noqa: F401 (Figure, Paper: re-exported)
 from dermnet.datasets import ATTRIBUTES
 
 
 def comparison(paper, measured, mode):
     """The closing table of a notebook: a row per published figure of `paper` (`PAPERS`), dermnet's
-    beside it, then the mode, the machine and the date.
+    beside it and the figure its predictions reach by chance (`chance`), then the mode, the machine
+    and the date.
 
     Args:
-        measured: (table, row, metric, value) tuples; each must name a figure of the paper (a typo
-            must not drop a row silently). Figures the notebook did not measure show "—".
+        measured: (table, row, metric, value) or (table, row, metric, value, chance) tuples; each
+            must name a figure of the paper (a typo must not drop a row silently). Figures the
+            notebook did not measure show "—".
         mode: "smoke" or "full": the notebook's MODE.
+
+    "beats chance" is "yes" where dermnet's figure is better than its chance figure (lower, for a
+    loss), "no" where it is not, "—" where either is missing.
     """
     slots = PAPERS[paper].slots()
     ours = {}
-    for table, row, metric, value in measured:
+    for table, row, metric, value, *at_chance in measured:
         if (table, row, metric) not in slots:
             raise KeyError(f"{paper} publishes no figure ({table!r}, {row!r}, {metric!r}); "
                            f"its figures: {sorted(slots)}")
-        ours[table, row, metric] = round(float(value), 4)
+        ours[table, row, metric] = round(float(value), 4), round(float(at_chance[0]), 4) if at_chance else "—"
     stamp = run_stamp(mode)
-    return pd.DataFrame([{"table": f.table, "row": f.row, "metric": f.metric,
-                          "paper": NOT_TRANSCRIBED if f.value is None else f.value,
-                          "dermnet": ours.get(key, "—"), **stamp} for key, f in slots.items()])
+    rows = []
+    for key, f in slots.items():
+        value, at_chance = ours.get(key, ("—", "—"))
+        beats = "—" if "—" in (value, at_chance) else (
+            "yes" if (value < at_chance if "loss" in f.metric else value > at_chance) else "no")
+        rows.append({"table": f.table, "row": f.row, "metric": f.metric,
+                     "paper": NOT_TRANSCRIBED if f.value is None else f.value, "dermnet": value,
+                     "chance": at_chance, "beats chance": beats, **stamp})
+    return pd.DataFrame(rows)
+
+
+def chance(scores_of, predictions, draws=20, seed=0):
+    """What `scores_of(predictions)` gives by chance: its mean over `draws` shuffles of the
+    predictions across the images, each image scored on another's prediction. A shuffle keeps what
+    the model predicts overall (its class balance, its mask sizes) and breaks only the tie to the
+    image: a figure above it says the model learned something of each image; one at it, nothing.
+    `scores_of` returns a number or a dict of them (then a dict of means).
+
+    Example:
+    >>> truth = np.array([0, 0, 1, 1])
+    >>> round(chance(lambda p: float(np.mean(p.argmax(1) == truth)), np.eye(2)[truth]), 1)  # perfect, shuffled
+    0.5
+    """
+    rng = np.random.default_rng(seed)
+    predictions = np.asarray(predictions)
+    draws = [scores_of(predictions[rng.permutation(len(predictions))]) for _ in range(draws)]
+    if isinstance(draws[0], dict):
+        return {k: float(np.mean([d[k] for d in draws])) for k, v in draws[0].items()
+                if isinstance(v, (int, float, np.number))}
+    return float(np.mean(draws))
+
+
+def smoke_recipe(recipe, learning_rate=1e-3):
+    """`recipe` (a `Recipe` or its name) for a notebook's smoke mode: every phase keeps its freezing,
+    and the recipe its stream, loss, augmentation and sizes, but trains with Adam at `learning_rate`,
+    without a schedule or callbacks. A smoke run has a few hundred small steps, in which the papers'
+    optimizers (SGD at 1e-4, say) move nothing a figure can see; the same code path then shows that
+    it learns (`chance`). Never for a figure beside a paper's."""
+    recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
+
+    def smoke(phases):
+        return tuple(dataclasses.replace(phase, optimizer_name="Adam", learning_rate=learning_rate, optimizer_args={},
+                                         schedule=None, callbacks=()) for phase in phases)
+
+    per_model = {name: {**fields, **({"phases": smoke(fields["phases"])} if "phases" in fields else {})}
+                 for name, fields in recipe.per_model.items()}
+    return dataclasses.replace(recipe, name=f"{recipe.name}_smoke", phases=smoke(recipe.phases), per_model=per_model,
+                               notes=f"smoke mode: Adam at {learning_rate}, no schedule. {recipe.notes}")
 
 
 def run_stamp(mode):
