@@ -24,8 +24,7 @@ from dermnet.data.triplets import alternating_triplet_dataset
 
 __all__ = [
     "AUGMENTATION_PRESETS", "Augmentation", "DataError", "ImageCache", "RAY2020_SPLIT", "RandomAugment",
-    "alternating_triplet_dataset",
-    "SYNTHETIC_CLASSES", "augment", "build_cache", "class_indices", "class_names", "class_weights",
+    "SYNTHETIC_CLASSES", "alternating_triplet_dataset", "augment", "build_cache", "class_indices", "class_names", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset", "load_splits",
     "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",
     "segmentation_dataset", "set_epoch", "split", "synthetic", "triplet_dataset", "validate", "write_synthetic",

@@ -28,10 +28,10 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
     Args:
         model: a dermnet model; its contract (`dermnet.models.contract`) chooses the stream
             (images, SDL's n-tuples, P×K batches of every class with batch_size // classes images
-            each, Xue et al.'s alternating plain and triplet batches, images with masks) and the loss (the recipe's, else the contract's default; a
-            model with its own `compute_loss` takes none). Images are cached at `recipe.resize`
-            when the recipe has one, else at the model's input size (the recipe's for a model of
-            any size).
+            each, Xue et al.'s alternating plain and triplet batches, images with masks) and the
+            loss (the recipe's, else the contract's default; a model with its own `compute_loss`
+            takes none). Images are cached at `recipe.resize` when the recipe has one, else at the
+            model's input size (the recipe's for a model of any size).
         recipe: a `dermnet.recipes.Recipe` or its name. Its overrides for one model
             (`Recipe.per_model`) are those of `model_name`.
         model_name: the registered name the model was built as; if None, the name `dermnet.build`
