@@ -19,14 +19,19 @@ def write_atomically(path, write):
     write(str(partial))
     if partial.is_dir() and path.is_dir():
         # Only a folder of the same kind is replaced (an earlier export, say): one that holds anything
-        # the new one does not would lose a user's files.
-        foreign = sorted({p.name for p in path.iterdir()} - {p.name for p in partial.iterdir()})
+        # the new one does not, at any depth, would lose a user's files.
+        foreign = sorted(_contents(path) - _contents(partial))
         if foreign:
             shutil.rmtree(partial)
             raise FileExistsError(f"{path} holds files dermnet did not write there ({', '.join(foreign[:5])}): "
                                   "give another folder, or empty this one")
         shutil.rmtree(path)
     os.replace(partial, path)
+
+
+def _contents(folder):
+    """Every file and folder under `folder`, as paths relative to it."""
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
 def write_json(path, content, indent=2):

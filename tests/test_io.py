@@ -11,6 +11,7 @@ def _folder(files):
 
         Path(partial).mkdir()
         for name in files:
+            (Path(partial) / name).parent.mkdir(parents=True, exist_ok=True)
             (Path(partial) / name).write_text(name)
     return write
 
@@ -28,3 +29,11 @@ def test_a_folder_with_other_files_is_refused_and_kept(tmp_path):
         write_atomically(tmp_path / "mine", _folder(["saved_model.pb"]))
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no partial folder left behind
+
+
+def test_a_user_file_deep_in_the_folder_is_found(tmp_path):
+    write_atomically(tmp_path / "export", _folder(["saved_model.pb", "variables/variables.index"]))
+    (tmp_path / "export" / "variables" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        write_atomically(tmp_path / "export", _folder(["saved_model.pb", "variables/variables.index"]))
+    assert (tmp_path / "export" / "variables" / "notes.txt").read_text() == "mine"
