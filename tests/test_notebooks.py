@@ -10,8 +10,10 @@ import pytest
 pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-# Tables whose smoke figures cannot show learning, and why (the notebook says so too). Xue's Table 1 scores
-# by the Jaccard thresholded at 0.65 per image: every smoke mask scores 0 there, as chance does.
+# Tables whose smoke figures need not beat chance, and why (the notebook says so too). Xue's Table 1 scores
+# by the Jaccard thresholded at 0.65 per image: SegAN's smoke masks score 0 there, as chance does, and
+# DeepLab v3+ beats the best of 20 shuffles on its 9 test images by a few images (by 0.01 to 0.08 in
+# 3 seeds of 3 tried): too close to fail CI on.
 CANNOT_SHOW_LEARNING = {("xue2018_isic2018", "Table 1")}
 
 
@@ -85,8 +87,14 @@ def test_smoke_recipes_change_the_optimizer_alone_and_chance_shuffles_prediction
     assert [p.freeze for p in smoke.for_model("unet_vgg16").phases] == [
         p.freeze for p in paper.for_model("unet_vgg16").phases]
     assert (smoke.augment, smoke.loss, smoke.input_shape) == (paper.augment, paper.loss, paper.input_shape)
+    assert reproduce.mode_recipe("menegola2017", "full") == paper
+    assert reproduce.mode_recipe(paper, "smoke").phases == reproduce.smoke_recipe(paper).phases
+    with pytest.raises(ValueError, match="MODE"):
+        reproduce.mode_recipe(paper, "quick")
     truth = np.arange(200) % 2
     perfect = np.eye(2)[truth]
     accuracy = lambda p: float(np.mean(p.argmax(1) == truth))  # noqa: E731
-    assert accuracy(perfect) == 1.0 and abs(reproduce.chance(accuracy, perfect) - 0.5) < 0.1
-    assert reproduce.chance(lambda p: {"accuracy": accuracy(p), "name": "x"}, perfect).keys() == {"accuracy"}
+    best_shuffle = reproduce.chance(accuracy, perfect)
+    assert accuracy(perfect) == 1.0 and 0.5 < best_shuffle < 0.65  # the best of 20 shuffles, above their mean
+    by_name = reproduce.chance(lambda p: {"accuracy": accuracy(p), "test loss": 1 - accuracy(p), "name": "x"}, perfect)
+    assert by_name == {"accuracy": best_shuffle, "test loss": 1 - best_shuffle}  # a loss's best is its lowest
