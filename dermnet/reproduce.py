@@ -104,17 +104,20 @@ def smoke_recipe(recipe, learning_rate=1e-3):
 def mode_recipe(recipe, mode):
     """The recipe a notebook trains by in `mode`: `recipe` (a `Recipe` or its name) as the paper wrote
     it in full mode, `smoke_recipe(recipe)` in smoke mode."""
-    run_stamp(mode)  # checks the mode
-    if mode == "smoke":
+    if _checked(mode) == "smoke":
         return smoke_recipe(recipe)
     return recipes.get(recipe) if isinstance(recipe, str) else recipe
 
 
 def run_stamp(mode):
     """{"mode", "machine", "date"} of this run; the notebooks print it first and last."""
+    return {"mode": _checked(mode), "machine": machine(), "date": datetime.date.today().isoformat()}
+
+
+def _checked(mode):
     if mode not in ("smoke", "full"):
         raise ValueError(f"MODE must be 'smoke' or 'full', not {mode!r}")
-    return {"mode": mode, "machine": machine(), "date": datetime.date.today().isoformat()}
+    return mode
 
 
 def machine():
