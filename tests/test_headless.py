@@ -70,3 +70,16 @@ def test_segmentors_take_their_encoder_by_name():
     assert unet.output_shape == (None, 64, 64, 1) and unet.get_layer("vgg19_backbone")
     with pytest.raises(ValueError, match=r"resnet50 has no feature map at stride\(s\) \[1\]"):
         dermnet.build("unet_vgg16", input_shape=(64, 64, 3), weights=None, encoder="resnet50")
+
+
+def test_a_seeded_build_does_not_depend_on_whether_the_feature_probe_ran():
+    """The probe that finds the feature layers builds a trunk of its own once per process; its weights
+    are thrown away, and drawing them must not change what a seeded build gets."""
+    def seeded_weights():
+        keras.utils.set_random_seed(0)
+        unet = dermnet.build("unet_vgg16", input_shape=(32, 32, 3), weights=None, decoder_filters=(8, 8, 4, 4))
+        return unet.get_weights()
+
+    backbones._feature_indices.cache_clear()
+    probe_runs, probe_cached = seeded_weights(), seeded_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(probe_runs, probe_cached, strict=True))

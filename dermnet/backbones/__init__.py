@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import math
 import os
+import random
 from typing import Callable, Optional
 
 import keras
@@ -129,7 +130,14 @@ def _feature_indices(name):
     """`{stride: layer index}`, from a trunk built at the default size: by index, because Keras numbers
     unnamed layers (InceptionV3's "activation_28") anew in every trunk of a process."""
     spec = get(name)
-    probe = spec.constructor(spec.input_shape, None, f"{name}_probe")
+    # The probe's weights are thrown away; their draws must not move the seeded stream (Keras seeds
+    # each new layer's initializer from Python's `random`), or `keras.utils.set_random_seed(0)` and a
+    # build would give other weights in a process whose probe has not run yet.
+    state = random.getstate()
+    try:
+        probe = spec.constructor(spec.input_shape, None, f"{name}_probe")
+    finally:
+        random.setstate(state)
     producer = {id(layer.output): i for i, layer in enumerate(probe.layers)}
     last_read = list(range(len(probe.layers)))  # the last layer reading each layer's output
     for j, layer in enumerate(probe.layers[1:], start=1):
