@@ -9,24 +9,41 @@ import shutil
 from pathlib import Path
 
 
+# The file dermnet puts in each staging folder it makes: a leftover staging folder that carries it was
+# left by an interrupted write and is removed; one without it is someone else's and is never touched.
+_STAGING_MARK = ".dermnet-staging"
+
+
 def write_atomically(path, write):
     """`write(temporary path)`, then a rename onto `path`: an interrupted write never leaves a truncated
-    file (or folder: a folder written replaces the earlier one whole)."""
+    file (or folder: a folder written replaces the earlier one whole).
+
+    The temporary path lies in a staging folder beside `path`, `.partial.<name>`, which a killed write
+    leaves behind and the next write of `path` removes (a resumed run, say)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".partial.{path.name}")  # keeps the suffix, which Keras checks
-    shutil.rmtree(partial, ignore_errors=True)  # a folder left by an interrupted write
-    write(str(partial))
-    if partial.is_dir() and path.is_dir():
-        # Only a folder of the same kind is replaced (an earlier export, say): one that holds anything
-        # the new one does not, at any depth, would lose a user's files.
-        foreign = sorted(_contents(path) - _contents(partial))
-        if foreign:
-            shutil.rmtree(partial)
-            raise FileExistsError(f"{path} holds files dermnet did not write there ({', '.join(foreign[:5])}): "
-                                  "give another folder, or empty this one")
-        shutil.rmtree(path)
-    os.replace(partial, path)
+    staging = path.with_name(f".partial.{path.name}")
+    if staging.exists() or staging.is_symlink():
+        if not (staging / _STAGING_MARK).is_file():
+            raise FileExistsError(f"{staging} is in the way of writing {path}, and dermnet did not make it: "
+                                  "move it or remove it")
+        shutil.rmtree(staging)
+    staging.mkdir()
+    (staging / _STAGING_MARK).touch()
+    try:
+        partial = staging / path.name  # keeps the suffix, which Keras checks
+        write(str(partial))
+        if partial.is_dir() and path.is_dir():
+            # Only a folder of the same kind is replaced (an earlier export, say): one that holds anything
+            # the new one does not, at any depth, would lose a user's files.
+            foreign = sorted(_contents(path) - _contents(partial))
+            if foreign:
+                raise FileExistsError(f"{path} holds files dermnet did not write there "
+                                      f"({', '.join(foreign[:5])}): give another folder, or empty this one")
+            shutil.rmtree(path)
+        os.replace(partial, path)
+    finally:
+        shutil.rmtree(staging)
 
 
 def _contents(folder):

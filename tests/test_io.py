@@ -37,3 +37,36 @@ def test_a_user_file_deep_in_the_folder_is_found(tmp_path):
     with pytest.raises(FileExistsError, match="notes.txt"):
         write_atomically(tmp_path / "export", _folder(["saved_model.pb", "variables/variables.index"]))
     assert (tmp_path / "export" / "variables" / "notes.txt").read_text() == "mine"
+
+
+def test_a_write_killed_midway_is_cleared_by_the_next_one(tmp_path):
+    def killed(partial):
+        from pathlib import Path
+
+        Path(partial).write_text("half")
+        raise KeyboardInterrupt  # stands for the kill: the staging folder stays, as after SIGKILL
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(tmp_path / "model.keras", killed)
+    assert not (tmp_path / "model.keras").exists()
+    # What a SIGKILL leaves (no `finally` runs): the staging folder with its mark and the half-written file
+    (tmp_path / ".partial.model.keras").mkdir()
+    (tmp_path / ".partial.model.keras" / ".dermnet-staging").touch()
+    (tmp_path / ".partial.model.keras" / "model.keras").write_text("half")
+    write_atomically(tmp_path / "model.keras", lambda partial: open(partial, "w").write("whole"))
+    assert (tmp_path / "model.keras").read_text() == "whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_a_user_entry_named_like_the_staging_folder_is_refused_and_kept(tmp_path, kind):
+    theirs = tmp_path / ".partial.model.keras"
+    if kind == "folder":
+        theirs.mkdir()
+        (theirs / "notes.txt").write_text("mine")
+    else:
+        theirs.write_text("mine")
+    with pytest.raises(FileExistsError, match=r"\.partial\.model\.keras is in the way .* dermnet did not make it"):
+        write_atomically(tmp_path / "model.keras", lambda partial: open(partial, "w").write("whole"))
+    assert (theirs / "notes.txt" if kind == "folder" else theirs).read_text() == "mine"
+    assert not (tmp_path / "model.keras").exists()
