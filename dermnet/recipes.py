@@ -91,6 +91,8 @@ class Recipe:
             (the augmentation then crops them to `input_shape`); None: `input_shape`.
         loss: `{"class_name": <dermnet.losses or keras.losses class>, "config": {...}}`, or None: the
             model's own (cross-entropy for classifiers, a Dice loss for segmentors).
+        batchnorm_momentum: the momentum of every BatchNormalization layer's moving statistics while
+            training (`dermnet.models.set_batchnorm_momentum`); None: the model's own (Keras' 0.99).
         per_model: `{model name: {field: value}}`: what differs for one model
             (`recipe.for_model(name)` applies it).
         notes: what the recipe had to choose where the paper is silent.
@@ -105,6 +107,7 @@ class Recipe:
     model_kwargs: dict = dataclasses.field(default_factory=dict)
     resize: Optional[tuple] = None
     loss: Optional[dict] = None
+    batchnorm_momentum: Optional[float] = None
     per_model: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
 
@@ -399,16 +402,22 @@ register(
         phases=_XUE_TASK1,
         # DeepLab v3+ (and any segmentor without a loss of its own): the pixels' cross-entropy.
         loss={"class_name": "BCEDiceLoss", "config": {"dice_weight": 0.0}},
-        # SegAN's two alternating steps advance the optimizer's iterations twice a batch: its
-        # schedule's steps are doubled so that the rate falls over the same epochs.
-        per_model={"segan": {"phases": tuple(
-            dataclasses.replace(p, schedule=_linear(2 * p.epochs, p.schedule["config"]["end_learning_rate"]))
-            for p in _XUE_TASK1)}},
+        per_model={
+            # SegAN's two alternating steps advance the optimizer's iterations twice a batch: its
+            # schedule's steps are doubled so that the rate falls over the same epochs.
+            "segan": {"phases": tuple(
+                dataclasses.replace(p, schedule=_linear(2 * p.epochs,
+                                                        p.schedule["config"]["end_learning_rate"]))
+                for p in _XUE_TASK1)},
+            # DeepLab v3+, trained from scratch, has no encoder to keep: it trains whole through both
+            # phases (the same straight-line rate), where a frozen encoder would keep its random weights.
+            "deeplabv3plus": {"phases": tuple(dataclasses.replace(p, freeze="none") for p in _XUE_TASK1)},
+        },
         notes="The paper's: images resized to 336×296 (width × height), random 224×224 crops, flips, 90° turns "
         "and colour jitter; Adam from 1e-3 on a linear schedule, batch 25; the VGG encoder frozen for 50 epochs; "
         "SegAN's segmentor by the multi-scale L1 loss alone, DeepLab v3+ by the pixels' cross-entropy (train "
-        "it from scratch, `--weights none`, as the paper did); the final ensemble averages 4 SegANs and 2 "
-        "DeepLab v3+ (dermnet.evaluation.average_masks). dermnet's choices: 50 epochs of fine-tuning (the "
-        "paper gives no total) and the jitter's ranges.",
+        "it from scratch, `--weights none`, as the paper did: it trains whole, nothing frozen); the final "
+        "ensemble averages 4 SegANs and 2 DeepLab v3+ (dermnet.evaluation.average_masks). dermnet's choices: "
+        "50 epochs of fine-tuning (the paper gives no total) and the jitter's ranges.",
     )
 )

@@ -79,7 +79,8 @@ def test_menegola2017_part3_trains_each_network_at_its_papers_size():
 
 def test_xue2018_tasks_1_and_2_are_the_papers_recipes():
     """Xue et al. 2018 (../shared/papers/003_*.txt): task 1's Adam from 1e-3 on a linear schedule with the
-    VGG encoder frozen for 50 epochs; task 2's Adam 1e-3 ×0.1 every 100 epochs, batch 32, 300 epochs."""
+    VGG encoder frozen for 50 epochs (DeepLab v3+, from scratch, trains whole); task 2's Adam 1e-3 ×0.1
+    every 100 epochs, batch 32, 300 epochs."""
     task1 = recipes.get("xue2018")
     assert task1.batch_size == 25 and [(p.freeze, p.epochs) for p in task1.phases][0] == ("backbone", 50)
     steps = 10
@@ -91,6 +92,9 @@ def test_xue2018_tasks_1_and_2_are_the_papers_recipes():
     for plain, doubled in zip(task1.phases, task1.for_model("segan").phases):  # two optimizer steps a batch
         assert doubled.schedule["config"]["decay_epochs"] == 2 * plain.schedule["config"]["decay_epochs"]
     assert task1.make_loss().dice_weight == 0.0  # DeepLab v3+: the pixels' cross-entropy
+    deeplab = task1.for_model("deeplabv3plus")  # from scratch: nothing frozen, the same straight-line rate
+    assert [p.freeze for p in deeplab.phases] == ["none", "none"]
+    assert [p.schedule for p in deeplab.phases] == [p.schedule for p in task1.phases]
     segan = dermnet.model_card("segan")
     assert segan.recipe == "xue2018"
     task2 = recipes.get("xue2018_task2")

@@ -65,6 +65,25 @@ def test_recipe_phases_set_what_trains(synthetic, tmp_path):
     assert seen == [4, 10]  # the head's two Dense layers, then the three convolutions as well
 
 
+def test_a_recipes_batchnorm_momentum_reaches_every_nested_layer(synthetic, tmp_path):
+    def momenta(model):
+        found = [layer.momentum for layer in model._flatten_layers()
+                 if isinstance(layer, keras.layers.BatchNormalization)]
+        assert found, model.name
+        return set(found)
+
+    train = synthetic[synthetic.split == "train"].iloc[:8]
+    paper = recipes.get("menegola2017")
+    for recipe, expected in ((paper, {0.99}), (reproduce.smoke_recipe(paper), {0.9})):
+        model = dermnet.build("unet_bn", input_shape=(32, 32, 3))
+        training.train(model, recipe.at_size(32), train, epochs=1, batch_size=4, cache_dir=tmp_path,
+                       run_eagerly=True, verbose=0)
+        assert momenta(model) == expected, recipe.name  # the paper's recipe leaves Keras' own
+    sdl = dermnet.build("sdl", num_classes=3, backbone="resnet50", input_shape=(32, 32, 3), weights=None)
+    models.set_batchnorm_momentum(sdl, 0.5)  # BN layers two models deep: the components' backbones
+    assert momenta(sdl) == {0.5}
+
+
 def test_a_recipe_watching_validation_metrics_needs_validation_data(synthetic, tmp_path):
     plateau = {"class_name": "ReduceLROnPlateau", "config": {"monitor": "val_accuracy", "patience": 1}}
     recipe = short("ray2020").for_model("baseline_cnn")

@@ -7,7 +7,9 @@ are the names other packages use: nothing outside `dermnet.models` names a model
 from dermnet.models import attributes, classifier, deeplab, embedding, ensemble, segan, synergic, unet  # noqa: F401
 from dermnet.models.task import (CLASSIFIER, SEGMENTOR, Contract, compile_arguments, contract, inference_model,
                                  prediction_size)
-from dermnet.models.tuning import backbone_layers, load_weights, networks_with_a_backbone, set_trainable
+from dermnet.models.tuning import (backbone_layers, load_weights, networks_with_a_backbone,
+                                   set_batchnorm_momentum, set_trainable)
 
 __all__ = ["CLASSIFIER", "SEGMENTOR", "Contract", "backbone_layers", "compile_arguments", "contract",
-           "inference_model", "load_weights", "networks_with_a_backbone", "prediction_size", "set_trainable"]
+           "inference_model", "load_weights", "networks_with_a_backbone", "prediction_size",
+           "set_batchnorm_momentum", "set_trainable"]

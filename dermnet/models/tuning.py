@@ -127,6 +127,15 @@ def _freeze_until(classifier, first_trainable):
         _set_trainable_deep(layer, False)
 
 
+def set_batchnorm_momentum(model, momentum):
+    """Sets the momentum of every BatchNormalization layer in `model`, at any depth, in place: how
+    much of its moving mean and variance each training step keeps (Keras' default 0.99)."""
+    for layer in getattr(model, "layers", ()):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+        set_batchnorm_momentum(layer, momentum)
+
+
 def _set_trainable_deep(layer, value):
     # Set every nested layer's own flag, whatever Keras' propagation does, so that
     # `layer.trainable` anywhere in the model tells the truth.

@@ -15,7 +15,7 @@ import numpy as np
 from dermnet import data, recipes
 from dermnet._processes import process_share
 from dermnet._registry import registered_name
-from dermnet.models import compile_arguments, contract, prediction_size, set_trainable
+from dermnet.models import compile_arguments, contract, prediction_size, set_batchnorm_momentum, set_trainable
 from dermnet.training.callbacks import BatchLines, DataEpochs, HistoryCSV, TrainingState, TripletDrawing
 from dermnet.training.state import load_training_state, restore_training_state
 
@@ -79,6 +79,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
     if validation_df is not None:
         validation = training_stream(model, validation_df, prediction_size(model, recipe), batch_size, None, seed,
                                      cache_dir, shuffle=False)
+    if recipe.batchnorm_momentum is not None:
+        set_batchnorm_momentum(model, recipe.batchnorm_momentum)
     state = load_training_state(resume_dir) if resume_dir is not None else None
     history_rows = _history_rows(history_csv, state)
     histories, epochs_before = [], 0  # epochs_before: of the phases before this one
