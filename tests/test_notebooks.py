@@ -7,10 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-# Over a minute: `pytest -m "not slow"` is the fast loop. The notebooks take up to 13 minutes each, the
-# longest tests of the suite: run first (pytest-order puts them at the head of the collection), the other
-# `pytest -n` process fills the time with the short tests, and none is left to run alone at the end.
-pytestmark = [pytest.mark.slow, pytest.mark.order(0)]
+pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -31,7 +28,9 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, tensorflow_only):
     # As papermill does: a cell after the parameters overrides them.
     overrides = nbformat.v4.new_code_cell(f'MODE = "smoke"\nOUT = {str(tmp_path / "out")!r}')
     notebook.cells.insert(tagged[0] + 1, overrides)
-    NotebookClient(notebook, timeout=900, kernel_name="python3",
+    # The timeout catches a hung kernel, not a slow one: in CI, beside the other test process and its 16 GB,
+    # Xue's Table 1 cell took over 900 s (9.4 min for the whole notebook alone).
+    NotebookClient(notebook, timeout=2400, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any cell's error
     first = next(output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
     assert first.get("text") == "MODE = 'smoke'\n", first
