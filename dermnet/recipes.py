@@ -264,11 +264,13 @@ register(
                    "resnet101": {"input_shape": (224, 224, 3)}},
         notes="The paper's: Inception-v4 at 299×299 with per-image mean subtraction, ResNet-101 at 224×224, "
         "test-time augmentation pooled by the average, two binary SVMs (melanoma and keratosis, each "
-        "against the rest) stacking the members over 3 views per image (dermnet.evaluation.Stacker). "
-        "TF-slim's RMSprop and its decay (the authors' code). dermnet's choices: 30 epochs; weight decay "
-        "decoupled (AdamW-style). Not here: the authors' extra training data (the ISIC Archive, "
-        "Interactive Atlas of Dermoscopy, Dermofit, PH2: their 'deploy' and 'semi' sets), which dermnet "
-        "cannot fetch.",
+        "against the rest) stacking the members over 3 views per image (dermnet.evaluation.Stacker, which "
+        "fits one SVM per class: a third, for nevus, that no ISIC 2017 score reads). TF-slim's RMSprop and "
+        "its decay (the authors' code). dermnet's choices: 30 epochs; weight decay decoupled (AdamW-style). "
+        "Not here: the authors' extra training data (the ISIC Archive, Interactive Atlas of Dermoscopy, "
+        "Dermofit, PH2: their 'deploy' and 'semi' sets), which dermnet cannot fetch, and with it the 7 "
+        "members they stacked (Inception-v4s trained on each set and a ResNet-101): the notebook stacks "
+        "the two it trains.",
     )
 )
 
