@@ -24,7 +24,7 @@ def write_atomically(path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".partial.{path.name}")
     if staging.exists() or staging.is_symlink():
-        if not (staging / _STAGING_MARK).is_file():
+        if not is_staging_leftover(staging):
             raise FileExistsError(f"{staging} is in the way of writing {path}, and dermnet did not make it: "
                                   "move it or remove it")
         shutil.rmtree(staging)
@@ -44,6 +44,12 @@ def write_atomically(path, write):
         os.replace(partial, path)
     finally:
         shutil.rmtree(staging)
+
+
+def is_staging_leftover(path):
+    """Whether `path` is a staging folder that an interrupted `write_atomically` left (dermnet's to remove)."""
+    path = Path(path)
+    return path.name.startswith(".partial.") and not path.is_symlink() and (path / _STAGING_MARK).is_file()
 
 
 def _contents(folder):

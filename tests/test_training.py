@@ -131,8 +131,12 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
         cli.main([*command, "--overwrite", "--dataset", str(tmp_path / "broken.csv")])
     assert (out / "model.keras").read_bytes() == finished and (out / "scores.json").is_file()
     (out / "evaluation").mkdir()
+    for name in ("history.csv", "scores.json"):  # as a write killed half-way leaves them: dermnet's to remove
+        (out / f".partial.{name}").mkdir()
+        (out / f".partial.{name}" / ".dermnet-staging").touch()
     assert cli.main([*command, "--overwrite", "--epochs", "1"]) == 0
     assert len(pd.read_csv(out / "history.csv")) == 1 and not (out / "evaluation").exists()
+    assert not list(out.glob(".partial.*"))
 
 
 def test_a_run_folder_is_locked_and_a_users_folder_refused(tmp_path):
@@ -156,6 +160,10 @@ def test_a_run_folder_is_locked_and_a_users_folder_refused(tmp_path):
     with pytest.raises(FileExistsError, match="holds files that are not a dermnet run's \\(thesis.tex\\)"):
         training.run("baseline_cnn", out=tmp_path / "mine", epochs=1)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "chapter 1"
+    (tmp_path / "theirs" / ".partial.scores.json").mkdir(parents=True)  # named like dermnet's, not marked
+    with pytest.raises(FileExistsError, match="not a dermnet run's \\(.partial.scores.json\\)"):
+        training.run("baseline_cnn", out=tmp_path / "theirs", epochs=1)
+    assert (tmp_path / "theirs" / ".partial.scores.json").is_dir()
 
 
 def test_a_damaged_state_falls_back_and_the_history_comes_back_whole(synthetic, tmp_path):

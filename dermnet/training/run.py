@@ -17,7 +17,7 @@ import filelock
 import keras
 
 from dermnet import __version__, data, datasets, recipes
-from dermnet._io import write_atomically, write_json
+from dermnet._io import is_staging_leftover, write_atomically, write_json
 from dermnet._processes import barrier
 from dermnet._registry import build, model_card
 from dermnet.evaluation import challenge_scores, mask_names, mask_scores, predict_masks, predict_probabilities
@@ -174,7 +174,7 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
 
 # What a run writes into its folder; a folder holding anything else is not a run's.
 _RUN_FILES = {".lock", "resume", "model.keras", "checkpoint.keras", "history.csv", "logs", "scores.json",
-              "config.json", "evaluation", ".partial.model.keras", ".partial.checkpoint.keras"}
+              "config.json", "evaluation"}  # and the staging folders a killed write of any of them left
 _FINISHED = ("model.keras", "scores.json", "config.json")
 # Arguments a resumed run may change: how it reports, and where its processes meet.
 _NOT_COMPARED = ("verbose", "overwrite", "coordinator", "num_processes", "process_id")
@@ -205,7 +205,7 @@ def _start_or_resume(out, arguments, overwrite, verbose):
         if verbose:
             print(f"{out}: resuming an interrupted run after epoch {state['epoch']}")
         return resume_dir, []
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in _RUN_FILES)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in _RUN_FILES and not is_staging_leftover(p))
     if foreign:
         raise FileExistsError(f"{out} holds files that are not a dermnet run's ({', '.join(foreign[:5])}): give a "
                               "new or empty folder as --out")
