@@ -328,7 +328,7 @@ register(
         "majority-class image as negative (squared Euclidean distance), drawn anew from the model's "
         "embeddings every 10 epochs; prediction by the nearest class mean over 100 training images per "
         "class. dermnet's choices where the text is silent: the margin (0.2 on L2-normalised embeddings, "
-        "FaceNet's, the paper's triplet reference), the positive drawn at random, 21 triplets per batch of "
+        "FaceNet's, the paper's triplet reference; the hardest negative is found there too), the positive drawn at random, 21 triplets per batch of "
         "64 (an epoch: every plain batch followed by a triplet batch), the images embedded for drawing as cached and centre-cropped to 256, a resumed run drawing "
         "anew at its first epoch, and prediction at 256×256 on the whole image. The paper's 162 extra "
         "Dermofit images (65 VASC, 98 DF) are not public: trained on the ISIC 2018 images alone. "

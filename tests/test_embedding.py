@@ -78,9 +78,13 @@ def test_every_minority_image_is_an_anchor_with_the_hardest_majority_negative():
     assert sorted(anchors) == list(np.flatnonzero(LABELS != 0))
     assert (LABELS[positives] == LABELS[anchors]).all() and (positives != anchors).all()
     majors = np.flatnonzero(LABELS == 0)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)  # where the loss measures
     for anchor, negative in zip(anchors, negatives):  # brute force: the nearest, squared Euclidean
-        distances = ((embeddings[majors] - embeddings[anchor]) ** 2).sum(axis=1)
+        distances = ((unit[majors] - unit[anchor]) ** 2).sum(axis=1)
         assert negative == majors[np.argmin(distances)]
+    # Nearest on the unit sphere, not in the raw space: the long majority row points the anchor's way.
+    labels, raw = np.array([1, 0, 0]), np.array([[1.0, 0.0], [10.0, 1.0], [0.5, 0.5]])
+    assert minor_major_triplets(labels, np.random.default_rng(0), raw)[0, 2] == 1
     before = minor_major_triplets(LABELS, np.random.default_rng(1))  # no embeddings yet: a random negative
     assert (LABELS[before[:, 2]] == 0).all()
     with pytest.raises(ValueError, match="majority class and at least one other"):

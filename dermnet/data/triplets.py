@@ -4,7 +4,8 @@ model's own embeddings.
 
 A triplet is an anchor from a minority class, a positive of the anchor's class, and a negative of the
 majority class: the one whose embedding lies nearest the anchor's (the hardest negative, by squared
-Euclidean distance as the paper's eq. 3). Every image of a minority class is an anchor once per
+Euclidean distance as the paper's eq. 3, between the L2-normalised embeddings that the loss compares).
+Every image of a minority class is an anchor once per
 drawing; its positive is drawn at random.
 
 Both kinds of batch hold `batch_size` rows, so one graph trains on both. `y` is
@@ -55,6 +56,9 @@ def minor_major_triplets(labels, rng, embeddings=None, chunk=1024):
         negatives = rng.choice(majors, len(anchors))
     else:
         embeddings = np.asarray(embeddings, "float32")
+        # On the unit sphere, where the loss (dermnet.losses.sampled_triplet_loss) measures: the nearest
+        # raw embedding can be far from the anchor there, and then its triplet teaches nothing.
+        embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-6)
         major_embeddings = embeddings[majors]
         major_norms = np.sum(major_embeddings**2, axis=1)
         negatives = np.empty_like(anchors)
