@@ -115,15 +115,20 @@ class SqueezeExcite(keras.layers.Layer):
 
     Args:
         ratio: channel reduction of the bottleneck (16 in Hu et al.).
+        min_units: the fewest bottleneck units. Hu et al. met no block under 256 channels (16 units);
+            on VGG's 64 the ratio leaves 4 ReLU units, all of which start dead in about one draw in
+            16, and a dead bottleneck never learns (its gate is then a constant). 8 is timm's floor
+            (its `make_divisible`): that takes about one draw in 256. 1 (the default) keeps the ratio
+            alone, as models saved before this argument were built.
     """
 
-    def __init__(self, ratio=16, **kwargs):
+    def __init__(self, ratio=16, min_units=1, **kwargs):
         super().__init__(**kwargs)
-        self.ratio = int(ratio)
+        self.ratio, self.min_units = int(ratio), int(min_units)
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        reduced = max(channels // self.ratio, 1)
+        reduced = max(channels // self.ratio, self.min_units)
         self.squeeze = keras.layers.Dense(reduced, activation="relu", name="squeeze", dtype=self.dtype_policy)
         self.excite = keras.layers.Dense(channels, activation="sigmoid", name="excite", dtype=self.dtype_policy)
         self.squeeze.build((input_shape[0], channels))
@@ -137,4 +142,4 @@ class SqueezeExcite(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "ratio": self.ratio}
+        return {**super().get_config(), "ratio": self.ratio, "min_units": self.min_units}

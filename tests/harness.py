@@ -75,9 +75,9 @@ def small_model(name):
     """One small build per model and test process (checks must not change it), drawn from a fixed
     seed, so that a check passes or fails with the code and not with the draw (in every process and
     test order: tests/test_headless.py checks that a seeded build does not depend on what the process
-    built before). The seed is 1: from seed 0, all 4 ReLU units of SegAN's first squeeze-and-excitation
-    bottleneck (64 channels / 16) start dead and its kernel gets no gradient, as a draw in 16 does (CI
-    met one)."""
+    built before). The seed is 1 because seed 0 drew all 4 ReLU units of SegAN's first
+    squeeze-and-excitation bottleneck dead when it had 4 (64 channels / 16; CI met it): it has 8 now,
+    which a draw in about 256 still kills (`dermnet.layers.SqueezeExcite`)."""
     keras.utils.set_random_seed(1)
     return dermnet.build(name, **small_kwargs(name))
 

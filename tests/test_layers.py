@@ -1,10 +1,11 @@
-"""The normalisation layer matches the functions the ImageNet weights were trained with."""
+"""The normalisation layer matches the functions the ImageNet weights were trained with; the
+squeeze-and-excitation gate keeps its width across a save."""
 
 import keras
 import numpy as np
 import pytest
 
-from dermnet.layers import Preprocess
+from dermnet.layers import Preprocess, SqueezeExcite
 
 pytestmark = pytest.mark.portable
 
@@ -35,3 +36,13 @@ def test_per_image_mode_centres_each_image_and_channel():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="caffe"):
         Preprocess("imagenet")
+
+
+def test_a_squeeze_excite_config_keeps_its_width_and_one_saved_without_min_units_loads_as_built():
+    gate = SqueezeExcite(min_units=8)
+    gate.build((None, 4, 4, 64))
+    assert gate.squeeze.units == 8 and SqueezeExcite.from_config(gate.get_config()).min_units == 8
+    earlier = {key: value for key, value in gate.get_config().items() if key != "min_units"}
+    again = SqueezeExcite.from_config(earlier)  # a model saved before min_units: 64 / 16 units
+    again.build((None, 4, 4, 64))
+    assert again.squeeze.units == 4

@@ -73,6 +73,8 @@ def test_segan_encoder_is_vgg19_with_a_squeeze_excite_gate_after_every_block():
     gated = [layer.name for layer in encoder.layers if layer.name.endswith("_se")]
     blocks = ["block1_conv2", "block2_conv2", "block3_conv4", "block4_conv4", "block5_conv4"]  # strides 1-16
     assert gated == [f"{name}_se" for name in blocks]
+    # Hu et al.'s ratio 16, but never under 8 units (VGG's 64 channels would give 4)
+    assert [encoder.get_layer(name).squeeze.units for name in gated] == [8, 8, 16, 32, 32]
 
 
 def test_freezing_the_backbone_freezes_the_encoder_only():

@@ -83,7 +83,7 @@ def backbone_encoder(backbone, input_shape, weights=None, squeeze_excite=False, 
     for layer in trunk.layers[1:]:
         x = layer(x)
         if layer.name in features.values():
-            x = SqueezeExcite(name=f"{layer.name}_se")(x)
+            x = SqueezeExcite(min_units=8, name=f"{layer.name}_se")(x)
             outputs[layer.name] = x
         if layer.name == names[-1]:
             break
