@@ -5,7 +5,8 @@
 Melanoma against benign; trained on the ISIC 2016 `train` images among them (353; for λ, 80 % of
 them, the rest choosing λ), scored on its `test` images (131, 35 melanomas). Baseline-CNN components from random weights with per-image
 centring, 64×64, 20 epochs of batch 16, Adam 1e-3 in place of the paper's SGD (which needs
-ImageNet weights and 100,000 iterations). Writes lambda.csv and n.csv to --out.
+ImageNet weights and 100,000 iterations). The λ runs train without augmentation, as Fig. 4; the n
+runs with the recipe's, as Fig. 5's right half. Writes lambda.csv and n.csv to --out.
 """
 
 import argparse
@@ -23,7 +24,11 @@ def main(argv=None):
     parser.add_argument("--images", type=Path, default=SHARED_IMAGES)
     parser.add_argument("--out", type=Path, default=Path("."))
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="dermnet-sweeps-"))
+    with tempfile.TemporaryDirectory(prefix="dermnet-sweeps-") as work:
+        run(args, Path(work))
+
+
+def run(args, work):
     train, test = reproduce.isic2016_archive(args.images)
 
     recipe = recipes.get("zhang2018")

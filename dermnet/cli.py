@@ -225,8 +225,9 @@ def _sweep(args):
     train, validation, test = load_splits(args.dataset, args.root)
     options = {"backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs,
                "batch_size": args.batch_size, "weights": _weights(args.weights),
-               "augment": args.augment, "seed": args.seed, "verbose": 2,
-               "challenge": datasets.challenge_of(args.dataset)}
+               "seed": args.seed, "verbose": 2, "challenge": datasets.challenge_of(args.dataset)}
+    if args.augment:  # else each sweep's own default: none for λ (Fig. 4), the recipe's for n
+        options["augment"] = args.augment
     if args.values:
         value = float if args.what == "synergic-weight" else int
         options["values"] = [value(v) for v in args.values.split(",")]
@@ -357,7 +358,8 @@ def parser():
     sweep.add_argument("--backbone", default="resnet50", help="each component's backbone (default resnet50)")
     _add_training_arguments(sweep, epochs_help="epochs per run (default: the zhang2018 recipe's)",
                             image_size_default=224)
-    sweep.add_argument("--augment", help="augmentation preset (default: the recipe's, zhang2018); none for none")
+    sweep.add_argument("--augment", help="augmentation preset (default: none for synergic-weight, as Fig. 4; the "
+                       "recipe's, zhang2018, for components); none for none")
     sweep.add_argument("--out", required=True, help="the CSV to write (rewritten after every run)")
     sweep.set_defaults(run=_sweep)
     return p

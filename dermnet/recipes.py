@@ -420,6 +420,7 @@ register(
         "SegAN's segmentor by the multi-scale L1 loss alone, DeepLab v3+ by the pixels' cross-entropy (train "
         "it from scratch, `--weights none`, as the paper did: it trains whole, nothing frozen); the final "
         "ensemble averages 4 SegANs and 2 DeepLab v3+ (dermnet.evaluation.average_masks). dermnet's choices: "
-        "50 epochs of fine-tuning (the paper gives no total) and the jitter's ranges.",
+        "50 epochs of fine-tuning (the paper gives no total), the jitter's ranges, and the SE gates' width (the "
+        "paper cites Hu et al., whose reduction 16 dermnet keeps, with a floor of 8 units).",
     )
 )

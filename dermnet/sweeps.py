@@ -27,15 +27,16 @@ from dermnet.training import StepTimer, train
 
 
 def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=None, validation_df=None,
-                          **options):
+                          augment="none", **options):
     """One SDL run per λ in `values` (λ = 0 is ResNet-50²: components trained apart), scored on a
     validation split, where λ is chosen (Fig. 4 (a)), and on the test split (Fig. 4 (b)).
 
     Args:
         validation_df: the images λ is chosen on; None takes 20 % of `train_df` (`dermnet.data.split`,
             stratified, grouped by lesion and patient, the sweep's `seed`) and trains on the rest.
+        augment: "none", as Fig. 4 (the SDL model without augmentation); None: the recipe's preset.
         options: `challenge` as in `train_and_score`; `backbone`, `image_size`, `weights`, `recipe`,
-            `epochs`, `batch_size`, `augment`, `preprocessing`, `seed`, `cache_dir`, `verbose`, as in
+            `epochs`, `batch_size`, `preprocessing`, `seed`, `cache_dir`, `verbose`, as in
             `train_and_predict`.
     Returns:
         A DataFrame, a row per λ: `synergic_weight`, `train_and_score`'s columns (the test scores,
@@ -47,8 +48,8 @@ def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=N
         train_df, validation_df = carved[carved.split == "train"], carved[carved.split == "validation"]
     rows = []
     for value in values:
-        rows.append({"synergic_weight": float(value),
-                     **train_and_score(n, value, train_df, test_df, validation_df=validation_df, **options)})
+        rows.append({"synergic_weight": float(value), **train_and_score(
+            n, value, train_df, test_df, validation_df=validation_df, augment=augment, **options)})
         ranking = "val_overall" if "val_overall" in rows[0] else "val_auc"
         best = max(range(len(rows)), key=lambda i: np.nan_to_num(rows[i][ranking], nan=-np.inf))  # NaN never wins
         for i, row in enumerate(rows):
@@ -58,7 +59,9 @@ def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=N
 
 
 def components_sweep(train_df, test_df, values=(1, 2, 3, 4), synergic_weight=3.0, out=None, **options):
-    """One run per number of components n in `values` (n = 1: the backbone alone with the SDL head).
+    """One run per number of components n in `values` (n = 1: the backbone alone with the SDL head),
+    with the recipe's augmentation unless `augment` says otherwise (Fig. 5 shows both: `augment="none"`
+    for its left half).
 
     Returns:
         A DataFrame, a row per n: `n`, `train_and_score`'s columns and `relative_step_time`, the median step

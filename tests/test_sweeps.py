@@ -69,6 +69,20 @@ def test_components_sweep_from_the_command_line(manifest, tmp_path, monkeypatch)
     assert np.isfinite(table.relative_step_time).all() and (table.steps == 3).all()
 
 
+def test_the_lambda_sweep_trains_without_augmentation_as_fig_4(manifest, tmp_path, monkeypatch):
+    seen = []
+
+    def recording(n, weight, train_df, test_df, **options):  # the augmentation each run is given
+        seen.append(options.get("augment"))
+        return {"val_auc": 0.5, "seconds_per_step": 1.0}
+
+    monkeypatch.setattr(sweeps, "train_and_score", recording)
+    given = ["--dataset", str(manifest), "--values", "1", "--out", str(tmp_path / "sweep.csv")]
+    for command in (["synergic-weight"], ["synergic-weight", "--augment", "zhang2018"], ["components"]):
+        assert cli.main(["sweep", *command, *given]) == 0
+    assert seen == ["none", "zhang2018", None]  # None: the recipe's (Fig. 5 shows both)
+
+
 def test_sweep_needs_a_held_out_split(tmp_path, capsys):
     manifest = write_dataset(tmp_path / "data", n=12, num_classes=2)  # every image in "train"
     assert cli.main(["sweep", "components", "--dataset", str(manifest), "--out", str(tmp_path / "n.csv")]) == 1
