@@ -102,7 +102,7 @@ CARDS = {card.name: card for card in [
               "ray2020", "imagenet", 42_164_590,
               "Average of member classifiers' probabilities (default: InceptionV3 + DenseNet-201)"),
     ModelCard("segan", "segmentation", XUE2018, (224, 224, 3), 1, "caffe", None,
-              "xue2018", "imagenet", 48_338_877,
+              "xue2018", "imagenet", 48_339_393,
               "SegAN: VGG19+SE U-net segmentor and a global-convolution critic, multi-scale L1 loss"),
     ModelCard("deeplabv3plus", "segmentation", XUE2018, (224, 224, 3), 1, "caffe", None,
               "xue2018", "imagenet", 17_829_441,

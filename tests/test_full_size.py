@@ -60,6 +60,13 @@ def test_remaining_cards_give_the_parameters_that_build_gives():
     assert set(dermnet.list_models(task="classification")) == checked, "a new model's card is unchecked"
 
 
+# unet_fc's 544 M parameters are checked against its formula (tests/test_segmentation_models.py)
+@pytest.mark.parametrize("name", [name for name in dermnet.list_models()
+                                  if dermnet.model_card(name).task != "classification" and name != "unet_fc"])
+def test_segmentor_and_attribute_cards_give_the_parameters_that_build_gives(name):
+    assert dermnet.build(name, weights=None).count_params() == dermnet.model_card(name).parameters
+
+
 def test_sdl_is_two_resnet50_components_and_a_small_synergic_network():
     model = dermnet.build("sdl", weights=None)
     synergic = 2 * 1024 * 256 + 256 + 256 + 1  # concatenated features → 256 → 1
