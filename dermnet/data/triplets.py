@@ -5,8 +5,7 @@ model's own embeddings.
 A triplet is an anchor from a minority class, a positive of the anchor's class, and a negative of the
 majority class: the one whose embedding lies nearest the anchor's (the hardest negative, by squared
 Euclidean distance as the paper's eq. 3, between the L2-normalised embeddings that the loss compares).
-Every image of a minority class is an anchor once per
-drawing; its positive is drawn at random.
+Every image of a minority class is an anchor once per drawing; its positive is drawn at random.
 
 Both kinds of batch hold `batch_size` rows, so one graph trains on both. `y` is
 `{"labels", "role", "triplet"}`, int64 `[B]` each: `role` is `PLAIN` for a cross-entropy image,
