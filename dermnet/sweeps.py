@@ -1,7 +1,8 @@
 """The sweeps of Zhang et al. 2018: the synergic weight λ (Fig. 4) and the number of components n
 with its relative training time (Fig. 5). Each run trains a fresh model by the recipe on `train_df`
-and scores it on `test_df` (λ also on a validation split, where it is chosen, as Fig. 4 does); the
-table is rewritten after every run, so an interrupted sweep keeps the runs it finished.
+(the λ runs without augmentation, as Fig. 4) and scores it on `test_df` (λ also on a validation
+split, where it is chosen, as Fig. 4 does); the table is rewritten after every run, so an interrupted
+sweep keeps the runs it finished.
 
 Example (also `dermnet sweep synergic-weight --dataset isic2016 --root DIR --out lambda.csv`):
 >>> df = dermnet.data.load_dataset("synthetic", "~/data/synthetic")   # ISIC 2016 in the paper

@@ -131,7 +131,7 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
         cli.main([*command, "--overwrite", "--dataset", str(tmp_path / "broken.csv")])
     assert (out / "model.keras").read_bytes() == finished and (out / "scores.json").is_file()
     (out / "evaluation").mkdir()
-    for name in ("history.csv", "scores.json"):  # as a write killed half-way leaves them: dermnet's to remove
+    for name in ("history.csv", "scores.json", "evaluation"):  # as killed writes leave them: dermnet's to remove
         (out / f".partial.{name}").mkdir()
         (out / f".partial.{name}" / ".dermnet-staging").touch()
     assert cli.main([*command, "--overwrite", "--epochs", "1"]) == 0
@@ -164,6 +164,14 @@ def test_a_run_folder_is_locked_and_a_users_folder_refused(tmp_path):
     with pytest.raises(FileExistsError, match="not a dermnet run's \\(.partial.scores.json\\)"):
         training.run("baseline_cnn", out=tmp_path / "theirs", epochs=1)
     assert (tmp_path / "theirs" / ".partial.scores.json").is_dir()
+    marked = tmp_path / "elsewhere"  # a link to a marked folder is not dermnet's to remove either
+    marked.mkdir()
+    (marked / ".dermnet-staging").touch()
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / ".partial.scores.json").symlink_to(marked)
+    with pytest.raises(FileExistsError, match="not a dermnet run's"):
+        training.run("baseline_cnn", out=tmp_path / "linked", epochs=1)
+    assert (marked / ".dermnet-staging").is_file()
 
 
 def test_a_damaged_state_falls_back_and_the_history_comes_back_whole(synthetic, tmp_path):

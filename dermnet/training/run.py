@@ -216,6 +216,7 @@ def _start_or_resume(out, arguments, overwrite, verbose):
     # A history or checkpoint left by an earlier run would pass for this run's: removed once this one
     # has read its data (ClearEarlierRun), not before, so that a run that fails to start loses nothing.
     earlier = [out / name for name in ("history.csv", "checkpoint.keras", "evaluation", *_FINISHED)]
+    earlier += [p for p in out.iterdir() if is_staging_leftover(p)]  # a killed write's, whatever it wrote
     shutil.rmtree(resume_dir, ignore_errors=True)  # a run stopped before its first epoch has nothing to keep
     write_json(started, arguments)
     return resume_dir, earlier
