@@ -37,10 +37,9 @@ def test_cache_is_reused_and_rebuilt_for_a_changed_file(dataset, tmp_path, monke
     monkeypatch.setattr(cache_module, "read_image", lambda p: decoded.append(p) or read_image(p))
     again = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     assert decoded == [] and again.path == first.path
-    changed = dataset["image"][3]
-    os.utime(changed, ns=(1, 1))  # a file edited on disk
+    os.utime(dataset["image"][3], ns=(1, 1))  # touched, not changed (an archive extracted again)
     data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
-    assert decoded == [changed]
+    assert decoded == []
     replaced = dataset["image"][5]  # replaced by another image of the same size and modification time
     for pixels in (0, 255):
         Image.fromarray(np.full((36, 48, 3), pixels, np.uint8)).save(replaced, compress_level=0)
@@ -54,6 +53,32 @@ def test_cache_is_reused_and_rebuilt_for_a_changed_file(dataset, tmp_path, monke
     assert decoded == [replaced] and cache.images[5].min() == 255
     other_size = data.build_cache(dataset, 8, cache_dir=tmp_path / "cache", progress=False)
     assert other_size.path != first.path
+
+
+def test_a_file_edited_in_the_middle_keeping_its_size_and_time_is_decoded_again(tmp_path, monkeypatch):
+    """PH2 is BMP: an uncompressed file whose pixels change far from both ends, archives re-extracted
+    with their recorded times."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    for i in range(2):
+        pixels = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "images" / f"IMG_{i}.bmp")
+    pd.DataFrame({"image_id": ["IMG_0", "IMG_1"], "label": ["a", "b"],
+                  "image": ["images/IMG_0.bmp", "images/IMG_1.bmp"]}).to_csv(tmp_path / "m.csv", index=False)
+    dataset = data.from_csv(tmp_path / "m.csv")
+    first = np.array(data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False).images[1])
+    edited, before = dataset["image"][1], os.stat(dataset["image"][1])
+    with open(edited, "r+b") as file:  # 2,000 bytes of pixels, over 4 KiB from either end of 12 kB
+        file.seek(5000)
+        file.write(b"\xff" * 2000)
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(edited).st_size == before.st_size and os.stat(edited).st_mtime_ns == before.st_mtime_ns
+    decoded = []
+    monkeypatch.setattr(cache_module, "read_image", lambda p: decoded.append(p) or read_image(p))
+    cache = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
+    assert decoded == [edited]
+    np.testing.assert_array_equal(cache.images[1], resize(read_image(edited), (16, 16)))
+    assert (cache.images[1] != first).any()
 
 
 class Interruption(BaseException):
@@ -160,11 +185,11 @@ def test_an_hdf5_file_is_signed_once_per_build_and_a_change_decodes_its_images_a
     monkeypatch.setattr(cache_module, "read_image", lambda p: decoded.append(p) or read_image(p))
     data.build_cache(members, 16, cache_dir=tmp_path / "cache", progress=False)
     assert decoded == []
-    signature, before = cache_module._signature([members["image"][3]], {}), np.array(first.images[3])
+    signature, before = cache_module._signatures([[members["image"][3]]], 2)[0], np.array(first.images[3])
     # The data set's HDF5 file replaced by a new one: other pixels under the same keys.
     jpegs_in_hdf5(tmp_path / "new", seed=1)
     os.replace(tmp_path / "new" / "train-image.hdf5", tmp_path / "data" / "train-image.hdf5")
-    assert cache_module._signature([members["image"][3]], {}) != signature
+    assert cache_module._signatures([[members["image"][3]]], 2)[0] != signature
     again = data.build_cache(members, 16, cache_dir=tmp_path / "cache", progress=False)
     assert again.path == first.path and sorted(decoded) == sorted(members["image"])
     new_pixels = resize(read_image(tmp_path / "new" / "ISIC_0000003.jpg"), (16, 16))

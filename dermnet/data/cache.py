@@ -33,7 +33,7 @@ from dermnet.data.manifest import check_on_error, mask_columns
 
 CACHE_VERSION = 2  # 2: EXIF orientation no longer applied (dermnet.data.images)
 _CHUNK = 256  # rows decoded between two state saves
-_SAMPLED = 4096  # bytes read from each end of a file for its signature
+_BLOCK = 1 << 20  # bytes read at a time to sign a file
 _PROCESSES_FROM = 50_000  # images in HDF5 files to decode from which worker processes pay (_pool)
 
 
@@ -75,9 +75,9 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
         interpolation: `"bicubic"` (the papers'), `"bilinear"` or `"area"`. Masks are always
             resized bilinearly and thresholded at half.
         cache_dir: default `default_cache_dir()`.
-        workers: decoding threads (OpenCV releases the GIL), or worker processes for 50,000 images
-            or more inside HDF5 files (see `_pool`: a script that builds such a cache needs Python's
-            `if __name__ == "__main__":` guard, as any that starts processes); default all cores.
+        workers: signing and decoding threads (OpenCV releases the GIL), or decoding processes for
+            50,000 images or more inside HDF5 files (see `_pool`: a script that builds such a cache needs
+            Python's `if __name__ == "__main__":` guard, as any that starts processes); default all cores.
         on_error: `"raise"`: after decoding everything else, one `DataError` lists every bad file
             (the rest stays cached); `"skip"`: bad rows are left out and listed in `skipped`.
     """
@@ -91,8 +91,8 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
     path = Path(cache_dir or default_cache_dir()) / key
     path.mkdir(parents=True, exist_ok=True)
     n = len(df)
-    containers = {}  # HDF5 file -> its signature, computed once for all its images
-    signatures = np.array([_signature(f, containers) for f in files], dtype=np.int64)
+    workers = workers or os.cpu_count()
+    signatures = _signatures(files, workers)
     images_file, masks_file = path / "images.u8", path / "masks.u8"
     # Another process building this cache (a second run, a multi-host peer on this machine): this one
     # waits for it, then finds the images done.
@@ -105,7 +105,6 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
         errors = {}
         if len(todo):
             decode = partial(_decode, size=size, resize_mode=resize_mode, interpolation=interpolation)
-            workers = workers or os.cpu_count()
             # A state save writes 9 bytes per row of the cache: at 400,000 rows, saving every 256 rows
             # would write 5.6 GB of state. About 100 saves per build instead (at least every _CHUNK rows).
             chunk_size = max(_CHUNK, len(todo) // 100)
@@ -196,39 +195,42 @@ def _key(files, size, resize_mode, interpolation):
     return hashlib.sha256(content.encode()).hexdigest()[:24]
 
 
-def _signature(row_files, containers):
-    """Size, modification time and the first and last `_SAMPLED` bytes of a row's files: a file
-    changed on disk is decoded again, even one replaced by another of the same size and time. (A
-    hash of whole files would read the data set again on every load.)
+def _signatures(files, workers):
+    """One int64 per manifest row: a hash of the whole content of the row's files, so a file changed
+    on disk is decoded again, whatever its size and modification time say (a BMP edited in the
+    middle, an archive extracted again with its recorded times), and a file only touched is not.
 
-    An image inside an HDF5 file is signed by its key and its HDF5 file's signature, which
-    `containers` ({file: signature}) keeps for the build: 400,000 images would otherwise read that
-    file's ends 400,000 times. So any change to the HDF5 file decodes all of its images again; such
-    a file is replaced whole when its data set changes, not edited image by image."""
-    digest = hashlib.blake2b(digest_size=8)
-    for name in row_files:
-        if not isinstance(name, str):
-            continue
-        member = hdf5_parts(name)
-        if member is None:
-            digest.update(_file_signature(name))
-        else:
-            file, key = member
-            if file not in containers:
-                containers[file] = _file_signature(file)
-            digest.update(containers[file] + b"::" + key.encode())
-    return int.from_bytes(digest.digest(), "little", signed=True)
+    Signing reads the data set at each load: 10,000 JPEGs of 190 kB (1.9 GB) take about 3 s from the
+    page cache on a 2-core machine, against 0.2 s for size, time and 8 KiB per file, and ~30 s to
+    decode them (bench/bench_signature.py). Files are signed on `workers` threads (hashlib and file
+    reads release the GIL).
+
+    An image inside an HDF5 file is signed by its key and its HDF5 file's signature, computed once:
+    any change to the HDF5 file decodes all of its images again; such a file is replaced whole when
+    its data set changes, not edited image by image."""
+    rows = [[(name, hdf5_parts(name)) for name in row if isinstance(name, str)] for row in files]
+    to_sign = list(dict.fromkeys(member[0] if member else name for row in rows for name, member in row))
+    with ThreadPoolExecutor(workers) as pool:
+        signed = dict(zip(to_sign, pool.map(_file_signature, to_sign)))
+    signatures = np.empty(len(rows), np.int64)
+    for i, row in enumerate(rows):
+        digest = hashlib.blake2b(digest_size=8)
+        for name, member in row:
+            digest.update(signed[member[0]] + b"::" + member[1].encode() if member else signed[name])
+        signatures[i] = int.from_bytes(digest.digest(), "little", signed=True)
+    return signatures
 
 
 def _file_signature(name):
+    """The blake2b digest of a file's content."""
+    digest = hashlib.blake2b(digest_size=16)
     try:
         with open(name, "rb") as file:
-            stat = os.fstat(file.fileno())
-            head = file.read(_SAMPLED)
-            file.seek(max(stat.st_size - _SAMPLED, 0))
-            return repr((stat.st_size, stat.st_mtime_ns)).encode() + head + file.read(_SAMPLED)
+            while block := file.read(_BLOCK):
+                digest.update(block)
     except OSError as err:
         raise DataError(f"{name}: cannot read the file ({err.strerror})") from None
+    return digest.digest()
 
 
 def _reserve(file, shape):
