@@ -15,15 +15,129 @@ Example:
 ...               loss="sparse_categorical_crossentropy")
 """
 
+import contextlib
 import dataclasses
 import json
+import math
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import keras
 
 from dermnet import losses
 from dermnet.data.augment import get as get_augmentation
+
+
+class RecipeError(ValueError):
+    """A recipe that names something a recipe may not build; the message says where and what."""
+
+
+# A recipe file is shared like data (another run's config.json), so it names only what the papers'
+# recipes need, each argument checked: built as `getattr(keras.callbacks, name)(**config)`, a file could
+# make a BackupAndRestore that deletes its backup_dir, a CSVLogger that overwrites its filename, a
+# RemoteMonitor that posts every epoch to any address. Add a class here, with its arguments, when a
+# recipe needs it.
+class _Rule(NamedTuple):
+    text: str
+    test: Callable
+
+
+def _number(low=0, high=math.inf, whole=False):
+    kind = int if whole else (int, float)
+    text = f"{'a whole' if whole else 'a'} number" + (f" from {low}" if low > -math.inf else "") + (
+        f" to {high}" if high < math.inf else "")
+    return _Rule(text, lambda v: isinstance(v, kind) and not isinstance(v, bool) and low <= v <= high)
+
+
+_FLAG = _Rule("true or false", lambda v: isinstance(v, bool))
+# A metric's, preset's or backbone's name: never a path or an address.
+_NAME = _Rule("a name of letters, digits and underscores",
+              lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_]+", v) is not None)
+
+
+def _one_of(*options):
+    return _Rule(f"one of {', '.join(options)}", lambda v: isinstance(v, str) and v in options)
+
+
+_OPTIMIZER_COMMON = {"weight_decay": _number(), "clipnorm": _number(), "clipvalue": _number(),
+                     "global_clipnorm": _number()}
+_OPTIMIZERS = {
+    "Adam": (keras.optimizers.Adam, {"beta_1": _number(high=1), "beta_2": _number(high=1),
+                                     "epsilon": _number(), "amsgrad": _FLAG, **_OPTIMIZER_COMMON}),
+    "RMSprop": (keras.optimizers.RMSprop, {"rho": _number(high=1), "momentum": _number(high=1),
+                                           "epsilon": _number(), "centered": _FLAG, **_OPTIMIZER_COMMON}),
+    "SGD": (keras.optimizers.SGD, {"momentum": _number(high=1), "nesterov": _FLAG, **_OPTIMIZER_COMMON}),
+}
+_DECAY = {"decay_epochs": _number(), "decay_steps": _number()}
+_SCHEDULES = {
+    "ExponentialDecay": (keras.optimizers.schedules.ExponentialDecay,
+                         {"decay_rate": _number(), "staircase": _FLAG, **_DECAY}),
+    "InverseTimeDecay": (keras.optimizers.schedules.InverseTimeDecay,
+                         {"decay_rate": _number(), "staircase": _FLAG, **_DECAY}),
+    "PolynomialDecay": (keras.optimizers.schedules.PolynomialDecay,
+                        {"end_learning_rate": _number(), "power": _number(), "cycle": _FLAG, **_DECAY}),
+}
+_WATCHING = {"monitor": _NAME, "mode": _one_of("auto", "min", "max"), "min_delta": _number(),
+             "patience": _number(whole=True), "verbose": _number(high=2, whole=True)}
+_ANY_NUMBER = _number(-math.inf)
+_BASELINE = _Rule("a number or null", lambda v: v is None or _ANY_NUMBER.test(v))
+_FACTOR = _Rule("a number between 0 and 1", lambda v: _ANY_NUMBER.test(v) and 0 < v < 1)
+_CALLBACKS = {
+    "EarlyStopping": (keras.callbacks.EarlyStopping,
+                      {**_WATCHING, "baseline": _BASELINE, "restore_best_weights": _FLAG,
+                       "start_from_epoch": _number(whole=True)}),
+    "ReduceLROnPlateau": (keras.callbacks.ReduceLROnPlateau,
+                          {**_WATCHING, "factor": _FACTOR, "cooldown": _number(whole=True),
+                           "min_lr": _number()}),
+}
+_LOSSES = {
+    "DiceLoss": (losses.DiceLoss, {"per_image": _FLAG, "smooth": _number()}),
+    "BCEDiceLoss": (losses.BCEDiceLoss, {"dice_weight": _number(), "per_image": _FLAG, "smooth": _number()}),
+}
+
+
+def _allowed(table, kind, spec):
+    """Checks that `spec` (`{"class_name": ..., "config": {...}}`) names a class of `table` with arguments
+    its rules allow."""
+    if not (isinstance(spec, dict) and set(spec) == {"class_name", "config"}
+            and isinstance(spec["config"], dict)):
+        raise RecipeError(f"a {kind} is {{\"class_name\": ..., \"config\": {{...}}}}, not {spec!r}")
+    name, config = spec["class_name"], spec["config"]
+    if name not in table:
+        raise RecipeError(f"{kind} {name!r} is not one a recipe may name (a recipe is data; allowed: "
+                          f"{', '.join(sorted(table))})")
+    rules = table[name][1]
+    for argument, value in config.items():
+        if argument not in rules:
+            raise RecipeError(f"{name}'s argument {argument!r} is not one a recipe may give "
+                              f"(allowed: {', '.join(rules)})")
+        if not rules[argument].test(value):
+            raise RecipeError(f"{name}'s argument {argument}={value!r} is refused: a recipe gives "
+                              f"{rules[argument].text}")
+
+
+def _check_model_kwargs(model_kwargs):
+    """Model arguments are numbers, flags, names and lists of them; the weights come from the run, never a
+    recipe (a recipe naming a file to load would be code)."""
+    def plain(value):
+        if isinstance(value, (list, tuple)):
+            return all(map(plain, value))
+        return value is None or _FLAG.test(value) or _ANY_NUMBER.test(value) or _NAME.test(value)
+
+    for name, value in model_kwargs.items():
+        if name == "weights" or not plain(value):
+            raise RecipeError(f"model_kwargs {name}={value!r} is refused: a recipe gives a model numbers, "
+                              "flags and names (of letters, digits and underscores), never its weights")
+
+
+@contextlib.contextmanager
+def _within(where):
+    """A `RecipeError` raised inside says `where` first."""
+    try:
+        yield
+    except RecipeError as err:
+        raise RecipeError(f"{where}: {err}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,13 +148,15 @@ class Phase:
         name: "head", "finetune", ...
         freeze: what stays frozen, in `dermnet.set_trainable`'s terms.
         epochs: epochs of this phase.
-        optimizer_name: a `keras.optimizers` class name ("Adam", "RMSprop", "SGD").
+        optimizer_name: "Adam", "RMSprop" or "SGD" (a recipe names only the classes and arguments
+            `_OPTIMIZERS`, `_SCHEDULES` and `_CALLBACKS` allow; others raise `RecipeError`).
         optimizer_args: its arguments other than the learning rate.
         learning_rate: the initial learning rate.
-        schedule: None, or `{"class_name": <keras.optimizers.schedules class>, "config": {...}}`
+        schedule: None, or `{"class_name": "ExponentialDecay" | "InverseTimeDecay" | "PolynomialDecay",
+            "config": {...}}`
             without `initial_learning_rate`; a `decay_epochs` key becomes `decay_steps`
             (epochs × steps per epoch), since recipes speak in epochs and Keras in steps.
-        callbacks: `({"class_name": <keras.callbacks class>, "config": {...}}, ...)`.
+        callbacks: `({"class_name": "EarlyStopping" | "ReduceLROnPlateau", "config": {...}}, ...)`.
     """
 
     name: str
@@ -52,6 +168,15 @@ class Phase:
     schedule: Optional[dict] = None
     callbacks: tuple = ()
 
+    def __post_init__(self):  # what it builds by name, checked when it is made (from a file too)
+        with _within(f"phase {self.name!r}"):
+            optimizer = {"class_name": self.optimizer_name, "config": self.optimizer_args}
+            _allowed(_OPTIMIZERS, "optimizer", optimizer)
+            if self.schedule is not None:
+                _allowed(_SCHEDULES, "schedule", self.schedule)
+            for callback in self.callbacks:
+                _allowed(_CALLBACKS, "callback", callback)
+
     def make_optimizer(self, steps_per_epoch):
         """A new Keras optimizer for this phase."""
         learning_rate = self.learning_rate
@@ -59,16 +184,12 @@ class Phase:
             config = dict(self.schedule["config"], initial_learning_rate=self.learning_rate)
             if "decay_epochs" in config:
                 config["decay_steps"] = config.pop("decay_epochs") * steps_per_epoch
-            learning_rate = keras.optimizers.schedules.deserialize(
-                {"class_name": self.schedule["class_name"], "config": config}
-            )
-        return getattr(keras.optimizers, self.optimizer_name)(
-            learning_rate=learning_rate, **self.optimizer_args
-        )
+            learning_rate = _SCHEDULES[self.schedule["class_name"]][0](**config)
+        return _OPTIMIZERS[self.optimizer_name][0](learning_rate=learning_rate, **self.optimizer_args)
 
     def make_callbacks(self):
         """New Keras callbacks for this phase."""
-        return [getattr(keras.callbacks, c["class_name"])(**c["config"]) for c in self.callbacks]
+        return [_CALLBACKS[c["class_name"]][0](**c["config"]) for c in self.callbacks]
 
     @classmethod
     def from_config(cls, config):
@@ -86,10 +207,11 @@ class Recipe:
         augment: name of the augmentation preset (`dermnet.data.augment`), or an `Augmentation` config.
         batch_size: images per step.
         phases: the `Phase`s, in order.
-        model_kwargs: arguments to pass to `dermnet.build` (besides `freeze`).
+        model_kwargs: arguments to pass to `dermnet.build` (besides `freeze`): numbers, flags and names,
+            never `weights`.
         resize: `(height, width)` the images are cached at when it differs from the model's input
             (the augmentation then crops them to `input_shape`); None: `input_shape`.
-        loss: `{"class_name": <dermnet.losses or keras.losses class>, "config": {...}}`, or None: the
+        loss: `{"class_name": "DiceLoss" | "BCEDiceLoss", "config": {...}}` (`dermnet.losses`), or None: the
             model's own (cross-entropy for classifiers, a Dice loss for segmentors).
         batchnorm_momentum: the momentum of every BatchNormalization layer's moving statistics while
             training (`dermnet.models.set_batchnorm_momentum`); None: the model's own (Keras' 0.99).
@@ -111,12 +233,23 @@ class Recipe:
     per_model: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
 
+    def __post_init__(self):  # what it builds by name, checked when it is made (from a file too)
+        if self.loss is not None:
+            _allowed(_LOSSES, "loss", self.loss)
+        _check_model_kwargs(self.model_kwargs)
+        try:
+            get_augmentation(self.augment)
+        except (ValueError, TypeError) as err:
+            raise RecipeError(f"augment {self.augment!r}: {err}") from None
+        for model in self.per_model:
+            with _within(f"per_model {model!r}"):
+                self.for_model(model)
+
     def make_loss(self):
         """A new loss object, or None when the recipe leaves the loss to the model."""
         if self.loss is None:
             return None
-        owner = losses if hasattr(losses, self.loss["class_name"]) else keras.losses
-        return getattr(owner, self.loss["class_name"])(**self.loss["config"])
+        return _LOSSES[self.loss["class_name"]][0](**self.loss["config"])
 
     def for_model(self, model_name):
         """This recipe with the overrides for `model_name` applied (and `per_model` emptied)."""
@@ -154,8 +287,11 @@ class Recipe:
                 values["phases"] = tuple(Phase.from_config(p) for p in values["phases"])
             return values
 
-        config["per_model"] = {model: fields(overrides) for model, overrides in config["per_model"].items()}
-        return cls(**fields(config))
+        per_model = {}
+        for model, overrides in config["per_model"].items():
+            with _within(f"per_model {model!r}"):
+                per_model[model] = fields(overrides)
+        return cls(**fields(dict(config, per_model=per_model)))
 
 
 _RECIPES = {}
@@ -178,14 +314,25 @@ def get(name):
 
 def load(recipe):
     """A `Recipe` from a registered name, a `Recipe`, or a JSON file holding `Recipe.to_config()`
-    (or a `dermnet train` run's `config.json`, whose "recipe" it takes)."""
+    (or a `dermnet train` run's `config.json`, whose "recipe" it takes).
+
+    A file is data: it may name only the optimizers, schedules, callbacks and losses the papers' recipes
+    use, with their arguments checked (no paths, no addresses); loading it builds nothing.
+
+    Raises:
+        RecipeError: the file names something else (the message names the file and the thing).
+        ValueError: the file is not a recipe.
+    """
     if isinstance(recipe, Recipe):
         return recipe
     if not str(recipe).endswith(".json"):
         return get(recipe)
     try:
         config = json.loads(Path(recipe).read_text())
-        return Recipe.from_config(config.get("recipe", config))
+        with _within(str(recipe)):
+            return Recipe.from_config(config.get("recipe", config))
+    except RecipeError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{recipe}: not a recipe file ({type(err).__name__}: {err})") from None
 

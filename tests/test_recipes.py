@@ -1,6 +1,7 @@
 """Recipes: plain data that builds the papers' optimizers, schedules and callbacks."""
 
 import json
+import re
 
 import dermnet
 import keras
@@ -132,3 +133,89 @@ def test_menegola2017_decays_the_rate_every_two_epochs():
     np.testing.assert_allclose(rates, [0.01, 0.01, 0.0094, 0.01 * 0.94**2], rtol=1e-6)
     assert recipe.for_model("inception_v4").model_kwargs == {"preprocessing": "per_image"}
     assert recipe.for_model("resnet101").model_kwargs == {}
+
+
+def _recipe_file(tmp_path, change):
+    """A shared recipe file: ray2020's config with `change(config)` applied."""
+    config = recipes.get("ray2020").to_config()
+    change(config)
+    path = tmp_path / "shared.json"
+    path.write_text(json.dumps({"recipe": config}))
+    return path
+
+
+def _callback(name, **config):
+    def change(recipe):
+        recipe["phases"][0]["callbacks"] = [{"class_name": name, "config": config}]
+    return change
+
+
+@pytest.mark.parametrize("name, argument", [("BackupAndRestore", "backup_dir"), ("CSVLogger", "filename"),
+                                            ("RemoteMonitor", "root"), ("LambdaCallback", "on_epoch_end")])
+def test_a_recipe_file_naming_a_callback_outside_the_allowed_ones_is_refused(tmp_path, name, argument):
+    """A recipe is data: a callback that writes, deletes or sends what the file names is never built."""
+    victim = tmp_path / "thesis"
+    victim.mkdir()
+    path = _recipe_file(tmp_path, _callback(name, **{argument: str(victim)}))
+    allowed = "EarlyStopping, ReduceLROnPlateau"
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: .*'{name}'.*{allowed}"):
+        recipes.load(path)
+    assert victim.is_dir()
+
+
+@pytest.mark.parametrize("config, refused", [
+    ({"monitor": "val_loss", "filepath": "/tmp/x"}, "filepath"),  # an argument it does not take
+    ({"monitor": "http://example.com/steal"}, "monitor"),  # a metric's name, never an address or path
+    ({"monitor": "loss", "factor": 2.0}, "factor"),
+    ({"monitor": "loss", "patience": "3"}, "patience"),
+])
+def test_an_allowed_callback_has_its_arguments_checked(tmp_path, config, refused):
+    path = _recipe_file(tmp_path, _callback("ReduceLROnPlateau", **config))
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: .*ReduceLROnPlateau.*{refused}"):
+        recipes.load(path)
+
+
+def test_an_allowed_callback_loads_and_builds(tmp_path):
+    path = _recipe_file(tmp_path, _callback("EarlyStopping", monitor="val_loss", patience=2,
+                                            restore_best_weights=True))
+    (callback,) = recipes.load(path).phases[0].make_callbacks()
+    assert isinstance(callback, keras.callbacks.EarlyStopping) and callback.patience == 2
+
+
+def _set(*keys, value):
+    def change(config):
+        target = config
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+    return change
+
+
+@pytest.mark.parametrize("change, named", [
+    (_set("phases", 0, "optimizer_name", value="deserialize"), "deserialize"),
+    (_set("phases", 0, "optimizer_args", value={"name": "../x"}), "name"),
+    (_set("phases", 0, "schedule", value={"class_name": "LearningRateSchedule", "config": {}}),
+     "LearningRateSchedule"),
+    (_set("phases", 0, "schedule", value={"class_name": "ExponentialDecay",
+                                          "config": {"decay_rate": 0.5, "decay_epochs": 1, "module": "os"}}),
+     "module"),
+    (_set("loss", value={"class_name": "Loss", "config": {}}), "Loss"),
+    (_set("loss", value={"class_name": "DiceLoss", "config": {"reduction": "x"}}), "reduction"),
+    (_set("model_kwargs", value={"weights": "/home/me/other.keras"}), "weights"),
+    (_set("model_kwargs", value={"preprocessing": "https://example.com/x"}), "preprocessing"),
+    (_set("per_model", "vgg16", value={"model_kwargs": {"weights": "x.keras"}}), "vgg16.*weights"),
+    (_set("per_model", "vgg16", value={"phases": [dict(recipes.get("ray2020").to_config()["phases"][0],
+                                                       optimizer_name="Optimizer")]}), "vgg16.*Optimizer"),
+    (_set("augment", value="../presets"), "augment"),
+])
+def test_everything_a_recipe_file_builds_by_name_is_allowed_and_checked(tmp_path, change, named):
+    path = _recipe_file(tmp_path, change)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: .*{named}"):
+        recipes.load(path)
+
+
+@pytest.mark.parametrize("name", recipes.list_recipes())
+def test_every_shipped_recipe_loads_from_a_file(tmp_path, name):
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipes.get(name).to_config()))
+    assert recipes.load(path) == recipes.get(name)
