@@ -14,20 +14,23 @@ from pathlib import Path
 _STAGING_MARK = ".dermnet-staging"
 
 
+# Inside a staging folder: the earlier version of a folder being replaced. A folder cannot be renamed over
+# another, so the old one is moved aside here, the new one renamed in, and only then is the old one removed:
+# a kill between the two renames leaves the old one whole here, and `recover_interrupted_write` puts it back.
+_PREVIOUS = ".dermnet-previous"
+
+
 def write_atomically(path, write):
     """`write(temporary path)`, then a rename onto `path`: an interrupted write never leaves a truncated
-    file (or folder: a folder written replaces the earlier one whole).
+    file (or folder: a folder written replaces the earlier one whole, and a kill at any moment leaves
+    one whole version, old or new, once `recover_interrupted_write` has run).
 
     The temporary path lies in a staging folder beside `path`, `.partial.<name>`, which a killed write
-    leaves behind and the next write of `path` removes (a resumed run, say)."""
+    leaves behind and the next write of `path` clears (a resumed run, say)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".partial.{path.name}")
-    if staging.exists() or staging.is_symlink():
-        if not is_staging_leftover(staging):
-            raise FileExistsError(f"{staging} is in the way of writing {path}, and dermnet did not make it: "
-                                  "move it or remove it")
-        shutil.rmtree(staging)
+    recover_interrupted_write(path)
     staging.mkdir()
     (staging / _STAGING_MARK).touch()
     try:
@@ -40,10 +43,37 @@ def write_atomically(path, write):
             if foreign:
                 raise FileExistsError(f"{path} holds files dermnet did not write there "
                                       f"({', '.join(foreign[:5])}): give another folder, or empty this one")
-            shutil.rmtree(path)
+            os.replace(path, staging / _PREVIOUS)
         os.replace(partial, path)
     finally:
-        shutil.rmtree(staging)
+        recover_interrupted_write(path)  # the old folder back if the new one did not come in
+
+
+def recover_interrupted_write(path):
+    """Clears what an interrupted `write_atomically(path, ...)` left beside `path`: the earlier version of
+    a folder, moved aside, goes back to `path` if the new one never arrived, and the staging folder
+    goes. What writes or reads a folder written atomically calls this first (an export, say).
+
+    Raises:
+        FileExistsError: `.partial.<name>` beside `path` is not dermnet's (no mark): it is never touched.
+    """
+    path = Path(path)
+    staging = path.with_name(f".partial.{path.name}")
+    if not (staging.exists() or staging.is_symlink()):
+        return
+    # An empty one holds nothing to lose: a kill came between making it and marking it, or the reverse.
+    empty = staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir())
+    if not (is_staging_leftover(staging) or empty):
+        raise FileExistsError(f"{staging} is in the way of writing {path}, and dermnet did not make it: "
+                              "move it or remove it")
+    if (staging / _PREVIOUS).exists() and not (path.exists() or path.is_symlink()):
+        os.replace(staging / _PREVIOUS, path)
+    # The mark goes last: a kill midway leaves a folder still marked as dermnet's (or an empty one).
+    for entry in staging.iterdir():
+        if entry.name != _STAGING_MARK:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    (staging / _STAGING_MARK).unlink(missing_ok=True)
+    staging.rmdir()
 
 
 def is_staging_leftover(path):

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from dermnet import __version__
-from dermnet._io import write_atomically
+from dermnet._io import recover_interrupted_write, write_atomically
 from dermnet.data.images import MAX_PIXELS
 from dermnet.models import contract, inference_model
 
@@ -240,6 +240,7 @@ def _export_folder(out, keep):
         if Path(path).resolve().is_relative_to(out.resolve()):
             raise FileExistsError(f"{out} holds {path}, which the export must not replace: give another folder, "
                                   f"e.g. --out {Path(path).parent / 'saved_model'}")
+    recover_interrupted_write(out)  # an export killed while being replaced: the earlier one back, checked
     if out.is_dir() and any(out.iterdir()) and not (out / _EXPORT_MARK).is_file():
         raise FileExistsError(f"{out} is a folder of other files (not an earlier dermnet export): give a new or "
                               "empty folder")

@@ -70,3 +70,75 @@ def test_a_user_entry_named_like_the_staging_folder_is_refused_and_kept(tmp_path
         write_atomically(tmp_path / "model.keras", lambda partial: open(partial, "w").write("whole"))
     assert (theirs / "notes.txt" if kind == "folder" else theirs).read_text() == "mine"
     assert not (tmp_path / "model.keras").exists()
+
+
+# A child process writes the folder again and SIGKILLs itself just before its `step`-th rename or removal:
+# no `finally` runs, as after a real kill.
+_KILLED_WRITE = """
+import os, shutil, signal, sys
+from pathlib import Path
+from dermnet import _io
+
+steps = [int(sys.argv[2])]
+
+def killing(function):
+    def step(*args, **kwargs):
+        steps[0] -= 1
+        if steps[0] < 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return function(*args, **kwargs)
+    return step
+
+def write(partial):
+    Path(partial).mkdir()
+    for name in ("saved_model.pb", "dermnet.json"):
+        (Path(partial) / name).write_text("new")
+
+_io.os.replace, _io.shutil.rmtree = killing(os.replace), killing(shutil.rmtree)
+_io.write_atomically(sys.argv[1], write)
+"""
+
+
+@pytest.mark.parametrize("step", range(4))
+def test_a_folder_replaced_is_whole_after_a_kill_at_any_step(tmp_path, step):
+    import subprocess
+    import sys
+
+    from dermnet import _io
+
+    write_atomically(tmp_path / "served", _folder(["saved_model.pb", "dermnet.json"]))  # files hold their names
+    subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(tmp_path / "served"), str(step)])
+    _io.recover_interrupted_write(tmp_path / "served")  # what the next write or a reader does first
+    contents = {p.name: p.read_text() for p in (tmp_path / "served").iterdir()}
+    assert contents in ({"saved_model.pb": "new", "dermnet.json": "new"},
+                        {"saved_model.pb": "saved_model.pb", "dermnet.json": "dermnet.json"})
+    assert [p.name for p in tmp_path.iterdir()] == ["served"]
+    write_atomically(tmp_path / "served", _folder(["saved_model.pb", "dermnet.json"]))
+    assert (tmp_path / "served" / "dermnet.json").read_text() == "dermnet.json"
+
+
+def test_a_failed_rename_in_keeps_the_earlier_folder(tmp_path, monkeypatch):
+    import os
+
+    from dermnet import _io
+
+    write_atomically(tmp_path / "served", _folder(["saved_model.pb"]))
+    renames = []
+
+    def failing(source, target):
+        renames.append(target)
+        if len(renames) == 2:  # bringing the new folder in: a full disk, a lost mount
+            raise OSError("rename failed")
+        os.replace(source, target)
+
+    monkeypatch.setattr(_io.os, "replace", failing)
+    with pytest.raises(OSError, match="rename failed"):
+        write_atomically(tmp_path / "served", _folder(["saved_model.pb"]))
+    assert (tmp_path / "served" / "saved_model.pb").read_text() == "saved_model.pb"
+    assert [p.name for p in tmp_path.iterdir()] == ["served"]
+
+
+def test_an_empty_staging_folder_is_a_leftover(tmp_path):
+    (tmp_path / ".partial.model.keras").mkdir()  # killed between making it and marking it
+    write_atomically(tmp_path / "model.keras", lambda partial: open(partial, "w").write("whole"))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
