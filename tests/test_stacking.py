@@ -62,10 +62,37 @@ def test_saves_and_loads_with_its_members(tmp_path):
     stacker.save(tmp_path / "stack")
     again = Stacker.load(tmp_path / "stack")
     assert len(again.members) == 2 and again.best_c == stacker.best_c
-    (tmp_path / "stack" / "svms.joblib").rename(tmp_path / "stack" / "svm.joblib")  # an earlier dermnet's
-    with pytest.raises(ValueError, match="no svms.joblib .* fit it again"):
-        Stacker.load(tmp_path / "stack")
     np.testing.assert_allclose(again.predict(images[:8]), stacker.predict(images[:8]), atol=1e-6)
+
+
+def test_the_svms_are_saved_as_arrays_and_predict_the_same(tmp_path):
+    """No pickle: a shared stacker folder holds numbers, and the SVMs rebuilt from them decide as fitted."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 60)
+    members = [rng.dirichlet(np.ones(3), 60) for _ in range(2)]
+    stacker = Stacker(search_iterations=2, folds=2).fit(members, labels)
+    stacker.save(tmp_path / "stack")
+    assert sorted(p.name for p in (tmp_path / "stack").iterdir()) == ["stacker.json", "svms.npz"]
+    with np.load(tmp_path / "stack" / "svms.npz", allow_pickle=False) as arrays:  # plain arrays only
+        assert all(arrays[name].dtype == np.float64 for name in arrays.files)
+    again = Stacker.load(tmp_path / "stack")
+    features = np.concatenate(members, axis=1)
+    for fitted, rebuilt in zip(stacker.svms, again.svms, strict=True):
+        np.testing.assert_allclose(rebuilt.decision_function(features), fitted.decision_function(features),
+                                   rtol=0, atol=1e-12)
+    np.testing.assert_allclose(again.predict(members), stacker.predict(members), rtol=0, atol=1e-12)
+
+
+def test_a_pickled_stacker_of_an_earlier_dermnet_is_refused_unread(tmp_path):
+    stacker = Stacker(search_iterations=2, folds=2).fit(*complementary_members(40, seed=0))
+    stacker.save(tmp_path / "stack")
+    (tmp_path / "stack" / "svms.npz").unlink()
+    (tmp_path / "stack" / "svms.joblib").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")  # runs if unpickled
+    with pytest.raises(ValueError, match=r"stack: svms.joblib is a pickle.*never loads.*fit it again"):
+        Stacker.load(tmp_path / "stack")
+    (tmp_path / "stack" / "svms.joblib").unlink()
+    with pytest.raises(ValueError, match=r"stack: no svms.npz .*fit it again"):
+        Stacker.load(tmp_path / "stack")
 
 
 def test_predict_before_fit():

@@ -6,7 +6,6 @@ cross-validation."""
 import json
 from pathlib import Path
 
-import joblib
 import keras
 import numpy as np
 from scipy.stats import loguniform
@@ -14,6 +13,17 @@ from sklearn.model_selection import GroupKFold, RandomizedSearchCV, StratifiedKF
 from sklearn.svm import LinearSVC
 
 from dermnet.evaluation.tta import tta
+
+
+class _LinearDecision:
+    """A fitted `LinearSVC`'s decision function rebuilt from its arrays (`coef_` [1, F], `intercept_` [1]):
+    what a saved stacker holds instead of a pickle, which would run code when a shared folder is loaded."""
+
+    def __init__(self, coef, intercept):
+        self.coef_, self.intercept_ = np.asarray(coef, "float64"), np.asarray(intercept, "float64")
+
+    def decision_function(self, features):
+        return (np.asarray(features, "float64") @ self.coef_.T + self.intercept_).reshape(-1)  # as sklearn's
 
 
 class Stacker:
@@ -71,10 +81,13 @@ class Stacker:
         return np.concatenate([1 - scores, scores], axis=1) if self.num_classes == 2 else scores
 
     def save(self, folder):
-        """The SVM, the settings and the members (`member_<i>.keras`) in `folder`."""
+        """The SVMs (their weights and intercepts in `svms.npz`), the settings and the members
+        (`member_<i>.keras`) in `folder`."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.svms, folder / "svms.joblib")
+        coef, intercept = (np.concatenate([getattr(svm, name) for svm in self.svms])
+                           for name in ("coef_", "intercept_"))
+        np.savez(folder / "svms.npz", allow_pickle=False, coef=coef, intercept=intercept)
         settings = {"tta_replicas": self.tta_replicas, "tta_augmentation": self.tta_augmentation,
                     "search_iterations": self.search_iterations, "folds": self.folds, "seed": self.seed,
                     "num_classes": self.num_classes, "best_c": self.best_c, "members": len(self.members or [])}
@@ -84,16 +97,23 @@ class Stacker:
 
     @classmethod
     def load(cls, folder):
+        """The stacker `save` wrote in `folder`; its SVMs are read as plain arrays, never unpickled."""
         folder = Path(folder)
+        if (folder / "svms.joblib").is_file() and not (folder / "svms.npz").is_file():
+            raise ValueError(f"{folder}: svms.joblib is a pickle, which runs code when it is loaded, and "
+                             "dermnet never loads one (a stacker saved by an earlier dermnet): fit it again")
+        if not (folder / "svms.npz").is_file():
+            raise ValueError(f"{folder}: no svms.npz (not a stacker, or one saved by an earlier dermnet): "
+                             "fit it again")
+        with np.load(folder / "svms.npz", allow_pickle=False) as arrays:
+            svms = [_LinearDecision(coef[None], intercept[None])
+                    for coef, intercept in zip(arrays["coef"], arrays["intercept"], strict=True)]
         settings = json.loads((folder / "stacker.json").read_text())
         members = [keras.saving.load_model(folder / f"member_{i}.keras", safe_mode=True)
                    for i in range(settings.pop("members"))]
         num_classes, best_c = settings.pop("num_classes"), settings.pop("best_c")
-        if not (folder / "svms.joblib").is_file():
-            raise ValueError(f"{folder}: no svms.joblib (a stacker saved by an earlier dermnet, with one multiclass "
-                             "SVM, or not a stacker): fit it again")
         stacker = cls(members or None, **settings)
-        stacker.svms, stacker.num_classes, stacker.best_c = joblib.load(folder / "svms.joblib"), num_classes, best_c
+        stacker.svms, stacker.num_classes, stacker.best_c = svms, num_classes, best_c
         return stacker
 
     def _member_count(self, inputs):
