@@ -1,8 +1,10 @@
 """The training state a run resumes from: after every epoch, the variables of the model and its
 optimizer and the progress (phase, epoch, the recipe callbacks' counters, the history so far), saved
-in a folder that is renamed into place only once complete."""
+in a folder that is renamed into place only once complete and on disk. The state of the epoch
+before is kept beside it: a damaged newest state (a truncated file) resumes from that one."""
 
 import json
+import os
 import shutil
 import warnings
 import zipfile
@@ -21,19 +23,45 @@ def _state_variables(model):
 
 def save_training_state(folder, model, progress):
     """Writes `_state_variables(model)` and `progress` (a JSON dict with "epoch", the run's epochs
-    done) into `folder/epoch-NNNN` (a folder renamed into place only once complete: a kill at any
-    moment leaves the previous state whole), then removes the older states."""
+    done) into `folder/epoch-NNNN` (a folder renamed into place only once complete and flushed to
+    disk: a kill or a power cut at any moment leaves the previous state whole), then removes the
+    states older than the one before it."""
     final = Path(folder) / f"epoch-{progress['epoch']:04d}"
 
     def write(partial):
-        Path(partial).mkdir()
-        np.savez(Path(partial) / "variables.npz", *[np.asarray(v.numpy()) for v in _state_variables(model)])
-        (Path(partial) / "progress.json").write_text(json.dumps(progress))
+        partial = Path(partial)
+        partial.mkdir()
+        with open(partial / "variables.npz", "wb") as file:
+            np.savez(file, *[np.asarray(v.numpy()) for v in _state_variables(model)])
+            _flush(file)
+        with open(partial / "progress.json", "w") as file:
+            file.write(json.dumps(progress))
+            _flush(file)
+        _sync_folder(partial)
 
     write_atomically(final, write)
-    for older in final.parent.glob("epoch-*"):
-        if older != final:
-            shutil.rmtree(older)
+    _sync_folder(final.parent)  # the rename on disk before the older states go
+    # Kept: this state and the newest before it. A newer one is a damaged state this run resumed before.
+    earlier = sorted(s for s in final.parent.glob("epoch-*") if s.name < final.name)
+    for state in final.parent.glob("epoch-*"):
+        if state != final and state not in earlier[-1:]:
+            shutil.rmtree(state)
+
+
+def _flush(file):
+    file.flush()
+    os.fsync(file.fileno())
+
+
+def _sync_folder(folder):
+    """Puts a folder's entries (files created or renamed in it) on disk. POSIX only: Windows gives no
+    handle on a folder to flush."""
+    if os.name == "posix":
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _latest_state(folder):
@@ -51,7 +79,8 @@ def _latest_state(folder):
 
 def _damage(state):
     """What is wrong with a state folder, or None. A zip's directory is at its end, so a truncated
-    `variables.npz` fails to open."""
+    `variables.npz` fails to open; bytes changed elsewhere fail their CRC (every byte is read: the
+    state chosen here is the one restored, so its progress and variables are of the same epoch)."""
     try:
         progress = json.loads((state / "progress.json").read_text())
         if not isinstance(progress, dict) or not isinstance(progress.get("epoch"), int):
@@ -59,6 +88,9 @@ def _damage(state):
         with zipfile.ZipFile(state / "variables.npz") as saved:
             if not saved.namelist():
                 return "variables.npz holds no variables"
+            damaged = saved.testzip()
+            if damaged is not None:
+                return f"a damaged file (variables.npz: {damaged} fails its checksum)"
     except FileNotFoundError as err:
         return f"{Path(err.filename).name} is missing"
     except (OSError, ValueError, zipfile.BadZipFile) as err:  # JSONDecodeError is a ValueError
