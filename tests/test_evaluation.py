@@ -185,6 +185,23 @@ def test_the_official_reading_rules(tmp_path):
             score(challenge, truth, tmp_path / f"{name}.csv")
 
 
+def test_a_utf8_bom_is_read_as_pandas_reads_it_and_a_truth_that_is_not_0_or_1_is_named(tmp_path):
+    """Excel's 'CSV UTF-8' starts with a BOM, which pandas and so the official scorer drop (issue 41)."""
+    truth, plain = tmp_path / "t.csv", tmp_path / "p.csv"
+    truth.write_text("image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,1.0,0,0,0,0,0,0\n"
+                     "ISIC_0000002,0,1.0,0,0,0,0,0\n")
+    plain.write_text("image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,0.9,0.1,0.0,0.0,0.0,0.0,0.0\n"
+                     "ISIC_0000002,0.2,0.8,0.0,0.0,0.0,0.0,0.0\n")
+    expected = score("isic2018_task3", truth, plain)
+    for path in (truth, plain):
+        (tmp_path / f"bom_{path.name}").write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    np.testing.assert_equal(score("isic2018_task3", tmp_path / "bom_t.csv", tmp_path / "bom_p.csv"), expected)
+    (tmp_path / "two.csv").write_text(truth.read_text().replace("ISIC_0000002,0,1.0", "ISIC_0000002,0,2.0"))
+    with pytest.raises(SubmissionError, match=r"two.csv: the truth's values are 0 or 1; column NV holds 2.0 "
+                                              r"in the row of ISIC_0000002"):
+        score("isic2018_task3", tmp_path / "two.csv", plain)
+
+
 def test_truth_weights_and_the_unscored_image(tmp_path):
     header = "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"
     rows = ["ISIC_0035068,1.0,0,0,0,0,0,0", "ISIC_0000002,0,1.0,0,0,0,0,0", "ISIC_0000003,1.0,0,0,0,0,0,0"]

@@ -60,6 +60,12 @@ def read_truth(source, categories, headerless_columns=(), labels=None):
                               f"challenge scores {', '.join(categories)}" + (f" (missing {missing})" if missing else "")
                               + (f" (not scored: {extra})" if extra else ""))
     values = _numbers(table[list(categories)], where)
+    not_binary = ~np.isin(values, (0.0, 1.0))
+    if not_binary.any():  # scikit-learn's own error would name neither the file nor the row
+        row, k = np.argwhere(not_binary)[0]
+        raise SubmissionError(f"{where}: the truth's values are 0 or 1; column {categories[k]} holds "
+                              f"{table[categories[k]].iloc[row]} in the row of {table.index[row]}"
+                              + (f" (and {not_binary.sum() - 1} more cells)" if not_binary.sum() > 1 else ""))
     _unique(table.index, where)
     weights = {name: (_numbers(table[[name]], where)[:, 0] if name in table.columns else np.ones(len(table)))
                for name in WEIGHT_COLUMNS}
@@ -108,7 +114,9 @@ def _table(source, headerless_columns):
     else:
         where = str(source)
         try:
-            first_line = Path(source).read_text(encoding="utf-8").splitlines()[0]
+            # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which pandas drops, and so
+            # the official scoring.
+            first_line = Path(source).read_text(encoding="utf-8-sig").splitlines()[0]
         except IndexError:
             raise SubmissionError(f"{where}: the file is empty") from None
         except UnicodeDecodeError:
