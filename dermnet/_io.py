@@ -94,5 +94,36 @@ def write_json(path, content, indent=2):
 
 
 def write_csv(path, table):
-    """A pandas DataFrame as CSV (no index) in `path`, written atomically."""
+    """A pandas DataFrame as CSV (no index) in `path`, written atomically, each text cell (headers too)
+    escaped by `spreadsheet_text`: every CSV dermnet writes is for people (predictions.csv, masks.csv,
+    history.csv, a sweep's table), who open it in a spreadsheet. Where dermnet reads one back (a
+    predictions.csv given as a list of images, or compared), `read_csv` gives the values back."""
+    table = table.rename(columns=spreadsheet_text).map(spreadsheet_text)
     write_atomically(path, lambda partial: table.to_csv(partial, index=False))
+
+
+def read_csv(path, **options):
+    """A CSV that `write_csv` wrote, as the table it was given (`pandas.read_csv` with `options`, then
+    headers and text cells unescaped by `unescape_spreadsheet_text`)."""
+    import pandas as pd  # here: the bottom floor stays light for what never reads a CSV
+
+    table = pd.read_csv(path, **options)
+    return table.rename(columns=unescape_spreadsheet_text).map(unescape_spreadsheet_text)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection: a label or file
+# name "=HYPERLINK(...)" reaching predictions.csv). OWASP's remedy: a leading single quote, which makes the
+# cell text. A text that starts with the quote itself gets one too, so that unescaping is exact.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def spreadsheet_text(value):
+    """`value` with a single quote before it if it is text that a spreadsheet would run as a formula;
+    anything else, numbers (negative ones too) included, as it is."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
+def unescape_spreadsheet_text(value):
+    """The value `spreadsheet_text` escaped (anything else as it is: a user's own "'note" stays)."""
+    escaped = isinstance(value, str) and value.startswith("'") and value[1:].startswith(_FORMULA_STARTS)
+    return value[1:] if escaped else value

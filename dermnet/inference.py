@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from dermnet._io import read_csv
 from dermnet._progress import progress
 from dermnet.data import DataError, read_image
 from dermnet.data.errors import first_rows
@@ -37,7 +38,7 @@ def image_paths(inputs):
         if item.is_dir():
             paths += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         elif item.suffix.lower() == ".csv":
-            table = pd.read_csv(item, dtype=str)
+            table = read_csv(item, dtype=str)  # a predictions.csv dermnet wrote: its paths unescaped
             if "image" not in table.columns:
                 raise DataError(f"{item}: a list of images needs an 'image' column; it has {list(table.columns)}")
             empty = [row + 2 for row in np.flatnonzero(table["image"].isna())]  # line numbers, after the header

