@@ -24,7 +24,7 @@ ATTRIBUTES = ("globules", "milia_like_cyst", "negative_network", "pigment_networ
 ISIC2019_CLASSES = ("mel", "nv", "bcc", "ak", "bkl", "df", "vasc", "scc", "unk")  # its ground truth's columns
 DERM7PT_CLASSES = ("melanoma", "nevus", "basal_cell_carcinoma", "seborrheic_keratosis", "miscellaneous")
 LAYOUTS = ("manifest", "masks", "attributes", "synthetic", "isic2018_task3", "isic2019", "isic2020", "isic2024",
-           "ph2", "derm7pt")
+           "ph2", "derm7pt", "isic_archive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +168,12 @@ DATASETS = {d.name: d for d in (
              ("seborrheic_keratosis", _KERATOSIS), ("miscellaneous", ())),
             manual="https://derm.cs.sfu.ca (register; release_v0.zip, extract it into --root)",
             licence="non-commercial research, by the data set's own terms"),
+    Dataset("isic_archive", "classification", "isic_archive", (), (), None,
+            "an ISIC Archive download (isic-cli's `isic image download`): the classes are the values of the "
+            "metadata column named by --label (e.g. diagnosis_1), split by patient and lesion",
+            manual="https://github.com/ImageMarkup/isic-cli (pip install isic-cli; `isic image download "
+                   "--search QUERY FOLDER`; then --root FOLDER --label diagnosis_1)",
+            licence="each image's own (copyright_license: CC-0, CC-BY or CC-BY-NC; dermnet.data.provenance)"),
     Dataset("synthetic", "classification", "synthetic", ("nevus", "melanoma", "keratosis"),
             description="dermnet's procedural dermoscopy-like images with masks (600 at 128 px), written on first use",
             mapping=(("nevus", _NEVUS), ("melanoma", _MELANOMA), ("keratosis", ("keratosis", *_KERATOSIS))),

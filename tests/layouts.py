@@ -92,6 +92,7 @@ def isic2020(root, rng):
     malignant = [i % 5 == 0 for i in range(n)]
     lesions = [f"IL_{i:07d}" for i in range(n)]
     lesions[13], lesions[25] = lesions[1], lesions[1]  # patient 1's lesion, three times
+    sites = ("posterior torso", "lower extremity", "head/neck", "")
     table = pd.DataFrame({"image_name": ids, "patient_id": patients, "lesion_id": lesions, "sex": "male",
                           "age_approx": "45.0", "anatom_site_general_challenge": "torso",
                           "diagnosis": ["melanoma" if m else "nevus" for m in malignant],
@@ -170,8 +171,74 @@ def derm7pt(root, rng):
     return {"rows": n, "splits": {"train": 10, "validation": 4, "test": 6}, "groups": ["lesion_id"]}
 
 
+ISIC_ARCHIVE_LICENCES = ("CC-0", "CC-BY", "CC-BY-NC")
+ISIC_ARCHIVE_ATTRIBUTIONS = ("Hospital Clínic de Barcelona", "Memorial Sloan Kettering Cancer Center",
+                             "Anonymous")
+
+
+def isic_archive(root, rng, empty_labels=False):
+    """24 images of an `isic image download` folder, as isic-cli 12 writes it: `ISIC_nnnnnnn.jpg`
+    beside `metadata.csv` (`isic_id, attribution, copyright_license`, then the clinical and
+    acquisition fields, sorted, empty where unknown), `attribution.txt` (one attribution per
+    paragraph, most images first, Anonymous last) and `licenses/<copyright_license>.txt`.
+    10 patients (4 images without one), lesions of 2 images; `empty_labels`: diagnosis_1 is
+    empty for 2 images. A leftover `.isic-partial.*` file of an interrupted download lies beside."""
+    n = 24
+    ids = [f"ISIC_{9000000 + 11 * i:07d}" for i in range(n)]
+    malignant = [i % 4 == 0 for i in range(n)]
+    licences = [ISIC_ARCHIVE_LICENCES[i % 3] for i in range(n)]
+    attributions = [ISIC_ARCHIVE_ATTRIBUTIONS[0 if i < 12 else 1 if i < 20 else 2] for i in range(n)]
+    sites = ("posterior torso", "lower extremity", "head/neck", "")
+    table = pd.DataFrame({
+        "isic_id": ids, "attribution": attributions, "copyright_license": licences,
+        "age_approx": [str(30 + 5 * (i % 9)) if i % 7 else "" for i in range(n)],
+        "anatom_site_general": [sites[i % 4] for i in range(n)],
+        "concomitant_biopsy": ["True" if m else "False" for m in malignant],
+        "diagnosis_1": ["Malignant" if m else "Benign" for m in malignant],
+        "diagnosis_2": [f"{'Malignant' if m else 'Benign'} melanocytic proliferations{' (Melanoma)' * m}"
+                        for m in malignant],
+        "diagnosis_3": ["Melanoma Invasive" if m else "Nevus" if i % 3 else ""
+                        for i, m in enumerate(malignant)],
+        "diagnosis_4": "", "diagnosis_5": "",
+        "diagnosis_confirm_type": ["histopathology" if m else "serial imaging showing no change"
+                                   for m in malignant],
+        "image_type": "dermoscopic",
+        "lesion_id": [f"IL_{i // 2:07d}" if i < 16 else "" for i in range(n)],
+        "patient_id": [f"IP_{i // 2 % 10:07d}" if i < 20 else "" for i in range(n)],
+        "sex": [("female", "male", "")[i % 3] for i in range(n)],
+    })
+    if empty_labels:
+        table.loc[[5, 17], "diagnosis_1"] = ""
+    table.to_csv(root / "metadata.csv", index=False)
+    for image_id, m in zip(ids, malignant):
+        _write_image(root / f"{image_id}.jpg", _pixels(rng, int(m)))
+    (root / ".isic-partial.4242.x1y2").write_bytes(b"half a jpeg")
+    (root / "attribution.txt").write_text("\n\n".join(ISIC_ARCHIVE_ATTRIBUTIONS), encoding="utf8")
+    (root / "licenses").mkdir()
+    for licence in ISIC_ARCHIVE_LICENCES:
+        (root / "licenses" / f"{licence}.txt").write_text(f"the text of {licence}\n")
+    return {"rows": n, "groups": ["patient_id", "lesion_id"]}
+
+
+def add_extras(root):
+    """What a shared copy of a data set holds beside its published files: a converted copy of every
+    image (`.png` beside a `.jpg`, `.jpg` beside a `.bmp`), a thumbnail of every image in a
+    `thumbnails/` folder beside it, and macOS's `__MACOSX/` resource forks from a zip."""
+    for path in [p for p in Path(root).rglob("*") if p.suffix.lower() in (".jpg", ".bmp")]:
+        pixels = cv2.imread(str(path))
+        copy = path.with_suffix(".png" if path.suffix.lower() == ".jpg" else ".jpg")
+        assert cv2.imwrite(str(copy), pixels)
+        (path.parent / "thumbnails").mkdir(exist_ok=True)
+        assert cv2.imwrite(str(path.parent / "thumbnails" / path.name), pixels[::2, ::2])
+        fork = Path(root) / "__MACOSX" / path.relative_to(root).parent / f"._{path.name}"
+        fork.parent.mkdir(parents=True, exist_ok=True)
+        fork.write_bytes(b"resource fork")
+
+
 WRITERS = {"isic2018_task3": isic2018_task3, "isic2019": isic2019, "isic2020": isic2020, "isic2024": isic2024,
-           "ph2": ph2, "derm7pt": derm7pt}
+           "ph2": ph2, "derm7pt": derm7pt, "isic_archive": isic_archive}
+# What load_dataset needs beside the folder, per data set.
+LOAD_OPTIONS = {"isic_archive": {"label": "diagnosis_1"}}
 
 
 def write(name, root, **options):

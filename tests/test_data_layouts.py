@@ -28,20 +28,37 @@ def assert_no_leak(df):
 @pytest.mark.parametrize("name", sorted(layouts.WRITERS))
 def test_each_data_set_loads_from_its_published_layout_and_splits_without_a_leak(name, tmp_path):
     expected = layouts.write(name, tmp_path)
-    df = data.load_dataset(name, tmp_path)
+    options = layouts.LOAD_OPTIONS.get(name, {})
+    df = data.load_dataset(name, tmp_path, **options)
     record = datasets.get(name)
-    assert len(df) == expected["rows"] and df.attrs["classes"] == record.classes
-    assert set(df["label"]) <= set(record.classes) and df["image"].map(data.images.image_exists).all()
+    classes = record.classes or tuple(sorted(set(df["label"])))  # isic_archive: its label column's values
+    assert len(df) == expected["rows"] and df.attrs["classes"] == classes
+    assert set(df["label"]) <= set(classes) and df["image"].map(data.images.image_exists).all()
     assert set(expected["groups"]) <= set(df.columns)
     if "splits" in expected:  # the published split, as published
         assert df["split"].value_counts().to_dict() == expected["splits"]
     else:  # split here, stratified and reproducibly
         assert set(df["split"]) == {"train", "validation", "test"}
-        assert df["split"].tolist() == data.load_dataset(name, tmp_path)["split"].tolist()
+        assert df["split"].tolist() == data.load_dataset(name, tmp_path, **options)["split"].tolist()
     assert_no_leak(df)
-    train, _, held_out = data.load_splits(name, tmp_path)
+    train, _, held_out = data.load_splits(name, tmp_path, **options)
     image = data.read_image(df["image"].iloc[0])
     assert image.ndim == 3 and image.shape[-1] == 3 and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize("name", sorted(layouts.WRITERS))
+def test_each_reader_reads_the_published_paths_whatever_lies_beside_them(name, tmp_path):
+    """Converted copies, thumbnails and __MACOSX beside the published files change nothing (issue 41)."""
+    layouts.write(name, tmp_path / "clean")
+    shutil.copytree(tmp_path / "clean", tmp_path / "shared")
+    layouts.add_extras(tmp_path / "shared")
+    options = layouts.LOAD_OPTIONS.get(name, {})
+    clean, shared = (data.load_dataset(name, tmp_path / folder, **options) for folder in ("clean", "shared"))
+    for column in ("image", *data.manifest.mask_columns(clean)):
+        assert (shared[column].str.replace(str(tmp_path / "shared"), "") ==
+                clean[column].str.replace(str(tmp_path / "clean"), "")).all(), column
+    pd.testing.assert_frame_equal(shared.drop(columns=["image", *data.manifest.mask_columns(clean)]),
+                                  clean.drop(columns=["image", *data.manifest.mask_columns(clean)]))
 
 
 def test_labels_come_from_the_columns_by_name(tmp_path):
@@ -171,3 +188,21 @@ def test_a_data_set_without_a_public_archive_says_where_to_get_it(tmp_path):
     with pytest.raises(DataError, match="cannot download derm7pt .*derm.cs.sfu.ca"):
         download("derm7pt", tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name, columns", [
+    ("isic2018_task3", {"age_approx", "sex", "anatom_site_general", "dx_type", "dataset"}),
+    ("isic2019", {"age_approx", "sex", "anatom_site_general"}),
+    ("isic2020", {"age_approx", "sex", "anatom_site_general", "diagnosis", "benign_malignant", "target"}),
+    ("isic2024", {"age_approx", "sex", "anatom_site_general", "iddx_full", "target"}),
+    ("isic_archive", {"age_approx", "sex", "anatom_site_general", "diagnosis_2", "attribution",
+                      "copyright_license"}),
+])
+def test_every_reader_keeps_the_metadata_its_data_set_publishes(name, columns, tmp_path):
+    """One vocabulary across data sets, the ISIC Archive's: ISIC 2020's anatom_site_general_challenge
+    and HAM10000's localization are anatom_site_general, HAM10000's age is age_approx (issue 38)."""
+    layouts.write(name, tmp_path)
+    df = data.load_dataset(name, tmp_path, **layouts.LOAD_OPTIONS.get(name, {}))
+    assert columns <= set(df.columns), columns - set(df.columns)
+    train = df[df["image_id"].str.match(r"ISIC_002")] if name == "isic2018_task3" else df  # HAM10000's images
+    assert train[sorted(columns)].notna().any().all()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.portable
 
 def packaged(name):
     with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as f:
-        return pd.read_csv(f)
+        return pd.read_csv(f, **data.manifest.CSV_AS_TEXT)
 
 
 @pytest.mark.parametrize("name, sizes, classes", [
@@ -163,6 +163,49 @@ def test_labels_that_differ_by_case_or_spaces_are_refused(tmp_path):
     df.to_csv(manifest, index=False)
     with pytest.raises(DataError, match=r"differ only by case or spaces: 'Benign', 'benign', 'benign '"):
         data.from_csv(manifest)
+
+
+@pytest.mark.parametrize("name", ["NA", "None", "null", "nan", "N/A", "#N/A"])
+def test_a_class_named_like_a_missing_value_is_a_class(tmp_path, name):
+    """Labels are text: pandas' default missing-value words are class names here; only an empty cell is
+    a row without a label (issue 41)."""
+    manifest = write_dataset(tmp_path, n=6, num_classes=2)
+    df = pd.read_csv(manifest)
+    df.loc[df.label == "class_1", "label"] = name
+    df.to_csv(manifest, index=False)
+    loaded = data.from_csv(manifest)
+    assert loaded.attrs["classes"] == tuple(sorted(["class_0", name])) and (loaded.label == name).sum() == 3
+    df.loc[0, "label"] = ""
+    df.to_csv(manifest, index=False)
+    with pytest.raises(DataError, match="manifest.csv: rows without a label: IMG_0000"):
+        data.from_csv(manifest)
+
+
+def test_a_manifest_written_by_excel_with_a_utf8_bom_is_read(tmp_path):
+    manifest = write_dataset(tmp_path, n=4)
+    manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())
+    assert len(data.from_csv(manifest)) == 4
+
+
+def test_ham10000_keeps_its_metadata_in_the_archive_vocabulary():
+    """HAM10000_metadata.csv's age and localization are age_approx and anatom_site_general, as the ISIC
+    Archive names them; sex, dx_type and dataset keep their names (issue 38)."""
+    df = packaged("ham10000").set_index("image_id")
+    meta = pd.read_csv(shared_folder("reference", "ground_truth") / "HAM10000_metadata.csv",
+                       **data.manifest.CSV_AS_TEXT).set_index("image_id")
+    df = df.loc[meta.index]
+    pd.testing.assert_series_equal(df["age_approx"], meta["age"], check_names=False)
+    for ours, theirs in (("anatom_site_general", "localization"), ("sex", "sex"), ("dx_type", "dx_type"),
+                         ("dataset", "dataset")):
+        assert (df[ours] == meta[theirs]).all(), ours
+
+
+def test_ham10000_loads_with_its_metadata(tmp_path):
+    shutil.copytree(shared_folder("data", "ham10000-5") / "images", tmp_path / "images")
+    with pytest.warns(UserWarning, match="skipped 10010 rows"):
+        df = data.load_dataset("ham10000", tmp_path, on_error="skip")
+    row = df.set_index("image_id").loc["ISIC_0027287"]
+    assert row[["label", "age_approx", "sex", "anatom_site_general", "dx_type"]].notna().all()
 
 
 def test_an_id_that_matches_two_files_is_refused(tmp_path):

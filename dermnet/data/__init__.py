@@ -18,6 +18,7 @@ from dermnet.data.load import load_dataset, load_splits
 from dermnet.data.manifest import class_indices, class_names, from_csv, from_folders, validate
 from dermnet.data.pipeline import (class_weights, classification_dataset, pair_dataset,
                                    segmentation_dataset, set_epoch, triplet_dataset)
+from dermnet.data.provenance import provenance
 from dermnet.data.splits import RAY2020_SPLIT, near_duplicate_pairs, perceptual_hashes, split
 from dermnet.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES, synthetic, write_synthetic
 from dermnet.data.triplets import alternating_triplet_dataset
@@ -26,6 +27,7 @@ __all__ = [
     "AUGMENTATION_PRESETS", "Augmentation", "DataError", "ImageCache", "RAY2020_SPLIT", "RandomAugment",
     "SYNTHETIC_CLASSES", "alternating_triplet_dataset", "augment", "build_cache", "class_indices", "class_names", "class_weights",
     "classification_dataset", "default_cache_dir", "from_csv", "from_folders", "load_dataset", "load_splits",
-    "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "read_image", "read_mask", "resize",
-    "segmentation_dataset", "set_epoch", "split", "synthetic", "triplet_dataset", "validate", "write_synthetic",
+    "near_duplicate_pairs", "pair_dataset", "perceptual_hashes", "provenance", "read_image", "read_mask",
+    "resize", "segmentation_dataset", "set_epoch", "split", "synthetic", "triplet_dataset", "validate",
+    "write_synthetic",
 ]

@@ -10,10 +10,20 @@ columns by name, never by position.
 Grouping columns, which `dermnet.data.split` keeps whole within a split and `validate` checks:
 `lesion_id` (images of one lesion), `patient_id` (every lesion of one patient) and `duplicate_of`
 (published duplicate images: every image of a duplicate set names the same one).
+
+Images are read at their published paths: in the folders the archives publish them in, with the
+published extension, so that converted copies, thumbnails and `__MACOSX/` beside them change nothing.
+
+Metadata: every column a data set publishes beside its labels (age, sex, site, diagnosis details,
+attribution, licence, ...) is kept, as text, in the ISIC Archive's vocabulary (`ARCHIVE_NAMES`:
+HAM10000's `age` is `age_approx` and its `localization` is `anatom_site_general`, as is ISIC 2020's
+`anatom_site_general_challenge`); values stay as published. The cache and the streams read only
+the image, mask and label columns; evaluation and `dermnet.data.provenance` find the rest.
 """
 
 import filecmp
 import os
+import warnings
 from importlib import resources
 
 import numpy as np
@@ -22,18 +32,22 @@ import pandas as pd
 from dermnet import datasets
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import hdf5_member
-from dermnet.data.manifest import find_images
+from dermnet.data.manifest import CSV_AS_TEXT, IMAGE_EXTENSIONS, find_images
 from dermnet.data.splits import merge_groups
 
 _HAM10000_COLUMNS = tuple(name.upper() for name in datasets.HAM10000_CLASSES)
 _ISIC2019_COLUMNS = tuple(name.upper() for name in datasets.ISIC2019_CLASSES)
+# The published metadata columns that the ISIC Archive (and its `isic-metadata` schema) names otherwise.
+ARCHIVE_NAMES = {"age": "age_approx", "localization": "anatom_site_general",
+                 "anatom_site_general_challenge": "anatom_site_general"}
 
 
 def isic2018_task3(root):
     """ISIC 2018 task 3, complete: `ISIC2018_Task3_{Training,Validation,Test}_GroundTruth.csv`
     (`image` and one-hot `MEL, NV, BCC, AKIEC, BKL, DF, VASC`) and the images of
     `ISIC2018_Task3_*_Input/`; the official splits. Training images carry HAM10000's `lesion_id`
-    (from dermnet's HAM10000 manifest, built from the official `HAM10000_metadata.csv`)."""
+    and metadata (`age_approx, sex, anatom_site_general, dx_type, dataset`), from dermnet's HAM10000
+    manifest, built from the official `HAM10000_metadata.csv`."""
     found = _files(root, *(f"ISIC2018_Task3_{s}_GroundTruth.csv" for s in ("Training", "Validation", "Test")))
     parts = []
     for split, name in zip(("train", "validation", "test"), found):
@@ -42,23 +56,26 @@ def isic2018_task3(root):
                                    "split": split}))
     df = pd.concat(parts, ignore_index=True)
     with resources.files("dermnet.data.manifests").joinpath("ham10000.csv").open() as manifest:
-        lesions = pd.read_csv(manifest, dtype=str).set_index("image_id")["lesion_id"]
-    df["lesion_id"] = df["image_id"].map(lesions)
+        ham10000 = pd.read_csv(manifest, **CSV_AS_TEXT).set_index("image_id").drop(columns=["label", "split"])
+    df = df.join(ham10000, on="image_id")
     unknown = df[(df.split == "train") & df.lesion_id.isna()]
     if len(unknown):
         raise DataError(f"{found[0]}: training images that are not in HAM10000 (no lesion_id to group them by): "
                         f"{first_rows(unknown.image_id)}")
-    df["image"] = find_images(df["image_id"], root)
+    inputs = tuple(f"ISIC2018_Task3_{s}_Input" for s in ("Training", "Validation", "Test"))
+    df["image"] = find_images(df["image_id"], root, (".jpg",), inputs)
     return df
 
 
 def isic2019(root):
     """ISIC 2019: `ISIC_2019_Training_GroundTruth.csv` (`image` and one-hot `MEL, NV, BCC, AK, BKL,
-    DF, VASC, SCC, UNK`), `ISIC_2019_Training_Metadata.csv` (`image, ..., lesion_id`, the grouping
-    where given) and the images of `ISIC_2019_Training_Input/`. Where `ISIC_2019_Test_GroundTruth.csv`
-    is there too, its images are the test split (their input folder must be there as well)."""
+    DF, VASC, SCC, UNK`), `ISIC_2019_Training_Metadata.csv` (`image, age_approx, anatom_site_general,
+    lesion_id, sex`; lesion_id the grouping where given) and the images of `ISIC_2019_Training_Input/`.
+    Where `ISIC_2019_Test_GroundTruth.csv` is there too, its images (`ISIC_2019_Test_Input/`) are the
+    test split, with `ISIC_2019_Test_Metadata.csv` where it is there."""
     truth, metadata = _files(root, "ISIC_2019_Training_GroundTruth.csv", "ISIC_2019_Training_Metadata.csv")
-    (test_truth,) = _files(root, "ISIC_2019_Test_GroundTruth.csv", required=False)
+    test_truth, test_metadata = _files(root, "ISIC_2019_Test_GroundTruth.csv", "ISIC_2019_Test_Metadata.csv",
+                                       required=False)
     parts = []
     for split, name in (("train", truth), ("test", test_truth)):
         if name is not None:
@@ -66,9 +83,13 @@ def isic2019(root):
             parts.append(pd.DataFrame({"image_id": table["image"],
                                        "label": _one_hot_labels(table, _ISIC2019_COLUMNS, name), "split": split}))
     df = pd.concat(parts, ignore_index=True)
-    lesions = _read_csv(metadata, ("image", "lesion_id")).set_index("image")["lesion_id"]
-    df["lesion_id"] = df["image_id"].map(lesions)
-    df["image"] = find_images(df["image_id"], root)
+    tables = [_read_csv(metadata, ("image", "lesion_id"))]
+    if test_truth is not None and test_metadata is not None:
+        tables.append(_read_csv(test_metadata, ("image",)))
+    metadata = pd.concat(tables, ignore_index=True).rename(columns=ARCHIVE_NAMES).set_index("image")
+    df = df.join(metadata, on="image_id")
+    inputs = ("ISIC_2019_Training_Input", "ISIC_2019_Test_Input")
+    df["image"] = find_images(df["image_id"], root, (".jpg",), inputs)
     return df
 
 
@@ -76,7 +97,8 @@ def isic2020(root):
     """ISIC 2020: `ISIC_2020_Training_GroundTruth_v2.csv` (or the first `..._GroundTruth.csv`):
     `image_name, patient_id, lesion_id (v2), benign_malignant, target, ...`; the published
     duplicates `ISIC_2020_Training_Duplicates.csv` (`image_name_1, image_name_2`), grouped; the
-    images of `ISIC_2020_Training_JPEG/`. No published test truth: `load_dataset` splits by patient."""
+    images of `ISIC_2020_Training_JPEG.zip`, `<image_name>.jpg` in its `train/` folder (or in a
+    folder of the archive's name). No published test truth: `load_dataset` splits by patient."""
     (truth,) = _files(root, "ISIC_2020_Training_GroundTruth_v2.csv", required=False)
     if truth is None:
         (truth,) = _files(root, "ISIC_2020_Training_GroundTruth.csv")
@@ -86,11 +108,11 @@ def isic2020(root):
     inconsistent = table[(label == "malignant") != (table["target"].str.strip() == "1")]
     if len(inconsistent):
         raise DataError(f"{truth}: benign_malignant and target disagree in rows {first_rows(inconsistent.image_name)}")
-    df = pd.DataFrame({"image_id": table["image_name"], "label": label, "split": "train",
-                       "patient_id": table["patient_id"], "lesion_id": table.get("lesion_id")})
+    df = _with_metadata(pd.DataFrame({"image_id": table["image_name"], "label": label, "split": "train"}),
+                        table, "image_name")
     pairs = _read_csv(duplicates, ("image_name_1", "image_name_2"))
     df["duplicate_of"] = _duplicate_sets(df["image_id"], zip(pairs.image_name_1, pairs.image_name_2), duplicates)
-    df["image"] = find_images(df["image_id"], root)
+    df["image"] = find_images(df["image_id"], root, (".jpg",), ("train", "ISIC_2020_Training_JPEG"))
     return df
 
 
@@ -105,11 +127,12 @@ def isic2024(root):
     if not target.isin(["0", "1"]).all():
         raise DataError(f"{metadata}: target values other than 0 and 1 in rows "
                         f"{first_rows(table.isic_id[~target.isin(['0', '1'])])}")
-    df = pd.DataFrame({"image_id": table["isic_id"], "label": np.where(target == "1", "malignant", "benign"),
-                       "split": "train", "patient_id": table["patient_id"], "lesion_id": table.get("lesion_id")})
+    label = np.where(target == "1", "malignant", "benign")
+    df = _with_metadata(pd.DataFrame({"image_id": table["isic_id"], "label": label, "split": "train"}),
+                        table, "isic_id")
     (archive,) = _files(root, "train-image.hdf5", required=False)
     if archive is None:
-        df["image"] = find_images(df["image_id"], root)
+        df["image"] = find_images(df["image_id"], root, (".jpg",))
     else:  # `validate` checks that every entry is there
         df["image"] = [hdf5_member(archive, image_id) for image_id in df["image_id"]]
     return df
@@ -123,9 +146,40 @@ def ph2(root):
     it; `dermnet evaluate --dataset ph2` scores every image."""
     (table_file,) = _files(root, "PH2_dataset.txt")
     names, labels = _ph2_labels(table_file)
+    folders = _ph2_folders(root)
     df = pd.DataFrame({"image_id": names, "label": labels, "split": "train"})
-    df["image"] = find_images(df["image_id"], root)
-    df["mask"] = find_images([f"{name}_lesion" for name in names], root)
+    # A name without its IMDnnn folder has no image (validate names it); the others, their published paths.
+    df["image"] = [os.path.join(folders[n], f"{n}_Dermoscopic_Image", f"{n}.bmp") if n in folders else None
+                   for n in names]
+    df["mask"] = [os.path.join(folders[n], f"{n}_lesion", f"{n}_lesion.bmp") if n in folders else None
+                  for n in names]
+    return df
+
+
+def isic_archive(root, label=None):
+    """A folder written by `isic image download` (isic-cli, the ISIC Archive's client), as it is:
+    `metadata.csv` (`isic_id, attribution, copyright_license`, then the Archive's clinical and
+    acquisition fields, sorted: `age_approx, anatom_site_general, diagnosis_1` ... `diagnosis_5,
+    lesion_id, patient_id, sex`, ...; empty where unknown), the images `<isic_id>.jpg` beside it,
+    `attribution.txt` and `licenses/` (`dermnet.data.provenance` reads them). Every column is kept.
+
+    The label is the column named by `label` (e.g. `diagnosis_1`: Benign, Malignant, Indeterminate;
+    `diagnosis_3` for finer classes): a name that is no column, or the start of several, is an error
+    listing the columns and their values. Images whose label is empty are left out with a warning,
+    never guessed, and listed in `df.attrs["unlabelled"]`. No published split: `load_dataset` splits
+    it, grouped by `patient_id` and `lesion_id`.
+    """
+    (metadata,) = _files(root, "metadata.csv")
+    table = _read_csv(metadata, ("isic_id", "attribution", "copyright_license"))
+    column = _label_column(table, label, metadata)
+    empty = table[column].isna()
+    if empty.any():
+        warnings.warn(f"{metadata}: {empty.sum()} images with an empty {column} are left out: "
+                      f"{first_rows(table.isic_id[empty])}", stacklevel=3)
+    df = pd.DataFrame({"image_id": table["isic_id"], "label": table[column], "split": "train"})
+    df = _with_metadata(df, table, "isic_id")[~empty.to_numpy()].reset_index(drop=True)
+    df["image"] = _images_beside(df["image_id"], os.path.dirname(metadata))
+    df.attrs.update(source=metadata, unlabelled=table.isic_id[empty].tolist())
     return df
 
 
@@ -171,7 +225,7 @@ DERM7PT_DIAGNOSES = {
 }
 
 READERS = {"isic2018_task3": isic2018_task3, "isic2019": isic2019, "isic2020": isic2020, "isic2024": isic2024,
-           "ph2": ph2, "derm7pt": derm7pt}
+           "ph2": ph2, "derm7pt": derm7pt, "isic_archive": isic_archive}
 
 
 def _files(root, *names, required=True):
@@ -196,13 +250,79 @@ def _files(root, *names, required=True):
 def _read_csv(path, columns):
     """A CSV file as strings, with the `columns` it must have (named in the error if not)."""
     try:
-        table = pd.read_csv(path, dtype=str, skipinitialspace=True)
+        table = pd.read_csv(path, skipinitialspace=True, **CSV_AS_TEXT)
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: cannot read the table ({err})") from None
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(table.columns)})")
     return table
+
+
+def _with_metadata(df, table, id_column):
+    """`df` (a row per row of the published `table`) and then every other column of `table`, named
+    in the ISIC Archive's vocabulary (`ARCHIVE_NAMES`, where that name is not taken)."""
+    names = {old: new for old, new in ARCHIVE_NAMES.items() if new not in table.columns}
+    taken = [id_column, *(c for c in table.columns if c in df.columns)]
+    rest = table.drop(columns=taken).rename(columns=names)
+    return pd.concat([df.reset_index(drop=True), rest.reset_index(drop=True)], axis=1)
+
+
+def _label_column(table, label, path):
+    """The column of `table` named `label`; else an error listing the columns and their values."""
+    def described(columns):
+        return "; ".join(f"{c} ({_values(table[c])})" for c in columns)
+
+    if label in table.columns:
+        if table[label].isna().all():
+            raise DataError(f"{path}: column {label} is empty in every row; the columns are "
+                            f"{described(table.columns[1:])}")
+        return label
+    if label is None:
+        raise DataError(f"{path}: name the label column (label=..., --label); the columns are "
+                        f"{described(table.columns[1:])}")
+    starting = [c for c in table.columns if c.startswith(str(label))]
+    if len(starting) > 1:
+        raise DataError(f"{path}: {label!r} is ambiguous: {described(starting)}; name one of them")
+    raise DataError(f"{path}: no column {label!r}; the columns are {described(table.columns[1:])}")
+
+
+def _values(column, limit=8):
+    """'Benign 18, Malignant 6, empty 2': a column's values by count, or how many there are."""
+    counts = sorted(column.value_counts().items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{value} {n}" for value, n in counts[:limit])
+    if len(counts) > limit:
+        shown += f" and {len(counts) - limit} more values"
+    empty = int(column.isna().sum())
+    return ", ".join(text for text in (shown, f"empty {empty}" if empty else "") if text)
+
+
+def _images_beside(ids, folder):
+    """The image of each id in `folder`: `<id>.jpg` as isic-cli writes it (the extension of the
+    Archive's URL, JPEG for its images), else the first there in `IMAGE_EXTENSIONS`' order; None if none."""
+    files = {}
+    for name in os.listdir(folder):
+        stem, extension = os.path.splitext(name)
+        if extension.lower() in IMAGE_EXTENSIONS:
+            files.setdefault(stem, []).append(name)
+
+    def first(names):
+        return min(names, key=lambda name: IMAGE_EXTENSIONS.index(os.path.splitext(name)[1].lower()))
+
+    return [os.path.join(folder, first(files[i])) if i in files else None for i in ids]
+
+
+def _ph2_folders(root):
+    """{IMDnnn: its folder}: each folder that holds its `IMDnnn_Dermoscopic_Image/`, as PH2 publishes it."""
+    found = {}
+    for folder, subfolders, _ in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
+        name = os.path.basename(folder)
+        if f"{name}_Dermoscopic_Image" in subfolders:
+            if name in found:
+                raise DataError(f"{root}: {name} is there twice: {found[name]} and {folder}; keep one")
+            found[name] = folder
+    return found
 
 
 def _one_hot_labels(table, columns, path):

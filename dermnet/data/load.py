@@ -18,12 +18,13 @@ from dermnet import datasets
 from dermnet.data.cache import default_cache_dir
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.layouts import READERS
-from dermnet.data.manifest import IMAGE_EXTENSIONS, existing_folder, find_images, from_csv, validate
+from dermnet.data.manifest import (CSV_AS_TEXT, IMAGE_EXTENSIONS, existing_folder, find_images, from_csv,
+                                   validate)
 from dermnet.data.splits import split
 from dermnet.data.synthetic import write_synthetic
 
 
-def load_dataset(name, root, on_error="raise"):
+def load_dataset(name, root, on_error="raise", label=None):
     """A known data set whose files lie anywhere under `root`, as a validated DataFrame, read in its
     record's layout (`dermnet.datasets.Dataset.layout`).
 
@@ -37,17 +38,22 @@ def load_dataset(name, root, on_error="raise"):
             `~` is expanded.
         on_error: `"raise"`, or `"skip"` to drop rows whose files are missing or mismatched (with a
             warning that lists them).
+        label: `"isic_archive"` only: the column of the download's `metadata.csv` that holds the
+            labels, e.g. `"diagnosis_1"` (`dermnet.data.layouts.isic_archive`).
     """
     dataset = datasets.get(name)
+    if label is not None and dataset.layout != "isic_archive":
+        raise ValueError(f"{name}: label= names the label column of an isic_archive download; {name}'s "
+                         "labels are the ones it publishes")
     if dataset.layout == "synthetic":  # the embedded default: drawn into root the first time
         return write_synthetic(root)
     root = existing_folder(root)
     if dataset.layout == "manifest":
         with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as manifest:
-            df = pd.read_csv(manifest, dtype=str)
+            df = pd.read_csv(manifest, **CSV_AS_TEXT)
         df["image"] = find_images(df["image_id"], root)
     elif dataset.layout in READERS:
-        df = READERS[dataset.layout](root)
+        df = READERS[dataset.layout](root, **({"label": label} if dataset.layout == "isic_archive" else {}))
         if df["split"].eq("train").all():
             df = split(df)
     else:
@@ -56,14 +62,18 @@ def load_dataset(name, root, on_error="raise"):
     return validate(df, classes=dataset.classes or None, on_error=on_error)
 
 
-def load_splits(dataset, root=None):
+def load_splits(dataset, root=None, label=None):
     """(train, validation, held-out) frames of a known data set or a manifest CSV (`from_csv`).
 
     Held-out is the "test" split, or "validation" when there is no test split (validation is then
     None, as it is when the data set has no validation split). "synthetic" without a `root` is
-    drawn into the dermnet cache.
+    drawn into the dermnet cache. `label`: the label column of an `"isic_archive"` download
+    (`load_dataset`).
     """
     if str(dataset).endswith(".csv"):
+        if label is not None:
+            raise ValueError(f"{dataset}: label= is for an isic_archive download; a manifest's labels are "
+                             "its label column")
         df = from_csv(dataset, root)
     else:
         if root is None and dataset == "synthetic":
@@ -71,7 +81,7 @@ def load_splits(dataset, root=None):
         if root is None:
             raise ValueError(f"{dataset}: give the data set's folder (--root), where "
                              f"`dermnet data download {dataset} --root DIR` put it")
-        df = load_dataset(dataset, root)
+        df = load_dataset(dataset, root, label=label)
     splits = {name: df[df.split == name] for name in ("train", "validation", "test")}
     if splits["test"].empty:
         splits["test"], splits["validation"] = splits["validation"], splits["test"]

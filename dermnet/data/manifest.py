@@ -23,6 +23,9 @@ from dermnet.data.images import hdf5_parts, image_exists, read_header
 
 SPLITS = ("train", "validation", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# pandas' read_csv options that read every cell as the text it is: pandas would otherwise read a class
+# named NA, None, null or nan (and 14 more words) as a missing value. Only an empty cell is missing.
+CSV_AS_TEXT = {"dtype": str, "keep_default_na": False, "na_values": [""]}
 
 
 def from_csv(path, root=None, classes=None, on_error="raise"):
@@ -35,7 +38,7 @@ def from_csv(path, root=None, classes=None, on_error="raise"):
     """
     path = Path(path)
     try:
-        df = pd.read_csv(path, dtype=str)
+        df = pd.read_csv(path, **CSV_AS_TEXT)
     except (OSError, ValueError) as err:  # pandas' parser and empty-file errors are ValueErrors
         raise DataError(f"{path}: cannot read the manifest ({err})") from None
     if "image_id" not in df:
@@ -230,15 +233,18 @@ def existing_folder(root):
     return root
 
 
-def _index_images(root):
-    """{file stem: path} of every image under root; stems found twice (with other contents) map to
-    None. macOS's resource forks (`__MACOSX/`, `._name.jpg`) in zip archives are not images."""
+def _index_images(root, extensions=IMAGE_EXTENSIONS, folders=None):
+    """{file stem: path} of every image under root (with one of `extensions`, in a folder named one of
+    `folders` if given); stems found twice (with other contents) map to None. macOS's resource forks
+    (`__MACOSX/`, `._name.jpg`) in zip archives are not images."""
     index = {}
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
+        if folders is not None and os.path.basename(folder) not in folders:
+            continue
         for name in files:
             stem, extension = os.path.splitext(name)
-            if extension.lower() in IMAGE_EXTENSIONS and not name.startswith("._"):
+            if extension.lower() in extensions and not name.startswith("._"):
                 path = os.path.join(folder, name)
                 index[stem] = None if stem in index and not _same_file(index[stem], path) else path
     return index
@@ -248,9 +254,14 @@ def _same_file(first, second):
     return first is not None and filecmp.cmp(first, second, shallow=False)
 
 
-def find_images(ids, root):
-    """The path of each image id's file under `root` (None where there is none; `validate` reports it)."""
-    index = _index_images(root)
+def find_images(ids, root, extensions=IMAGE_EXTENSIONS, folders=None):
+    """The path of each image id's file under `root` (None where there is none; `validate` reports it).
+
+    A reader of a published layout narrows the search to its published files (`extensions`, and the
+    names of the `folders` that hold them), so that converted copies and thumbnails beside them are
+    not taken for a second image of the same id.
+    """
+    index = _index_images(root, extensions, folders)
     ambiguous = [i for i in ids if i in index and index[i] is None]
     if ambiguous:
         raise DataError(f"{root}: image ids that match two different files (give an image column, or "

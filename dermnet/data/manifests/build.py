@@ -3,7 +3,8 @@
     python -m dermnet.data.manifests.build ../shared/reference/ground_truth
 
 writes `isic2016.csv`, `isic2017.csv`, `ham10000.csv` and `isic2018_task3_test.csv` beside this
-script in dermnet's schema (`image_id, label, split[, lesion_id]`). The labels are copied from the
+script in dermnet's schema (`image_id, label, split[, lesion_id]`; HAM10000's with its metadata:
+`age_approx, sex, anatom_site_general, dx_type, dataset`). The labels are copied from the
 challenge files; only HAM10000's train / validation / test split is dermnet's own (grouped by lesion,
 stratified, seed 0), because the challenge gives HAM10000 as one training set.
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dermnet.data.layouts import ARCHIVE_NAMES
+from dermnet.data.manifest import CSV_AS_TEXT
 from dermnet.data.splits import split
 
 HERE = Path(__file__).resolve().parent
@@ -40,10 +43,14 @@ def isic2017(truth):
 
 
 def ham10000(truth):
-    meta = pd.read_csv(truth / "HAM10000_metadata.csv")
-    df = meta.rename(columns={"dx": "label"})[["image_id", "label", "lesion_id"]]
-    return split(df, {"train": 0.7, "validation": 0.15, "test": 0.15}, seed=0)[
-        ["image_id", "label", "split", "lesion_id"]]
+    """HAM10000_metadata.csv, with its metadata named as the ISIC Archive names it (`ARCHIVE_NAMES`:
+    `age` is `age_approx`, `localization` is `anatom_site_general`); `sex`, `dx_type` and `dataset`
+    keep their names, and every value is as published."""
+    meta = pd.read_csv(truth / "HAM10000_metadata.csv", **CSV_AS_TEXT)
+    df = meta.rename(columns={"dx": "label", **ARCHIVE_NAMES})
+    columns = ["image_id", "label", "split", "lesion_id", "age_approx", "sex", "anatom_site_general", "dx_type",
+               "dataset"]
+    return split(df, {"train": 0.7, "validation": 0.15, "test": 0.15}, seed=0)[columns]
 
 
 def isic2018_task3_test(truth):
