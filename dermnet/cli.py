@@ -6,12 +6,10 @@ lines (oneDNN, CUDA probing) muted; DERMNET_STARTUP_LOGS=1 shows them.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 
@@ -89,91 +87,72 @@ def _train(args):
     print(f"model, history, scores (per category too) and config in {out}/")
 
 
-def _load_model(model_or_run):
-    """(model, its .keras path) from a .keras file or a `dermnet train` run folder."""
-    import keras
-
-    path = Path(model_or_run)
-    path = path / "model.keras" if path.is_dir() else path
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file (a .keras file or a `dermnet train` run folder)")
-    if not zipfile.is_zipfile(path):  # Keras would answer "File not found"
-        raise ValueError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is "
-                         f"{'empty' if path.stat().st_size == 0 else 'truncated or of another kind'}): "
-                         "copy it again, or train the run again")
-    return keras.saving.load_model(path, safe_mode=True), path
-
-
-def _run_config(model_path):
-    """The `config.json` of the `dermnet train` run beside a model file (its arguments, recipe and
-    classes), or {} for a model file of its own."""
-    config = model_path.parent / "config.json"
-    if not config.is_file():
-        return {}
-    try:
-        return json.loads(config.read_text())
-    except ValueError as err:
-        raise ValueError(f"{config}: unreadable ({err})") from None
-
-
 def _predict(args):
+    from dermnet import runs
     from dermnet._io import write_csv
     from dermnet.inference import predict_images
 
-    model, path = _load_model(args.model)
-    out = Path(args.out) if args.out else path.parent / "predictions.csv"
+    run = runs.load(args.model)
+    out = Path(args.out) if args.out else run.output(runs.PREDICTIONS)
     if out.exists() and not args.overwrite:  # checked before the work, not after
         raise FileExistsError(f"{out} exists: give --overwrite to replace it, or another --out")
-    table = predict_images(model, args.images, _prediction_size(model, path), _run_config(path).get("classes"),
-                           args.tta, args.batch_size, args.masks, args.postprocess)
+    table = predict_images(run.model, args.images, run.prediction_size, run.classes, args.tta, args.batch_size,
+                           args.masks, args.postprocess)
     write_csv(out, table)
     print(f"{len(table)} images: predictions in {out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
 
 def _export(args):
-    from dermnet import serving
+    from dermnet import runs, serving
 
-    model, path = _load_model(args.model)
+    run = runs.load(args.model)
+    model = run.model
     start = time.perf_counter()
     # no bar: tracing and saving report no steps, so a line says it has begun
     print(f"dermnet: exporting {model.name} to {args.out} (tracing and saving its graph)", file=sys.stderr, flush=True)
     if args.format == "tflite":
         serving.export_tflite(model, args.out)
     else:
-        serving.export_saved_model(model, args.out, _prediction_size(model, path), _run_config(path).get("classes"),
-                                   max_pixels=args.max_pixels, keep=[path])
+        serving.export_saved_model(model, args.out, run.prediction_size, run.classes, max_pixels=args.max_pixels,
+                                   keep=[run.model_path])
     print(f"{model.name}: {args.format} in {args.out} ({time.perf_counter() - start:.0f} s)")
 
 
-def _trained_on(model_path, dataset, root):
-    """(data set, root) to evaluate on: the flags, or what the run beside the model trained on
-    (its `config.json`); the run's root only goes with the run's own data set."""
-    arguments = _run_config(model_path).get("arguments", {})
-    if dataset is None and "dataset" not in arguments:
-        raise ValueError(f"{model_path}: no run config.json beside it says which data set it was trained on: "
-                         "give --dataset (and --root)")
-    if dataset is None or dataset == arguments.get("dataset"):
-        return arguments.get("dataset", dataset), root or arguments.get("root")
+def _publish(args):
+    from dermnet import runs
+
+    where = runs.publish(args.source, args.dest, overwrite=args.overwrite, licence=args.license)
+    print(f"{args.source}: published to {where} (load it with dermnet.load({str(args.dest)!r}))")
+
+
+def _trained_on(run, dataset, root):
+    """(data set, root) to evaluate on: the flags, or what the run trained on; the run's root only
+    goes with the run's own data set."""
+    if dataset is None and run.dataset is None:
+        raise ValueError(f"{run.source}: no run config says which data set it was trained on: give --dataset "
+                         "(and --root)")
+    if dataset is None or dataset == run.dataset:
+        return run.dataset or dataset, root or run.root
     return dataset, root
 
 
 def _evaluate(args):
-    from dermnet import datasets
+    from dermnet import datasets, runs
     from dermnet.data import class_names, load_splits
     from dermnet.evaluation import cross_dataset, evaluate
     from dermnet.evaluation.scoring import headline
     from dermnet.models import contract
 
-    model, path = _load_model(args.model)
-    dataset, root = _trained_on(path, args.dataset, args.root)
-    config = _run_config(path)
-    trained, arguments = config.get("classes"), config.get("arguments", {})
+    run = runs.load(args.model)
+    model, trained, arguments = run.model, run.classes, run.arguments
+    dataset, root = _trained_on(run, args.dataset, args.root)
     predicts_masks = contract(model).predicts_masks
-    about = {"data set": f"{dataset} ({root})" if root else dataset, "model file": path.resolve()}
+    about = {"data set": f"{dataset} ({root})" if root else dataset,
+             "model file": run.model_path.resolve() if run.local else run.source}
     challenge, scored = datasets.challenge_of(str(dataset)), None
     if args.classes or _data_set_key(dataset) != _data_set_key(arguments.get("dataset", dataset)):
         if not arguments or (not trained and not predicts_masks):
-            raise ValueError(f"{path}: a cross-data-set evaluation needs the model's run (its config.json says "
+            raise ValueError(f"{run.source}: a cross-data-set evaluation needs the model's run (its config says "
                              "what it trained on and its classes): give the run folder")
         explicit = cross_dataset.parse_classes(args.classes) if args.classes else None
         held_out, about["cross-data-set evaluation"], challenge, scored = cross_dataset.prepare(
@@ -182,11 +161,11 @@ def _evaluate(args):
     else:
         train, _, held_out = load_splits(dataset, root)
         if trained and not predicts_masks and list(class_names(train)) != trained:
-            raise ValueError(f"{path} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
+            raise ValueError(f"{run.source} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
                              "score it on another data set's images with --classes LABEL=CLASS,...")
         print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
-    out = args.out or str(path.parent / "evaluation")
-    scores = evaluate(model, held_out, out, _prediction_size(model, path), challenge=challenge,
+    out = args.out or str(run.output(runs.EVALUATION))
+    scores = evaluate(model, held_out, out, run.prediction_size, challenge=challenge,
                       tta_replicas=args.tta, about=about, scored_classes=scored)
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
@@ -195,22 +174,6 @@ def _evaluate(args):
 def _data_set_key(dataset):
     """A data set name, or a manifest CSV's absolute path: what tells two data sets apart."""
     return str(Path(dataset).expanduser().absolute()) if str(dataset).endswith(".csv") else str(dataset)
-
-
-def _prediction_size(model, model_path):
-    """The size a model predicts at: its input size, or for one that takes any size, what its
-    `dermnet train` run predicted at (the recipe in `config.json`)."""
-    from dermnet import recipes
-    from dermnet.models import prediction_size
-
-    if None not in model.input_shape[1:3]:
-        return model.input_shape[1:3]
-    config = _run_config(model_path)
-    if "recipe" not in config:
-        raise ValueError(f"{model.name} takes any image size and {model_path.parent / 'config.json'} (its run's "
-                         "recipe) is not there: give its `dermnet train` run folder instead")
-    recipe = recipes.Recipe.from_config(config["recipe"])
-    return prediction_size(model, recipe)
 
 
 def _weights(text):
@@ -255,6 +218,9 @@ def _add_training_arguments(command, epochs_help, image_size_default):
                          "augmentation (default 0)")
 
 
+_SOURCE_HELP = "a `dermnet train` run folder, a published bundle (a folder or hf://owner/name[@revision]) or a .keras file"
+
+
 def parser():
     from dermnet import __version__
 
@@ -288,7 +254,7 @@ def parser():
     training.add_argument("model", help="a registered model, e.g. sdl or unet_fc (see `dermnet list`)")
     _add_training_arguments(training, epochs_help="epochs of every phase (default: the recipe's)",
                             image_size_default=None)
-    training.add_argument("--recipe", help="a recipe name or a recipe JSON file, e.g. an earlier run's config.json "
+    training.add_argument("--recipe", help="a recipe name or a recipe JSON file, e.g. an earlier run's config "
                           "(default: the model card's)")
     training.add_argument("--out", help="the run's folder (default runs/MODEL)")
     training.add_argument("--overwrite", action="store_true",
@@ -314,9 +280,9 @@ def parser():
     evaluation = commands.add_parser("evaluate", parents=[common], help="score a trained model on a data set's "
                                      "held-out split, or on every image of another data set, with figures and a "
                                      "report")
-    evaluation.add_argument("model", help="a .keras file or a `dermnet train` run folder")
+    evaluation.add_argument("model", help=_SOURCE_HELP)
     evaluation.add_argument("--dataset", help="a data set name or a manifest CSV (default: the one the run was "
-                            "trained on, from its config.json)")
+                            "trained on, from its run's config)")
     evaluation.add_argument("--root", help="the data set's folder (default: the run's, for its own data set)")
     evaluation.add_argument("--classes", metavar="LABEL=CLASS,...",
                             help="another data set's labels as the model's classes, e.g. melanoma=mel,"
@@ -328,7 +294,7 @@ def parser():
     prediction = commands.add_parser("predict", parents=[common], help="a trained model on image files, folders "
                                      "or a CSV list: one row per image (probabilities and class, or mask shares "
                                      "and masks)")
-    prediction.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
+    prediction.add_argument("model", help=_SOURCE_HELP)
     prediction.add_argument("images", nargs="+", help="image files, folders, or CSV files with an 'image' column")
     prediction.add_argument("--out", help="the CSV to write (default: predictions.csv beside the model, in its run "
                             "folder)")
@@ -341,7 +307,7 @@ def parser():
     prediction.set_defaults(run=_predict)
     exporting = commands.add_parser("export", parents=[common], help="a trained model for serving: a SavedModel "
                                     "that takes encoded images or uint8 pixels, or a TFLite classifier")
-    exporting.add_argument("model", help="a .keras file or a `dermnet train` run folder (its class names)")
+    exporting.add_argument("model", help=_SOURCE_HELP)
     exporting.add_argument("--out", required=True, help="the SavedModel folder or the .tflite file to write")
     exporting.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model",
                            help="saved_model (default: encoded images or pixels in, for TF Serving) or "
@@ -350,6 +316,16 @@ def parser():
                            help="saved_model: the served model refuses larger images, from their header "
                            "(default 100,000,000)")
     exporting.set_defaults(run=_export)
+    publishing = commands.add_parser("publish", parents=[common], help="a finished run as a bundle to share: the "
+                                     "model, its config and scores and a model card, in a folder or on the "
+                                     "Hugging Face Hub")
+    publishing.add_argument("source", metavar="RUN", help="a finished `dermnet train` run folder (or a bundle)")
+    publishing.add_argument("dest", help="a folder, or hf://owner/name to upload to the Hugging Face Hub (its token: "
+                            "HF_TOKEN or `hf auth login`)")
+    publishing.add_argument("--overwrite", action="store_true", help="replace an earlier bundle in the folder")
+    publishing.add_argument("--license", help="the weights' licence on the card, a Hub id such as cc-by-nc-4.0 "
+                            "(default: the training data's terms)")
+    publishing.set_defaults(run=_publish)
     sweep = commands.add_parser("sweep", parents=[common],
                                 help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
     sweep.add_argument("what", choices=["synergic-weight", "components"],

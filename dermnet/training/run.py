@@ -9,19 +9,16 @@ Example:
 
 import contextlib
 import importlib.util
-import json
-import shutil
 from pathlib import Path
 
-import filelock
 import keras
 
-from dermnet import __version__, data, datasets, recipes
-from dermnet._io import is_staging_leftover, write_atomically, write_json
+from dermnet import data, datasets, recipes
 from dermnet._processes import barrier
 from dermnet._registry import build, model_card
 from dermnet.evaluation import challenge_scores, mask_names, mask_scores, predict_masks, predict_probabilities
 from dermnet.models import contract, prediction_size
+from dermnet.runs import ClearEarlierRun, RunFolder, describe_data, load
 from dermnet.training.callbacks import EpochCheckpoint
 from dermnet.training.distribution import distribution, join_processes
 from dermnet.training.loop import train
@@ -78,7 +75,7 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         (`dermnet.evaluation.challenge_scores`) for the ISIC data sets, else `classification_scores`;
         a segmentor's `mask_scores`.
     """
-    # Absolute in the run's config.json, so that `dermnet evaluate RUN` finds the data from any folder.
+    # Absolute in the run's config, so that `dermnet evaluate RUN` finds the data from any folder.
     root = None if root is None else Path(root).expanduser().absolute()
     if str(dataset).endswith(".csv"):
         dataset = Path(dataset).expanduser().absolute()
@@ -90,22 +87,16 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
     try:
-        out = Path(out or Path("runs") / model_name)
-        out.mkdir(parents=True, exist_ok=True)
-        try:
-            # filelock's lock is the operating system's: it dies with the process holding it. In a
-            # multi-host job process 0 holds it for all.
-            with filelock.FileLock(out / ".lock", timeout=0) if process == 0 else contextlib.nullcontext():
-                return _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed,
-                            jit_compile, deterministic, distribute, overwrite, verbose, arguments, process)
-        except filelock.Timeout:
-            raise RuntimeError(f"{out}: another run is training into this folder (it holds {out / '.lock'}): "
-                               "wait for it to end, or give another --out") from None
+        folder = RunFolder(out or Path("runs") / model_name)
+        # In a multi-host job process 0 holds the folder's lock for all.
+        with folder.locked() if process == 0 else contextlib.nullcontext():
+            return _run(model_name, dataset, root, recipe, folder, epochs, batch_size, image_size, weights, seed,
+                        jit_compile, deterministic, distribute, overwrite, verbose, arguments, process)
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size, weights, seed, jit_compile,
+def _run(model_name, dataset, root, recipe, folder, epochs, batch_size, image_size, weights, seed, jit_compile,
          deterministic, distribute, overwrite, verbose, arguments, process):
     keras.utils.set_random_seed(seed)
     if deterministic and keras.config.backend() == "tensorflow":
@@ -116,12 +107,12 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
     recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
     train_df, validation_df, test_df = data.load_splits(dataset, root)
     weights = card.weights if weights == "default" else weights
-    callbacks, resume_dir = [], out / "resume"
+    callbacks = []
     if process == 0:  # the run's files: written by process 0 alone
-        resume_dir, earlier = _start_or_resume(out, arguments, overwrite, verbose)
-        callbacks = [ClearEarlierRun(earlier), EpochCheckpoint(out / "checkpoint.keras")]
+        earlier = folder.start_or_resume(arguments, load_training_state, overwrite, verbose)
+        callbacks = [ClearEarlierRun(earlier), EpochCheckpoint(folder.checkpoint)]
         if importlib.util.find_spec("tensorboard"):  # Keras' TensorBoard callback writes through it
-            callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+            callbacks.append(keras.callbacks.TensorBoard(str(folder.logs)))
     barrier("dermnet: the run folder is ready")  # the others then read its training state
     with distribution(distribute) as replicas:
         if card.task == "classification":
@@ -145,96 +136,24 @@ def _run(model_name, dataset, root, recipe, out, epochs, batch_size, image_size,
         try:
             train(model, recipe, train_df, model_name=model_name, validation_df=validation_df, epochs=epochs,
                   batch_size=batch_size, seed=seed, callbacks=callbacks, jit_compile=jit_compile,
-                  history_csv=out / "history.csv" if process == 0 else None, resume_dir=resume_dir,
+                  history_csv=folder.history if process == 0 else None, resume_dir=folder.resume,
                   verbose=verbose)
         except FloatingPointError as err:
-            kept = out / "checkpoint.keras"
+            kept = folder.checkpoint
             raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
     if process > 0:  # process 0 saves and scores the model; the others wait for its scores
         barrier("dermnet: scored")
-        return json.loads((out / "scores.json").read_text())
-    write_atomically(out / "model.keras", model.save)
+        return load(folder.path).scores
+    saved = folder.save_model(model)
     if distribute == "multi-host":  # its variables span every process: process 0 scores a copy of its own
-        model = keras.saving.load_model(out / "model.keras")
+        model = keras.saving.load_model(saved)
+    size = prediction_size(model, recipe)
     if declared.predicts_masks:
-        scores = mask_scores(test_df, predict_masks(model, test_df, prediction_size(model, recipe)))
+        scores = mask_scores(test_df, predict_masks(model, test_df, size))
     else:
         scores = challenge_scores(datasets.challenge_of(str(dataset)), data.class_indices(test_df, classes),
                                   predict_probabilities(model, test_df), classes)
-    config = {"arguments": _as_json(arguments), "model": model_name,
-              "recipe": recipe.to_config(), "classes": list(classes), "keras_backend": keras.config.backend(),
-              "dermnet_version": __version__}
-    for name, content in (("scores.json", scores), ("config.json", config)):
-        write_json(out / name, content)
-    shutil.rmtree(resume_dir)  # finished: the same command is now refused, or trains afresh with overwrite
-    (out / "checkpoint.keras").unlink(missing_ok=True)  # model.keras is the same model
+    folder.finish(scores, folder.config_of(arguments, model_name, recipe, classes,
+                                           describe_data(dataset, train_df, validation_df, test_df), size))
     barrier("dermnet: scored")
     return scores
-
-
-# What a run writes into its folder; a folder holding anything else is not a run's.
-_RUN_FILES = {".lock", "resume", "model.keras", "checkpoint.keras", "history.csv", "logs", "scores.json",
-              "config.json", "evaluation"}  # and the staging folders a killed write of any of them left
-_FINISHED = ("model.keras", "scores.json", "config.json")
-# Arguments a resumed run may change: how it reports, and where its processes meet.
-_NOT_COMPARED = ("verbose", "overwrite", "coordinator", "num_processes", "process_id")
-
-
-def _start_or_resume(out, arguments, overwrite, verbose):
-    """(The run's `resume/` folder, the earlier run's files to remove when training starts): the
-    folder kept from an interrupted run with the same arguments that saved an epoch, or made afresh.
-    An interrupted run with other arguments, a finished run (without `overwrite`) and a folder of
-    other files are errors."""
-    resume_dir = out / "resume"
-    arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k not in _NOT_COMPARED})))
-    started = resume_dir / "arguments.json"
-    # The arguments are compared before the states are read: an interrupted run with other arguments
-    # is refused even when its states are damaged, so that starting afresh never removes it unasked.
-    if started.is_file() and any(resume_dir.glob("epoch-*")):
-        try:
-            before = json.loads(started.read_text())
-        except ValueError as err:
-            raise ValueError(f"{started}: unreadable ({err}): delete {resume_dir} to start afresh") from None
-        if before != arguments:
-            changed = ", ".join(f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
-                                for k in sorted(set(before) | set(arguments)) if before.get(k) != arguments.get(k))
-            raise ValueError(f"{out} holds an interrupted run with other arguments ({changed}): run its command "
-                             f"again to resume it, give another --out, or delete {resume_dir} to start afresh")
-    state = load_training_state(resume_dir) if started.is_file() else None
-    if state is not None:
-        if verbose:
-            print(f"{out}: resuming an interrupted run after epoch {state['epoch']}")
-        return resume_dir, []
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in _RUN_FILES and not is_staging_leftover(p))
-    if foreign:
-        raise FileExistsError(f"{out} holds files that are not a dermnet run's ({', '.join(foreign[:5])}): give a "
-                              "new or empty folder as --out")
-    finished = [name for name in _FINISHED if (out / name).exists()]
-    if finished and not overwrite:
-        raise FileExistsError(f"{out} holds a finished run ({', '.join(finished)}): give another --out, or pass "
-                              "--overwrite (overwrite=True) to train over it")
-    # A history or checkpoint left by an earlier run would pass for this run's: removed once this one
-    # has read its data (ClearEarlierRun), not before, so that a run that fails to start loses nothing.
-    earlier = [out / name for name in ("history.csv", "checkpoint.keras", "evaluation", *_FINISHED)]
-    earlier += [p for p in out.iterdir() if is_staging_leftover(p)]  # a killed write's, whatever it wrote
-    shutil.rmtree(resume_dir, ignore_errors=True)  # a run stopped before its first epoch has nothing to keep
-    write_json(started, arguments)
-    return resume_dir, earlier
-
-
-class ClearEarlierRun(keras.callbacks.Callback):
-    """Removes an earlier run's files when training starts: its data read and cached, its model built."""
-
-    def __init__(self, paths):
-        super().__init__()
-        self.paths = list(paths)
-
-    def on_train_begin(self, logs=None):
-        for path in self.paths:
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        self.paths = []  # the first phase only
-
-
-def _as_json(arguments):
-    return {k: str(v) if isinstance(v, Path) else v.to_config() if isinstance(v, recipes.Recipe) else v
-            for k, v in arguments.items()}
