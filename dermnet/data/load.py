@@ -46,7 +46,9 @@ def load_dataset(name, root, on_error="raise", label=None):
         raise ValueError(f"{name}: label= names the label column of an isic_archive download; {name}'s "
                          "labels are the ones it publishes")
     if dataset.layout == "synthetic":  # the embedded default: drawn into root the first time
-        return write_synthetic(root)
+        df = write_synthetic(root)
+        df.attrs["dataset"] = name  # dermnet.data.provenance finds its record
+        return df
     root = existing_folder(root)
     if dataset.layout == "manifest":
         with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as manifest:

@@ -30,7 +30,9 @@ def provenance(source):
         `copyright_license`, `licences` is the data set record's one licence.
 
     Example:
-    >>> dermnet.data.provenance(df[df.split == "train"])["licences"]
+    >>> dermnet.data.provenance(df[df.split == "train"])
+    {'dataset': 'synthetic', 'images': 420, 'licences': {'Apache-2.0 (dermnet)': 420}}
+    >>> dermnet.data.provenance("~/isic-download")["licences"]  # doctest: +SKIP
     {'CC-BY-NC': 812, 'CC-0': 240, 'CC-BY': 91}
     """
     folder = None
