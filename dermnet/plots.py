@@ -82,20 +82,29 @@ def calibration_bins(truth, probabilities, bins=10):
     return {"edges": edges, "count": count, "confidence": mean_confidence, "accuracy": accuracy, "ece": ece}
 
 
-def reliability_diagram(truth, probabilities, path, bins=10):
+def reliability_diagram(truth, probabilities, path, bins=10, calibrated=None, temperature=None):
     """Accuracy against confidence of the predicted class (`calibration_bins`): a bar per bin with
-    its image count above it, the expected calibration error in the title."""
-    table = calibration_bins(truth, probabilities, bins)
-    figure, axis = _figure()
-    filled = table["count"] > 0
-    lows, accuracy, count = table["edges"][:-1][filled], table["accuracy"][filled], table["count"][filled]
-    axis.bar(lows, accuracy, width=1 / bins, align="edge", color="tab:blue", edgecolor="white",
-             label="accuracy of the bin's images (their count above)")
-    for low, height, n in zip(lows, accuracy, count):
-        axis.text(low + 0.5 / bins, min(height, 0.93) + 0.01, str(n), ha="center", va="bottom", fontsize=8)
-    axis.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
-    return _save(figure, axis, path, f"Reliability (ECE {table['ece']:.3f}, {bins} bins)",
-                 "confidence of the predicted class", "accuracy")
+    its image count above it, the expected calibration error in the title. With `calibrated` (the
+    probabilities after temperature scaling by `temperature`), two panels: before and after."""
+    panels = [(probabilities, "Reliability")]
+    if calibrated is not None:
+        after = f"after temperature scaling (T = {temperature:.2f})" if temperature else "after calibration"
+        panels = [(probabilities, "Reliability before calibration"), (calibrated, f"Reliability {after}")]
+    figure, axes = _subplots(1, len(panels), figsize=(6 * len(panels), 5.5), squeeze=False)
+    for axis, (values, title) in zip(axes[0], panels):
+        table = calibration_bins(truth, values, bins)
+        filled = table["count"] > 0
+        lows, accuracy, count = table["edges"][:-1][filled], table["accuracy"][filled], table["count"][filled]
+        axis.bar(lows, accuracy, width=1 / bins, align="edge", color="tab:blue", edgecolor="white",
+                 label="accuracy of the bin's images (their count above)")
+        for low, height, n in zip(lows, accuracy, count):
+            axis.text(low + 0.5 / bins, min(height, 0.93) + 0.01, str(n), ha="center", va="bottom",
+                      fontsize=8)
+        axis.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+        title += "\n" if calibrated is not None else " "  # two panels: narrower titles
+        _label(axis, f"{title}(ECE {table['ece']:.3f}, {bins} bins)", "confidence of the predicted class",
+               "accuracy")
+    return _write(figure, path)
 
 
 def mask_overlays(images, truth_masks, predicted_masks, jaccards, path, names=None):
@@ -176,6 +185,11 @@ def _figure():
 
 
 def _save(figure, axis, path, title, xlabel, ylabel, legend=True):
+    _label(axis, title, xlabel, ylabel, legend)
+    return _write(figure, path)
+
+
+def _label(axis, title, xlabel, ylabel, legend=True):
     axis.set_title(title)
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
@@ -184,7 +198,6 @@ def _save(figure, axis, path, title, xlabel, ylabel, legend=True):
         axis.set_ylim(0, 1.02)
         axis.grid(alpha=0.3)
         axis.legend(loc="lower right" if "ROC" in title else "best", fontsize=9)
-    return _write(figure, path)
 
 
 def _write(figure, path):
