@@ -142,7 +142,10 @@ def _probability_columns(probabilities, classes, index):
 
 
 def _report(path, model_name, header, scores, figures):
-    lines = [f"# {model_name}: evaluation", "", *header, "", *_score_tables(scores)]
+    lines = [f"# {model_name}: evaluation", ""]
+    if scores.get("warning"):  # a model that learned nothing (dermnet.evaluation.collapse): said first
+        lines += [f"> **Warning:** {scores['warning']}", ""]
+    lines += [*header, "", *_score_tables(scores)]
     for title, figure in figures.items():
         lines += ["", f"## {title}", "", f"![{title}]({Path(figure).name})"]
     path.write_text("\n".join(lines) + "\n")

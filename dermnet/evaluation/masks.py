@@ -6,6 +6,7 @@ import pandas as pd
 
 from dermnet.data import read_mask
 from dermnet.data.manifest import mask_columns
+from dermnet.evaluation.collapse import collapse_warning
 from dermnet.evaluation.official import MASK_METRICS
 from dermnet.evaluation.scoring import attribute_scores, segmentation_scores
 
@@ -25,8 +26,9 @@ def mask_scores(df, probabilities, per_image=False):
     matrices summed over images), plus, under their own names, the means over images and attributes
     of each image's scores: `image_mean_<metric>` (and `image_mean_<metric>_<attribute>`).
 
-    With `per_image`, returns `(scores, table)`: the table has one row per image and mask column
-    (image_id, mask, then task 1's per-image metrics)."""
+    Where every image gets the same mask, the scores hold a `"warning"` saying so
+    (`dermnet.evaluation.collapse`). With `per_image`, returns `(scores, table)`: the table has one
+    row per image and mask column (image_id, mask, then task 1's per-image metrics)."""
     columns, names = mask_columns(df), mask_names(df)
     truths, predictions, rows = {}, {}, []
     for k, (column, name) in enumerate(zip(columns, names)):
@@ -42,4 +44,7 @@ def mask_scores(df, probabilities, per_image=False):
         scores.update({f"image_mean_{metric}": float(means[metric].mean()) for metric in MASK_METRICS})
         scores.update({f"image_mean_{metric}_{name}": float(means.loc[column, metric])
                        for column, name in zip(columns, names) for metric in MASK_METRICS})
+    warning = collapse_warning(probabilities, masks=True)
+    if warning:  # the scores of a model that learned nothing are not a result
+        scores["warning"] = warning
     return (scores, table) if per_image else scores

@@ -44,6 +44,7 @@ import dataclasses
 import numpy as np
 
 from dermnet.evaluation import official
+from dermnet.evaluation.collapse import collapse_warning
 from dermnet.evaluation.submissions import MASK_THRESHOLD, SubmissionError, read_mask_pairs, read_predictions, read_truth
 from dermnet.datasets import ATTRIBUTES
 
@@ -205,7 +206,8 @@ def challenge_scores(challenge, truth, probabilities, class_names, scored=None):
             single-label challenge's classes are not exactly the model's.
     """
     if challenge is None:
-        return classification_scores(truth, probabilities, class_names, scored=scored)
+        scores = classification_scores(truth, probabilities, class_names, scored=scored)
+        return _flag_collapse(scores, probabilities)
     challenge = get_challenge(challenge)
     if challenge.kind != "classification":
         raise ValueError(f"{challenge.name} scores masks, not a classifier's probabilities")
@@ -215,7 +217,14 @@ def challenge_scores(challenge, truth, probabilities, class_names, scored=None):
                          f"classes are {', '.join(map(str, class_names))}")
     truth, probabilities = np.asarray(truth, dtype="int64"), np.asarray(probabilities, dtype="float64")
     one_hot = np.stack([truth == k for k in columns], axis=1).astype("float64")
-    return _classification(challenge, one_hot, probabilities[:, columns])
+    return _flag_collapse(_classification(challenge, one_hot, probabilities[:, columns]), probabilities)
+
+
+def _flag_collapse(scores, probabilities):
+    """`scores` with a `"warning"` where every image got the same probabilities (`collapse_warning`):
+    scores of a model that learned nothing are not a result."""
+    warning = collapse_warning(probabilities)
+    return scores if warning is None else {**scores, "warning": warning}
 
 
 def answers(challenge, class_names):

@@ -122,6 +122,39 @@ class TrainingState(keras.callbacks.Callback):
                                                       "history": self.history_rows})
 
 
+class NotLearning(keras.callbacks.Callback):
+    """Says in the log when, within the first `within` epochs of a phase, the training loss has not
+    moved over `epochs` epochs in a row (by at most `tolerance` of itself) and the training accuracy,
+    where there is one, has not changed at all: a network that gives every image the same output (a
+    learning rate too high for its size and data) trains on with its accuracy fixed at the share of
+    one class, and nothing else says so. Later epochs are left alone: a converged loss is flat too."""
+
+    def __init__(self, epochs=3, within=5, tolerance=1e-3):
+        super().__init__()
+        self.epochs, self.within, self.tolerance = epochs, within, tolerance
+        self.on_train_begin()
+
+    def on_train_begin(self, logs=None):
+        self.seen, self.said = [], False
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        accuracy = next((v for k, v in logs.items() if k.endswith("accuracy") and not k.startswith("val")), None)
+        self.seen.append((float(logs.get("loss", np.nan)), None if accuracy is None else float(accuracy)))
+        if self.said or len(self.seen) < self.epochs or len(self.seen) > self.within:
+            return
+        losses, accuracies = zip(*self.seen[-self.epochs:])
+        if not (np.all(np.isfinite(losses)) and np.ptp(losses) <= self.tolerance * np.max(np.abs(losses))
+                and len(set(accuracies)) == 1):
+            return
+        self.said = True
+        fixed = "" if accuracies[0] is None else f" and the training accuracy stays at {accuracies[0]:.4f}"
+        print(f"dermnet: warning: the training loss has not moved over {self.epochs} epochs "
+              f"({losses[0]:.4f}, then {losses[-1]:.4f}){fixed}: the model may give every image the same "
+              "prediction. The likely cause: a learning rate too high for this image size and data (try one 10 "
+              "times lower).", flush=True)
+
+
 class StepTimer(keras.callbacks.Callback):
     """Wall-clock seconds of every training step (`seconds`); the median skips compilation."""
 

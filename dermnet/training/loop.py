@@ -16,7 +16,8 @@ from dermnet import data, recipes
 from dermnet._processes import process_share
 from dermnet._registry import registered_name
 from dermnet.models import compile_arguments, contract, prediction_size, set_batchnorm_momentum, set_trainable
-from dermnet.training.callbacks import BatchLines, DataEpochs, HistoryCSV, TrainingState, TripletDrawing
+from dermnet.training.callbacks import (BatchLines, DataEpochs, HistoryCSV, NotLearning, TrainingState,
+                                        TripletDrawing)
 from dermnet.training.state import load_training_state, restore_training_state
 
 
@@ -97,6 +98,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
         if resumed:
             restore_training_state(model, resume_dir)
         own = [*phase_callbacks, keras.callbacks.TerminateOnNaN(), DataEpochs(stream, epochs_before), *callbacks]
+        if verbose:
+            own.append(NotLearning())
         if hasattr(stream, "triplet_sampler"):  # Xue et al.'s triplets, drawn from the model's embeddings
             own.append(TripletDrawing(stream, contract(model).stream_options["refresh_every"], epochs_before))
         if verbose == 2:
