@@ -19,9 +19,9 @@ def join_processes(coordinator=None, num_processes=None, process_id=None):
 
     Args:
         coordinator: `HOST:PORT` of process 0 (or every process's address, comma-separated).
-        num_processes, process_id: this job's size and this process's place in it.
-        Where None, Keras reads `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `KERAS_DISTRIBUTION_NUM_PROCESSES`
-        and `KERAS_DISTRIBUTION_PROCESS_ID`, and JAX a cluster's own (SLURM's, say).
+        num_processes, process_id: this job's size and this process's place in it. Where None,
+            Keras reads `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `KERAS_DISTRIBUTION_NUM_PROCESSES` and
+            `KERAS_DISTRIBUTION_PROCESS_ID`, and JAX a cluster's own (SLURM's, say).
 
     Returns:
         (this process's index, the number of processes).
