@@ -43,7 +43,8 @@ def dataset_table(markdown=False):
                   else "drawn on first use")
         scoring = (f"{d.challenge} (official)" if d.challenge else "dermnet's classification scores"
                    if d.task == "classification" else "dermnet's mask scores")
-        rows.append((d.name, d.description, ", ".join(d.classes) or "1 mask", scoring, source, d.licence))
+        classes = ", ".join(d.classes) or ("from --label" if d.task == "classification" else "1 mask")
+        rows.append((d.name, d.description, classes, scoring, source, d.licence))
     return _table(header, rows, markdown)
 
 
@@ -77,7 +78,7 @@ def _train(args):
     from dermnet.training import run
 
     out = args.out or f"runs/{args.model}"
-    scores = run(args.model, args.dataset, args.root, recipe=args.recipe, out=out, epochs=args.epochs,
+    scores = run(args.model, args.dataset, args.root, label=args.label, recipe=args.recipe, out=out, epochs=args.epochs,
                  batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
                  seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
                  deterministic=args.deterministic, distribute=args.distribute, coordinator=args.coordinator,
@@ -159,7 +160,8 @@ def _evaluate(args):
             dataset, root, trained, arguments["dataset"], arguments.get("root"), explicit, predicts_masks)
         print(f"{model.name}: scoring on {len(held_out)} images of {dataset} (cross-data-set)")
     else:
-        train, _, held_out = load_splits(dataset, root)
+        label = args.label or (run.arguments.get("label") if dataset == run.dataset else None)
+        train, _, held_out = load_splits(dataset, root, label=label)
         if trained and not predicts_masks and list(class_names(train)) != trained:
             raise ValueError(f"{run.source} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
                              "score it on another data set's images with --classes LABEL=CLASS,...")
@@ -204,10 +206,13 @@ def _sweep(args):
     print(f"written to {args.out}")
 
 
-def _add_training_arguments(command, epochs_help, image_size_default):
+def _add_training_arguments(command, epochs_help, image_size_default, label=True):
     command.add_argument("--dataset", default="synthetic",
                          help="a data set name or a manifest CSV (default: synthetic, embedded)")
     command.add_argument("--root", help="the data set's folder (synthetic: drawn into the dermnet cache)")
+    if label:
+        command.add_argument("--label", help="isic_archive: the metadata.csv column holding the labels, e.g. "
+                             "diagnosis_1 (an ISIC Archive download has no label column of its own)")
     command.add_argument("--epochs", type=int, help=epochs_help)
     command.add_argument("--batch-size", type=int, help="default: the recipe's")
     command.add_argument("--image-size", type=int, default=image_size_default,
@@ -284,6 +289,8 @@ def parser():
     evaluation.add_argument("--dataset", help="a data set name or a manifest CSV (default: the one the run was "
                             "trained on, from its run's config)")
     evaluation.add_argument("--root", help="the data set's folder (default: the run's, for its own data set)")
+    evaluation.add_argument("--label", help="isic_archive: the metadata.csv column holding the labels (default: "
+                            "the run's, for its own data set)")
     evaluation.add_argument("--classes", metavar="LABEL=CLASS,...",
                             help="another data set's labels as the model's classes, e.g. melanoma=mel,"
                             "common_nevus=nv (default: the data set's own mapping; labels left out are not scored)")
@@ -333,7 +340,7 @@ def parser():
     sweep.add_argument("--values", help="comma-separated λ or n values (default 0,1,3,5,10 or 1,2,3,4)")
     sweep.add_argument("--backbone", default="resnet50", help="each component's backbone (default resnet50)")
     _add_training_arguments(sweep, epochs_help="epochs per run (default: the zhang2018 recipe's)",
-                            image_size_default=224)
+                            image_size_default=224, label=False)
     sweep.add_argument("--augment", help="augmentation preset (default: none for synergic-weight, as Fig. 4; the "
                        "recipe's, zhang2018, for components); none for none")
     sweep.add_argument("--out", required=True, help="the CSV to write (rewritten after every run)")

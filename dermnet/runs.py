@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import re
 import shutil
 import tempfile
 import zipfile
@@ -163,9 +162,14 @@ _PIXELS = ("RGB pixels in [0, 255] (uint8 or float), [batch, height, width, 3]; 
            "normalisation")
 
 
-def describe_data(dataset, train, validation, test):
-    """What a run trained and was scored on, for its config and card: the data set, its terms, and
-    how many images (and groups) each split holds."""
+def describe_data(dataset, root, train, validation, test):
+    """What a run trained and was scored on, for its config and card: the data set, the terms and
+    attributions of its images (`dermnet.data.provenance`), and how many images (and groups) each
+    split holds."""
+    import pandas as pd
+
+    from dermnet.data import provenance
+
     record = datasets.DATASETS.get(str(dataset))
     group = next((column for column in ("patient_id", "lesion_id") if column in train), None)
 
@@ -174,8 +178,12 @@ def describe_data(dataset, train, validation, test):
             return None
         return {"images": len(df), **({f"{group}s": int(df[group].nunique())} if group else {})}
 
+    used = provenance(pd.concat([train, validation, test]))
+    if str(dataset) == "isic_archive":  # the download's own texts travel with the run, into its card
+        texts = provenance(root)
+        used.update(attribution_text=texts.get("attribution_text"), licence_texts=texts.get("licence_texts"))
     return {"dataset": str(dataset), "description": record.description if record else "a manifest CSV",
-            "licence": record.licence if record else "", "grouped_by": group,
+            "licence": record.licence if record else "", "provenance": used, "grouped_by": group,
             "splits": {"train": counts(train), "validation": counts(validation), "test": counts(test)}}
 
 
@@ -246,7 +254,10 @@ class Run:
     def recipe(self):
         """The `dermnet.recipes.Recipe` it was trained by, or None."""
         config = self.config.get("recipe")
-        return recipes.Recipe.from_config(config) if config else None
+        try:
+            return recipes.Recipe.from_config(config) if config else None
+        except ValueError as err:  # a shared file is data: what it may name is checked (RecipeError)
+            raise type(err)(f"{self.path}: its recipe: {err}") from None
 
     @property
     def card(self):
@@ -417,9 +428,16 @@ def upload(folder, repo_id, *, private=None, token=None):
     return str(repo)
 
 
-# The data sets' licences as the Hub's licence ids; any other licence is "other", named on the card.
-_HUB_LICENCES = {"CC0": "cc0-1.0", "CC BY-NC 4.0": "cc-by-nc-4.0", "CC BY-NC-SA 4.0": "cc-by-nc-sa-4.0",
+# The data sets' licences as the Hub's licence ids (the records' texts, and the ISIC Archive's per-image
+# `copyright_license` values); any other, or several, is "other", each named on the card.
+_HUB_LICENCES = {"CC0": "cc0-1.0", "CC-0": "cc0-1.0", "CC BY-NC-SA 4.0": "cc-by-nc-sa-4.0",
+                 "CC BY-NC 4.0": "cc-by-nc-4.0", "CC-BY-NC": "cc-by-nc-4.0", "CC-BY": "cc-by-4.0",
                  "Apache-2.0": "apache-2.0"}
+
+
+def _hub_licence(terms):
+    """The Hub's id for one licence text, or "other"."""
+    return next((hub for name, hub in _HUB_LICENCES.items() if terms.startswith(name)), "other")
 
 
 def model_card_text(run, licence=None, dest=None):
@@ -430,9 +448,9 @@ def model_card_text(run, licence=None, dest=None):
 
     config, card = run.config, run.card
     data = config.get("data") or {"dataset": run.dataset, "licence": "", "splits": {}}
-    data_licence = data.get("licence") or ""
-    licence = licence or next((hub for name, hub in _HUB_LICENCES.items() if data_licence.startswith(name)),
-                              "other")
+    used = (data.get("provenance") or {}).get("licences") or ({data["licence"]: None} if data.get("licence") else {})
+    data_licence = "; ".join(f"{terms} ({n} images)" if n else terms for terms, n in used.items())
+    licence = licence or (_hub_licence(next(iter(used))) if len(used) == 1 else "other")
     task = card.task if card else "classification"
     pipeline = "image-classification" if task == "classification" else "image-segmentation"
     scores = {k: v for k, v in headline(run.scores).items() if isinstance(v, (int, float))}
@@ -447,8 +465,7 @@ def model_card_text(run, licence=None, dest=None):
                            tags=["dermnet", "dermoscopy", "skin-lesion", pipeline], pipeline_tag=pipeline,
                            model_name=name, eval_results=results or None,
                            # the Hub wants a slug here; the card's text names the terms in full
-                           **({"license_name": re.sub(r"[^a-z0-9.]+", "-", data_licence.lower()).strip("-")
-                               or "unknown"} if licence == "other" else {}))
+                           **({"license_name": "training-data-terms"} if licence == "other" else {}))
     paper = card.paper.split(" (")[0] if card else "a model registered with dermnet"
     input_info = config.get("input", {})
     size = "×".join(map(str, input_info.get("size", []))) or "its input size"
@@ -457,6 +474,9 @@ def model_card_text(run, licence=None, dest=None):
                    for split, counts in (data.get("splits") or {}).items() if counts]
     if data.get("grouped_by"):
         split_lines.append(f"- grouped by `{data['grouped_by']}`: no group has images in two splits")
+    attributions = (data.get("provenance") or {}).get("attributions") or {}
+    attribution_lines = ["- images by: " + "; ".join(f"{who} ({n})" for who, n in attributions.items())] if (
+        attributions) else []
     warning = run.scores.get("warning")
     lines = [
         f"# {name}", "",
@@ -474,7 +494,7 @@ def model_card_text(run, licence=None, dest=None):
         "## Training data", "",
         f"- data set: `{dataset}`: {data.get('description', '')}",
         f"- terms of its images and labels: {data_licence or 'not recorded'}",
-        *split_lines, "",
+        *attribution_lines, *split_lines, "",
         "## Training", "",
         f"- recipe `{(config.get('recipe') or {}).get('name', '?')}`, seed {config.get('seed')}, Keras backend "
         f"{config.get('keras_backend', '?')}; the whole recipe and the run's arguments are in `dermnet.json`",

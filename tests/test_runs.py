@@ -187,3 +187,29 @@ def test_only_the_runs_module_knows_a_runs_file_names():
                 and isinstance(node.value, str) and id(node) not in documentation]
         found = [name for name in names for text in code if re.search(rf"(?<![\w.]){re.escape(name)}\b", text)]
         assert not found, f"{module} names a run's files {found}: ask dermnet.runs instead"
+
+
+def test_an_isic_archive_download_trains_and_its_licences_reach_the_card(tmp_path):
+    from huggingface_hub import ModelCard
+
+    import layouts
+
+    root = tmp_path / "download"
+    root.mkdir()
+    layouts.isic_archive(root, np.random.default_rng(0))
+    run = tmp_path / "run"
+    assert cli.main(["--debug", "train", "baseline_cnn", "--dataset", "isic_archive", "--root", str(root), "--label",
+                     "diagnosis_1", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--out", str(run)]) == 0
+    opened = dermnet.load(run)
+    assert opened.classes == ["Benign", "Malignant"] and opened.arguments["label"] == "diagnosis_1"
+    provenance = opened.config["data"]["provenance"]
+    assert sum(provenance["licences"].values()) == 24 and len(provenance["licences"]) == 3
+    assert provenance["attribution_text"] == (root / "attribution.txt").read_text()
+    assert opened.config["data"]["grouped_by"] == "patient_id"
+    assert cli.main(["--debug", "evaluate", str(run)]) == 0  # the run's own label column, unnamed
+    card = ModelCard.load(runs.publish(run, tmp_path / "bundle") / "README.md")
+    assert card.data.license == "other"  # three licences: each named in the text
+    for licence in provenance["licences"]:
+        assert licence in card.text
+    for attribution in provenance["attributions"]:
+        assert attribution in card.text

@@ -25,7 +25,7 @@ from dermnet.training.loop import train
 from dermnet.training.state import load_training_state
 
 
-def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, epochs=None, batch_size=None,
+def run(model_name, dataset="synthetic", root=None, *, label=None, recipe=None, out=None, epochs=None, batch_size=None,
         image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", deterministic=False,
         distribute=None, coordinator=None, num_processes=None, process_id=None, overwrite=False, verbose="auto"):
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
@@ -39,6 +39,8 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
             (scored on masks: `dermnet.evaluation.mask_scores`).
         dataset: a name of `dermnet.datasets.DATASETS` (images under `root`) or a manifest CSV;
             "synthetic" (the default) is drawn into the dermnet cache when `root` is None.
+        label: for an `"isic_archive"` download, the `metadata.csv` column holding the labels
+            (e.g. "diagnosis_1"); None for every other data set.
         recipe: a recipe name, a `Recipe`, or a JSON file of one (`Recipe.to_config()`, or a run's
             `config.json`); the model card's if None.
         out: the run's folder (default `runs/<model_name>`): `model.keras`, `history.csv`, `logs/`
@@ -90,13 +92,13 @@ def run(model_name, dataset="synthetic", root=None, *, recipe=None, out=None, ep
         folder = RunFolder(out or Path("runs") / model_name)
         # In a multi-host job process 0 holds the folder's lock for all.
         with folder.locked() if process == 0 else contextlib.nullcontext():
-            return _run(model_name, dataset, root, recipe, folder, epochs, batch_size, image_size, weights, seed,
+            return _run(model_name, dataset, root, label, recipe, folder, epochs, batch_size, image_size, weights, seed,
                         jit_compile, deterministic, distribute, overwrite, verbose, arguments, process)
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _run(model_name, dataset, root, recipe, folder, epochs, batch_size, image_size, weights, seed, jit_compile,
+def _run(model_name, dataset, root, label, recipe, folder, epochs, batch_size, image_size, weights, seed, jit_compile,
          deterministic, distribute, overwrite, verbose, arguments, process):
     keras.utils.set_random_seed(seed)
     if deterministic and keras.config.backend() == "tensorflow":
@@ -105,7 +107,7 @@ def _run(model_name, dataset, root, recipe, folder, epochs, batch_size, image_si
         tf.config.experimental.enable_op_determinism()
     card = model_card(model_name)
     recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
-    train_df, validation_df, test_df = data.load_splits(dataset, root)
+    train_df, validation_df, test_df = data.load_splits(dataset, root, label=label)
     weights = card.weights if weights == "default" else weights
     callbacks = []
     if process == 0:  # the run's files: written by process 0 alone
@@ -154,6 +156,6 @@ def _run(model_name, dataset, root, recipe, folder, epochs, batch_size, image_si
         scores = challenge_scores(datasets.challenge_of(str(dataset)), data.class_indices(test_df, classes),
                                   predict_probabilities(model, test_df), classes)
     folder.finish(scores, folder.config_of(arguments, model_name, recipe, classes,
-                                           describe_data(dataset, train_df, validation_df, test_df), size))
+                                           describe_data(dataset, root, train_df, validation_df, test_df), size))
     barrier("dermnet: scored")
     return scores
