@@ -30,17 +30,47 @@ def model():
 
 @pytest.mark.portable
 def test_evaluate_writes_scores_figures_and_report(tmp_path, model):
-    df = data.from_csv(write_dataset(tmp_path / "data", n=18, num_classes=3))
-    scores = evaluate(model, df, tmp_path / "eval", heat_maps_per_class=1, cache_dir=tmp_path / "cache")
+    df = data.from_csv(write_dataset(tmp_path / "data", n=18, num_classes=3, lesions_per_image=2))
+    scores = evaluate(model, df, tmp_path / "eval", heat_maps_per_class=1, cache_dir=tmp_path / "cache",
+                      n_resamples=40)
     assert scores == json.loads((tmp_path / "eval" / "scores.json").read_text())
-    assert {"accuracy", "balanced_accuracy", "auc"} <= set(scores)
+    assert {"accuracy", "balanced_accuracy", "auc", "expected_calibration_error"} <= set(scores)
+    # An interval beside every score, the lesions (two images each) drawn whole.
+    assert set(scores["intervals"]) == {name for name, value in scores.items() if isinstance(value, float)}
+    method = scores["interval_method"]
+    assert [method[k] for k in ("resampled", "groups", "images", "n_resamples")] == ["lesions", 9, 18, 40]
+    assert scores["scoring"] == {"challenge": None, "scored_classes": None}
     predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
-    assert len(predictions) == 18  # the columns of `dermnet predict`, with the true label
-    assert list(predictions) == ["image_id", "image", "label", "predicted", "p_class_0", "p_class_1", "p_class_2"]
+    assert len(predictions) == 18  # the columns of `dermnet predict`, with the true label and the lesion
+    assert list(predictions) == ["image_id", "image", "label", "lesion_id", "predicted", "p_class_0",
+                                 "p_class_1", "p_class_2"]
     report = (tmp_path / "eval" / "report.md").read_text()
     for figure in FIGURES:
         assert opens(tmp_path / "eval" / figure), figure
         assert f"({figure})" in report
+    low, high = scores["intervals"]["auc"]
+    assert f"| auc | {scores['auc']:.4f} | {low:.4f} to {high:.4f} |" in report
+    low, high = scores["intervals"]["auc_class_1"]
+    assert f" {scores['auc_class_1']:.4f} ({low:.4f} to {high:.4f}) |" in report
+    assert "- 95 % intervals: percentile bootstrap, 40 draws of the 9 lesions of the 18 images (seed 0" in (
+        report)
+
+
+def test_evaluate_with_a_temperature_scores_the_calibrated_probabilities(tmp_path, model):
+    df = data.from_csv(write_dataset(tmp_path / "data", n=12, num_classes=3))
+    plain = evaluate(model, df, tmp_path / "plain", heat_maps_per_class=0, cache_dir=tmp_path / "cache",
+                     n_resamples=0)
+    scores = evaluate(model, df, tmp_path / "eval", heat_maps_per_class=0, cache_dir=tmp_path / "cache",
+                      temperature=0.25, n_resamples=0)
+    assert scores["calibration"] == {"temperature": 0.25, "fitted_on": "validation split",
+                                     "expected_calibration_error_before": plain["expected_calibration_error"]}
+    assert scores["expected_calibration_error"] != plain["expected_calibration_error"]
+    assert "intervals" not in scores and scores["multiclass_accuracy"] == plain["multiclass_accuracy"]
+    one, two = (cv2.imread(str(tmp_path / folder / "reliability.png")) for folder in ("plain", "eval"))
+    assert two.shape[1] > 1.9 * one.shape[1]  # before and after, side by side
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "- calibration: temperature scaling (T = 0.250, fitted on the validation split)" in report
+    assert "- 95 % intervals: none" in report
 
 
 @pytest.mark.portable
@@ -91,7 +121,7 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     (tmp_path / "alone").mkdir()
     shutil.copy(run / "model.keras", tmp_path / "alone" / "model.keras")
     assert cli.main(["evaluate", str(tmp_path / "alone" / "model.keras")]) == 1
-    assert "no run config.json beside it" in capsys.readouterr().err
+    assert "no run config says which data set" in capsys.readouterr().err
     three = write_dataset(tmp_path / "three", n=24, num_classes=3)
     pd.read_csv(three).assign(split=["train"] * 16 + ["test"] * 8).to_csv(three, index=False)
     assert cli.main(["evaluate", str(run), "--dataset", str(three), "--out", "three"]) == 0  # another data set

@@ -19,15 +19,19 @@ from dermnet._io import write_csv, write_json
 from dermnet._progress import predict
 from dermnet.data import build_cache, class_indices, class_names
 from dermnet.data.manifest import mask_columns
+from dermnet.data.splits import GROUP_COLUMNS
+from dermnet.evaluation.calibration import apply_temperature, expected_calibration_error
 from dermnet.evaluation.gradcam import explained_network, gradcam
+from dermnet.evaluation.intervals import RESAMPLES, bootstrap_intervals, resampling_groups
 from dermnet.evaluation.masks import mask_scores
 from dermnet.evaluation.predict import masks_of
-from dermnet.evaluation.scoring import challenge_scores, headline, per_category
+from dermnet.evaluation.scoring import _mask_means, headline, model_scores, per_category
 from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, prediction_size
 
 def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmentation="menegola2017",
-             heat_maps_per_class=2, batch_size=32, cache_dir=None, about=None, scored_classes=None):
+             heat_maps_per_class=2, batch_size=32, cache_dir=None, about=None, scored_classes=None,
+             temperature=None, n_resamples=RESAMPLES):
     """Scores `model` on the images of `df` and writes its report to the folder `out`; returns the scores.
 
     A classifier's folder: `scores.json`, `predictions.csv`, `roc.png`, `precision_recall.png`,
@@ -49,13 +53,20 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
             date and the versions: e.g. `{"data set": "isic2016", "model file": "runs/x/model.keras"}`.
         scored_classes: classifiers without a challenge: the classes to give per-category scores for
             (default all; `dermnet.evaluation.cross_dataset` scores those its labels map onto).
+        temperature: classifiers: a temperature fitted on the validation split
+            (`dermnet.evaluation.calibration.fit_temperature`): the scores, predictions and figures are
+            of the calibrated probabilities, `reliability.png` shows them before and after, and
+            `scores.json` records `calibration` (the temperature, the ECE before).
+        n_resamples: bootstrap draws of the 95 % intervals beside each score (`intervals` and
+            `interval_method` in `scores.json`; images of one lesion or patient drawn together); 0
+            for none. ISIC 2018 task 2's summed scores get none.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     size = tuple(size or prediction_size(model))
     header = _header(model, df, size, about)
     if contract(model).predicts_masks:
-        return _evaluate_masks(model, df, out, size, cache_dir, header)
+        return _evaluate_masks(model, df, out, size, cache_dir, header, n_resamples)
     classes = list(class_names(df))
     cache = build_cache(df, size, cache_dir=cache_dir)
     images = np.asarray(cache.images[cache.index])
@@ -63,10 +74,23 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
     predictor = tta_model(model, tta_replicas, augmentation) if tta_replicas > 1 else model
     probabilities = np.asarray(predict(predictor, images, f"predicting {len(images)} images", batch_size), "float64")
 
-    scores = challenge_scores(challenge, truth, probabilities, classes, scored=scored_classes)
-    scores["expected_calibration_error"] = plots.calibration_bins(truth, probabilities)["ece"]
+    uncalibrated = probabilities
+    if temperature is not None:
+        probabilities = apply_temperature(probabilities, temperature)
+    groups, unit = resampling_groups(cache.rows)
+    scores = model_scores(challenge, truth, probabilities, classes, scored_classes, groups, unit,
+                          n_resamples=n_resamples, progress=True)
+    # What scored them, so that `compare` scores two evaluations alike.
+    scores["scoring"] = {"challenge": challenge,
+                         "scored_classes": list(scored_classes) if scored_classes else None}
+    if temperature is not None:
+        before = expected_calibration_error(truth, uncalibrated)
+        scores["calibration"] = {"temperature": float(temperature), "fitted_on": "validation split",
+                                 "expected_calibration_error_before": before}
     write_json(out / "scores.json", scores)
-    table = cache.rows[["image_id", "image", "label"]].assign(predicted=[classes[k] for k in probabilities.argmax(axis=1)])
+    # The grouping columns go along, so that `compare` resamples lesions as these intervals did.
+    columns = ["image_id", "image", "label", *(c for c in GROUP_COLUMNS if c in cache.rows)]
+    table = cache.rows[columns].assign(predicted=[classes[k] for k in probabilities.argmax(axis=1)])
     write_csv(out / "predictions.csv", table.join(_probability_columns(probabilities, classes, table.index)))
 
     figures = {
@@ -74,7 +98,8 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
         "Precision-recall curves": plots.precision_recall_curves(truth, probabilities, classes,
                                                                  out / "precision_recall.png"),
         "Confusion matrix": plots.confusion_matrix(truth, probabilities, classes, out / "confusion_matrix.png"),
-        "Reliability": plots.reliability_diagram(truth, probabilities, out / "reliability.png"),
+        "Reliability": plots.reliability_diagram(truth, uncalibrated, out / "reliability.png", calibrated=(
+            None if temperature is None else probabilities), temperature=temperature),
     }
     chosen = np.concatenate([np.flatnonzero(truth == k)[:heat_maps_per_class] for k in range(len(classes))])
     if len(chosen):
@@ -88,15 +113,21 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
                                               f"{model.name} predicts\n(each image: true class → predicted class)")
     views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
     header += [f"- scoring: {challenge + ' (official)' if challenge else 'dermnet classification scores'}; "
-               f"expected calibration error over 10 confidence bins", f"- test-time augmentation: {views}"]
+               f"expected calibration error over 10 confidence bins", f"- test-time augmentation: {views}",
+               *_calibration_line(scores), *_interval_line(scores)]
     _report(out / "report.md", model.name, header, scores, figures)
     return scores
 
 
-def _evaluate_masks(model, df, out, size, cache_dir, header):
+def _evaluate_masks(model, df, out, size, cache_dir, header, n_resamples):
     cache = build_cache(df, size, cache_dir=cache_dir)
     probabilities = masks_of(model, cache)
     scores, table = mask_scores(df, probabilities, per_image=True)
+    if mask_columns(df) == ["mask"] and n_resamples:  # task 1: means over images, resampled as any score
+        rows = table.to_dict("records")
+        groups, unit = resampling_groups(cache.rows)
+        scores.update(bootstrap_intervals(lambda taken: _mask_means([rows[i] for i in taken]),
+                                          np.zeros(len(rows)), groups, n_resamples, unit=unit, progress=True))
     write_json(out / "scores.json", scores)
     write_csv(out / "masks.csv", table)
     first = table[table["mask"] == mask_columns(df)[0]]  # the lesion, or the first attribute
@@ -104,7 +135,7 @@ def _evaluate_masks(model, df, out, size, cache_dir, header):
                                  probabilities[..., 0] > 0.5, first["jaccard"].to_numpy(), out / "masks.png",
                                  names=list(first["image_id"]))
     task = "task 1" if mask_columns(df) == ["mask"] else "task 2, attributes"
-    header += [f"- scoring: at each image's own size (ISIC 2018 {task}, official)"]
+    header += [f"- scoring: at each image's own size (ISIC 2018 {task}, official)", *_interval_line(scores)]
     _report(out / "report.md", model.name, header, scores, {"Masks": figure})
     return scores
 
@@ -125,14 +156,44 @@ def _header(model, df, size, about):
 
 
 def _score_tables(scores):
-    """The headline scores, then a table of the per-category (or per-attribute) ones."""
-    lines = ["| score | value |", "| --- | --- |"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in headline(scores).items()]
+    """The headline scores with their 95 % intervals, then a table of the per-category (or
+    per-attribute) ones, each with its interval in brackets."""
+    intervals = scores.get("intervals", {})
+    lines = ["| score | value | 95 % interval |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {value:.4f} | {_interval(intervals.get(name), '–')} |"
+              for name, value in headline(scores).items()]
     table = per_category(scores)
     if len(table):
         lines += ["", "| category | " + " | ".join(table.columns) + " |", "| --- |" + " --- |" * len(table.columns)]
-        lines += [f"| {name} | " + " | ".join(f"{value:.4f}" for value in row) + " |" for name, row in table.iterrows()]
+        for name, row in table.iterrows():
+            cells = [f"{value:.4f}" + _interval(intervals.get(f"{metric}_{name}"), "", " ({})")
+                     for metric, value in row.items()]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _interval(bounds, missing, form="{}"):
+    return missing if bounds is None else form.format(f"{bounds[0]:.4f} to {bounds[1]:.4f}")
+
+
+def _interval_line(scores):
+    """The report's line on how the intervals were drawn."""
+    method = scores.get("interval_method")
+    if not method:
+        return ["- 95 % intervals: none"]
+    skipped = f"; {method['skipped']} draws skipped ({method['skipped_why']})" if method["skipped"] else ""
+    return [f"- 95 % intervals: {method['method']}, {method['n_resamples']} draws of the {method['groups']} "
+            f"{method['resampled']} of the {method['images']} images (seed {method['seed']}){skipped}"]
+
+
+def _calibration_line(scores):
+    calibration = scores.get("calibration")
+    if not calibration:
+        return []
+    return [f"- calibration: temperature scaling (T = {calibration['temperature']:.3f}, fitted on the "
+            f"{calibration['fitted_on']}): expected calibration error "
+            f"{calibration['expected_calibration_error_before']:.4f} before, "
+            f"{scores['expected_calibration_error']:.4f} after; the scores are of the calibrated ones"]
 
 
 def _probability_columns(probabilities, classes, index):

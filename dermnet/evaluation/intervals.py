@@ -83,10 +83,12 @@ def bootstrap_intervals(scores_of, labels, groups=None, n_resamples=RESAMPLES, s
         for _ in range(n_resamples):
             taken = np.bincount(rng.integers(0, count, count), minlength=count)
             rows = np.repeat(np.arange(n), taken[codes])  # each image as often as its group was drawn
-            if (present & ~_classes_present(labels, rows)).any():
-                skipped += 1
-            else:
-                draws.append(scores_of(rows))
+            complete = not (present & ~_classes_present(labels, rows)).any()
+            if complete:
+                with warnings.catch_warnings():  # a draw's warnings (a collapsed model's) repeat the point's
+                    warnings.simplefilter("ignore")
+                    draws.append(scores_of(rows))
+            skipped += not complete
             bar.update(1)
     names = [name for name, value in (draws[0] if draws else {}).items() if isinstance(value, (float, int))]
     table = np.array([[draw.get(name, np.nan) for name in names] for draw in draws], dtype="float64")

@@ -45,6 +45,7 @@ import numpy as np
 
 from dermnet.evaluation import official
 from dermnet.evaluation.collapse import collapse_warning
+from dermnet.evaluation.intervals import RESAMPLES, SEED, bootstrap_intervals
 from dermnet.evaluation.submissions import MASK_THRESHOLD, SubmissionError, read_mask_pairs, read_predictions, read_truth
 from dermnet.datasets import ATTRIBUTES
 
@@ -100,8 +101,14 @@ def get_challenge(name):
     return CHALLENGES[name]
 
 
-def score(challenge, truth, predictions, weights=None, validation_weights=None):
+def score(challenge, truth, predictions, weights=None, validation_weights=None, intervals=False, groups=None):
     """The official scores of `challenge` (module docstring).
+
+    With `intervals` (True, or a number of resamples: `RESAMPLES` for True), the scores also hold
+    `intervals` (`{score: [low, high]}`, 95 %) and `interval_method`, by a seeded percentile
+    bootstrap over the images, or over `groups` (one per image or truth row: lesion or patient
+    ids) drawn whole (`dermnet.evaluation.intervals.bootstrap_intervals`); classification and
+    ISIC 2018 task 1 only.
 
     Raises:
         SubmissionError: (a `ValueError`) a file, DataFrame or array that the official scoring
@@ -109,8 +116,13 @@ def score(challenge, truth, predictions, weights=None, validation_weights=None):
     """
     challenge = get_challenge(challenge)
     if challenge.kind == "segmentation":
-        return segmentation_scores(truth, predictions)
+        scores, rows = segmentation_scores(truth, predictions, per_image=True)
+        return _with_intervals(scores, intervals, groups, np.zeros(len(rows), "int64"),
+                               lambda taken: _mask_means([rows[i] for i in taken]))
     if challenge.kind == "attributes":
+        if intervals:
+            raise ValueError("intervals= is for classification and ISIC 2018 task 1: task 2's scores sum "
+                             "confusion matrices over images")
         return attribute_scores(truth, predictions)
     if _is_table(truth):
         if weights is not None or validation_weights is not None:
@@ -122,7 +134,21 @@ def score(challenge, truth, predictions, weights=None, validation_weights=None):
         predictions = read_predictions(predictions, challenge.categories, ids, headerless)
     else:
         truth, predictions = _arrays(challenge.categories, truth, predictions)
-    return _classification(challenge, truth, predictions, weights, validation_weights)
+    scores = _classification(challenge, truth, predictions, weights, validation_weights)
+    weights = np.ones(len(truth)) if weights is None else np.asarray(weights, dtype="float64")
+    validation_weights = weights if validation_weights is None else np.asarray(validation_weights, "float64")
+    return _with_intervals(scores, intervals, groups, truth, lambda taken: _classification(
+        challenge, truth[taken], predictions[taken], weights[taken], validation_weights[taken]))
+
+
+def _with_intervals(scores, intervals, groups, labels, scores_of):
+    """`scores` with the bootstrap intervals of `scores_of` (`score`'s `intervals`), or as they are."""
+    if not intervals:
+        return scores
+    if groups is not None and len(groups) != len(labels):
+        raise ValueError(f"groups= gives one group per image: {len(labels)} images, {len(groups)} groups")
+    return {**scores, **bootstrap_intervals(scores_of, labels, groups, RESAMPLES if intervals is True else
+                                            int(intervals), unit=None if groups is None else "groups")}
 
 
 def _classification(challenge, truth, predictions, weights=None, validation_weights=None):
@@ -187,9 +213,10 @@ def classification_scores(truth, probabilities, class_names=None, weights=None, 
     return {**scores, "multiclass_accuracy": _multiclass_accuracy(truth, probabilities, weights)}
 
 
-def challenge_scores(challenge, truth, probabilities, class_names, scored=None):
+def challenge_scores(challenge, truth, probabilities, class_names, scored=None, intervals=False, groups=None):
     """A model's scores: the official ones of `challenge`, or `classification_scores` (of the
-    classes `scored`) where `challenge` is None (a data set no challenge scores).
+    classes `scored`) where `challenge` is None (a data set no challenge scores); with `intervals`
+    and `groups`, their bootstrap intervals too, as `score` gives them.
 
     The model's output columns are matched to the challenge's categories by their names
     (`class_names`, the model's output order, without regard to case), never by position: ISIC 2016
@@ -205,6 +232,11 @@ def challenge_scores(challenge, truth, probabilities, class_names, scored=None):
         ValueError: a category the challenge scores has no class among `class_names`, or a
             single-label challenge's classes are not exactly the model's.
     """
+    if intervals:
+        truth, probabilities = np.asarray(truth), np.asarray(probabilities)
+        return _with_intervals(challenge_scores(challenge, truth, probabilities, class_names, scored),
+                               intervals, groups, truth, lambda taken: challenge_scores(
+                                   challenge, truth[taken], probabilities[taken], class_names, scored))
     if challenge is None:
         scores = classification_scores(truth, probabilities, class_names, scored=scored)
         return _flag_collapse(scores, probabilities)
@@ -225,6 +257,40 @@ def _flag_collapse(scores, probabilities):
     scores of a model that learned nothing are not a result."""
     warning = collapse_warning(probabilities)
     return scores if warning is None else {**scores, "warning": warning}
+
+
+def model_scores(challenge, truth, probabilities, class_names, scored=None, groups=None, unit=None,
+                 n_resamples=RESAMPLES, seed=SEED, progress=False):
+    """A classifier's scores as `dermnet evaluate` writes them: `challenge_scores`, the
+    `expected_calibration_error`, and the bootstrap `intervals` of all of them with their
+    `interval_method` (`dermnet.evaluation.intervals.bootstrap_intervals`).
+
+    Args:
+        challenge: an ISIC challenge, or None for `classification_scores` (of the classes `scored`).
+        truth: `[N]` class indices into `class_names`.
+        probabilities: `[N, K]`, one column per name of `class_names`.
+        groups: `[N]` each image's group, resampled whole (`intervals.resampling_groups`); None: images.
+        unit: what a group is ("lesions", "patients"), as `interval_method` records it.
+        n_resamples: bootstrap draws; 0 for no intervals.
+        seed: of the draws.
+        progress: show a progress bar over the draws.
+
+    Returns:
+        `{score: value, ..., "intervals": {score: [low, high]}, "interval_method": {...}}`.
+    """
+    from dermnet.evaluation.calibration import expected_calibration_error
+
+    truth, probabilities = np.asarray(truth, dtype="int64"), np.asarray(probabilities, dtype="float64")
+
+    def scores_of(taken):
+        return {**challenge_scores(challenge, truth[taken], probabilities[taken], class_names, scored=scored),
+                "expected_calibration_error": expected_calibration_error(truth[taken], probabilities[taken])}
+
+    scores = scores_of(np.arange(len(truth)))
+    if n_resamples:
+        scores.update(bootstrap_intervals(scores_of, truth, groups, n_resamples, seed, unit=unit,
+                                          progress=progress))
+    return scores
 
 
 def answers(challenge, class_names):
@@ -252,9 +318,14 @@ def segmentation_scores(truth, predictions, names=None, per_image=False):
     else:
         pairs = _mask_arrays(truth, predictions, names)
     rows = [{"image_id": image_id, **official.mask_metrics(t, p)} for image_id, t, p in pairs]
-    scores = {m: float(np.mean([row[m] for row in rows])) for m in official.MASK_METRICS}
-    scores = {"overall": scores["threshold_jaccard"], "validation": scores["threshold_jaccard"], **scores}
+    scores = _mask_means(rows)
     return (scores, rows) if per_image else scores
+
+
+def _mask_means(rows):
+    """Task 1's scores of per-image `rows` (`official.mask_metrics` each): their means."""
+    scores = {m: float(np.mean([row[m] for row in rows])) for m in official.MASK_METRICS}
+    return {"overall": scores["threshold_jaccard"], "validation": scores["threshold_jaccard"], **scores}
 
 
 def attribute_scores(truth, predictions, names=None):
