@@ -85,6 +85,7 @@ def _train(args):
                  num_processes=args.num_processes, process_id=args.process_id, overwrite=args.overwrite,
                  verbose=1 if sys.stdout.isatty() else 2)  # a progress bar, or a line per epoch in a log
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
+    _warn_if_collapsed(scores)
     print(f"model, history, scores (per category too) and config in {out}/")
 
 
@@ -170,7 +171,14 @@ def _evaluate(args):
     scores = evaluate(model, held_out, out, run.prediction_size, challenge=challenge,
                       tta_replicas=args.tta, about=about, scored_classes=scored)
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
+    _warn_if_collapsed(scores)
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
+
+
+def _warn_if_collapsed(scores):
+    """A model that gave every image the same prediction says so beside its scores, loudly."""
+    if "warning" in scores:
+        print(f"WARNING: {scores['warning']}")
 
 
 def _data_set_key(dataset):
@@ -386,6 +394,12 @@ def main(argv=None):
         _import_keras_quietly()
     try:
         args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not Keras' traceback
+        if args.debug:
+            raise
+        again = " (run the same command again to resume it)" if args.command == "train" else ""
+        print(f"dermnet {args.command}: interrupted{again}", file=sys.stderr)
+        return 130
     except Exception as err:  # a person reads this: one line, not a traceback
         if args.debug:
             raise

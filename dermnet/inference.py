@@ -51,7 +51,21 @@ def image_paths(inputs):
             raise FileNotFoundError(f"{item}: no such file or folder")
     if not paths:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {', '.join(map(str, inputs))}")
+    # A name that is not UTF-8 (Python keeps its bytes as surrogates) cannot be written into the
+    # predictions' CSV: refused before the work, named, rather than failing after it.
+    odd = [p for p in paths if _not_utf8(str(p))]
+    if odd:
+        raise DataError(f"{len(odd)} image file name(s) are not valid UTF-8 text, e.g. {ascii(str(odd[0]))}: "
+                        "rename them, or give the other files")
     return paths
+
+
+def _not_utf8(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size=16, masks_dir=None,

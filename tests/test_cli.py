@@ -102,3 +102,12 @@ def test_progress_off_a_terminal_is_a_line_per_state(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("dermnet: drawing:   0%") and lines[-1].startswith("dermnet: drawing: 100%")
     assert "\r" not in "".join(lines) and len(lines) == len(set(lines)) == 2
+
+
+def test_ctrl_c_is_one_line_that_says_how_to_resume(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_train", interrupted)
+    assert cli.main(["train", "baseline_cnn"]) == 130
+    assert capsys.readouterr().err == "dermnet train: interrupted (run the same command again to resume it)\n"

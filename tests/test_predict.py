@@ -1,6 +1,7 @@
 """`dermnet predict`: files, folders and lists of images in, one row per image out."""
 
 import json
+import os
 
 import cv2
 import keras
@@ -161,3 +162,16 @@ def test_a_csv_dermnet_wrote_reads_back_whole(tmp_path):
     assert "'-a.png,-0.5," in text and "plain.png,-1e-09," in text  # numbers never escaped
     assert [p.name for p in image_paths([tmp_path / "list.csv"])] == names
     pd.testing.assert_frame_equal(read_csv(tmp_path / "list.csv"), table)
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_before_the_work(tmp_path, capsys):
+    run = saved_run(dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3)), tmp_path / "run",
+                    ["benign", "malignant"])
+    images_on_disk(tmp_path / "images")
+    odd = os.path.join(os.fsencode(tmp_path / "images"), b"caf\xe9.png")  # Latin-1 bytes, as old archives hold
+    with open(odd, "wb") as file:
+        file.write((tmp_path / "images" / "a.png").read_bytes())
+    assert cli.main(["predict", str(run), str(tmp_path / "images")]) == 1
+    error = capsys.readouterr().err
+    assert "not valid UTF-8" in error and "caf\\udce9.png" in error and error.count("\n") == 1
+    assert not (run / "predictions.csv").exists()

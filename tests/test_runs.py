@@ -213,3 +213,17 @@ def test_an_isic_archive_download_trains_and_its_licences_reach_the_card(tmp_pat
         assert licence in card.text
     for attribution in provenance["attributions"]:
         assert attribution in card.text
+
+
+def test_a_run_folder_with_its_own_predictions_trains_over_with_overwrite(tmp_path):
+    folder = runs.RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    for name in ("model.keras", "scores.json", "config.json", "predictions.csv"):  # predict's default output too
+        (folder.path / name).write_text("{}")
+    with pytest.raises(FileExistsError, match="holds a finished run"):
+        folder.start_or_resume({"seed": 0}, lambda _: None)
+    earlier = folder.start_or_resume({"seed": 0}, lambda _: None, overwrite=True)
+    assert folder.path / "predictions.csv" in earlier and (folder.path / "predictions.csv").exists()
+    (folder.path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"not a dermnet run's \(notes.txt\)"):
+        folder.start_or_resume({"seed": 0}, lambda _: None, overwrite=True)
