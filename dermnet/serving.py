@@ -3,7 +3,8 @@
 `export_saved_model` writes a SavedModel (TensorFlow Serving takes it as is) with two signatures:
 
 - `serving_default`: `images`, a `[batch]` tf.string of encoded JPEG / PNG / GIF / BMP / WebP files
-  (each checked from its header against a pixel limit before it is decoded);
+  (each checked from its header against a pixel limit, and the request against a budget, before any is
+  decoded; a refusal names the image's place in the request);
 - `serving_pixels`: `pixels`, uint8 `[batch, height, width, 3]` RGB.
 
 A classifier answers `probabilities` (float32 `[batch, K]`) and `label` (tf.string `[batch]`, the
@@ -29,8 +30,17 @@ import numpy as np
 
 from dermnet import __version__
 from dermnet._io import recover_interrupted_write, write_atomically
-from dermnet.data.images import MAX_PIXELS
+from dermnet.data.images import BMP_ADVICE, BMP_BITS, GIF_ADVICE, MAX_PIXELS
 from dermnet.models import contract, inference_model
+
+
+# The default budget of pixels that one request's images may declare together: one image at the data
+# layer's limit, or four of 25 megapixels. The served model decodes a request's images one at a time, so
+# its memory follows the largest (measured over a warm process of 1.04 GB, TensorFlow and the model loaded:
+# +0.59 GB for a 100-megapixel progressive JPEG, the costliest kind: libjpeg's whole-image coefficient
+# buffers; +0.25 GB for four of 25; 1.56 GB and 0.90 GB before they were decoded one at a time), and this
+# budget bounds its decoding time (~1 s a core). A 2-core, 4 GB server takes two such requests at once.
+MAX_REQUEST_PIXELS = 100_000_000
 
 
 def _tf():
@@ -45,42 +55,67 @@ def _tf():
 def decode_image(data):
     """uint8 `[height, width, 3]` RGB pixels of an encoded image (a scalar tf.string), as
     `dermnet.data.read_image` decodes it: pixels as stored (EXIF orientation is not applied), the
-    first frame of a GIF."""
+    first frame of a GIF, an 8-bit BMP's palette looked up (TensorFlow's decoder gives the indices).
+    Files that `refusal` names are not decoded as `read_image` decodes them."""
     import tensorflow as tf
 
+    def other():
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        head = _bytes(data, 0, 34)
+        palette = _bytes(data, 14 + _little(head, 14, 4), 1024)  # after the header: 256 × (B, G, R, 0)
+        palette = tf.cast(tf.reshape(palette, [256, 4])[:, 2::-1], tf.uint8)
+        bmp8 = _starts(head, b"BM") & tf.equal(_little(head, 28, 2), 8)
+        return tf.cond(bmp8, lambda: tf.gather(palette, tf.cast(image[..., 0], tf.int32)), lambda: image)
+
     return tf.cond(tf.io.is_jpeg(data),
-                   lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-                   lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+                   lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"), other)
+
+
+def _bytes(data, start, length):
+    """int64 `[length]`: the bytes of `data` (a scalar tf.string) from `start` on, zeros past its end."""
+    import tensorflow as tf
+
+    start = tf.minimum(tf.cast(start, tf.int64), tf.cast(tf.strings.length(data), tf.int64))  # substr's bound
+    padded = tf.strings.substr(data + tf.constant(bytes(length)), start, tf.constant(length, tf.int64))
+    return tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.int64)
+
+
+def _little(values, start, length):  # an unsigned little-endian integer of `length` bytes at `start`
+    return sum(values[start + k] * 256**k for k in range(length))
+
+
+def _starts(values, text, at=0):
+    import tensorflow as tf
+
+    return tf.reduce_all(tf.equal(values[at:at + len(text)], tf.constant(list(text), tf.int64)))
 
 
 def header_size(data):
     """(known, height, width) of an encoded image (a scalar tf.string) from its header alone, before
-    any pixel is decoded: JPEG, PNG, GIF, BMP and WebP (lossy, lossless and extended). Written out
-    by hand because TensorFlow reads only a JPEG's size without decoding it (`extract_jpeg_shape`)."""
+    any pixel is decoded: JPEG, PNG, GIF (its first frame's size, which TensorFlow decodes, not the
+    logical screen's), BMP and WebP (lossy, lossless and extended). Written out by hand because
+    TensorFlow reads only a JPEG's size without decoding it (`extract_jpeg_shape`)."""
     import tensorflow as tf
 
-    head = tf.cast(tf.io.decode_raw(tf.strings.substr(data + tf.constant(bytes(32)), 0, 32), tf.uint8), tf.int64)
-
-    def little(start, length):  # an unsigned little-endian integer of `length` bytes at `start`
-        return sum(head[start + k] * 256**k for k in range(length))
+    head = _bytes(data, 0, 32)
 
     def big(start, length):
         return sum(head[start + k] * 256**(length - 1 - k) for k in range(length))
 
-    def starts(text, at=0):
-        return tf.reduce_all(tf.equal(head[at:at + len(text)], tf.constant(list(text), tf.int64)))
-
-    bmp_height = little(22, 4)
+    bmp_height = _little(head, 22, 4)
     bmp_height = tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height)  # top-down BMPs: negative
-    vp8l = little(21, 4)
-    webp = starts(b"RIFF") & starts(b"WEBP", 8)
+    vp8l = _little(head, 21, 4)
+    webp = _starts(head, b"RIFF") & _starts(head, b"WEBP", 8)
+    gif = _starts(head, b"GIF8")
+    frame = tf.cond(gif, lambda: _gif_frame(data), lambda: tf.constant([-1] * 4, tf.int64))
     formats = [  # (is this format, height, width)
-        (starts(b"\x89PNG\r\n\x1a\n"), big(20, 4), big(16, 4)),
-        (starts(b"GIF8"), little(8, 2), little(6, 2)),
-        (starts(b"BM"), bmp_height, little(18, 4)),
-        (webp & starts(b"VP8X", 12), little(27, 3) + 1, little(24, 3) + 1),
-        (webp & starts(b"VP8L", 12), vp8l // 2**14 % 2**14 + 1, vp8l % 2**14 + 1),
-        (webp & starts(b"VP8 ", 12), little(28, 2) % 2**14, little(26, 2) % 2**14),
+        (_starts(head, b"\x89PNG\r\n\x1a\n"), big(20, 4), big(16, 4)),
+        (gif & (frame[0] >= 0), frame[3], frame[2]),
+        (gif & (frame[0] < 0), _little(head, 8, 2), _little(head, 6, 2)),  # no frame found: `refusal` says so
+        (_starts(head, b"BM"), bmp_height, _little(head, 18, 4)),
+        (webp & _starts(head, b"VP8X", 12), _little(head, 27, 3) + 1, _little(head, 24, 3) + 1),
+        (webp & _starts(head, b"VP8L", 12), vp8l // 2**14 % 2**14 + 1, vp8l % 2**14 + 1),
+        (webp & _starts(head, b"VP8 ", 12), _little(head, 28, 2) % 2**14, _little(head, 26, 2) % 2**14),
     ]
     known, height, width = tf.constant(False), tf.constant(0, tf.int64), tf.constant(0, tf.int64)
     for is_format, format_height, format_width in reversed(formats):
@@ -95,16 +130,72 @@ def header_size(data):
     return jpeg | known, height_width[0], height_width[1]
 
 
+def _gif_frame(data):
+    """int64 (left, top, width, height) of a GIF's first image descriptor, past the extension blocks
+    before it (at most 4,096 blocks: a real GIF has a handful); −1s where none is found."""
+    import tensorflow as tf
+
+    def at(position):
+        return _bytes(data, position, 1)[0]
+
+    flags = _little(_bytes(data, 10, 1), 0, 1)
+    start = 13 + tf.where(flags >= 128, 3 * 2 ** (flags % 8 + 1), 0)  # past the global colour table
+
+    def step(position, inside):  # an extension: its introducer and label, then sub-blocks up to an empty one
+        return tf.cond(inside, lambda: (position + at(position) + 1, at(position) > 0),
+                       lambda: (position + 2, tf.constant(True)))
+
+    position, inside = tf.while_loop(lambda position, inside: inside | tf.equal(at(position), 0x21), step,
+                                     (start, tf.constant(False)), maximum_iterations=4096)
+    descriptor = _bytes(data, position, 9)
+    frame = tf.stack([_little(descriptor, k, 2) for k in (1, 3, 5, 7)])
+    return tf.where(~inside & tf.equal(descriptor[0], 0x2C), frame, -1)
+
+
+def refusal(data):
+    """Why the served model refuses an encoded image (a scalar tf.string) that its header says it
+    cannot decode as `dermnet.data.read_image` does (which refuses it too, in the same words): a BMP
+    of other than 8, 24 or 32 bits, or compressed; a GIF whose first frame does not fill its canvas
+    (TensorFlow decodes the frame alone, `read_image` puts it on the canvas); "" for any other file.
+
+    Refused, not decoded: TensorFlow reads no 1-, 4- or 16-bit BMP, and drawing a GIF's frame on its
+    canvas (background, transparency) in the graph as OpenCV does would be a second GIF decoder to
+    keep in step; dermoscopy images are neither."""
+    import tensorflow as tf
+
+    head = _bytes(data, 0, 34)
+    text = tf.strings.as_string
+    bits, compression, dib = _little(head, 28, 2), _little(head, 30, 4), _little(head, 14, 4)
+    bmp = tf.where(tf.reduce_any(tf.equal(bits, BMP_BITS)), tf.where(
+        ((compression == 0) | (compression == 3)) & (dib >= 40), "",
+        tf.strings.join(["a BMP of compression ", text(compression), " with a ", text(dib),
+                         f"-byte header: {BMP_ADVICE}"])),
+        tf.strings.join(["a ", text(bits), f"-bit BMP: {BMP_ADVICE}"]))
+
+    def gif():
+        frame = _gif_frame(data)
+        canvas = tf.stack([_little(head, 6, 2), _little(head, 8, 2)])
+        return tf.where(tf.reduce_all(tf.equal(frame, tf.concat([[0, 0], canvas], 0))), "", tf.where(
+            frame[0] < 0, f"a GIF whose first frame is not found: {GIF_ADVICE}", tf.strings.join([
+                "a GIF whose first frame (", text(frame[2]), "x", text(frame[3]), " at ", text(frame[0]), ",",
+                text(frame[1]), ") does not fill its canvas (", text(canvas[0]), "x", text(canvas[1]),
+                f"): {GIF_ADVICE}"])))
+
+    return tf.cond(_starts(head, b"BM"), lambda: bmp,
+                   lambda: tf.cond(_starts(head, b"GIF8"), gif, lambda: tf.constant("")))
+
+
 def resize_bicubic(image, size):
     """float32 `[height, width, C]` of `image` (`[H, W, C]`, any number type) stretched to `size`,
     with OpenCV's bicubic kernel (a = −0.75, pixel centres aligned, edges repeated), not rounded:
     `cv2.resize(image, ..., interpolation=cv2.INTER_CUBIC)` on float input, to within 1e-4."""
     import tensorflow as tf
 
-    image = tf.cast(image, tf.float32)
     for axis, length in enumerate(size):
         index, weights = _cubic_taps(tf.shape(image)[axis], length)
-        taps = tf.gather(image, index, axis=axis)  # the 4 source rows (columns) of each output one
+        # the 4 source rows (columns) of each output one, made float after the gather: a float copy of a
+        # whole uint8 image would cost 12 bytes a pixel (1.2 GB for 100 megapixels), these cost a few rows
+        taps = tf.cast(tf.gather(image, index, axis=axis), tf.float32)
         image = tf.einsum("hkwc,hk->hwc" if axis == 0 else "hwkc,wk->hwc", taps, weights)
     return image
 
@@ -135,19 +226,23 @@ def resize_masks(masks, size):
     return tf.image.resize(masks, size, method="bilinear")
 
 
-def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS, keep=()):
+def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
+                       max_request_pixels=MAX_REQUEST_PIXELS, keep=()):
     """Writes `model` as a SavedModel folder `out` with the `serving_default` (encoded images) and
     `serving_pixels` (uint8 pixels) signatures of the module docstring, and `dermnet.json` (what it
     is: model, classes, size, pixel limit); written under a temporary name, then renamed.
 
-    The served model refuses, naming the image's place in the request, a file that is not a JPEG,
-    PNG, GIF, BMP or WebP and one whose header declares more than `max_pixels` pixels (before
-    decoding it: a small file can declare gigapixels); an empty request gets an empty answer.
+    The served model refuses a request, naming the image ("dermnet: image 3 of the request: ..."), that
+    holds a file that is not a JPEG, PNG, GIF, BMP or WebP, one whose header declares more than
+    `max_pixels` pixels, images whose headers declare more than `max_request_pixels` together (all
+    before decoding anything: a small file can declare gigapixels), a file that `refusal` names, or one
+    that fails to decode; an empty request gets an empty answer.
 
     Args:
         size: `(height, width)` the model predicts at (`dermnet.models.prediction_size`).
         classes: a classifier's class names in output order (default class_0, class_1, ...).
         max_pixels: the largest image the server decodes (default the data layer's limit).
+        max_request_pixels: the most pixels a request's images may declare together (`MAX_REQUEST_PIXELS`).
         keep: files that must survive (the model file exported, its run folder's files): an
             `out` that holds one of them is refused.
 
@@ -192,32 +287,38 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS, ke
         return answer(batch, tf.shape(pixels)[1:3])
 
     def from_files(images):
-        def one(item):
-            data, index = item
-            known, height, width = header_size(data)
-            checks = [
-                tf.debugging.Assert(known, ["dermnet: image", index, "of the request is not a JPEG, PNG, GIF, "
-                                            "BMP or WebP file"]),
-                tf.debugging.Assert(height * width <= max_pixels, [
-                    "dermnet: image", index, "of the request declares", width, "x", height, "pixels, more than "
-                    f"the limit of {max_pixels:,} set at export (dermnet export --max-pixels)"]),
-            ]
-            with tf.control_dependencies(checks):
-                image = decode_image(data)
-            return resize_bicubic(image, size), tf.shape(image)[:2]
-
-        indices = tf.range(tf.shape(images)[0])
-        batch, sizes = tf.map_fn(one, (images, indices),
-                                 fn_output_signature=(resized, tf.TensorSpec([2], tf.int32)))
+        count = tf.shape(images)[0]
+        known, heights, widths = tf.map_fn(header_size, images,
+                                           fn_output_signature=(tf.bool, tf.int64, tf.int64))
+        pixels, total, text = heights * widths, tf.math.cumsum(heights * widths), tf.strings.as_string
+        # Each image's first problem from its header alone: no pixel is decoded before every image passes.
+        problems = tf.where(~known, "not a JPEG, PNG, GIF, BMP or WebP file", tf.where(
+            pixels > max_pixels, tf.strings.join([
+                "declares ", text(widths), "x", text(heights), " pixels, more than the limit of "
+                f"{max_pixels:,} set at export (dermnet export --max-pixels)"]), tf.where(
+                total > max_request_pixels, tf.strings.join([
+                    "brings the request to ", text(total), " pixels, more than its budget of "
+                    f"{max_request_pixels:,} set at export (dermnet export --max-request-pixels)"]),
+                tf.map_fn(refusal, images, fn_output_signature=tf.string))))
+        with tf.control_dependencies([_assert_none(problems)]):
+            index, batch, sizes = _decode_each(images, size)
+        # A decoder's error names no image: the images that failed are the ones missing
+        decoded = tf.scatter_nd(index[:, None], tf.ones_like(index, tf.bool), [tf.cast(count, tf.int64)])
+        with tf.control_dependencies([_assert_none(tf.where(decoded, "", "cannot be decoded: a truncated or "
+                                                            "corrupt file"))]):
+            batch = tf.identity(batch)
         if not segmentor:
             return answer(batch, None)
         # masks come back at the images' size: one per request
-        tf.debugging.assert_equal(sizes, tf.broadcast_to(sizes[:1], tf.shape(sizes)),
-                                  message="a segmentor's request holds images of one size")
-        return answer(batch, tf.concat([sizes, [size]], 0)[0])
+        same = tf.reduce_all(tf.equal(sizes, sizes[:1]), axis=1)
+        with tf.control_dependencies([_assert_none(tf.where(same, "", tf.strings.join([
+                text(sizes[:, 1]), "x", text(sizes[:, 0]), ", where image 0 is ", text(sizes[0, 1]), "x",
+                text(sizes[0, 0]), ": a segmentor takes the images of a request at one size"])))]):
+            return answer(tf.identity(batch), tf.concat([sizes, [size]], 0)[0])
 
     description = {"model": model.name, "classes": classes, "size": list(size), "max_pixels": max_pixels,
-                   "dermnet_version": __version__, "keras_version": keras.__version__}
+                   "max_request_pixels": max_request_pixels, "dermnet_version": __version__,
+                   "keras_version": keras.__version__}
 
     def write(partial):
         _save(partial, {"serving_default": (from_files, tf.TensorSpec([None], tf.string, "images")),
@@ -225,6 +326,37 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS, ke
         (Path(partial) / _EXPORT_MARK).write_text(json.dumps(description, indent=2))
 
     write_atomically(out, write)
+
+
+def _assert_none(problems):
+    """An assertion that no image of a request has a problem (a `[batch]` tf.string, "" for none), whose
+    message names the first that has one: "dermnet: image 3 of the request: <its problem>"."""
+    import tensorflow as tf
+
+    first = tf.argmax(tf.concat([tf.cast(problems != "", tf.int32), [1]], 0), output_type=tf.int32)
+    problem = tf.concat([problems, [""]], 0)[first]
+    return tf.debugging.Assert(tf.reduce_all(tf.equal(problems, "")), [tf.strings.join([
+        "dermnet: image ", tf.strings.as_string(first), " of the request: ", problem])])
+
+
+def _decode_each(images, size):
+    """(the indices of the images decoded, their pixels resized to `size`, their own sizes) of a `[batch]`
+    tf.string of encoded images: an image that fails to decode is left out (TensorFlow's error would
+    name none), and they are decoded one at a time (a request's memory is its largest image's)."""
+    import tensorflow as tf
+
+    def decode(index):
+        image = decode_image(images[index])
+        return index, resize_bicubic(image, size), tf.shape(image)[:2]
+
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = False
+    options.experimental_optimization.inject_prefetch = False
+    count = tf.shape(images, out_type=tf.int64)[0]
+    none = tf.data.Dataset.from_tensors((tf.zeros([0], tf.int64), tf.zeros([0, *size, 3]),
+                                         tf.zeros([0, 2], tf.int32)))
+    decoded = tf.data.Dataset.range(count).map(decode).ignore_errors().batch(tf.maximum(count, 1))
+    return decoded.concatenate(none).take(1).with_options(options).get_single_element()
 
 
 _EXPORT_MARK = "dermnet.json"  # beside saved_model.pb: TensorFlow Serving reads only its own files

@@ -1,6 +1,7 @@
 """`dermnet export`: SavedModels a server loads as they are, and TFLite classifiers."""
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -117,25 +118,137 @@ def test_export_never_replaces_a_users_files(tmp_path, monkeypatch):
     assert (tmp_path / "empty" / "saved_model.pb").is_file()
 
 
-def test_the_served_model_has_limits(tmp_path):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A tiny classifier served with small limits: 50,000 pixels an image, 80,000 a request."""
+    if keras.config.backend() != "tensorflow":
+        pytest.skip("SavedModel export needs the TensorFlow backend")
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("served")
+    model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
+    serving.export_saved_model(model, folder / "served", (32, 32), ["benign", "malignant"], max_pixels=50_000,
+                               max_request_pixels=80_000)
+    return model, tf.saved_model.load(str(folder / "served")).signatures["serving_default"], folder / "served"
+
+
+def request(served, *files):
+    import tensorflow as tf
+
+    return served[1](images=tf.constant([f if isinstance(f, bytes) else Path(f).read_bytes() for f in files]))
+
+
+def refused(served, problem, *files):
+    """The served model's refusal of a request, which must match `problem`."""
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match=problem):
+        request(served, *files)
+
+
+def test_the_served_model_has_limits(tmp_path, served):
     import tensorflow as tf
     from PIL import Image
 
     from test_data_images import png_header_only
 
-    model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
-    serving.export_saved_model(model, tmp_path / "served", (32, 32), ["benign", "malignant"], max_pixels=50_000)
-    served = tf.saved_model.load(str(tmp_path / "served")).signatures["serving_default"]
-    empty = served(images=tf.constant([], tf.string))
+    empty = served[1](images=tf.constant([], tf.string))
     assert empty["probabilities"].shape == (0, 2) and empty["label"].shape == (0,)
-    good = (tmp_path / "a.png")
+    good = tmp_path / "a.png"
     Image.new("RGB", (200, 150), (200, 100, 50)).save(good)
-    bomb = png_header_only(tmp_path / "bomb.png", 60_000, 60_000).read_bytes()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image\] \[1\] \[of the request declares\] \[60000"):
-        served(images=tf.constant([good.read_bytes(), bomb]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image\] \[2\] \[of the request is not a JPEG"):
-        served(images=tf.constant([good.read_bytes()] * 2 + [b"hello"]))
-    assert served(images=tf.constant([good.read_bytes()]))["probabilities"].shape == (1, 2)
+    bomb = png_header_only(tmp_path / "bomb.png", 60_000, 60_000)
+    refused(served, r"image 1 of the request: declares 60000x60000 pixels", good, bomb)
+    refused(served, r"image 2 of the request: not a JPEG", good, good, b"hello")
+    assert request(served, good)["probabilities"].shape == (1, 2)
+    # 30,000 pixels each: two fit the request's budget of 80,000, the third does not
+    assert request(served, good, good)["probabilities"].shape == (2, 2)
+    refused(served, "image 2 of the request: brings the request to 90000 pixels, more than its budget of "
+            "80,000", good, good, good)
+    described = json.loads((served[2] / "dermnet.json").read_text())
+    assert (described["max_pixels"], described["max_request_pixels"]) == (50_000, 80_000)
+
+
+def gif_on_a_canvas(path, frame_size, canvas_size, at=(0, 0)):
+    """A GIF whose first frame declares `frame_size` (width, height) at `at` on a canvas (logical screen)
+    of `canvas_size`: 12x10 pixels of noise written by Pillow, its header and image descriptor set by hand."""
+    from PIL import Image
+
+    noise = np.random.default_rng(3).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    Image.fromarray(noise).convert("P").save(path)
+    data = bytearray(path.read_bytes())
+    data[6:10] = struct.pack("<HH", *canvas_size)
+    position = 13 + (3 << (data[10] & 7) + 1 if data[10] & 0x80 else 0)
+    while data[position] == 0x21:  # extension blocks: label, then sub-blocks up to an empty one
+        position += 2
+        while data[position]:
+            position += data[position] + 1
+        position += 1
+    assert data[position] == 0x2C  # the image descriptor: left, top, width, height
+    data[position + 1:position + 9] = struct.pack("<HHHH", *at, *frame_size)
+    path.write_bytes(data)
+    return path
+
+
+def bmp_4bit(path, width=30, height=20):
+    """A valid 16-colour BMP (Pillow writes palettes at 8 bits only)."""
+    indices = np.random.default_rng(4).integers(0, 16, (height, width), dtype=np.uint8)
+    stride = (width * 4 + 31) // 32 * 4
+    pairs = np.pad(indices, ((0, 0), (0, width % 2))).reshape(height, -1, 2)  # two pixels a byte
+    rows = b"".join((row @ [16, 1]).astype(np.uint8).tobytes().ljust(stride, b"\0") for row in pairs[::-1])
+    palette = np.random.default_rng(5).integers(0, 256, (16, 4), dtype=np.uint8)
+    offset = 14 + 40 + palette.nbytes
+    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset)
+                     + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 4, 0, len(rows), 2835, 2835, 16, 16)
+                     + palette.tobytes() + rows)
+    return path
+
+
+def test_palette_bmps_and_gif_frames_are_read_as_predict_reads_them_or_refused_by_both(tmp_path, served):
+    from PIL import Image
+
+    from dermnet.data import DataError
+    from dermnet.inference import predict_images
+
+    model = served[0]
+    base = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    base.convert("P").save(tmp_path / "palette.bmp")
+    base.convert("L").save(tmp_path / "gray.bmp")
+    base.save(tmp_path / "rgb.bmp")
+    for name in ("palette.bmp", "gray.bmp", "rgb.bmp"):  # decoded in the graph as predict decodes them
+        expected = predict_images(model, [str(tmp_path / name)], (32, 32), ["benign", "malignant"])
+        answered = request(served, tmp_path / name)["probabilities"][0]
+        np.testing.assert_allclose(answered, expected.filter(like="p_").to_numpy()[0], atol=1e-5, err_msg=name)
+    base.convert("1").save(tmp_path / "one.bmp")
+    refusals = {tmp_path / "one.bmp": "a 1-bit BMP", bmp_4bit(tmp_path / "four.bmp"): "a 4-bit BMP",
+                gif_on_a_canvas(tmp_path / "small.gif", (12, 10), (30, 20), at=(5, 3)):
+                r"a GIF whose first frame \(12x10 at 5,3\) does not fill its canvas \(30x20\)"}
+    for path, problem in refusals.items():
+        refused(served, f"image 1 of the request: {problem}", tmp_path / "rgb.bmp", path)
+        with pytest.raises(DataError, match=f"{path.name}: {problem}"):
+            read_image(path)
+
+
+def test_a_gif_frame_larger_than_its_screen_is_held_to_the_limit(tmp_path, served):
+    from dermnet.data import DataError
+
+    # 100x100 on its screen, 12000x12000 in its frame (TensorFlow decodes the frame): refused from the header
+    bomb = gif_on_a_canvas(tmp_path / "bomb.gif", (12000, 12000), (100, 100))
+    refused(served, "image 0 of the request: declares 12000x12000 pixels", bomb)
+    with pytest.raises(DataError, match="bomb.gif"):
+        read_image(bomb)
+
+
+def test_a_file_that_cannot_be_decoded_is_named(tmp_path, served):
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    image.save(tmp_path / "a.jpg", quality=90)
+    image.save(tmp_path / "a.png")
+    for name in ("a.jpg", "a.png"):
+        cut = (tmp_path / name).read_bytes()[:2000]  # the header whole, the pixels cut short
+        refused(served, "image 2 of the request: cannot be decoded", tmp_path / "a.png", tmp_path / "a.jpg",
+                cut)
 
 
 def test_header_sizes_of_every_served_format(tmp_path):
@@ -168,7 +281,8 @@ def test_a_segmentor_answers_masks_at_the_images_size(tmp_path):
                                                   verbose=0), (40, 56))
     np.testing.assert_allclose(masks[:1], expected, atol=1e-5)
     other = cv2.imencode(".png", image[:30, :30, ::-1])[1].tobytes()
-    with pytest.raises(tf.errors.InvalidArgumentError, match="images of one size"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image 1 of the request: 30x30, where image 0 is "
+                       "56x40: a segmentor takes the images of a request at one size"):
         served(images=tf.constant([encoded, other]))
 
 

@@ -10,6 +10,10 @@ The rules:
   tell which way the mask was drawn).
 - **Colour.** Grayscale, palette, RGBA (alpha dropped), 16-bit (the top 8 bits) and CMYK images
   become RGB uint8; animated GIFs give their first frame, as the served model does.
+- **What a server reads.** A BMP that is not an uncompressed 8-, 24- or 32-bit one, and a GIF whose
+  first frame does not fill its canvas, are refused: the served model's decoders (TensorFlow's) read
+  them otherwise (1-, 4- and 16-bit BMPs not at all, a GIF's first frame at its own size), and
+  `predict` must give what a server gives.
 - **Integrity.** JPEGs are decoded by libjpeg-turbo through simplejpeg in strict mode, so that
   libjpeg's "corrupt data" warnings (a file cut short and closed with an end marker, damaged
   entropy-coded data) are errors; bytes after a complete image (phone "motion photos", a PNG
@@ -34,6 +38,7 @@ apply to the bytes. Masks stay files.
 import io
 import os
 import re
+import struct
 import threading
 import warnings
 
@@ -46,6 +51,11 @@ from dermnet.data.errors import DataError
 
 # The largest dermoscopy images are ~25 megapixels; anything far beyond is a bomb or a mistake.
 MAX_PIXELS = 100_000_000
+
+# What the served model decodes as this module does (module docstring): `dermnet.serving` applies it too.
+BMP_BITS = (8, 24, 32)  # TensorFlow gives an 8-bit BMP's palette indices: the served model looks them up
+BMP_ADVICE = "dermnet reads uncompressed BMPs of 8, 24 or 32 bits: save it as PNG"
+GIF_ADVICE = "dermnet reads a GIF whose first frame fills its canvas: save it as PNG"
 
 RESIZE_MODES = ("stretch", "crop", "pad")
 _INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
@@ -89,6 +99,9 @@ def read_image(path, max_pixels=MAX_PIXELS):
     with _open_header(io.BytesIO(data), path) as header:
         _check_size(header, max_pixels, path, "image")
         image_format, mode = header.format, header.mode
+        refusal = _unservable(header, data)
+    if refusal:
+        raise DataError(f"{path}: {refusal}")
     if image_format == "JPEG":
         return _decode_jpeg(data, path, cmyk=mode == "CMYK")
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -272,6 +285,23 @@ def _check_size(header, max_pixels, path, what):
         raise DataError(f"{path}: the {what} header claims {width}×{height} = {width * height:,} pixels, "
                         f"more than the limit of {max_pixels:,} (a decompression bomb or a wrong file); "
                         "raise dermnet.data.images.MAX_PIXELS if the image is genuine")
+
+
+def _unservable(header, data):
+    """Why the served model could not decode this file as `read_image` does (module docstring), or None."""
+    if header.format == "BMP" and len(data) >= 34:
+        dib, bits, compression = struct.unpack_from("<I10xHI", data, 14)
+        if bits not in BMP_BITS:
+            return f"a {bits}-bit BMP: {BMP_ADVICE}"
+        if compression not in (0, 3) or dib < 40:  # RLE, JPEG or PNG inside; OS/2's 12-byte header
+            return f"a BMP of compression {compression} with a {dib}-byte header: {BMP_ADVICE}"
+    if header.format == "GIF" and header.tile:
+        left, top, right, bottom = header.tile[0].extents
+        canvas = struct.unpack_from("<HH", data, 6)  # the file's: Pillow widens its size to a larger frame
+        if (left, top, right, bottom) != (0, 0, *canvas):
+            return (f"a GIF whose first frame ({right - left}x{bottom - top} at {left},{top}) does not fill "
+                    f"its canvas ({canvas[0]}x{canvas[1]}): {GIF_ADVICE}")
+    return None
 
 
 def _open_header(file, path):
