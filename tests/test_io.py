@@ -106,7 +106,7 @@ def test_a_folder_replaced_is_whole_after_a_kill_at_any_step(tmp_path, step):
 
     from dermnet import _io
 
-    write_atomically(tmp_path / "served", _folder(["saved_model.pb", "dermnet.json"]))  # files hold their names
+    write_atomically(tmp_path / "served", _folder(["saved_model.pb", "dermnet.json"]))  # each holds its name
     subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(tmp_path / "served"), str(step)])
     _io.recover_interrupted_write(tmp_path / "served")  # what the next write or a reader does first
     contents = {p.name: p.read_text() for p in (tmp_path / "served").iterdir()}
