@@ -1,9 +1,8 @@
-"""`dermnet list`, the README's model table that it generates, and the command line's manners:
+"""`dermnet list` (tests/test_docs.py checks the tables it generates for the docs), and the command line's manners:
 --version, --debug anywhere, help for every option, no TensorFlow start-up lines."""
 
 import argparse
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
@@ -12,8 +11,6 @@ import pytest
 
 import dermnet
 from dermnet import cli
-
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_list_prints_a_row_per_model(capsys):
@@ -80,18 +77,6 @@ def test_version_and_help_for_every_option(capsys):
 
     walk(cli.parser(), "dermnet")
     assert not missing, f"options without help: {missing}"
-
-
-def test_readme_model_table_is_the_generated_one():
-    assert cli.model_table(markdown=True) in README.read_text(), (
-        "README's model table is stale: paste `dermnet list --markdown` into it"
-    )
-
-
-def test_readme_data_set_table_is_the_generated_one():
-    assert cli.dataset_table(markdown=True) in README.read_text(), (
-        "README's data set table is stale: paste `dermnet data list --markdown` into it"
-    )
 
 
 def test_progress_off_a_terminal_is_a_line_per_state(capsys):
