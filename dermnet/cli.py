@@ -167,12 +167,49 @@ def _evaluate(args):
             raise ValueError(f"{run.source} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
                              "score it on another data set's images with --classes LABEL=CLASS,...")
         print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
+    temperature = _calibrate(run, args.tta) if args.calibrate else None
     out = args.out or str(run.output(runs.EVALUATION))
     scores = evaluate(model, held_out, out, run.prediction_size, challenge=challenge,
-                      tta_replicas=args.tta, about=about, scored_classes=scored)
+                      tta_replicas=args.tta, about=about, scored_classes=scored, temperature=temperature)
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     _warn_if_collapsed(scores)
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
+
+
+def _calibrate(run, tta):
+    """A temperature fitted on the run's validation split (with the same test-time views as its scores),
+    kept with the run."""
+    from dermnet.data import class_indices, load_splits
+    from dermnet.evaluation import fit_temperature, predict_probabilities, tta_model
+    from dermnet.models import contract
+
+    if contract(run.model).predicts_masks or not run.classes:
+        raise ValueError(f"{run.source}: --calibrate is for a classifier's run (its classes and data set)")
+    _, validation, _ = load_splits(run.dataset, run.root, label=run.arguments.get("label"))
+    if validation is None:
+        raise ValueError(f"{run.dataset} has no validation split to fit a temperature on: evaluate without "
+                         "--calibrate")
+    predictor = tta_model(run.model, tta) if tta > 1 else run.model
+    temperature = fit_temperature(class_indices(validation, run.classes), predict_probabilities(predictor, validation))
+    run.save_calibration({"temperature": temperature, "fitted_on": f"the validation split of {run.dataset} "
+                          f"({len(validation)} images)", "tta": tta})
+    print(f"temperature {temperature:.3f}, fitted on {len(validation)} validation images")
+    return temperature
+
+
+def _compare(args):
+    from dermnet import runs
+    from dermnet._io import write_json
+    from dermnet.evaluation import compare_evaluations
+
+    if args.out and Path(args.out).exists() and not args.overwrite:  # checked before the work
+        raise FileExistsError(f"{args.out} exists: give --overwrite to replace it, or another --out")
+    folders = [runs.evaluation_folder(source) for source in (args.a, args.b)]
+    result = compare_evaluations(*folders, n_resamples=args.resamples, seed=args.seed)
+    print("\n".join(result["sentences"]))
+    if args.out:
+        write_json(args.out, result)
+        print(f"every score's difference, interval and test in {args.out}")
 
 
 def _warn_if_collapsed(scores):
@@ -303,6 +340,10 @@ def parser():
                             help="another data set's labels as the model's classes, e.g. melanoma=mel,"
                             "common_nevus=nv (default: the data set's own mapping; labels left out are not scored)")
     evaluation.add_argument("--tta", type=int, default=1, help="test-time augmentation views per image (default 1)")
+    evaluation.add_argument("--calibrate", action="store_true",
+                            help="classifiers: fit a temperature on the validation split, kept with the run, and "
+                            "score the calibrated probabilities (the reliability diagram shows both; `dermnet "
+                            "predict` gives the model's own)")
     evaluation.add_argument("--out", help="the report's folder (default: evaluation/ beside the model)")
     evaluation.set_defaults(run=_evaluate)
 
@@ -331,6 +372,17 @@ def parser():
                            help="saved_model: the served model refuses larger images, from their header "
                            "(default 100,000,000)")
     exporting.set_defaults(run=_export)
+    comparing = commands.add_parser("compare", parents=[common], help="two runs on the same test images: each "
+                                    "score's difference with its paired-bootstrap 95 %% interval, and DeLong's "
+                                    "test for AUC")
+    comparing.add_argument("a", metavar="RUN_A", help="a run (or bundle) evaluated by `dermnet evaluate`, or its "
+                           "evaluation folder")
+    comparing.add_argument("b", metavar="RUN_B", help="the other, evaluated on the same images")
+    comparing.add_argument("--resamples", type=int, default=1000, help="paired bootstrap draws (default 1000)")
+    comparing.add_argument("--seed", type=int, default=0, help="the draws' seed (default 0)")
+    comparing.add_argument("--out", help="a JSON file for every score's difference, interval and test")
+    comparing.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    comparing.set_defaults(run=_compare)
     publishing = commands.add_parser("publish", parents=[common], help="a finished run as a bundle to share: the "
                                      "model, its config and scores and a model card, in a folder or on the "
                                      "Hugging Face Hub")

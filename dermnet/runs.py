@@ -49,15 +49,16 @@ LOGS = "logs"
 LOCK = ".lock"
 EVALUATION = "evaluation"
 PREDICTIONS = "predictions.csv"
+CALIBRATION = "calibration.json"
 CARD = "README.md"
 
 # What a run writes into its folder (and the commands that read it write beside it); a folder holding
 # anything else is not a run's, and training refuses it.
-_RUN_FILES = {LOCK, RESUME, MODEL, CHECKPOINT, HISTORY, LOGS, SCORES, CONFIG, EVALUATION, PREDICTIONS}
+_RUN_FILES = {LOCK, RESUME, MODEL, CHECKPOINT, HISTORY, LOGS, SCORES, CONFIG, EVALUATION, PREDICTIONS, CALIBRATION}
 _FINISHED = (MODEL, SCORES, CONFIG)
 # Arguments a resumed run may change: how it reports, and where its processes meet.
 _NOT_COMPARED = ("verbose", "overwrite", "coordinator", "num_processes", "process_id")
-_BUNDLE_FILES = (MODEL, SCORES, HISTORY)  # copied from the run, beside its config and card
+_BUNDLE_FILES = (MODEL, SCORES, HISTORY, CALIBRATION)  # copied from the run, beside its config and card
 
 
 class RunFolder:
@@ -126,7 +127,7 @@ class RunFolder:
                                   "pass --overwrite (overwrite=True) to train over it")
         # An earlier run's history, checkpoint or outputs would pass for this run's: removed once this
         # one has read its data (ClearEarlierRun), not before, so that a run that fails to start loses nothing.
-        earlier = [out / name for name in (HISTORY, CHECKPOINT, EVALUATION, PREDICTIONS, *_FINISHED)]
+        earlier = [out / name for name in (HISTORY, CHECKPOINT, EVALUATION, PREDICTIONS, CALIBRATION, *_FINISHED)]
         earlier += [p for p in out.iterdir() if is_staging_leftover(p)]  # a killed write's, whatever it wrote
         shutil.rmtree(resume_dir, ignore_errors=True)  # a run stopped before its first epoch has nothing to keep
         write_json(started, arguments)
@@ -276,6 +277,17 @@ class Run:
                              "beside it (its recipe): give its `dermnet train` run folder or bundle instead")
         return prediction_size(self.model, self.recipe)
 
+    @property
+    def calibration(self):
+        """The temperature fitted on its validation split (`dermnet evaluate --calibrate`): `{"temperature",
+        "fitted_on", ...}`, or {} when it has none."""
+        return _read_json(self.path / CALIBRATION)
+
+    def save_calibration(self, calibration):
+        """Keeps a fitted temperature with the run (a local one: a Hub download's folder is a cache)."""
+        if self.local:
+            write_json(self.path / CALIBRATION, calibration)
+
     def output(self, name):
         """Where a command's default output `name` (`predictions.csv`, `evaluation`) goes: beside the
         model in a local run, in the current folder for one from the Hub (its folder is a cache)."""
@@ -306,6 +318,19 @@ def load(source):
         raise ValueError(f"{text}: dermnet reads hf:// names and folders; download a Kaggle model with kagglehub "
                          "(kagglehub.model_download) and give its folder")
     return _open(text, Path(text).expanduser())
+
+
+def evaluation_folder(source):
+    """The folder of a `dermnet evaluate` report: `source` itself, or the default one of a run (any
+    source `load` opens)."""
+    path = Path(str(source)).expanduser()
+    if (path / PREDICTIONS).is_file() and (path / SCORES).is_file() and not (path / MODEL).exists():
+        return path
+    folder = load(source).output(EVALUATION)
+    if not (folder / PREDICTIONS).is_file():
+        raise FileNotFoundError(f"{source}: not evaluated yet (no {folder / PREDICTIONS}): run `dermnet evaluate "
+                                f"{source}` first, or give its evaluation folder")
+    return folder
 
 
 def _open(source, path, local=True):
@@ -503,7 +528,9 @@ def model_card_text(run, licence=None, dest=None):
         "## Evaluation", "",
         f"On the held-out (`test`) images of `{dataset}`, scored by "
         + (f"the ISIC `{challenge}` challenge's official metrics:" if challenge else "dermnet's scores:"), "",
-        "| metric | value |", "| --- | --- |", *(f"| {metric} | {value:.4f} |" for metric, value in scores.items()), "",
+        "| metric | value | 95 % interval |", "| --- | --- | --- |",
+        *(f"| {metric} | {value:.4f} | {_interval(run.scores, metric)} |" for metric, value in scores.items()), "",
+        f"Intervals: {_interval_method(run.scores)}.", "",
         "Every score, per category too, is in `scores.json`.", "",
         "## Limitations", "",
         f"Trained on `{dataset}` alone: its cameras, clinics, populations and skin types. Expect lower scores on "
@@ -518,6 +545,19 @@ def model_card_text(run, licence=None, dest=None):
         '`keras.saving.load_model("model.keras", safe_mode=True)`.',
     ]
     return f"---\n{header.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
+
+
+def _interval(scores, metric):
+    low_high = scores.get("intervals", {}).get(metric)
+    return f"{low_high[0]:.4f} to {low_high[1]:.4f}" if low_high else "–"
+
+
+def _interval_method(scores):
+    method = scores.get("interval_method")
+    if not method:
+        return "none computed"
+    return (f"{method.get('method', 'bootstrap')}, {method.get('n_resamples')} draws of the test set's "
+            f"{method.get('resampled', 'images')} (seed {method.get('seed')})")
 
 
 def _portable(config):

@@ -4,6 +4,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,45 @@ def test_a_run_folder_with_its_own_predictions_trains_over_with_overwrite(tmp_pa
     (folder.path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match=r"not a dermnet run's \(notes.txt\)"):
         folder.start_or_resume({"seed": 0}, lambda _: None, overwrite=True)
+
+
+def test_two_runs_compare_on_the_same_test_images_and_not_on_others(trained, tmp_path, capsys):
+    run_folder, _ = trained
+    manifest = dermnet.load(run_folder).dataset
+    other = tmp_path / "other"
+    assert cli.main(["train", "baseline_cnn", "--dataset", manifest, "--image-size", "32", "--epochs", "1",
+                     "--batch-size", "8", "--out", str(other), "--seed", "4"]) == 0
+    scores = json.loads((other / "scores.json").read_text())
+    assert scores["interval_method"]["resampled"] == "lesions" and "auc" in scores["intervals"]
+    first = tmp_path / "first"  # an evaluation folder of its own (the run's is the fixture's, shared)
+    assert cli.main(["evaluate", str(run_folder), "--out", str(first)]) == 0
+    assert cli.main(["evaluate", str(other)]) == 0
+    capsys.readouterr()
+    assert cli.main(["compare", str(first), str(other), "--resamples", "50", "--out", str(tmp_path / "c.json")]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"'s auc (is higher|is lower|are the same)", printed) and "95 % CI" in printed
+    result = json.loads((tmp_path / "c.json").read_text())
+    assert "auc" in result["intervals"] and result["interval_method"]["n_resamples"] == 50
+
+    elsewhere = tmp_path / "elsewhere"  # an evaluation of other images: two of its four are not A's
+    shutil.copytree(other / "evaluation", elsewhere)
+    table = pd.read_csv(elsewhere / "predictions.csv", dtype=str)
+    table.loc[:1, "image_id"] = ["IMG_9998", "IMG_9999"]
+    table.to_csv(elsewhere / "predictions.csv", index=False)
+    capsys.readouterr()
+    assert cli.main(["compare", str(first), str(tmp_path / "elsewhere")]) == 1
+    assert "are in one table only" in capsys.readouterr().err
+    assert cli.main(["compare", str(run_folder), str(tmp_path / "elsewhere")]) == 1  # the fixture: not evaluated
+    assert "not evaluated yet" in capsys.readouterr().err
+
+
+def test_calibrating_fits_a_temperature_on_validation_and_keeps_it_with_the_run(trained, tmp_path):
+    run_folder, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(run_folder, run)
+    assert cli.main(["evaluate", str(run), "--calibrate", "--out", str(tmp_path / "eval")]) == 0
+    kept = dermnet.load(run).calibration
+    scores = json.loads((tmp_path / "eval" / "scores.json").read_text())
+    assert kept["temperature"] == pytest.approx(scores["calibration"]["temperature"]) and kept["tta"] == 1
+    assert "(4 images)" in kept["fitted_on"]
+    assert "calibration.json" in {p.name for p in runs.publish(run, tmp_path / "bundle").iterdir()}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dermnet._io import read_csv
 from dermnet.evaluation.intervals import (CONFIDENCE, RESAMPLES, SEED, bootstrap_intervals, delong_test,
                                           resampling_groups)
 from dermnet.evaluation.scoring import _challenge_columns, get_challenge, headline, model_scores
@@ -96,7 +97,7 @@ def compare_evaluations(folder_a, folder_b, n_resamples=RESAMPLES, seed=SEED, pr
     after their run folders.
 
     Args:
-        folder_a, folder_b: evaluation folders (or run folders holding `evaluation/`).
+        folder_a, folder_b: evaluation folders (`dermnet.runs.evaluation_folder` finds a run's).
         n_resamples, seed, progress, options: as `compare`'s (`challenge` and `scored_classes` for
             evaluations written before `scores.json` recorded them).
 
@@ -105,8 +106,6 @@ def compare_evaluations(folder_a, folder_b, n_resamples=RESAMPLES, seed=SEED, pr
         FileNotFoundError: a folder that does not exist.
     """
     folders = [Path(folder) for folder in (folder_a, folder_b)]
-    folders = [folder / "evaluation" if (folder / "evaluation" / "predictions.csv").is_file() else folder
-               for folder in folders]
     for folder in folders:
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder")
@@ -128,7 +127,7 @@ def compare_evaluations(folder_a, folder_b, n_resamples=RESAMPLES, seed=SEED, pr
 
 def _read(table, name):
     if not isinstance(table, pd.DataFrame):
-        table = pd.read_csv(table, dtype={"image_id": str, "label": str})
+        table = read_csv(table, dtype={"image_id": str, "label": str})  # as written: formula escapes undone
     missing = {"image_id", "label"} - set(table)
     if missing or not _classes(table):
         lacking = ", ".join(sorted(missing)) or "p_<class>"

@@ -16,7 +16,9 @@ import keras
 from dermnet import data, datasets, recipes
 from dermnet._processes import barrier
 from dermnet._registry import build, model_card
-from dermnet.evaluation import challenge_scores, mask_names, mask_scores, predict_masks, predict_probabilities
+from dermnet.evaluation import mask_names, mask_scores, predict_masks, predict_probabilities
+from dermnet.evaluation.intervals import resampling_groups
+from dermnet.evaluation.scoring import model_scores
 from dermnet.models import contract, prediction_size
 from dermnet.runs import ClearEarlierRun, RunFolder, describe_data, load
 from dermnet.training.callbacks import EpochCheckpoint
@@ -74,7 +76,8 @@ def run(model_name, dataset="synthetic", root=None, *, label=None, recipe=None, 
 
     Returns:
         The scores on the held-out images: the official ones of the data set's challenge
-        (`dermnet.evaluation.challenge_scores`) for the ISIC data sets, else `classification_scores`;
+        (`dermnet.evaluation.challenge_scores`) for the ISIC data sets, else `classification_scores`,
+        with their 95 % bootstrap intervals (`dermnet.evaluation.scoring.model_scores`);
         a segmentor's `mask_scores`.
     """
     # Absolute in the run's config, so that `dermnet evaluate RUN` finds the data from any folder.
@@ -153,8 +156,9 @@ def _run(model_name, dataset, root, label, recipe, folder, epochs, batch_size, i
     if declared.predicts_masks:
         scores = mask_scores(test_df, predict_masks(model, test_df, size))
     else:
-        scores = challenge_scores(datasets.challenge_of(str(dataset)), data.class_indices(test_df, classes),
-                                  predict_probabilities(model, test_df), classes)
+        groups, unit = resampling_groups(test_df)  # a lesion's (or patient's) images resampled together
+        scores = model_scores(datasets.challenge_of(str(dataset)), data.class_indices(test_df, classes),
+                              predict_probabilities(model, test_df), classes, groups=groups, unit=unit)
     folder.finish(scores, folder.config_of(arguments, model_name, recipe, classes,
                                            describe_data(dataset, root, train_df, validation_df, test_df), size))
     barrier("dermnet: scored")
