@@ -77,7 +77,8 @@ def recover_interrupted_write(path):
 
 
 def is_staging_leftover(path):
-    """Whether `path` is a staging folder that an interrupted `write_atomically` left (dermnet's to remove)."""
+    """Whether `path` is a staging folder that an interrupted `write_atomically` left (dermnet's to
+    remove)."""
     path = Path(path)
     return path.name.startswith(".partial.") and not path.is_symlink() and (path / _STAGING_MARK).is_file()
 
@@ -127,3 +128,37 @@ def unescape_spreadsheet_text(value):
     """The value `spreadsheet_text` escaped (anything else as it is: a user's own "'note" stays)."""
     escaped = isinstance(value, str) and value.startswith("'") and value[1:].startswith(_FORMULA_STARTS)
     return value[1:] if escaped else value
+
+
+def check_target(path, overwrite=False, keep=()):
+    """The one rule for what a dermnet command writes, a file or a folder, checked before its work:
+
+    - never the working folder (or one holding it), and never one of `keep` (what the command reads,
+      e.g. the model it exports) or a folder holding one;
+    - a path that exists (a file, or a folder that is not empty) only when the user said so
+      (`overwrite`); a folder is then replaced whole, and only if it holds nothing that the new one
+      lacks (`write_atomically` checks that when it swaps them).
+
+    Args:
+        path: the file or folder to write.
+        overwrite: the user's word (`--overwrite`) that an existing one may be replaced.
+        keep: files and folders the command must not replace.
+
+    Returns:
+        `path`, absolute.
+
+    Raises:
+        FileExistsError: the message names the path and the way out.
+    """
+    path = Path(path).expanduser().absolute()
+    if Path.cwd().resolve().is_relative_to(path.resolve()):
+        raise FileExistsError(f"{path} is the working folder (or holds it): give a new file or folder to write")
+    for kept in map(Path, keep):
+        if kept.resolve().is_relative_to(path.resolve()):
+            raise FileExistsError(f"{path} is (or holds) {kept}, which this command reads and must not replace: "
+                                  "give another path")
+    recover_interrupted_write(path)  # a write killed midway: the earlier version back first
+    occupied = path.is_file() or path.is_symlink() or (path.is_dir() and any(path.iterdir()))
+    if occupied and not overwrite:
+        raise FileExistsError(f"{path} exists: give --overwrite (overwrite=True) to replace it, or another path")
+    return path

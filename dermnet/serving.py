@@ -287,25 +287,32 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
         return answer(batch, tf.shape(pixels)[1:3])
 
     def from_files(images):
-        count = tf.shape(images)[0]
-        known, heights, widths = tf.map_fn(header_size, images,
-                                           fn_output_signature=(tf.bool, tf.int64, tf.int64))
-        pixels, total, text = heights * widths, tf.math.cumsum(heights * widths), tf.strings.as_string
+        count, text = tf.shape(images, out_type=tf.int64)[0], tf.strings.as_string
+
+        def header(data):
+            known, height, width = header_size(data)
+            return height, width, tf.where(known, "", "not a JPEG, PNG, GIF, BMP or WebP file"), refusal(data)
+
+        # TensorFlow's errors name no image: what fails in `_each` is left out, and named here.
+        read, (heights, widths, unknown, refusals) = _each(images, header)
+        heights, widths, refusals = (_spread(read, values, count, default)
+                                     for values, default in ((heights, 0), (widths, 0), (refusals, "")))
+        unknown = _spread(read, unknown, count, "its header cannot be read: a truncated or corrupt file")
+        pixels = heights * widths
+        total = tf.math.cumsum(pixels)
         # Each image's first problem from its header alone: no pixel is decoded before every image passes.
-        problems = tf.where(~known, "not a JPEG, PNG, GIF, BMP or WebP file", tf.where(
+        problems = tf.where(unknown != "", unknown, tf.where(
             pixels > max_pixels, tf.strings.join([
                 "declares ", text(widths), "x", text(heights), " pixels, more than the limit of "
                 f"{max_pixels:,} set at export (dermnet export --max-pixels)"]), tf.where(
-                total > max_request_pixels, tf.strings.join([
+                refusals != "", refusals, tf.where(total > max_request_pixels, tf.strings.join([
                     "brings the request to ", text(total), " pixels, more than its budget of "
-                    f"{max_request_pixels:,} set at export (dermnet export --max-request-pixels)"]),
-                tf.map_fn(refusal, images, fn_output_signature=tf.string))))
+                    f"{max_request_pixels:,} set at export (dermnet export --max-request-pixels)"]), ""))))
         with tf.control_dependencies([_assert_none(problems)]):
-            index, batch, sizes = _decode_each(images, size)
-        # A decoder's error names no image: the images that failed are the ones missing
-        decoded = tf.scatter_nd(index[:, None], tf.ones_like(index, tf.bool), [tf.cast(count, tf.int64)])
-        with tf.control_dependencies([_assert_none(tf.where(decoded, "", "cannot be decoded: a truncated or "
-                                                            "corrupt file"))]):
+            decoded, (batch, sizes) = _each(images, lambda data: _decoded(data, size))
+        failed = _spread(decoded, tf.fill(tf.shape(decoded), ""), count,
+                         "cannot be decoded: a truncated or corrupt file")
+        with tf.control_dependencies([_assert_none(failed)]):
             batch = tf.identity(batch)
         if not segmentor:
             return answer(batch, None)
@@ -339,24 +346,37 @@ def _assert_none(problems):
         "dermnet: image ", tf.strings.as_string(first), " of the request: ", problem])])
 
 
-def _decode_each(images, size):
-    """(the indices of the images decoded, their pixels resized to `size`, their own sizes) of a `[batch]`
-    tf.string of encoded images: an image that fails to decode is left out (TensorFlow's error would
-    name none), and they are decoded one at a time (a request's memory is its largest image's)."""
+def _decoded(data, size):
+    """(pixels resized to `size`, their own size) of an encoded image."""
     import tensorflow as tf
 
-    def decode(index):
-        image = decode_image(images[index])
-        return index, resize_bicubic(image, size), tf.shape(image)[:2]
+    image = decode_image(data)
+    return resize_bicubic(image, size), tf.shape(image)[:2]
 
-    options = tf.data.Options()
+
+def _each(images, function):
+    """(the indices of the images where `function` succeeds, its outputs there, stacked) over a `[batch]`
+    tf.string of encoded images, one image at a time (a request's memory is its largest image's).
+    An image where it fails (a corrupt file) is left out: TensorFlow's error would name no image."""
+    import tensorflow as tf
+
+    options = tf.data.Options()  # one at a time: no parallel map, no prefetch
     options.experimental_optimization.map_parallelization = False
     options.experimental_optimization.inject_prefetch = False
     count = tf.shape(images, out_type=tf.int64)[0]
-    none = tf.data.Dataset.from_tensors((tf.zeros([0], tf.int64), tf.zeros([0, *size, 3]),
-                                         tf.zeros([0, 2], tf.int32)))
-    decoded = tf.data.Dataset.range(count).map(decode).ignore_errors().batch(tf.maximum(count, 1))
-    return decoded.concatenate(none).take(1).with_options(options).get_single_element()
+    results = tf.data.Dataset.range(count).map(lambda index: (index, function(images[index]))).ignore_errors()
+    none = tf.nest.map_structure(lambda spec: tf.zeros([0, *spec.shape], spec.dtype), results.element_spec)
+    results = results.batch(tf.maximum(count, 1)).concatenate(tf.data.Dataset.from_tensors(none))
+    return results.take(1).with_options(options).get_single_element()
+
+
+def _spread(index, values, count, default):
+    """`[count]` values: `values[k]` at `index[k]` (ascending), `default` elsewhere."""
+    import tensorflow as tf
+
+    present = tf.scatter_nd(index[:, None], tf.ones_like(index, tf.int32), [count]) > 0
+    at = tf.where(present, tf.cumsum(tf.cast(present, tf.int64)) - 1, tf.size(values, out_type=tf.int64))
+    return tf.gather(tf.concat([values, [default]], 0), at)
 
 
 _EXPORT_MARK = "dermnet.json"  # beside saved_model.pb: TensorFlow Serving reads only its own files

@@ -249,6 +249,8 @@ def test_a_file_that_cannot_be_decoded_is_named(tmp_path, served):
         cut = (tmp_path / name).read_bytes()[:2000]  # the header whole, the pixels cut short
         refused(served, "image 2 of the request: cannot be decoded", tmp_path / "a.png", tmp_path / "a.jpg",
                 cut)
+    cut = (tmp_path / "a.jpg").read_bytes()[:40]  # TensorFlow cannot read the size of this one
+    refused(served, "image 1 of the request: its header cannot be read", tmp_path / "a.png", cut)
 
 
 def test_header_sizes_of_every_served_format(tmp_path):
