@@ -91,13 +91,11 @@ def _train(args):
 
 def _predict(args):
     from dermnet import runs
-    from dermnet._io import write_csv
+    from dermnet._io import check_target, write_csv
     from dermnet.inference import predict_images
 
     run = runs.load(args.model)
-    out = Path(args.out) if args.out else run.output(runs.PREDICTIONS)
-    if out.exists() and not args.overwrite:  # checked before the work, not after
-        raise FileExistsError(f"{out} exists: give --overwrite to replace it, or another --out")
+    out = check_target(args.out or run.output(runs.PREDICTIONS), args.overwrite, keep=[run.model_path])
     table = predict_images(run.model, args.images, run.prediction_size, run.classes, args.tta, args.batch_size,
                            args.masks, args.postprocess)
     write_csv(out, table)
@@ -199,17 +197,16 @@ def _calibrate(run, tta):
 
 def _compare(args):
     from dermnet import runs
-    from dermnet._io import write_json
+    from dermnet._io import check_target, write_json
     from dermnet.evaluation import compare_evaluations
 
-    if args.out and Path(args.out).exists() and not args.overwrite:  # checked before the work
-        raise FileExistsError(f"{args.out} exists: give --overwrite to replace it, or another --out")
+    out = check_target(args.out, args.overwrite) if args.out else None  # before the work
     folders = [runs.evaluation_folder(source) for source in (args.a, args.b)]
     result = compare_evaluations(*folders, n_resamples=args.resamples, seed=args.seed)
     print("\n".join(result["sentences"]))
-    if args.out:
-        write_json(args.out, result)
-        print(f"every score's difference, interval and test in {args.out}")
+    if out:
+        write_json(out, result)
+        print(f"every score's difference, interval and test in {out}")
 
 
 def _warn_if_collapsed(scores):
@@ -230,8 +227,10 @@ def _weights(text):
 
 def _sweep(args):
     from dermnet import datasets, sweeps
+    from dermnet._io import check_target
     from dermnet.data import load_splits
 
+    check_target(args.out, args.overwrite)  # before hours of training, not after the first run
     train, validation, test = load_splits(args.dataset, args.root)
     options = {"backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs,
                "batch_size": args.batch_size, "weights": _weights(args.weights),
@@ -404,6 +403,7 @@ def parser():
     sweep.add_argument("--augment", help="augmentation preset (default: none for synergic-weight, as Fig. 4; the "
                        "recipe's, zhang2018, for components); none for none")
     sweep.add_argument("--out", required=True, help="the CSV to write (rewritten after every run)")
+    sweep.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     sweep.set_defaults(run=_sweep)
     return p
 

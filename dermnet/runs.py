@@ -31,7 +31,7 @@ import filelock
 import keras
 
 from dermnet import __version__, datasets, recipes
-from dermnet._io import is_staging_leftover, write_atomically, write_json
+from dermnet._io import check_target, is_staging_leftover, write_atomically, write_json
 from dermnet._registry import model_card
 from dermnet.evaluation.scoring import headline
 from dermnet.models import prediction_size
@@ -402,7 +402,7 @@ def publish(source, dest, *, overwrite=False, licence=None):
         dest: a folder, or `hf://owner/name` to upload the bundle to the Hugging Face Hub
             (`upload`).
         overwrite: replace an earlier bundle in the folder `dest` (a folder of other files is
-            still refused).
+            still refused: `dermnet._io.check_target`, the rule of every writer).
         licence: the weights' licence on the card, a Hub licence id (e.g. "cc-by-nc-4.0"); by
             default the training data's terms.
 
@@ -433,10 +433,7 @@ def publish(source, dest, *, overwrite=False, licence=None):
         with tempfile.TemporaryDirectory() as staging:
             write(Path(staging) / "bundle")
             return upload(Path(staging) / "bundle", str(dest)[len("hf://"):])
-    dest = Path(dest).expanduser()
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not overwrite:
-        raise FileExistsError(f"{dest} exists and is not empty: give another folder, or --overwrite to replace an "
-                              "earlier bundle there")
+    dest = check_target(dest, overwrite, keep=[run.path])
     write_atomically(dest, write)
     return dest
 

@@ -142,3 +142,27 @@ def test_an_empty_staging_folder_is_a_leftover(tmp_path):
     (tmp_path / ".partial.model.keras").mkdir()  # killed between making it and marking it
     write_atomically(tmp_path / "model.keras", lambda partial: open(partial, "w").write("whole"))
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+
+
+def test_every_writer_checks_its_target_by_one_rule(tmp_path, monkeypatch):
+    from dermnet._io import check_target
+
+    model = tmp_path / "run" / "model.keras"
+    model.parent.mkdir()
+    model.write_bytes(b"trained")
+    assert check_target(tmp_path / "new.csv") == tmp_path / "new.csv"
+    assert check_target(tmp_path / "run" / "empty") == tmp_path / "run" / "empty"  # a new folder
+    with pytest.raises(FileExistsError, match="model.keras exists: give --overwrite"):
+        check_target(model)
+    for target in (model, tmp_path / "run"):  # what the command reads, or a folder holding it: never
+        with pytest.raises(FileExistsError, match="must not replace"):
+            check_target(target, overwrite=True, keep=[model])
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="report exists"):
+        check_target(tmp_path / "report")
+    assert check_target(tmp_path / "report", overwrite=True)  # then write_atomically's swap checks its files
+    monkeypatch.chdir(tmp_path / "run")
+    with pytest.raises(FileExistsError, match="working folder"):
+        check_target(tmp_path, overwrite=True)
+    assert model.read_bytes() == b"trained" and (tmp_path / "report" / "notes.txt").read_text() == "mine"

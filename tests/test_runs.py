@@ -129,7 +129,7 @@ def test_publishing_refuses_an_unfinished_run_and_replaces_only_an_earlier_bundl
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
     assert cli.main(["publish", str(run_folder), str(occupied)]) == 1
-    assert "is not empty: give another folder, or --overwrite" in capsys.readouterr().err
+    assert "exists: give --overwrite" in capsys.readouterr().err
     assert cli.main(["publish", str(run_folder), str(occupied), "--overwrite"]) == 1  # not a bundle: kept
     assert (occupied / "notes.txt").read_text() == "mine" and not (occupied / "model.keras").exists()
 
