@@ -116,3 +116,21 @@ def test_ensemble_members_built_from_names_take_its_input_size_and_unique_names(
     assert [layer.name for layer in model.layers[1:3]] == ["baseline_cnn_1", "baseline_cnn_2"]
     assert all(layer.input_shape == (None, 40, 56, 3) for layer in model.layers[1:3])
     assert not any(layer.name.endswith("_resize") for layer in model.layers)
+
+
+def test_segans_first_phase_fixes_the_pretrained_vgg_and_trains_its_squeeze_excite_gates():
+    # Xue et al. fix "the weights of the pre-trained VGG net for 50 epochs and only train other parts of
+    # the segmentor": the SE gates are new, not VGG's, though they sit inside the encoder.
+    model = dermnet.build("segan", input_shape=(32, 32, 3), weights=None, decoder_filters=(8, 8, 8, 8),
+                          critic_filters=(4, 8), freeze="backbone")
+    encoder = model.segmentor.get_layer("vgg19_backbone")
+    gates = [layer for layer in encoder.layers if layer.name.endswith("_se")]
+    convolutions = [layer for layer in encoder.layers if layer.name.startswith("block") and layer.weights
+                    and layer not in gates]
+    trainable = {id(v) for v in model.trainable_variables}
+    assert gates and all(id(v) in trainable for gate in gates for v in gate.trainable_weights)
+    assert gates[0].trainable and all(gate.trainable_weights for gate in gates)
+    assert not any(id(v) in trainable for layer in convolutions for v in layer.weights)
+    dermnet.set_trainable(model, "none")  # the second phase: everything
+    trainable = {id(v) for v in model.trainable_variables}
+    assert all(id(v) in trainable for layer in convolutions for v in layer.weights)

@@ -113,3 +113,54 @@ def test_a_saved_compiled_segan_reloads_compiled_without_a_warning(tmp_path):
         warnings.simplefilter("error")  # Keras warns when it skips compiling a loaded model
         reloaded = keras.saving.load_model(tmp_path / "segan.keras", safe_mode=True)
     assert reloaded.compiled and float(reloaded.optimizer.learning_rate) == pytest.approx(3e-4)
+
+
+def _stub_critic(side):
+    """A critic whose levels are known: the masked image doubled, then 2×2-averaged."""
+    inputs = keras.Input((side, side, 3))
+    doubled = keras.layers.Rescaling(2.0)(inputs)
+    return keras.Model(inputs, [doubled, keras.layers.AveragePooling2D(2)(inputs)])
+
+
+@pytest.mark.parametrize("pixel_level", [False, True])
+def test_segan_multiscale_l1_averages_over_the_critics_layers_as_eqs_1_and_2(pixel_level):
+    # Eq. 2: (1/L) Σ_i ‖f_C^i(x∘S(x)) − f_C^i(x∘y)‖, L "the total number of layers (i.e. scales) in the critic
+    # network"; the masked pixels themselves are a level only as the named option (the authors' SegAN code).
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 4, 4, 3)).astype("float32")
+    predicted = rng.random((2, 4, 4, 1)).astype("float32")
+    truth = (rng.random((2, 4, 4, 1)) > 0.5).astype("float32")
+    segmentor = dermnet.build("segan", **small_kwargs("segan")).segmentor
+    model = SegAN(segmentor, _stub_critic(4), pixel_level=pixel_level)
+    a, b = images / 255 * predicted, images / 255 * truth
+    pooled = [x.reshape(2, 2, 2, 2, 2, 3).mean(axis=(2, 4)) for x in (a, b)]
+    levels = [np.abs(2 * a - 2 * b).mean(), np.abs(pooled[0] - pooled[1]).mean()]
+    if pixel_level:
+        levels.insert(0, np.abs(a - b).mean())
+    got = float(model.multiscale_l1(images, predicted, truth))
+    assert got == pytest.approx(np.mean(levels), rel=1e-5)
+    assert model.get_config()["pixel_level"] is pixel_level
+    assert dermnet.build("segan", **small_kwargs("segan")).pixel_level is False  # the text's, by default
+
+
+def test_unet_vgg16_has_a_dropout_after_each_of_its_five_copied_feature_layers():
+    # Menegola et al., Section I-D: "We added dropout layers after each of the five layers with copied
+    # features."
+    model = dermnet.build("unet_vgg16", **small_kwargs("unet_vgg16"))
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert len(dropouts) == 5
+    encoder = model.get_layer("vgg16_backbone")
+    fed = [layer._inbound_nodes[0].input_tensors[0] for layer in dropouts]
+    assert all(t._keras_history.operation is encoder for t in fed), "each dropout takes one of the encoder's maps"
+    assert sorted(t._keras_history.tensor_index for t in fed) == [0, 1, 2, 3, 4]
+
+
+def test_unet_bn_adds_input_noise_only_as_a_named_option():
+    # Menegola et al. describe the BN U-net as the best network without its fully connected layers and with
+    # batch normalization: no input noise.
+    def noise_layers(model):
+        return [layer for layer in model.layers if isinstance(layer, keras.layers.GaussianNoise)]
+
+    assert noise_layers(dermnet.build("unet_bn", **small_kwargs("unet_bn"))) == []
+    (noise,) = noise_layers(dermnet.build("unet_bn", **dict(small_kwargs("unet_bn"), noise=0.025)))
+    assert noise.stddev == pytest.approx(0.025)

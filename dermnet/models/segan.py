@@ -5,7 +5,11 @@ block. The critic sees the image masked by a mask, `x · m`, and gives feature m
 scales (each stage a global-convolution block then a strided 3×3 convolution). The multi-scale L1
 loss compares the critic's view of the predicted mask with its view of the true one:
 
-    L(S, C) = mean over levels ℓ (the masked pixels and every critic stage) of |f_C^ℓ(x·S(x)) − f_C^ℓ(x·y)|
+    L(S, C) = mean over the critic's stages ℓ of mean |f_C^ℓ(x·S(x)) − f_C^ℓ(x·y)|
+
+(eqs. 1–2: the average over "the total number of layers (i.e. scales) in the critic network").
+`pixel_level=True` also counts the masked pixels `x·S(x)` against `x·y` as a level, as the authors'
+released SegAN code does (its critic concatenates the masked input with its stages' outputs).
 
 Every training step alternates: the critic takes one step up L (the segmentor fixed), its weights
 are clipped to ±`clip_value`; then the segmentor takes one step down L (+ dice_weight · Dice loss,
@@ -73,15 +77,18 @@ class SegAN(keras.Model):
         critic: masked image → list of feature maps (`critic()`).
         dice_weight: weight of the Dice loss beside the multi-scale L1 loss in the segmentor's step.
         clip_value: the critic's weights are clipped to [-clip_value, clip_value] after each step.
+        pixel_level: also count the masked pixels as a level of the multi-scale L1 loss (the authors'
+            code); False: the critic's stages alone, as eq. 2 of Xue et al. 2018 defines it.
 
     Calling the model runs the segmentor. Compile it with an optimizer and, optionally, metrics
     on the masks: `model.compile(optimizer="adam", metrics=[dermnet.metrics.JaccardIndex()])`.
     """
 
-    def __init__(self, segmentor, critic, dice_weight=0.0, clip_value=0.05, **kwargs):
+    def __init__(self, segmentor, critic, dice_weight=0.0, clip_value=0.05, pixel_level=False, **kwargs):
         super().__init__(**kwargs)
         self.segmentor, self.critic = segmentor, critic
         self.dice_weight, self.clip_value = float(dice_weight), float(clip_value)
+        self.pixel_level = bool(pixel_level)
         self.dice_loss = DiceLoss()
         self.critic_l1 = keras.metrics.Mean(name="multiscale_l1")
         self.built = True
@@ -99,10 +106,11 @@ class SegAN(keras.Model):
 
     def multiscale_l1(self, images, predicted, truth, training=False):
         """The critic's mean absolute difference between `x · predicted` and `x · truth`, averaged
-        over its levels (the masked pixels themselves, then each stage)."""
+        over its stages (eq. 2), with the masked pixels themselves first if `pixel_level`."""
         pixels = ops.cast(images, "float32") / 255.0
         masked = ops.concatenate([pixels * ops.cast(predicted, "float32"), pixels * ops.cast(truth, "float32")])
-        levels = [masked, *self.critic(masked, training=training)]  # one critic pass for both views
+        # one critic pass for both views
+        levels = [*([masked] if self.pixel_level else []), *self.critic(masked, training=training)]
         batch = ops.shape(images)[0]
         return ops.mean(ops.stack([ops.mean(ops.abs(ops.cast(f[:batch] - f[batch:], "float32"))) for f in levels]))
 
@@ -231,7 +239,7 @@ class SegAN(keras.Model):
     def get_config(self):
         return {**super().get_config(), "segmentor": keras.saving.serialize_keras_object(self.segmentor),
                 "critic": keras.saving.serialize_keras_object(self.critic), "dice_weight": self.dice_weight,
-                "clip_value": self.clip_value}
+                "clip_value": self.clip_value, "pixel_level": self.pixel_level}
 
     @classmethod
     def from_config(cls, config):
@@ -244,7 +252,7 @@ class SegAN(keras.Model):
 @register_model(CARDS["segan"])
 def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.0,
           critic_filters=(64, 128, 256, 512, 512), critic_kernel_size=9, dice_weight=0.0, clip_value=0.05, masks=1,
-          weights="imagenet", freeze="none", preprocessing="caffe", name="segan"):
+          weights="imagenet", freeze="none", preprocessing="caffe", pixel_level=False, name="segan"):
     """Builds a `SegAN` (see the module docstring).
 
     Args:
@@ -254,6 +262,7 @@ def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout
         critic_kernel_size: k of the global-convolution blocks (the paper's 9).
         dice_weight, clip_value: as in `SegAN`; the paper's segmentor minimises the multi-scale L1
             loss alone (`dice_weight=0`).
+        pixel_level: as in `SegAN` (False: eq. 2's average over the critic's stages alone).
         weights: None, "imagenet" (the encoder's VGG19), or a weights file of this whole model.
         freeze: as in `dermnet.set_trainable`, applied to the segmentor ("backbone": its encoder).
 
@@ -265,5 +274,6 @@ def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout
     """
     input_shape = check_image_shape(name, input_shape)
     model = SegAN(segmentor(input_shape, weights, decoder_filters, dropout, masks, preprocessing),
-                  critic(input_shape, critic_filters, critic_kernel_size), dice_weight, clip_value, name=name)
+                  critic(input_shape, critic_filters, critic_kernel_size), dice_weight, clip_value,
+                  pixel_level, name=name)
     return finish(model, weights, freeze)

@@ -9,6 +9,7 @@ import warnings
 import keras
 
 from dermnet import backbones
+from dermnet.layers import SqueezeExcite
 
 
 def load_weights(model, path, into_backbone=True):
@@ -71,7 +72,8 @@ def set_trainable(model, freeze="none"):
             encoder is its backbone; a U-net without one only takes "none" / "all").
         freeze: what stays frozen:
             - "none" or "all": nothing frozen, all layers train ("all" reads as "train all");
-            - "backbone": the backbone is frozen, the head trains;
+            - "backbone": the backbone is frozen, the head trains (and the squeeze-and-excitation
+              gates inside SegAN's encoder, which are not pretrained);
             - "top": the backbone is frozen up to the paper's unfreeze point
               (`dermnet.backbones.BACKBONES[name].top_doc`), the rest trains;
             - a layer name: every layer before it is frozen, it and what follows train.
@@ -125,6 +127,11 @@ def _freeze_until(classifier, first_trainable):
     _set_trainable_deep(classifier, True)
     for layer in owner.layers[:index]:
         _set_trainable_deep(layer, False)
+    # A freeze fixes pretrained weights only. Gates dermnet adds inside a trunk (SegAN's squeeze-and-
+    # excitation) are new: Xue et al. fix "the weights of the pre-trained VGG net" and train the rest.
+    for layer in (sublayer for trunk in backbone_layers(classifier) for sublayer in trunk.layers):
+        if isinstance(layer, SqueezeExcite):
+            _set_trainable_deep(layer, True)
 
 
 def set_batchnorm_momentum(model, momentum):

@@ -171,11 +171,16 @@ def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropo
 
 
 @register_model(CARDS["unet_bn"])
-def unet_bn(input_shape=(128, 128, 3), noise=0.025, dropout=0.5, masks=1, weights=None, freeze="none",
+def unet_bn(input_shape=(128, 128, 3), noise=0.0, dropout=0.5, masks=1, weights=None, freeze="none",
             preprocessing="imagenet_mean", name="unet_bn"):
     """RECOD's second network: `unet_fc` without its fully connected layers and with batch
     normalization after every convolution (Section I-D: 0.774 against 0.783, faster and far
-    smaller). It takes any size whose sides are multiples of 8."""
+    smaller). It takes any size whose sides are multiples of 8.
+
+    Args:
+        noise: σ of Gaussian noise on the input, as a share of the pixel range; 0 (the paper's, which
+            names no noise for this network): none. `noise=0.025` adds `unet_fc`'s, as an option.
+    """
     input_shape = check_image_shape(name, input_shape, multiple=8)
     return _recod_unet(input_shape, 0, noise, dropout, masks, weights, freeze, preprocessing, name, batch_norm=True)
 
@@ -183,10 +188,13 @@ def unet_bn(input_shape=(128, 128, 3), noise=0.025, dropout=0.5, masks=1, weight
 def _recod_unet(input_shape, bottleneck_units, noise, dropout, masks, weights, freeze, preprocessing, name,
                 batch_norm):
     inputs = keras.Input(input_shape, name="image")
-    # The noise's σ is a share of the pixel range (Keras' GaussianNoise takes σ ≤ 1), whatever the
-    # normalisation after it: pixels to [0, 1], noise, back to [0, 255], then `preprocessing`.
-    x = layers.GaussianNoise(noise, dtype="float32", name="noise")(Preprocess("rescale", name="unit_range")(inputs))
-    x = Preprocess(preprocessing, name="preprocess")(layers.Rescaling(255.0, dtype="float32", name="pixel_range")(x))
+    x = inputs
+    if noise:
+        # The noise's σ is a share of the pixel range (Keras' GaussianNoise takes σ ≤ 1), whatever the
+        # normalisation after it: pixels to [0, 1], noise, back to [0, 255], then `preprocessing`.
+        x = layers.GaussianNoise(noise, dtype="float32", name="noise")(Preprocess("rescale", name="unit_range")(x))
+        x = layers.Rescaling(255.0, dtype="float32", name="pixel_range")(x)
+    x = Preprocess(preprocessing, name="preprocess")(x)
     skips = []
     for i, filters in enumerate((32, 64, 128), start=1):
         x = conv_block(x, filters, 5, 3, f"encoder{i}", batch_norm=batch_norm)
@@ -208,9 +216,11 @@ def _recod_unet(input_shape, bottleneck_units, noise, dropout, masks, weights, f
 @register_model(CARDS["unet_vgg16"])
 def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
                weights="imagenet", freeze="none", preprocessing=None, name="unet_vgg16", encoder="vgg16"):
-    """A U-net whose encoder is VGG16's conv1–conv5 (no pool5); the decoder has two 3×3 convolutions
-    per stage (`decoder_filters`) and dropout. Train the decoder with the encoder frozen first
-    (`freeze="backbone"`), then everything (recipe `menegola2017`).
+    """A U-net whose encoder is VGG16's conv1–conv5 (no pool5), a dropout (rate `dropout`) after each
+    of its five copied feature maps (Section I-D: "after each of the five layers with copied features":
+    the four skips and the deepest map), and a decoder of two 3×3 convolutions per stage
+    (`decoder_filters`). Train the decoder with the encoder frozen first (`freeze="backbone"`), then
+    everything (recipe `menegola2017`).
 
     Args:
         weights: None, "imagenet" (the encoder's), or a weights file of this model or of its encoder.
@@ -220,6 +230,9 @@ def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dr
     input_shape = check_image_shape(name, input_shape)
     inputs = keras.Input(input_shape, name="image")
     x = Preprocess(preprocessing or backbones.get(encoder).preprocessing, name="preprocess")(inputs)
-    *skips, x = backbone_encoder(encoder, input_shape, weights)(x)
-    x = decoder(x, skips[::-1], decoder_filters, dropout=dropout)
+    features = backbone_encoder(encoder, input_shape, weights)(x)
+    if dropout:
+        features = [layers.Dropout(dropout, name=f"copied{i}_dropout")(f) for i, f in enumerate(features, start=1)]
+    *skips, x = features
+    x = decoder(x, skips[::-1], decoder_filters)
     return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)
