@@ -96,6 +96,25 @@ _LOSSES = {
     "BCEDiceLoss": (losses.BCEDiceLoss, {"dice_weight": _number(), "per_image": _FLAG, "smooth": _number()}),
 }
 
+# A recipe's post-processing of predicted masks: the arguments of
+# `dermnet.evaluation.postprocess.postprocess_masks`.
+_POSTPROCESS = {"threshold": _FACTOR, "opening": _number(whole=True), "closing": _number(whole=True),
+                "fill_holes": _FLAG, "largest_component": _FLAG, "crf": _FLAG}
+
+
+def _check_postprocess(options):
+    """`options` names only `_POSTPROCESS`'s arguments, each with a value its rule allows."""
+    if not isinstance(options, dict):
+        raise RecipeError("postprocess is {argument: value} of dermnet.evaluation.postprocess."
+                          f"postprocess_masks, not {options!r}")
+    for argument, value in options.items():
+        if argument not in _POSTPROCESS:
+            raise RecipeError(f"postprocess argument {argument!r} is not one a recipe may give "
+                              f"(allowed: {', '.join(_POSTPROCESS)})")
+        if not _POSTPROCESS[argument].test(value):
+            raise RecipeError(f"postprocess {argument}={value!r} is refused: a recipe gives "
+                              f"{_POSTPROCESS[argument].text}")
+
 
 def _allowed(table, kind, spec):
     """Checks that `spec` (`{"class_name": ..., "config": {...}}`) names a class of `table` with arguments
@@ -215,6 +234,9 @@ class Recipe:
             model's own (cross-entropy for classifiers, a Dice loss for segmentors).
         batchnorm_momentum: the momentum of every BatchNormalization layer's moving statistics while
             training (`dermnet.models.set_batchnorm_momentum`); None: the model's own (Keras' 0.99).
+        postprocess: None, or how predicted masks are post-processed before they are scored:
+            `dermnet.evaluation.postprocess.postprocess_masks`'s arguments (`crf`, `threshold`, `opening` and
+            `closing` radii in pixels at `input_shape`'s scale, `fill_holes`, `largest_component`).
         per_model: `{model name: {field: value}}`: what differs for one model
             (`recipe.for_model(name)` applies it).
         notes: what the recipe had to choose where the paper is silent.
@@ -230,12 +252,15 @@ class Recipe:
     resize: Optional[tuple] = None
     loss: Optional[dict] = None
     batchnorm_momentum: Optional[float] = None
+    postprocess: Optional[dict] = None
     per_model: dict = dataclasses.field(default_factory=dict)
     notes: str = ""
 
     def __post_init__(self):  # what it builds by name, checked when it is made (from a file too)
         if self.loss is not None:
             _allowed(_LOSSES, "loss", self.loss)
+        if self.postprocess is not None:
+            _check_postprocess(self.postprocess)
         _check_model_kwargs(self.model_kwargs)
         try:
             get_augmentation(self.augment)
@@ -266,6 +291,10 @@ class Recipe:
         changes = {"input_shape": (side, side, 3)}
         if self.resize:
             changes["resize"] = tuple(round(s * side / self.input_shape[0]) for s in self.resize)
+        if self.postprocess:  # radii in pixels: they scale with the images, an element of 1 at least
+            changes["postprocess"] = {k: max(1, round(v * side / self.input_shape[0]))
+                                      if k in ("opening", "closing") and v else v
+                                      for k, v in self.postprocess.items()}
         augmentation = get_augmentation(self.augment)
         if augmentation.crop:
             changes["augment"] = dataclasses.replace(augmentation, crop=(side, side)).to_config()
@@ -550,6 +579,11 @@ register(
         batch_size=25,
         resize=(296, 336),
         phases=_XUE_TASK1,
+        # "For post-processing, we leverage the Conditional Random Fields (CRFs) [9] with morphological
+        # operations to refine the generated segmentation masks and remove the isolated small regions":
+        # a dense CRF, an opening and a closing (radii 3 at 224 px: dermnet's), the holes filled, the
+        # largest region kept.
+        postprocess={"crf": True, "opening": 3, "closing": 3, "fill_holes": True, "largest_component": True},
         # DeepLab v3+ (and any segmentor without a loss of its own): the pixels' cross-entropy.
         loss={"class_name": "BCEDiceLoss", "config": {"dice_weight": 0.0}},
         per_model={
@@ -569,6 +603,11 @@ register(
         "it from scratch, `--weights none`, as the paper did: it trains whole, nothing frozen); the final "
         "ensemble averages 4 SegANs and 2 DeepLab v3+ (dermnet.evaluation.average_masks). dermnet's choices: "
         "50 epochs of fine-tuning (the paper gives no total), the jitter's ranges, and the SE gates' width (the "
-        "paper cites Hu et al., whose reduction 16 dermnet keeps, with a floor of 8 units).",
+        "paper cites Hu et al., whose reduction 16 dermnet keeps, with a floor of 8 units). Post-processing "
+        "(the recipe's postprocess, dermnet.evaluation.postprocess.postprocess_masks): the paper's CRF "
+        "(Krähenbühl and Koltun's, through the optional pydensecrf2: pip install 'dermnet[crf]'; its kernel "
+        "widths and weights are pydensecrf's example, the paper gives none) then morphological opening and "
+        "closing (radius 3 at 224 px, dermnet's), hole filling and the largest region kept (the paper removes "
+        "'the isolated small regions').",
     )
 )

@@ -207,6 +207,9 @@ def _set(*keys, value):
     (_set("per_model", "vgg16", value={"phases": [dict(recipes.get("ray2020").to_config()["phases"][0],
                                                        optimizer_name="Optimizer")]}), "vgg16.*Optimizer"),
     (_set("augment", value="../presets"), "augment"),
+    (_set("postprocess", value={"opening": 2, "module": "os"}), "module"),
+    (_set("postprocess", value={"opening": -1}), "opening"),
+    (_set("postprocess", value=["crf"]), "postprocess"),
 ])
 def test_everything_a_recipe_file_builds_by_name_is_allowed_and_checked(tmp_path, change, named):
     path = _recipe_file(tmp_path, change)
@@ -219,3 +222,17 @@ def test_every_shipped_recipe_loads_from_a_file(tmp_path, name):
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(recipes.get(name).to_config()))
     assert recipes.load(path) == recipes.get(name)
+
+
+def test_xue2018_post_processes_by_a_crf_with_morphological_operations():
+    """Xue et al. 2018, task 1: "we leverage the Conditional Random Fields (CRFs) with morphological
+    operations to refine the generated segmentation masks and remove the isolated small regions"."""
+    recipe = recipes.get("xue2018")
+    assert recipe.postprocess == {"crf": True, "opening": 3, "closing": 3, "fill_holes": True,
+                                  "largest_component": True}
+    assert recipe.for_model("segan").postprocess == recipe.postprocess
+    small = recipe.at_size(64)  # radii in pixels: they scale with the inputs, never below 1
+    assert (small.postprocess["opening"], small.postprocess["closing"]) == (1, 1)
+    assert recipe.at_size(448).postprocess["opening"] == 6
+    assert recipes.get("menegola2017").postprocess is None  # RECOD report none
+    assert recipes.Recipe.from_config(recipe.to_config()) == recipe

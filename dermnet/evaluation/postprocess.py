@@ -1,10 +1,15 @@
 """Post-processing of predicted lesion masks: `postprocess_mask` turns one probability map into a
 clean binary mask (threshold, morphological opening and closing, hole filling, largest
-component), and `average_masks` is the mask ensemble of RECOD (four U-nets, Menegola et al. 2017)
+component), `dense_crf` refines a map with a fully connected CRF, `postprocess_masks` applies both to
+a batch (a recipe's `postprocess`: Xue et al. 2018 "leverage the Conditional Random Fields (CRFs) with
+morphological operations to refine the generated segmentation masks and remove the isolated small
+regions"), and `average_masks` is the mask ensemble of RECOD (four U-nets, Menegola et al. 2017)
 and Xue et al. 2018 (four SegANs and two DeepLabs): the (weighted) mean of the members' maps.
 
-Dense-CRF refinement is not offered (`pydensecrf` is unmaintained and does not build for current
-Python); `postprocess_mask` covers the post-processing the papers report.
+The CRF is Krähenbühl and Koltun's (Xue et al.'s reference 9) through `pydensecrf2`, an optional
+dependency (`pip install dermnet[crf]`): the original `pydensecrf` is unmaintained and does not build
+on current Python; `pydensecrf2` is its maintained fork (AdaptiveMotorControlLab), published as source
+only, so installing it compiles C++ (it builds on Python 3.11 with NumPy 2).
 
 Example:
 >>> probabilities = dermnet.evaluation.average_masks([unet.predict(images), deeplab.predict(images)])[0]
@@ -66,6 +71,71 @@ def postprocess_mask(probabilities, threshold=0.5, opening=0, closing=0, fill_ho
         if count > 2:  # label 0 is the background; with one component there is nothing to drop
             mask = (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
     return mask
+
+
+def dense_crf(image, probabilities, iterations=5, position_sigma=3.0, position_weight=3.0,
+              bilateral_sigma=80.0, color_sigma=13.0, bilateral_weight=10.0):
+    """Lesion probabilities `[H, W]` refined by a fully connected CRF with Gaussian edge potentials
+    (Krähenbühl and Koltun 2011): a smoothness kernel over positions and an appearance kernel over
+    positions and colours, `iterations` steps of mean-field inference.
+
+    Xue et al. name no parameters: the defaults are pydensecrf's own example (dermnet's choice).
+
+    Args:
+        image: `[H, W, 3]` uint8 RGB, the image the map was predicted for, at the map's size.
+        probabilities: `[H, W]` or `[H, W, 1]` lesion probabilities.
+        iterations: mean-field steps.
+        position_sigma, position_weight: the smoothness kernel's width in pixels and its weight.
+        bilateral_sigma, color_sigma, bilateral_weight: the appearance kernel's widths in pixels and
+            in colour levels, and its weight.
+
+    Raises:
+        ImportError: `pydensecrf2` is not installed (the message says how to install it).
+    """
+    try:
+        import pydensecrf.densecrf as densecrf
+        from pydensecrf.utils import unary_from_softmax
+    except ImportError as err:
+        raise ImportError("dense_crf needs pydensecrf2 (the maintained fork of pydensecrf; it compiles C++): "
+                          "pip install 'dermnet[crf]'") from err
+    lesion = np.asarray(probabilities, "float32")
+    lesion = lesion[..., 0] if lesion.ndim == 3 and lesion.shape[-1] == 1 else lesion
+    height, width = lesion.shape
+    if np.shape(image) != (height, width, 3):
+        raise ValueError(f"dense_crf takes an [H, W, 3] image of the map's size {lesion.shape}; "
+                         f"got {np.shape(image)}")
+    crf = densecrf.DenseCRF2D(width, height, 2)
+    crf.setUnaryEnergy(unary_from_softmax(np.stack([1 - lesion, lesion])))  # clipped there: no log(0)
+    crf.addPairwiseGaussian(sxy=position_sigma, compat=position_weight)
+    crf.addPairwiseBilateral(sxy=bilateral_sigma, srgb=color_sigma, compat=bilateral_weight,
+                             rgbim=np.ascontiguousarray(image, dtype=np.uint8))
+    return np.asarray(crf.inference(iterations), "float32")[1].reshape(height, width)
+
+
+def postprocess_masks(probabilities, images=None, crf=False, **options):
+    """`postprocess_mask` over a batch `[N, H, W, 1]`, after a `dense_crf` of each map with `crf`:
+    float32 `[N, H, W, 1]` masks of 0 and 1 (what `mask_scores` scores).
+
+    Args:
+        probabilities: `[N, H, W, 1]` lesion probabilities (`predict_masks`).
+        images: `[N, H, W, 3]` uint8, the images at the maps' size: needed by the CRF only.
+        crf: refine each map with `dense_crf` first.
+        **options: `postprocess_mask`'s (threshold, opening, closing, fill_holes, largest_component).
+
+    Example:
+    >>> recipe = dermnet.recipes.get("xue2018")
+    >>> probabilities = predict_masks(model, df, recipe.resize)
+    >>> masks = postprocess_masks(probabilities, cache.images[cache.index], **recipe.postprocess)
+    """
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 4 or probabilities.shape[-1] != 1:
+        raise ValueError(f"postprocess_masks takes [N, H, W, 1] lesion probabilities; got the shape "
+                         f"{probabilities.shape}")
+    if crf and (images is None or len(images) != len(probabilities)):
+        raise ValueError("the CRF needs the images the masks were predicted for: one per mask")
+    masks = [postprocess_mask(dense_crf(images[i], p) if crf else p, **options)
+             for i, p in enumerate(probabilities)]
+    return np.stack(masks)[..., None].astype("float32")
 
 
 def average_masks(probability_maps, weights=None):
