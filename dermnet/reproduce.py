@@ -25,6 +25,8 @@ from dermnet import data, recipes
 from dermnet._papers import NOT_TRANSCRIBED, PAPERS, Figure, Paper  # noqa: F401 (Figure, Paper: re-exported)
 from dermnet.datasets import ATTRIBUTES
 
+SMOKE_NOTE = "smoke run on synthetic data and random weights: not comparable to the paper"
+
 
 def comparison(paper, measured, mode):
     """The closing table of a notebook: a row per published figure of `paper` (`PAPERS`), dermnet's
@@ -39,6 +41,7 @@ def comparison(paper, measured, mode):
 
     "beats chance" is "yes" where dermnet's figure is better than its chance figure (`chance`: the
     best of its shuffles; lower, for a loss), "no" where it is not, "—" where either is missing.
+    In smoke mode the table opens with a "note" column saying, in every row, `SMOKE_NOTE`.
     """
     slots = PAPERS[paper].slots()
     ours = {}
@@ -48,12 +51,14 @@ def comparison(paper, measured, mode):
                            f"its figures: {sorted(slots)}")
         ours[table, row, metric] = round(float(value), 4), round(float(at_chance[0]), 4) if at_chance else "—"
     stamp = run_stamp(mode)
+    # A smoke run's figure can land near the paper's by chance: each row says what it is (issue 42).
+    note = {"note": SMOKE_NOTE} if mode == "smoke" else {}
     rows = []
     for key, f in slots.items():
         value, at_chance = ours.get(key, ("—", "—"))
         beats = "—" if "—" in (value, at_chance) else (
             "yes" if (value < at_chance if "loss" in f.metric else value > at_chance) else "no")
-        rows.append({"table": f.table, "row": f.row, "metric": f.metric,
+        rows.append({**note, "table": f.table, "row": f.row, "metric": f.metric,
                      "paper": NOT_TRANSCRIBED if f.value is None else f.value, "dermnet": value,
                      "chance": at_chance, "beats chance": beats, **stamp})
     return pd.DataFrame(rows)
@@ -138,6 +143,23 @@ def machine():
     return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, "
             f"{', '.join(accelerators) if accelerators else 'no GPU'}, Keras {keras.__version__} "
             f"({keras.config.backend()})")
+
+
+def stacking_split(train_df, validation=0.2, seed=0):
+    """RECOD's data for stacking (Menegola et al. 2017, Section II-H): their SVMs were trained on their
+    internal validation set, a split of their own training data with every (near-)duplicate on one side
+    (Section II-B), never on the official validation set. Returns `(train, validation)` of `train_df`:
+    the classifiers train on the first, the SVMs are fitted on their predictions for the second.
+
+    Args:
+        train_df: the training images (ISIC 2017's official training set in full mode).
+        validation: the share held out for the SVMs. The paper gives none: 0.2 is dermnet's (RECOD's
+            part 1 held out 400 of 2,000).
+        seed: the split's.
+    """
+    df = data.split(train_df, {"train": 1 - validation, "validation": validation}, seed=seed,
+                    near_duplicates=True)
+    return df[df.split == "train"], df[df.split == "validation"]
 
 
 def smoke_classification(n=120, num_classes=3, image_size=64, seed=0):
