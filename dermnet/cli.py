@@ -111,10 +111,11 @@ def _export(args):
     # no bar: tracing and saving report no steps, so a line says it has begun
     print(f"dermnet: exporting {model.name} to {args.out} (tracing and saving its graph)", file=sys.stderr, flush=True)
     if args.format == "tflite":
-        serving.export_tflite(model, args.out)
+        serving.export_tflite(model, args.out, keep=[run.model_path], overwrite=args.overwrite)
     else:
         serving.export_saved_model(model, args.out, run.prediction_size, run.classes, max_pixels=args.max_pixels,
-                                   keep=[run.model_path])
+                                   max_request_pixels=args.max_request_pixels, keep=[run.model_path],
+                                   overwrite=args.overwrite)
     print(f"{model.name}: {args.format} in {args.out} ({time.perf_counter() - start:.0f} s)")
 
 
@@ -370,6 +371,10 @@ def parser():
     exporting.add_argument("--max-pixels", type=int, default=100_000_000,
                            help="saved_model: the served model refuses larger images, from their header "
                            "(default 100,000,000)")
+    exporting.add_argument("--max-request-pixels", type=int, default=100_000_000,
+                           help="saved_model: the most pixels one request's images may declare together "
+                           "(default 100,000,000: a 2-core, 4 GB server answers it)")
+    exporting.add_argument("--overwrite", action="store_true", help="replace an earlier export at --out")
     exporting.set_defaults(run=_export)
     comparing = commands.add_parser("compare", parents=[common], help="two runs on the same test images: each "
                                     "score's difference with its paired-bootstrap 95 %% interval, and DeLong's "

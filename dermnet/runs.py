@@ -10,11 +10,12 @@ Loading reads data only: the model with Keras' `safe_mode=True` (no code from th
 JSON. Nothing a file names is written, removed or sent.
 
 Example:
->>> run = dermnet.load("runs/baseline_cnn")                        # or "hf://owner/name", "x.keras"
->>> run.classes, run.prediction_size
-(['benign', 'malignant'], (32, 32))
+>>> scores = dermnet.training.run("baseline_cnn", epochs=1, image_size=32, out="runs/baseline_cnn", verbose=0)
+>>> run = dermnet.load("runs/baseline_cnn")                 # or "hf://owner/name[@revision]", "model.keras"
+>>> run.model_name, run.prediction_size
+('baseline_cnn', (32, 32))
 >>> bundle = dermnet.runs.publish("runs/baseline_cnn", "published/baseline_cnn")
->>> dermnet.load(bundle).model.predict(pixels)                      # doctest: +SKIP
+>>> probabilities = dermnet.load(bundle).model.predict(images, verbose=0)
 """
 
 import contextlib

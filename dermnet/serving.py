@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from dermnet import __version__
-from dermnet._io import recover_interrupted_write, write_atomically
+from dermnet._io import check_target, write_atomically
 from dermnet.data.images import BMP_ADVICE, BMP_BITS, GIF_ADVICE, MAX_PIXELS
 from dermnet.models import contract, inference_model
 
@@ -227,7 +227,7 @@ def resize_masks(masks, size):
 
 
 def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
-                       max_request_pixels=MAX_REQUEST_PIXELS, keep=()):
+                       max_request_pixels=MAX_REQUEST_PIXELS, keep=(), overwrite=False):
     """Writes `model` as a SavedModel folder `out` with the `serving_default` (encoded images) and
     `serving_pixels` (uint8 pixels) signatures of the module docstring, and `dermnet.json` (what it
     is: model, classes, size, pixel limit); written under a temporary name, then renamed.
@@ -243,15 +243,15 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
         classes: a classifier's class names in output order (default class_0, class_1, ...).
         max_pixels: the largest image the server decodes (default the data layer's limit).
         max_request_pixels: the most pixels a request's images may declare together (`MAX_REQUEST_PIXELS`).
-        keep: files that must survive (the model file exported, its run folder's files): an
-            `out` that holds one of them is refused.
+        keep: files that must survive (the model file exported): an `out` that holds one is refused.
+        overwrite: replace an earlier export in `out` (a folder of other files is still refused).
 
     Raises:
-        FileExistsError: `out` is a folder that holds other files than an earlier dermnet export,
-            holds a file of `keep`, or is the working folder (or one above it).
+        FileExistsError: `out` breaks the rule of every writer (`dermnet._io.check_target`): it exists
+            (without `overwrite`), holds a file of `keep`, or is the working folder (or one above it).
     """
     tf = _tf()
-    out = _export_folder(out, keep)
+    out = check_target(out, overwrite, keep)
     network = inference_model(model)
     segmentor = contract(model).predicts_masks
     size = tuple(int(s) for s in size)
@@ -330,7 +330,7 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
     def write(partial):
         _save(partial, {"serving_default": (from_files, tf.TensorSpec([None], tf.string, "images")),
                         "serving_pixels": (from_pixels, tf.TensorSpec([None, None, None, 3], tf.uint8, "pixels"))})
-        (Path(partial) / _EXPORT_MARK).write_text(json.dumps(description, indent=2))
+        (Path(partial) / _DESCRIPTION).write_text(json.dumps(description, indent=2))
 
     write_atomically(out, write)
 
@@ -379,30 +379,15 @@ def _spread(index, values, count, default):
     return tf.gather(tf.concat([values, [default]], 0), at)
 
 
-_EXPORT_MARK = "dermnet.json"  # beside saved_model.pb: TensorFlow Serving reads only its own files
+_DESCRIPTION = "dermnet.json"  # beside saved_model.pb: TensorFlow Serving reads only its own files
 
 
-def _export_folder(out, keep):
-    """`out` as an absolute path, refused where writing it would replace a user's files."""
-    out = Path(out).expanduser().absolute()
-    if Path.cwd().resolve().is_relative_to(out.resolve()):
-        raise FileExistsError(f"{out} is the working folder (or holds it): give a new folder for the SavedModel, "
-                              "e.g. --out ./saved_model")
-    for path in keep:
-        if Path(path).resolve().is_relative_to(out.resolve()):
-            raise FileExistsError(f"{out} holds {path}, which the export must not replace: give another folder, "
-                                  f"e.g. --out {Path(path).parent / 'saved_model'}")
-    recover_interrupted_write(out)  # an export killed while being replaced: the earlier one back, checked
-    if out.is_dir() and any(out.iterdir()) and not (out / _EXPORT_MARK).is_file():
-        raise FileExistsError(f"{out} is a folder of other files (not an earlier dermnet export): give a new or "
-                              "empty folder")
-    return out
-
-
-def export_tflite(model, out):
+def export_tflite(model, out, keep=(), overwrite=False):
     """Writes a classifier as a TensorFlow Lite file `out` (float32 pixels `[1, H, W, 3]` at its input
-    size → probabilities); written under a temporary name, then renamed."""
+    size → probabilities); written under a temporary name, then renamed. `keep`, `overwrite`: as
+    `export_saved_model`'s."""
     tf = _tf()
+    out = check_target(out, overwrite, keep)
     if contract(model).predicts_masks:
         raise ValueError(f"{model.name} is a segmentor: TFLite export is for classifiers (use saved_model)")
     height, width = model.input_shape[1:3]

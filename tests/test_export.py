@@ -105,16 +105,19 @@ def test_export_never_replaces_a_users_files(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("my notes")
     monkeypatch.chdir(tmp_path)
-    for out, problem in ((run, "holds .*model.keras, which the export must not replace"),
-                         (".", "is the working folder"), (tmp_path, "is the working folder"),
-                         (tmp_path / "mine", "a folder of other files")):
+    for out, problem, *options in ((run, "model.keras, which this command reads and must not replace"),
+                                   (run / "model.keras", "must not replace", "--format", "tflite", "--overwrite"),
+                                   (".", "is the working folder"), (tmp_path, "is the working folder"),
+                                   (tmp_path / "mine", "mine exists: give --overwrite"),
+                                   (tmp_path / "mine", "holds files dermnet did not write", "--overwrite")):
         with pytest.raises(FileExistsError, match=problem):
-            cli.main(["--debug", "export", str(run), "--out", str(out)])
+            cli.main(["--debug", "export", str(run), "--out", str(out), *options])
     assert sorted(p.name for p in run.iterdir()) == ["model.keras"]
     assert (tmp_path / "mine" / "notes.txt").read_text() == "my notes"
     (tmp_path / "empty").mkdir()
-    for _ in range(2):  # an empty folder, then the export it holds: both are written
-        assert cli.main(["export", str(run), "--out", "empty"]) == 0
+    assert cli.main(["export", str(run), "--out", "empty"]) == 0  # an empty folder is written
+    assert cli.main(["export", str(run), "--out", "empty"]) == 1  # then replaced only when told
+    assert cli.main(["export", str(run), "--out", "empty", "--overwrite"]) == 0
     assert (tmp_path / "empty" / "saved_model.pb").is_file()
 
 
