@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import os
 import shutil
 import tempfile
 import zipfile
@@ -33,7 +34,7 @@ import keras
 
 from dermnet import __version__, datasets, recipes
 from dermnet._io import check_target, is_staging_leftover, write_atomically, write_json
-from dermnet._registry import model_card
+from dermnet._registry import ModelCard, model_card
 from dermnet.evaluation.scoring import headline
 from dermnet.models import prediction_size
 
@@ -69,7 +70,7 @@ class RunFolder:
         path: the folder (made if missing).
     """
 
-    def __init__(self, path):
+    def __init__(self, path: "str | os.PathLike"):
         self.path = Path(path)
         self.model = self.path / MODEL
         self.checkpoint = self.path / CHECKPOINT
@@ -89,7 +90,7 @@ class RunFolder:
             raise RuntimeError(f"{self.path}: another run is training into this folder (it holds "
                                f"{self.path / LOCK}): wait for it to end, or give another --out") from None
 
-    def start_or_resume(self, arguments, load_state, overwrite=False, verbose=0):
+    def start_or_resume(self, arguments: dict, load_state, overwrite: bool = False, verbose: int = 0) -> list:
         """Readies the folder for a run of `arguments`: returns the earlier run's files to remove when
         training starts (`ClearEarlierRun`), none when an interrupted run with the same arguments
         resumes from its training state in `self.resume` (`load_state(folder)` reads it: the
@@ -134,12 +135,12 @@ class RunFolder:
         write_json(started, arguments)
         return earlier
 
-    def save_model(self, model):
+    def save_model(self, model: keras.Model) -> Path:
         """Writes the trained model (atomically) and returns its path."""
         write_atomically(self.model, model.save)
         return self.model
 
-    def finish(self, scores, config):
+    def finish(self, scores: dict, config: dict) -> None:
         """Writes the scores and config of a trained run, then removes what only resuming needed: the
         same command is then refused, or trains afresh with `overwrite`."""
         write_json(self.path / SCORES, scores)
@@ -164,7 +165,7 @@ _PIXELS = ("RGB pixels in [0, 255] (uint8 or float), [batch, height, width, 3]; 
            "normalisation")
 
 
-def describe_data(dataset, root, train, validation, test):
+def describe_data(dataset, root, train, validation, test) -> dict:
     """What a run trained and was scored on, for its config and card: the data set, the terms and
     attributions of its images (`dermnet.data.provenance`), and how many images (and groups) each
     split holds."""
@@ -223,37 +224,37 @@ class Run:
     local: bool = True
 
     @functools.cached_property
-    def model(self):
+    def model(self) -> keras.Model:
         """The Keras model, loaded on first use (`safe_mode=True`: no code from the file runs)."""
         return load_model(self.model_path)
 
     @property
-    def model_name(self):
+    def model_name(self) -> "str | None":
         """The registered model it was built as (`dermnet.list_models()`), or None."""
         return self.config.get("model")
 
     @property
-    def classes(self):
+    def classes(self) -> "list[str] | None":
         """Class (or mask) names in the order of the model's outputs, or None."""
         return self.config.get("classes")
 
     @property
-    def arguments(self):
+    def arguments(self) -> dict:
         """The arguments of `dermnet.training.run` that trained it."""
         return self.config.get("arguments", {})
 
     @property
-    def dataset(self):
+    def dataset(self) -> "str | None":
         """The data set (a name or a manifest CSV) it was trained on, or None."""
         return self.arguments.get("dataset")
 
     @property
-    def root(self):
+    def root(self) -> "str | None":
         """The folder of that data set's images when it was trained, or None."""
         return self.arguments.get("root")
 
     @property
-    def recipe(self):
+    def recipe(self) -> "recipes.Recipe | None":
         """The `dermnet.recipes.Recipe` it was trained by, or None."""
         config = self.config.get("recipe")
         try:
@@ -262,12 +263,12 @@ class Run:
             raise type(err)(f"{self.path}: its recipe: {err}") from None
 
     @property
-    def card(self):
+    def card(self) -> "ModelCard | None":
         """The registered model's `ModelCard`, or None."""
         return model_card(self.model_name) if self.model_name else None
 
     @property
-    def prediction_size(self):
+    def prediction_size(self) -> "tuple[int, int]":
         """(height, width) it predicts at: the model's input size, or for one that takes any size
         the size its recipe predicted at."""
         height, width = self.model.input_shape[1:3]
@@ -279,23 +280,23 @@ class Run:
         return prediction_size(self.model, self.recipe)
 
     @property
-    def calibration(self):
+    def calibration(self) -> dict:
         """The temperature fitted on its validation split (`dermnet evaluate --calibrate`): `{"temperature",
         "fitted_on", ...}`, or {} when it has none."""
         return _read_json(self.path / CALIBRATION)
 
-    def save_calibration(self, calibration):
+    def save_calibration(self, calibration: dict) -> None:
         """Keeps a fitted temperature with the run (a local one: a Hub download's folder is a cache)."""
         if self.local:
             write_json(self.path / CALIBRATION, calibration)
 
-    def output(self, name):
+    def output(self, name: str) -> Path:
         """Where a command's default output `name` (`predictions.csv`, `evaluation`) goes: beside the
         model in a local run, in the current folder for one from the Hub (its folder is a cache)."""
         return self.path / name if self.local else Path(name)
 
 
-def load(source):
+def load(source: "str | os.PathLike") -> Run:
     """Opens a trained model: a `dermnet train` run folder, a published bundle (a folder, or
     `hf://owner/name[@revision]` on the Hugging Face Hub, through `huggingface_hub` and its cache),
     or a `.keras` file.
@@ -321,7 +322,7 @@ def load(source):
     return _open(text, Path(text).expanduser())
 
 
-def evaluation_folder(source):
+def evaluation_folder(source: "str | os.PathLike") -> Path:
     """The folder of a `dermnet evaluate` report: `source` itself, or the default one of a run (any
     source `load` opens)."""
     path = Path(str(source)).expanduser()
@@ -358,7 +359,7 @@ def _read_json(path):
         raise ValueError(f"{path}: unreadable ({err})") from None
 
 
-def load_model(path):
+def load_model(path: "str | os.PathLike") -> keras.Model:
     """A `.keras` file as a Keras model, with `safe_mode=True`; a file that is not one is a clear error."""
     path = Path(path)
     if not path.is_file():
@@ -394,7 +395,8 @@ def _download(source):
         raise ConnectionError(f"{source}: the Hugging Face Hub answered {str(err).splitlines()[0]}") from None
 
 
-def publish(source, dest, *, overwrite=False, licence=None):
+def publish(source: "str | os.PathLike", dest: "str | os.PathLike", *, overwrite: bool = False,
+            licence: "str | None" = None) -> "Path | str":
     """Publishes a finished run as a bundle: `model.keras`, `dermnet.json` (its config, and where and
     when it was published), `scores.json`, `history.csv` and a model card, `README.md`.
 
@@ -439,7 +441,8 @@ def publish(source, dest, *, overwrite=False, licence=None):
     return dest
 
 
-def upload(folder, repo_id, *, private=None, token=None):
+def upload(folder: "str | os.PathLike", repo_id: str, *, private: "bool | None" = None,
+           token: "str | None" = None) -> str:
     """Uploads a bundle's folder to the Hugging Face Hub (creating the repository if needed) through
     `huggingface_hub`, which reads the token from `HF_TOKEN` or `hf auth login`; returns its URL."""
     import huggingface_hub
@@ -463,7 +466,7 @@ def _hub_licence(terms):
     return next((hub for name, hub in _HUB_LICENCES.items() if terms.startswith(name)), "other")
 
 
-def model_card_text(run, licence=None, dest=None):
+def model_card_text(run: Run, licence: "str | None" = None, dest: "str | os.PathLike | None" = None) -> str:
     """The model card of a run: `README.md` with the Hugging Face Hub's YAML header (library, licence,
     data set, metrics, tags, the scores as model-index results) and a body saying what it is for,
     what it was trained and scored on, its limits and how to load it."""
