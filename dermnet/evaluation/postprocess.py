@@ -123,9 +123,10 @@ def postprocess_masks(probabilities, images=None, crf=False, **options):
         **options: `postprocess_mask`'s (threshold, opening, closing, fill_holes, largest_component).
 
     Example:
-    >>> recipe = dermnet.recipes.get("xue2018")
-    >>> probabilities = predict_masks(model, df, recipe.resize)
-    >>> masks = postprocess_masks(probabilities, cache.images[cache.index], **recipe.postprocess)
+    >>> options = dict(dermnet.recipes.get("xue2018").postprocess, crf=False)  # the CRF needs pydensecrf2
+    >>> masks = postprocess_masks(model.predict(images, verbose=0), images, **options)
+    >>> masks.shape
+    (4, 32, 32, 1)
     """
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 4 or probabilities.shape[-1] != 1:
