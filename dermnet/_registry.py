@@ -1,24 +1,30 @@
 """The model registry: `register_model`, `build`, `list_models`, `model_card`."""
 
+from __future__ import annotations
+
 import difflib
 import fnmatch
 import importlib
 import inspect
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from dermnet._cards import CARDS, ModelCard
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["ModelCard", "build", "list_models", "model_card", "register_model", "registered_name"]
 
 _CARDS = dict(CARDS)  # dermnet's cards, and those of models users register
-_BUILDERS: dict = {}
+_BUILDERS: dict[str, Callable[..., Any]] = {}
+_Builder = TypeVar("_Builder", bound=Callable[..., Any])
 
 
-def register_model(card: ModelCard):
+def register_model(card: ModelCard) -> Callable[[_Builder], _Builder]:
     """Decorator: registers `builder(**kwargs) -> keras.Model` under `card.name`; dermnet's own models
     register under their cards in `dermnet._cards.CARDS`."""
 
-    def decorate(builder: Callable):
+    def decorate(builder: _Builder) -> _Builder:
         if card.name in _BUILDERS or _CARDS.get(card.name, card) is not card:
             raise ValueError(f"A model called {card.name!r} is already registered.")
         _CARDS[card.name] = card
@@ -28,7 +34,7 @@ def register_model(card: ModelCard):
     return decorate
 
 
-def _card(name):
+def _card(name: str) -> ModelCard:
     if name not in _CARDS:
         close = difflib.get_close_matches(str(name), _CARDS, n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -36,7 +42,7 @@ def _card(name):
     return _CARDS[name]
 
 
-def _builder(name):
+def _builder(name: str) -> Callable[..., Any]:
     _card(name)
     # The cards answer without Keras; the builders load with the models, on the first build. The
     # import is by name because the models' package sits above this module (it registers into it).
@@ -44,7 +50,7 @@ def _builder(name):
     return _BUILDERS[name]
 
 
-def build(name, **kwargs):
+def build(name: str, **kwargs: Any) -> keras.Model:
     """Builds the registered model `name` and returns a `keras.Model`.
 
     Args:
@@ -71,12 +77,12 @@ def build(name, **kwargs):
     return model
 
 
-def registered_name(model):
+def registered_name(model: object) -> str | None:
     """The registered name `model` was built as by `build`, or None (a reloaded or hand-built model)."""
     return getattr(model, "dermnet_name", None)
 
 
-def list_models(pattern="*", task=None, pretrained=None):
+def list_models(pattern: str = "*", task: str | None = None, pretrained: bool | None = None) -> list[str]:
     """Sorted names of the registered models matching a glob `pattern`, and `task` if given;
     `pretrained=True`: only those built with pretrained (ImageNet) weights by default, False: only
     the others (timm's `list_models(pretrained=True)`)."""
@@ -88,6 +94,6 @@ def list_models(pattern="*", task=None, pretrained=None):
     )
 
 
-def model_card(name):
+def model_card(name: str) -> ModelCard:
     """The `ModelCard` of a registered model."""
     return _card(name)

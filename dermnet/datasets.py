@@ -78,12 +78,12 @@ class Dataset:
     manual: str = ""
     licence: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"{self.name}: layout {self.layout!r} is not one of {LAYOUTS}")
 
 
-def _isic(path, size=None, md5=None):
+def _isic(path: str, size: int | None = None, md5: str | None = None) -> Archive:
     return Archive(f"https://isic-challenge-data.s3.amazonaws.com/{path}", path.split("/")[-1], size, md5)
 
 
@@ -181,7 +181,7 @@ DATASETS = {d.name: d for d in (
 )}
 
 
-def get(name):
+def get(name: str) -> Dataset:
     """The record of the data set `name`; an unknown name raises `ValueError` naming the closest ones."""
     if name not in DATASETS:
         close = difflib.get_close_matches(str(name), DATASETS, n=3, cutoff=0.5)
@@ -190,6 +190,6 @@ def get(name):
     return DATASETS[name]
 
 
-def challenge_of(dataset):
+def challenge_of(dataset: str) -> str | None:
     """The challenge that scores `dataset` (a name, or a manifest CSV: None)."""
     return DATASETS[dataset].challenge if dataset in DATASETS else None

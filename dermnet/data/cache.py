@@ -10,16 +10,19 @@ an interrupted build resumes where it stopped and ends with the same bytes. `met
 the cache for a person looking into the folder.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import multiprocessing
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import filelock
@@ -30,6 +33,9 @@ from dermnet._progress import progress as progress_bar
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import RESIZE_MODES, hdf5_parts, read_image, read_mask, resize
 from dermnet.data.manifest import check_on_error, mask_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CACHE_VERSION = 2  # 2: EXIF orientation no longer applied (dermnet.data.images)
 _CHUNK = 256  # rows decoded between two state saves
@@ -55,17 +61,18 @@ class ImageCache:
     path: Path
     skipped: list = field(default_factory=list)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.index)
 
 
-def default_cache_dir():
+def default_cache_dir() -> Path:
     """`$DERMNET_CACHE`, else `~/.cache/dermnet`."""
     return Path(os.environ.get("DERMNET_CACHE", Path.home() / ".cache" / "dermnet"))
 
 
-def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", cache_dir=None,
-                workers=None, on_error="raise", progress=True):
+def build_cache(df: pd.DataFrame, image_size: int | tuple[int, int], resize_mode: str = "stretch",
+                interpolation: str = "bicubic", cache_dir: str | os.PathLike[str] | None = None,
+                workers: int | None = None, on_error: str = "raise", progress: bool = True) -> ImageCache:
     """The cache of `df`'s images at `image_size`, built (or resumed) if needed.
 
     Args:
@@ -120,8 +127,9 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
                         progress_bar(len(todo), f"caching images at {size[0]}×{size[1]}", enabled=progress) as bar:
                     for chunk_start in range(0, len(todo), chunk_size):
                         chunk = todo[chunk_start:chunk_start + chunk_size]
-                        rows = pool.map(decode, [files[i] for i in chunk],
-                                        chunksize=max(1, len(chunk) // (8 * workers)))  # fewer trips
+                        # Rows in chunks: fewer trips. (The ignore: os.cpu_count() is None where unknown.)
+                        rows = pool.map(decode, [files[i] for i in chunk], chunksize=max(
+                            1, len(chunk) // (8 * workers)))  # type: ignore[operator]
                         for i, (image, masks, error) in zip(chunk, rows):
                             bar.update(1)
                             if error:
@@ -152,11 +160,12 @@ def build_cache(df, image_size, resize_mode="stretch", interpolation="bicubic", 
                       [errors[i] for i in sorted(errors)])
 
 
-def _decode(row_files, size, resize_mode, interpolation):
+def _decode(row_files: list[str], size: tuple[int, ...], resize_mode: str,
+            interpolation: str) -> tuple[Any, Any, str | None]:
     """(image, masks `[H, W, C]` or None, None) of a manifest row at `size`; (None, None, 'file: problem')."""
     try:
         image = read_image(row_files[0])
-        masks = []
+        masks: Any = []  # the resized masks, then stacked
         for mask_file in row_files[1:]:
             mask = read_mask(mask_file)
             if mask.shape != image.shape[:2]:
@@ -169,7 +178,7 @@ def _decode(row_files, size, resize_mode, interpolation):
     return resize(image, size, resize_mode, interpolation), masks, None
 
 
-def _pool(workers, files, todo):
+def _pool(workers: Any, files: list[list[str]], todo: np.ndarray) -> Executor:
     """Threads (OpenCV and simplejpeg release the GIL while decoding), or processes for many
     images inside HDF5 files: h5py holds the GIL and its own lock while it reads (~150 µs of a
     ~450 µs decode of a 150 px JPEG), so threads barely scale there. Measured on 20,000 such JPEGs
@@ -185,17 +194,17 @@ def _pool(workers, files, todo):
     return ThreadPoolExecutor(workers)
 
 
-def _write_row(file, i, row):
+def _write_row(file: Any, i: int, row: Any) -> None:
     file.seek(i * row.nbytes)
     file.write(np.ascontiguousarray(row))
 
 
-def _key(files, size, resize_mode, interpolation):
+def _key(files: list[list[str]], size: tuple[int, ...], resize_mode: str, interpolation: str) -> str:
     content = json.dumps([CACHE_VERSION, size, resize_mode, interpolation, [list(map(str, f)) for f in files]])
     return hashlib.sha256(content.encode()).hexdigest()[:24]
 
 
-def _signatures(files, workers):
+def _signatures(files: list[list[str]], workers: int | None) -> np.ndarray:
     """One int64 per manifest row: a hash of the whole content of the row's files, so a file changed
     on disk is decoded again, whatever its size and modification time say (a BMP edited in the
     middle, an archive extracted again with its recorded times), and a file only touched is not.
@@ -221,7 +230,7 @@ def _signatures(files, workers):
     return signatures
 
 
-def _file_signature(name):
+def _file_signature(name: str) -> bytes:
     """The blake2b digest of a file's content."""
     digest = hashlib.blake2b(digest_size=16)
     try:
@@ -233,7 +242,7 @@ def _file_signature(name):
     return digest.digest()
 
 
-def _reserve(file, shape):
+def _reserve(file: Path, shape: tuple[int, ...]) -> None:
     """A file for a uint8 array of `shape`, its disk space reserved first: a write that runs out of
     disk space half-way through a build (or a memory map of a sparse file, which dies by SIGBUS with
     no message) is worse than a reservation that fails with a clear error."""
@@ -254,7 +263,7 @@ def _reserve(file, shape):
                                 "DERMNET_CACHE to a folder on a larger disk, or cache a smaller image size") from None
 
 
-def _load_state(path, signatures):
+def _load_state(path: Path, signatures: np.ndarray) -> np.ndarray:
     """Which rows hold finished bytes of unchanged files."""
     try:
         state = np.load(path / "state.npz")
@@ -265,7 +274,7 @@ def _load_state(path, signatures):
     return np.zeros(len(signatures), bool)
 
 
-def _save_state(path, done, signatures):
+def _save_state(path: Path, done: np.ndarray, signatures: np.ndarray) -> None:
     with open(path / "state.tmp.npz", "wb") as f:
         np.savez(f, done=done, signatures=signatures)
     os.replace(path / "state.tmp.npz", path / "state.npz")  # atomic: never a half-written state

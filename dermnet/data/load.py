@@ -8,9 +8,12 @@ Example:
 ['train']
 """
 
+from __future__ import annotations
+
 import os
 import re
 from importlib import resources
+from typing import cast
 
 import pandas as pd
 
@@ -24,7 +27,8 @@ from dermnet.data.splits import split
 from dermnet.data.synthetic import write_synthetic
 
 
-def load_dataset(name, root, on_error="raise", label=None):
+def load_dataset(name: str, root: str | os.PathLike[str], on_error: str = "raise",
+                 label: str | None = None) -> pd.DataFrame:
     """A known data set whose files lie anywhere under `root`, as a validated DataFrame, read in its
     record's layout (`dermnet.datasets.Dataset.layout`).
 
@@ -64,7 +68,8 @@ def load_dataset(name, root, on_error="raise", label=None):
     return validate(df, classes=dataset.classes or None, on_error=on_error)
 
 
-def load_splits(dataset, root=None, label=None):
+def load_splits(dataset: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,
+                label: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
     """(train, validation, held-out) frames of a known data set or a manifest CSV (`from_csv`).
 
     Held-out is the "test" split, or "validation" when there is no test split (validation is then
@@ -83,7 +88,7 @@ def load_splits(dataset, root=None, label=None):
         if root is None:
             raise ValueError(f"{dataset}: give the data set's folder (--root), where "
                              f"`dermnet data download {dataset} --root DIR` put it")
-        df = load_dataset(dataset, root, label=label)
+        df = load_dataset(cast(str, dataset), root, label=label)  # a name (a path is a CSV)
     splits = {name: df[df.split == name] for name in ("train", "validation", "test")}
     if splits["test"].empty:
         splits["test"], splits["validation"] = splits["validation"], splits["test"]
@@ -97,8 +102,9 @@ _ISIC_ID = re.compile(r"^ISIC_\d{7}$")
 _MASK_NAME = re.compile(r"^(ISIC_\d{7})_(segmentation|attribute_(\w+))$")
 
 
-def _masks_from_folder(root, attributes):
-    images, masks = {}, {}
+def _masks_from_folder(root: str | os.PathLike[str], attributes: bool) -> pd.DataFrame:
+    images: dict[str, str] = {}
+    masks: dict[str, dict[str, str]] = {}
     for folder, _, files in os.walk(root):
         for name in files:
             stem, extension = os.path.splitext(name)
@@ -127,7 +133,7 @@ def _masks_from_folder(root, attributes):
     return df
 
 
-def _split_from_path(relative_path):
+def _split_from_path(relative_path: str) -> str:
     folders = relative_path.lower().split(os.sep)[:-1]
     if any("valid" in f for f in folders):
         return "validation"

@@ -11,24 +11,32 @@ and `df.attrs["classes"]`: the class names in the order of the model's outputs.
 Validation raises `DataError` naming the problem and the first offending rows.
 """
 
+from __future__ import annotations
+
 import filecmp
 import os
 import warnings
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.images import hdf5_parts, image_exists, read_header
 
+if TYPE_CHECKING:
+    import numpy as np
+
 SPLITS = ("train", "validation", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # pandas' read_csv options that read every cell as the text it is: pandas would otherwise read a class
 # named NA, None, null or nan (and 14 more words) as a missing value. Only an empty cell is missing.
-CSV_AS_TEXT = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+CSV_AS_TEXT: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_values": [""]}
 
 
-def from_csv(path, root=None, classes=None, on_error="raise"):
+def from_csv(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,
+             classes: Sequence[str] | None = None, on_error: str = "raise") -> pd.DataFrame:
     """A user's manifest: columns `image_id` and `label` (classification) plus optional `split`
     (default `train`), `lesion_id`, `image` and `mask*` paths relative to `root` (default: the CSV's
     folder). Without an `image` column, images are found under `root` by id (any subfolder).
@@ -52,7 +60,7 @@ def from_csv(path, root=None, classes=None, on_error="raise"):
     return validate(df, classes=classes, on_error=on_error)
 
 
-def from_folders(root, on_error="raise"):
+def from_folders(root: str | os.PathLike[str], on_error: str = "raise") -> pd.DataFrame:
     """Images in class folders: `root/<class>/*.jpg`, or `root/<split>/<class>/*.jpg` with splits
     `train`, `validation` (or `val`) and `test`. Classes are the folder names, sorted."""
     root = existing_folder(root)
@@ -74,7 +82,7 @@ def from_folders(root, on_error="raise"):
     return validate(df, on_error=on_error)
 
 
-def validate(df, classes=None, on_error="raise"):
+def validate(df: pd.DataFrame, classes: Sequence[str] | None = None, on_error: str = "raise") -> pd.DataFrame:
     """Check a manifest DataFrame and return it (a copy, with `attrs["classes"]` set).
 
     Raises `DataError` for duplicate ids, an id, a `lesion_id`, a `patient_id` or a set of duplicate
@@ -114,12 +122,12 @@ def validate(df, classes=None, on_error="raise"):
     return df
 
 
-def check_on_error(on_error):
+def check_on_error(on_error: str) -> None:
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
 
 
-def class_names(df, classes=None):
+def class_names(df: pd.DataFrame, classes: Sequence[str] | None = None) -> tuple[str, ...]:
     """The class names in output order: `classes` if given, else those `validate` stored in `df.attrs`."""
     if classes is not None:
         return tuple(classes)
@@ -133,7 +141,7 @@ def class_names(df, classes=None):
     return df.attrs["classes"]
 
 
-def class_indices(df, classes=None):
+def class_indices(df: pd.DataFrame, classes: Sequence[str] | None = None) -> np.ndarray:
     """Integer labels (positions in `class_names(df, classes)`) of a manifest DataFrame."""
     names = class_names(df, classes)
     unknown = ~df["label"].isin(names)
@@ -143,7 +151,7 @@ def class_indices(df, classes=None):
     return df["label"].map({name: i for i, name in enumerate(names)}).to_numpy("int64")
 
 
-def _check_ids(df, where):
+def _check_ids(df: pd.DataFrame, where: str) -> None:
     unknown_splits = ~df["split"].isin(SPLITS)
     if unknown_splits.any():
         raise DataError(f"{where}: unknown split values {sorted(df.loc[unknown_splits, 'split'].astype(str).unique())}"
@@ -156,7 +164,7 @@ def _check_ids(df, where):
         raise DataError(f"{where}: {problem}: {first_rows(ids)}")
 
 
-def _check_label_spelling(df, where):
+def _check_label_spelling(df: pd.DataFrame, where: str) -> None:
     """Labels that differ only by case or surrounding spaces ("Benign", "benign ") are one class
     misspelt or two classes: an error, since either guess could be wrong."""
     spellings = df["label"].groupby(df["label"].str.strip().str.casefold()).unique()
@@ -166,7 +174,7 @@ def _check_label_spelling(df, where):
                         f"{'; '.join(', '.join(map(repr, names)) for names in clashing)}: spell each class one way")
 
 
-def _check_leaks(df, where):
+def _check_leaks(df: pd.DataFrame, where: str) -> None:
     """No lesion, patient or set of duplicate images in two splits (`dermnet.data.splits.GROUP_COLUMNS`)."""
     for column, what in (("lesion_id", "lesions"), ("patient_id", "patients")):
         if column in df:
@@ -184,7 +192,7 @@ def _check_leaks(df, where):
                             f"{first_rows(leaking.image_id + ' duplicates ' + leaking.duplicate_of)}")
 
 
-def _file_problems(df):
+def _file_problems(df: pd.DataFrame) -> dict[int, str]:
     """{row: 'file: problem'} for missing images and masks, and masks of another size."""
     problems = {}
     masks = mask_columns(df)
@@ -221,23 +229,24 @@ def _file_problems(df):
     return problems
 
 
-def mask_columns(df):
+def mask_columns(df: pd.DataFrame) -> list[str]:
     """The mask columns: "mask" (the lesion) or one `mask_<attribute>` per attribute."""
     return [c for c in df.columns if c == "mask" or c.startswith("mask_")]
 
 
-def existing_folder(root):
+def existing_folder(root: str | os.PathLike[str]) -> Path:
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"{root}: no such folder (download with `dermnet data download NAME --root {root}`)")
     return root
 
 
-def _index_images(root, extensions=IMAGE_EXTENSIONS, folders=None):
+def _index_images(root: str | os.PathLike[str], extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                  folders: Collection[str] | None = None) -> dict[str, str | None]:
     """{file stem: path} of every image under root (with one of `extensions`, in a folder named one of
     `folders` if given); stems found twice (with other contents) map to None. macOS's resource forks
     (`__MACOSX/`, `._name.jpg`) in zip archives are not images."""
-    index = {}
+    index: dict[str, str | None] = {}
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
         if folders is not None and os.path.basename(folder) not in folders:
@@ -250,11 +259,13 @@ def _index_images(root, extensions=IMAGE_EXTENSIONS, folders=None):
     return index
 
 
-def _same_file(first, second):
+def _same_file(first: str | None, second: str) -> bool:
     return first is not None and filecmp.cmp(first, second, shallow=False)
 
 
-def find_images(ids, root, extensions=IMAGE_EXTENSIONS, folders=None):
+def find_images(ids: Sequence[str] | pd.Series, root: str | os.PathLike[str],
+                extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                folders: Collection[str] | None = None) -> list[str | None]:
     """The path of each image id's file under `root` (None where there is none; `validate` reports it).
 
     A reader of a published layout narrows the search to its published files (`extensions`, and the

@@ -6,8 +6,11 @@ the attributions in `attribution.txt` and the licence texts in `licenses/`. ISIC
 carries the same two columns. Other data sets have one licence, their record's.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,7 +19,7 @@ from dermnet.data.layouts import _files, _read_csv
 from dermnet.data.manifest import existing_folder
 
 
-def provenance(source):
+def provenance(source: pd.DataFrame | str | os.PathLike[str]) -> dict[str, Any]:
     """The licences and attributions of a data set's images, as plain JSON-ready data.
 
     Args:
@@ -44,7 +47,7 @@ def provenance(source):
         df = _read_csv(metadata, ("isic_id", "attribution", "copyright_license"))
         df.attrs["dataset"] = "isic_archive"
     name = df.attrs.get("dataset")
-    about = {**({"dataset": name} if name else {}), "images": len(df)}
+    about: dict[str, Any] = {**({"dataset": name} if name else {}), "images": len(df)}
     if "copyright_license" in df:
         about["licences"] = _counts(df["copyright_license"].fillna("unknown"))
     elif name in datasets.DATASETS:
@@ -60,6 +63,6 @@ def provenance(source):
     return about
 
 
-def _counts(column, last=None):
+def _counts(column: pd.Series, last: str | None = None) -> dict[str, int]:
     counts = sorted(column.value_counts().items(), key=lambda item: (item[0] == last, -item[1], item[0]))
     return {str(value): int(n) for value, n in counts}

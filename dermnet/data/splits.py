@@ -6,7 +6,12 @@ measures memory. RECOD (Menegola et al. 2017) also found many near-identical ima
 a perceptual hash finds them, and they are grouped like images of one lesion.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,7 +26,8 @@ RAY2020_SPLIT = {"train": 7210, "validation": 1803, "test": 1002}
 GROUP_COLUMNS = ("lesion_id", "patient_id", "duplicate_of")  # each names what its images share
 
 
-def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, group_by="lesion"):
+def split(df: pd.DataFrame, fractions: Mapping[str, float] | None = None, seed: int = 0,
+          near_duplicates: bool = False, max_distance: int = 4, group_by: str = "lesion") -> pd.DataFrame:
     """Assign a `split` column: stratified by `label`, grouped, reproducible from `seed`.
 
     Groups are placed largest first into the split that most lacks their labels, so every split
@@ -85,14 +91,14 @@ def split(df, fractions=None, seed=0, near_duplicates=False, max_distance=4, gro
     return df
 
 
-def groups_of(df):
+def groups_of(df: pd.DataFrame) -> np.ndarray:
     """Each image's group: its `lesion_id` (else its `image_id`), joined with the groups of the
     images that share its `patient_id` or that its `duplicate_of` names, and so on transitively.
     (A lesion's label stays its group's name where nothing joins it: a data set with lesions alone,
     as HAM10000, splits as it always has.)"""
     ids = df["image_id"].to_numpy(object)
     groups = (df["lesion_id"].fillna(df["image_id"]) if "lesion_id" in df else df["image_id"]).to_numpy(object)
-    pairs = []
+    pairs: list[tuple[Any, int]] = []  # (numpy or Python int, int)
     if "patient_id" in df:
         codes, _ = pd.factorize(df["patient_id"])  # -1: no patient given
         first = pd.Series(np.arange(len(df))).groupby(codes).transform("first").to_numpy()
@@ -103,13 +109,14 @@ def groups_of(df):
     return merge_groups(groups, pairs) if pairs else groups
 
 
-def perceptual_hashes(paths, workers=None):
+def perceptual_hashes(paths: Iterable[str | os.PathLike[str]], workers: int | None = None) -> np.ndarray:
     """64-bit DCT perceptual hashes (uint64) of image files (`read_image`, then 32×32 gray)."""
     with ThreadPoolExecutor(workers) as pool:
         return np.array(list(pool.map(_phash, paths)), dtype=np.uint64)
 
 
-def near_duplicate_pairs(paths, max_distance=4, hashes=None):
+def near_duplicate_pairs(paths: Iterable[str | os.PathLike[str]], max_distance: int = 4,
+                         hashes: np.ndarray | None = None) -> list[tuple[int, int, int]]:
     """[(i, j, distance)] for images whose hashes differ in at most `max_distance` bits, i < j."""
     hashes = perceptual_hashes(paths) if hashes is None else hashes
     pairs = []
@@ -122,7 +129,7 @@ def near_duplicate_pairs(paths, max_distance=4, hashes=None):
     return pairs
 
 
-def _phash(path):
+def _phash(path: str | os.PathLike[str]) -> int:
     gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)  # a bad file: a DataError naming it
     dct = cv2.dct(cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32))
     low = dct[:8, :8].flatten()
@@ -130,11 +137,11 @@ def _phash(path):
     return int(np.packbits(bits).view(">u8")[0])
 
 
-def merge_groups(groups, pairs):
+def merge_groups(groups: Sequence[Any] | np.ndarray, pairs: Iterable[Sequence[Any]]) -> np.ndarray:
     """Union of the given groups with pairs of rows `(i, j, ...)` (union-find over group labels)."""
     parent = {g: g for g in groups}
 
-    def root(g):
+    def root(g: Any) -> Any:
         while parent[g] != g:
             parent[g] = parent[parent[g]]
             g = parent[g]
