@@ -16,6 +16,15 @@ RAY2020 = "Ray et al., JMIR Dermatol 2020 (fine-tuned CNNs on HAM10000)"
 XUE2018 = "Xue et al., ISIC 2018 (SegAN, attributes, triplet loss)"
 MENEGOLA2017 = "Menegola et al., ISIC 2017 (RECOD Titans)"
 _PAPER_KEYS = {ZHANG2018: "zhang2018", RAY2020: "ray2020", XUE2018: "xue2018", MENEGOLA2017: "menegola2017"}
+# The backbones' own papers: dermnet reproduces none of their figures (no key in `reproduce.PAPERS`); what
+# they trained on is ImageNet, which their weights come from.
+TAN2019 = "Tan & Le, ICML 2019 (EfficientNet)"
+TAN2021 = "Tan & Le, ICML 2021 (EfficientNetV2)"
+LIU2022 = "Liu et al., CVPR 2022 (ConvNeXt)"
+_BACKBONE_PAPERS = dict.fromkeys(
+    (TAN2019, TAN2021, LIU2022),
+    "ImageNet-1k (ILSVRC 2012): 1.28 M training images of 1,000 classes, none of skin; the paper reports no "
+    "dermoscopy figures, and dermnet fine-tunes its keras.applications ImageNet weights on the data set given")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +44,10 @@ class ModelCard:
         parameters: parameters of the model built with its defaults (checked by a test).
         description: one line.
 
-    And, derived: `paper_key` (its key in `dermnet.reproduce.PAPERS`), `training_data` (what the
-    paper trained and scored it on), `reported` (the paper's figures of this model, each with its
-    source) and `licence`. dermnet ships no weights trained on skin images: `weights` are ImageNet's.
+    And, derived: `paper_key` (its key in `dermnet.reproduce.PAPERS`; None for a backbone's own paper),
+    `training_data` (what the paper trained and scored it on), `reported` (the paper's figures of this
+    model, each with its source) and `licence`. dermnet ships no weights trained on skin images:
+    `weights` are ImageNet's.
     """
 
     name: str
@@ -54,10 +64,14 @@ class ModelCard:
 
     @property
     def paper_key(self):
+        if self.paper in _BACKBONE_PAPERS:
+            return None
         return _PAPER_KEYS[self.paper]
 
     @property
     def training_data(self):
+        if self.paper in _BACKBONE_PAPERS:
+            return _BACKBONE_PAPERS[self.paper]
         return _papers.TRAINING_DATA[self.paper_key, self.task]
 
     @property
@@ -132,3 +146,37 @@ CARDS = {card.name: card for card in [
               "menegola2017_cls", None, 41_179_011,
               "Inception-v4, RECOD's ISIC 2017 classifier"),
 ]}
+
+
+def _backbone_card(name, paper, title, input_shape, parameters):
+    """Today's backbones: ImageNet weights, a linear head, HAM10000's 7 classes and Ray et al.'s recipe
+    (a head on the frozen trunk, then its "top"), as dermnet's defaults for a fine-tuned classifier."""
+    return ModelCard(name, "classification", paper, input_shape, 7, "raw", "linear", "ray2020", "imagenet",
+                     parameters, f"{title} (keras.applications, ImageNet weights), a linear head")
+
+
+# name: (paper, title, default side, parameters with the 7-class linear head)
+_BACKBONE_CARDS = {
+    "efficientnet_b0": (TAN2019, "EfficientNet-B0", 224, 4_058_538),
+    "efficientnet_b1": (TAN2019, "EfficientNet-B1", 240, 6_584_206),
+    "efficientnet_b2": (TAN2019, "EfficientNet-B2", 260, 7_778_432),
+    "efficientnet_b3": (TAN2019, "EfficientNet-B3", 300, 10_794_294),
+    "efficientnet_b4": (TAN2019, "EfficientNet-B4", 380, 17_686_374),
+    "efficientnet_b5": (TAN2019, "EfficientNet-B5", 456, 28_527_870),
+    "efficientnet_b6": (TAN2019, "EfficientNet-B6", 528, 40_976_278),
+    "efficientnet_b7": (TAN2019, "EfficientNet-B7", 600, 64_115_614),
+    "efficientnetv2_b0": (TAN2021, "EfficientNetV2-B0", 224, 5_928_279),
+    "efficientnetv2_b1": (TAN2021, "EfficientNetV2-B1", 240, 6_940_091),
+    "efficientnetv2_b2": (TAN2021, "EfficientNetV2-B2", 260, 8_779_237),
+    "efficientnetv2_b3": (TAN2021, "EfficientNetV2-B3", 300, 12_941_381),
+    "efficientnetv2_s": (TAN2021, "EfficientNetV2-S", 384, 20_340_327),
+    "efficientnetv2_m": (TAN2021, "EfficientNetV2-M", 480, 53_159_355),
+    "efficientnetv2_l": (TAN2021, "EfficientNetV2-L", 480, 117_755_815),
+    "convnext_tiny": (LIU2022, "ConvNeXt-T", 224, 27_825_511),
+    "convnext_small": (LIU2022, "ConvNeXt-S", 224, 49_460_071),
+    "convnext_base": (LIU2022, "ConvNeXt-B", 224, 87_573_639),
+    "convnext_large": (LIU2022, "ConvNeXt-L", 224, 196_241_095),
+    "convnext_xlarge": (LIU2022, "ConvNeXt-XL", 224, 348_162_311),
+}
+CARDS.update((name, _backbone_card(name, paper, title, (side, side, 3), parameters))
+             for name, (paper, title, side, parameters) in _BACKBONE_CARDS.items())

@@ -24,7 +24,9 @@ class Preprocess(keras.layers.Layer):
             - `"rescale"`: scaled to [0, 1] (models trained from scratch);
             - `"imagenet_mean"`: RGB minus the ImageNet mean RGB, unscaled (RECOD's U-nets);
             - `"per_image"`: each image minus its own per-channel mean, divided by 127.5
-              (RECOD's per-image normalisation; the scale keeps "tf"-like magnitudes).
+              (RECOD's per-image normalisation; the scale keeps "tf"-like magnitudes);
+            - `"raw"`: the pixels unchanged, as float32 (EfficientNet, EfficientNetV2, ConvNeXt: their
+              keras.applications trunks normalise their input themselves).
 
     The layer computes in float32 whatever the mixed-precision policy, so that mean
     subtraction is exact; the next layer casts to its own compute dtype.
@@ -36,7 +38,7 @@ class Preprocess(keras.layers.Layer):
              [1., 1., 1.]]]], dtype=float32)
     """
 
-    MODES = ("caffe", "tf", "torch", "rescale", "imagenet_mean", "per_image")
+    MODES = ("caffe", "tf", "torch", "rescale", "imagenet_mean", "per_image", "raw")
 
     def __init__(self, mode, **kwargs):
         if mode not in self.MODES:
@@ -47,6 +49,8 @@ class Preprocess(keras.layers.Layer):
 
     def call(self, images):
         x = ops.cast(images, "float32")
+        if self.mode == "raw":
+            return x
         if self.mode == "tf":
             return x / 127.5 - 1.0
         if self.mode == "rescale":

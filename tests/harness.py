@@ -11,6 +11,7 @@ classifier, segmentors, SegAN and the attribute network alike.
 
 import copy
 import functools
+import re
 from pathlib import Path
 
 import keras
@@ -45,7 +46,14 @@ SMALL_BUILDS = {
 # graphs are keras.applications' own, which Keras tests on every backend; on JAX dermnet checks what
 # is its own (SDL, the triplet classifier, the segmentors, Inception-v4, the heads) with resnet50 as
 # the one applications backbone. TensorFlow runs every check on every model.
-DEEP_APPLICATIONS = ("densenet201", "inception_resnet_v2", "inception_v3", "resnet101", "resnet50x2")
+DEEP_APPLICATIONS = ("densenet201", "inception_resnet_v2", "inception_v3", "resnet101", "resnet50x2",
+                     "efficientnet_b0", "efficientnetv2_b0", "convnext_tiny")
+
+# Today's keras.applications families (issue 42): the smallest member of each takes every check; the others,
+# which differ from it only in widths and depths, are built (`test_models.py::test_the_other_members_build`).
+SMALLEST_MEMBERS = ("efficientnet_b0", "efficientnetv2_b0", "convnext_tiny")
+BUILD_ONLY = tuple(name for name in backbones.BACKBONES
+                   if name.startswith(("efficientnet", "convnext")) and name not in SMALLEST_MEMBERS)
 
 
 def skip_deep_on_jax(name):
@@ -216,8 +224,14 @@ def check_save_and_reload(name, folder):
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
     assert type(reloaded) is type(model)
-    assert [w.path for w in reloaded.weights] == [w.path for w in model.weights]
+    assert [_path(w) for w in reloaded.weights] == [_path(w) for w in model.weights]
     np.testing.assert_allclose(masks_of(outputs_of(reloaded, images)), masks_of(outputs_of(model, images)), atol=1e-5)
+
+
+def _path(weight):
+    # A weight created without a name is "variable_<n>", numbered anew in each build of a process
+    # (keras.applications' ConvNeXt LayerScale): its place in the model is the rest of its path.
+    return re.sub(r"/variable(_\d+)?$", "/variable", weight.path)
 
 
 def check_config_round_trip(name):

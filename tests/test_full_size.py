@@ -18,6 +18,12 @@ KERAS_APPLICATIONS = {
     "inception_v3": keras.applications.InceptionV3,
     "densenet201": keras.applications.DenseNet201,
     "inception_resnet_v2": keras.applications.InceptionResNetV2,
+    **{name: getattr(keras.applications, f"EfficientNet{name[-2:].upper()}") for name in backbones.BACKBONES
+       if name.startswith("efficientnet_")},
+    **{name: getattr(keras.applications, f"EfficientNetV2{name.split('_')[1].upper()}") for name in backbones.BACKBONES
+       if name.startswith("efficientnetv2_")},
+    **{f"convnext_{v}": getattr(keras.applications, f"ConvNeXt{k}") for v, k in
+       {"tiny": "Tiny", "small": "Small", "base": "Base", "large": "Large", "xlarge": "XLarge"}.items()},
 }
 
 
@@ -34,6 +40,8 @@ def test_backbone_parameters_equal_keras_applications(name):
     assert model.count_params() == dermnet.model_card(name).parameters
     if name == "resnet50":
         assert reference.count_params() == 23_587_712  # the figure the issue quotes
+    del model, reference
+    keras.backend.clear_session()  # ConvNeXt-XL: 350 M parameters, built twice (and copied once) here
 
 
 def test_inception_v4_matches_the_published_architecture():

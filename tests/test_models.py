@@ -11,16 +11,16 @@ import dermnet
 from dermnet.layers import Preprocess
 from dermnet.models import contract
 from dermnet.models.classifier import HEADS
-from harness import (check_bfloat16, check_config_round_trip, check_export, check_forward,
+from harness import (BUILD_ONLY, check_bfloat16, check_config_round_trip, check_export, check_forward,
                      check_gradients_reach_every_weight, check_save_and_reload, gradients, skip_deep_on_jax,
                      small_kwargs)
 
 pytestmark = pytest.mark.portable
-MODELS = dermnet.list_models()
+MODELS = [name for name in dermnet.list_models() if name not in BUILD_ONLY]
 
 
 def test_every_registered_model_has_a_small_build_and_a_contract():
-    for name in MODELS:
+    for name in dermnet.list_models():
         small_kwargs(name)  # a KeyError names a model without one
     kinds = {name: contract(dermnet.build(name, **small_kwargs(name))).kind for name in ("sdl", "unet", "segan")}
     assert kinds == {"sdl": "classifier", "unet": "segmentor", "segan": "segmentor"}
@@ -59,6 +59,21 @@ def test_bfloat16(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_export(name, tmp_path, tensorflow_only):
     check_export(name, tmp_path)
+
+
+# 5-17 s each on 2 cores (two builds for a ConvNeXt): the members over 40 M parameters run with the slow tests.
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow)
+                                  if dermnet.model_card(name).parameters > 40_000_000 else name
+                                  for name in BUILD_ONLY])
+def test_the_other_members_build(name):
+    """Built small, with their "top" unfreeze point (a layer name per member) found and trained from."""
+    model = dermnet.build(name, **small_kwargs(name), freeze="top")
+    assert model.output_shape == (None, dermnet.model_card(name).num_classes)
+    assert model.get_layer("preprocess").get_config()["mode"] == "raw"
+    trunk = model.get_layer(f"{name}_backbone")
+    first = next(layer for layer in trunk.layers if layer.trainable and layer.weights)
+    assert f"({first.name} onward)" in dermnet.backbones.get(name).top_doc
+    keras.backend.clear_session()
 
 
 def test_a_model_of_no_dermnet_kind_has_no_contract():

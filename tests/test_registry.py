@@ -129,3 +129,16 @@ def test_build_passes_the_papers_arguments_through():
     assert model.output_shape == (None, 7)
     assert model.get_layer("pool").__class__.__name__ == "GlobalMaxPooling2D"
     assert model.get_layer("features").units == 512
+
+
+def test_todays_backbones_cite_their_own_papers_and_list_beside_the_others():
+    from dermnet.cli import model_table
+
+    for name, paper in (("efficientnet_b7", "Tan & Le, ICML 2019"), ("efficientnetv2_s", "Tan & Le, ICML 2021"),
+                        ("convnext_xlarge", "Liu et al., CVPR 2022")):
+        card = dermnet.model_card(name)
+        assert card.paper.startswith(paper) and card.paper_key is None and card.reported == ()
+        assert "ImageNet-1k" in card.training_data and (card.weights, card.preprocessing) == ("imagenet", "raw")
+        assert f"| {name} | classification | {paper} | {card.parameters:,} |" in model_table(markdown=True)
+    assert len(dermnet.list_models("efficientnet_b*")) == 8 and len(dermnet.list_models("convnext_*")) == 5
+    assert len(dermnet.list_models("efficientnetv2_*")) == 7

@@ -4,6 +4,11 @@ Each entry says how to build the trunk (no classifier, no pooling), which normal
 ImageNet weights expect, its default and minimum input size, and the paper's unfreeze point for
 fine-tuning ("top"), given as the last frozen layer's name so that it survives Keras' automatic
 layer numbering.
+
+EfficientNet, EfficientNetV2 and ConvNeXt carry keras.applications' own input normalisation inside the
+trunk (EfficientNet has no switch to leave it out, and its ImageNet build adds a layer the others lack):
+their `Preprocess` mode is "raw", so that a dermnet build computes exactly what keras.applications does
+on the same pixels. Their "top" point is the last stage and what follows it, as for the papers' trunks.
 """
 
 import dataclasses
@@ -54,6 +59,36 @@ def _keras_app(constructor):
     return build
 
 
+def _keras_app_renamed(constructor, mark_stages=False):
+    """A trunk built under keras.applications' own name, then renamed: EfficientNet(V2) and ConvNeXt take
+    their ImageNet file's name (and EfficientNetV2 its normalisation) from the model's name.
+
+    With `mark_stages` (ConvNeXt), each stage's output, which keras.applications leaves as a bare `+`
+    (no layer: nothing to read a feature from or freeze up to), goes through an `Identity` layer
+    `<name>_stage_<i>_output`, in a copy of the trunk given its weights. (A copy reusing the layers
+    would leave each with two graphs, and `layer.output` would answer the first one's.)
+    """
+    def build(input_shape, weights, name):
+        model = constructor(include_top=False, weights=weights, input_shape=input_shape)
+        if mark_stages:
+            prefix = model.name
+            marks = {f"{prefix}_downsampling_block_{i}": f"{prefix}_stage_{i}_output" for i in range(3)}
+            marks[model.layers[-1].name] = f"{prefix}_stage_3_output"  # before the closing LayerNormalization
+
+            def call(operation, *args, **kwargs):
+                if operation.name in marks:
+                    args = (keras.layers.Identity(name=marks[operation.name])(args[0]),)
+                return operation(*args, **kwargs)
+
+            marked = keras.models.clone_model(model, input_tensors=keras.Input(input_shape), call_function=call)
+            marked.set_weights(model.get_weights())
+            model = marked
+        model.name = name
+        return model
+
+    return build
+
+
 def _inception_v4(input_shape, weights, name):
     return InceptionV4(input_shape, name=name)
 
@@ -71,6 +106,34 @@ def _baseline_cnn(input_shape, weights, name):
 def _notop(stem):
     return f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
+
+# {variant: (default side, last layer of the stage before the last)}; keras.applications' defaults
+_EFFICIENTNET = {"b0": (224, "block6d_add"), "b1": (240, "block6e_add"), "b2": (260, "block6e_add"),
+                 "b3": (300, "block6f_add"), "b4": (380, "block6h_add"), "b5": (456, "block6i_add"),
+                 "b6": (528, "block6k_add"), "b7": (600, "block6m_add")}
+_EFFICIENTNET_V2 = {"b0": (224, "block5e_add"), "b1": (240, "block5f_add"), "b2": (260, "block5f_add"),
+                    "b3": (300, "block5g_add"), "s": (384, "block5i_add"), "m": (480, "block6r_add"),
+                    "l": (480, "block6y_add")}
+_CONVNEXT = {"tiny": "Tiny", "small": "Small", "base": "Base", "large": "Large", "xlarge": "XLarge"}
+
+
+def _next_block(after):
+    return f"block{int(after[5]) + 1}a_expand_conv onward"  # "block6d_add" → block7a_expand_conv
+
+
+_MODERN = [
+    *(Backbone(f"efficientnet_{v}", _keras_app_renamed(getattr(keras.applications, f"EfficientNet{v.upper()}")),
+               "raw", (side, side, 3), 32, after, f"the last stage and the top convolution ({_next_block(after)})",
+               f"efficientnet{v}_notop.h5") for v, (side, after) in _EFFICIENTNET.items()),
+    *(Backbone(f"efficientnetv2_{v}",
+               _keras_app_renamed(getattr(keras.applications, f"EfficientNetV2{v.upper()}")),
+               "raw", (side, side, 3), 32, after, f"the last stage and the top convolution ({_next_block(after)})",
+               f"efficientnetv2-{v}_notop.h5") for v, (side, after) in _EFFICIENTNET_V2.items()),
+    *(Backbone(f"convnext_{v}", _keras_app_renamed(getattr(keras.applications, f"ConvNeXt{k}"), True),
+               "raw", (224, 224, 3), 32, f"convnext_{v}_stage_2_output",
+               f"the last stage (convnext_{v}_downsampling_block_2 onward)", f"convnext_{v}_notop.h5")
+      for v, k in _CONVNEXT.items()),
+]
 
 BACKBONES = {
     b.name: b
@@ -112,6 +175,7 @@ BACKBONES = {
             "baseline_cnn", _baseline_cnn, "rescale", (192, 256, 3), 8,
             None, "none: trained from scratch", None,
         ),
+        *_MODERN,
     ]
 }
 
@@ -121,14 +185,22 @@ def feature_layers(trunk):
     the input (1/stride of each side), as timm's `feature_info` lists them. They are found rather
     than typed in: at each stride, the last layer that everything after it reads through (a block's
     output, not a branch inside a block). For the trunks whose valid convolutions shave a few pixels
-    the stride is rounded to a power of two (InceptionV3 at 299 px: 35×35 maps at stride 8)."""
-    return {stride: trunk.layers[i].name for stride, i in _feature_indices(trunk_spec(trunk).name).items()}
+    the stride is rounded to a power of two (InceptionV3 at 299 px: 35×35 maps at stride 8). A trunk
+    that normalises its own input (EfficientNet, ConvNeXt) has no stride-1 map: that is the pixels;
+    ConvNeXt's first map is at stride 4 (its stem is a 4×4 convolution of stride 4)."""
+    layers = trunk.layers
+    return {stride: layers[i].name for stride, i in _feature_indices(trunk_spec(trunk).name).items()}
+
+
+# Layers that change no feature: a padding, or keras.applications' own normalisation of the pixels.
+_NO_FEATURE = (keras.layers.ZeroPadding2D, keras.layers.Rescaling, keras.layers.Normalization)
 
 
 @functools.cache
 def _feature_indices(name):
     """`{stride: layer index}`, from a trunk built at the default size: by index, because Keras numbers
-    unnamed layers (InceptionV3's "activation_28") anew in every trunk of a process."""
+    unnamed layers (InceptionV3's "activation_28") anew in every trunk of a process; counted from the
+    end, because EfficientNet's ImageNet build has one more layer at its input than this probe."""
     spec = get(name)
     # The probe's weights are thrown away; their draws must not move the seeded stream (Keras seeds
     # each new layer's initializer from Python's `random`), or `keras.utils.set_random_seed(0)` and a
@@ -139,15 +211,24 @@ def _feature_indices(name):
     finally:
         random.setstate(state)
     producer = {id(layer.output): i for i, layer in enumerate(probe.layers)}
+
+    def read(tensor):
+        """The layers whose outputs `tensor` is computed from: its own, or through an operation that is
+        no layer (ConvNeXt's residual `+`), those its inputs come from."""
+        if id(tensor) in producer:
+            return [producer[id(tensor)]]
+        return [i for t in keras.tree.flatten(tensor._keras_history.operation.input) for i in read(t)]
+
     last_read = list(range(len(probe.layers)))  # the last layer reading each layer's output
     for j, layer in enumerate(probe.layers[1:], start=1):
         for tensor in keras.tree.flatten(layer.input):
-            last_read[producer[id(tensor)]] = j
+            for i in read(tensor):
+                last_read[i] = j
     found, read_later = {}, 0  # read_later: the furthest layer reading any output so far
     for i, layer in enumerate(probe.layers):
-        if i > 0 and read_later <= i and not isinstance(layer, keras.layers.ZeroPadding2D):
+        if i > 0 and read_later <= i and not isinstance(layer, _NO_FEATURE):
             # no output of an earlier layer is read after layer i: the rest reads through it
-            found[2 ** round(math.log2(spec.input_shape[0] / layer.output.shape[1]))] = i
+            found[2 ** round(math.log2(spec.input_shape[0] / layer.output.shape[1]))] = i - len(probe.layers)
         read_later = max(read_later, last_read[i])
     return dict(sorted(found.items()))
 
