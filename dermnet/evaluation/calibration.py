@@ -15,13 +15,20 @@ True
 >>> calibrated = apply_temperature(probabilities, temperature)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import optimize, special
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _FLOOR = 1e-12  # log(0) is -inf: a probability of exactly 0 (float rounding) is taken as this
 
 
-def expected_calibration_error(truth, probabilities, bins=10):
+def expected_calibration_error(truth: ArrayLike, probabilities: ArrayLike, bins: int = 10) -> float:
     """The expected calibration error over `bins` equal-width bins of the predicted class' confidence
     (`dermnet.plots.calibration_bins`, the one definition that the reliability diagram draws too).
 
@@ -38,7 +45,7 @@ def expected_calibration_error(truth, probabilities, bins=10):
     return calibration_bins(truth, probabilities, bins)["ece"]
 
 
-def apply_temperature(probabilities, temperature):
+def apply_temperature(probabilities: ArrayLike, temperature: float) -> np.ndarray:
     """`softmax(log(probabilities) / temperature)`, row by row.
 
     Args:
@@ -54,7 +61,8 @@ def apply_temperature(probabilities, temperature):
     return special.softmax(logits / temperature, axis=1)
 
 
-def fit_temperature(truth, probabilities, bounds=(0.05, 20.0)):
+def fit_temperature(truth: ArrayLike, probabilities: ArrayLike,
+                    bounds: tuple[float, float] = (0.05, 20.0)) -> float:
     """The temperature that minimises the mean negative log-likelihood of `truth` under
     `apply_temperature(probabilities, T)`: fit it on the validation split, apply it to the test split.
 
@@ -78,7 +86,7 @@ def fit_temperature(truth, probabilities, bounds=(0.05, 20.0)):
                          f"{len(truth)} images; got shape {probabilities.shape}{problem}")
     logits = np.log(np.clip(probabilities, _FLOOR, 1.0))
 
-    def loss(log_temperature):
+    def loss(log_temperature: float) -> float:
         scaled = logits / np.exp(log_temperature)
         return float(np.mean(special.logsumexp(scaled, axis=1) - scaled[np.arange(len(truth)), truth]))
 

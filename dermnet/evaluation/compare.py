@@ -11,8 +11,13 @@ Example:
 a's auc is higher by 0.021 (0.873 against 0.852), 95 % CI −0.004 to 0.046: not a clear difference; ...
 """
 
+from __future__ import annotations
+
 import json
+import os
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +28,11 @@ from dermnet.evaluation.intervals import (CONFIDENCE, RESAMPLES, SEED, bootstrap
 from dermnet.evaluation.scoring import _challenge_columns, get_challenge, headline, model_scores
 
 
-def compare(predictions_a, predictions_b, challenge=None, scored_classes=None, groups=None,
-            n_resamples=RESAMPLES, seed=SEED, confidence=CONFIDENCE, names=("A", "B"), progress=False):
+def compare(predictions_a: str | os.PathLike[str] | pd.DataFrame,
+            predictions_b: str | os.PathLike[str] | pd.DataFrame,
+            challenge: str | None = None, scored_classes: Collection[str] | None = None, groups: Any = None,
+            n_resamples: int = RESAMPLES, seed: int = SEED, confidence: float = CONFIDENCE,
+            names: Sequence[str] = ("A", "B"), progress: bool = False) -> dict[str, Any]:
     """Compares two classifiers' predictions on the same test images (module docstring).
 
     Args:
@@ -70,18 +78,18 @@ def compare(predictions_a, predictions_b, challenge=None, scored_classes=None, g
                          f"{len(groups)} groups")
     models = {"a": (truth, probabilities_a, classes_a), "b": (truth_b, probabilities_b, classes_b)}
 
-    def scores(rows, model="a"):
+    def scores(rows: np.ndarray, model: str = "a") -> dict[str, Any]:
         labels, probabilities, classes = models[model]
         return model_scores(challenge, labels[rows], probabilities[rows], classes, scored_classes,
                             n_resamples=0)
 
-    def difference(rows):
+    def difference(rows: np.ndarray) -> dict[str, float]:
         one, other = scores(rows), scores(rows, "b")
         return {k: v - other[k] for k, v in one.items()
                 if isinstance(v, float) and isinstance(other.get(k), float)}
 
     every = np.arange(len(a))
-    result = {"a": scores(every), "b": scores(every, "b"), "difference": difference(every)}
+    result: dict[str, Any] = {"a": scores(every), "b": scores(every, "b"), "difference": difference(every)}
     result.update(bootstrap_intervals(difference, truth, groups, n_resamples, seed, confidence, unit,
                                       progress))
     result["interval_method"]["paired"] = "both models' scores on the same draw of the test images"
@@ -91,7 +99,9 @@ def compare(predictions_a, predictions_b, challenge=None, scored_classes=None, g
     return result
 
 
-def compare_evaluations(folder_a, folder_b, n_resamples=RESAMPLES, seed=SEED, progress=True, **options):
+def compare_evaluations(folder_a: str | os.PathLike[str], folder_b: str | os.PathLike[str],
+                        n_resamples: int = RESAMPLES, seed: int = SEED, progress: bool = True,
+                        **options: Any) -> dict[str, Any]:
     """`compare` of two `dermnet evaluate` folders: their `predictions.csv`, scored as their
     `scores.json` says (`scoring`: the challenge and scored classes, which must be the same); named
     after their run folders.
@@ -121,11 +131,12 @@ def compare_evaluations(folder_a, folder_b, n_resamples=RESAMPLES, seed=SEED, pr
                    **options}
     names = [folder.parent.name if folder.name == "evaluation" else folder.name for folder in folders]
     options.setdefault("names", tuple(names) if names[0] != names[1] else ("A", "B"))
-    return compare(*(folder / "predictions.csv" for folder in folders), n_resamples=n_resamples, seed=seed,
-                   progress=progress, **options)
+    # (The ignore: mypy cannot tell that the folders are two, nor what `options` holds.)
+    return compare(*(folder / "predictions.csv" for folder in folders),  # type: ignore[misc, arg-type]
+                   n_resamples=n_resamples, seed=seed, progress=progress, **options)
 
 
-def _read(table, name):
+def _read(table: str | os.PathLike[str] | pd.DataFrame, name: str) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         table = read_csv(table, dtype={"image_id": str, "label": str})  # as written: formula escapes undone
     missing = {"image_id", "label"} - set(table)
@@ -139,11 +150,11 @@ def _read(table, name):
     return table.reset_index(drop=True)
 
 
-def _classes(table):
+def _classes(table: pd.DataFrame) -> list[str]:
     return [column[2:] for column in table.columns if column.startswith("p_")]
 
 
-def _same_images(a, b, names):
+def _same_images(a: pd.DataFrame, b: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """Table B in table A's order; refused unless both hold the same images with the same labels."""
     ids_a, ids_b = set(a["image_id"].astype(str)), set(b["image_id"].astype(str))
     if ids_a != ids_b:
@@ -161,12 +172,13 @@ def _same_images(a, b, names):
     return b
 
 
-def _delong(challenge, scored_classes, truth, *models):
+def _delong(challenge: str | None, scored_classes: Collection[str] | None, truth: np.ndarray,
+           *models: tuple[np.ndarray, list[str]]) -> dict[str, dict[str, float]]:
     """DeLong's paired test of each category's AUC, and of their mean (`auc`), as the scores define them."""
     if challenge is not None:
         challenge = get_challenge(challenge)
         categories = challenge.categories
-        columns = [_challenge_columns(challenge, classes) for _, classes in models]
+        columns: list[Any] = [_challenge_columns(challenge, classes) for _, classes in models]
     else:
         classes = models[0][1]
         categories = [c for c in classes if scored_classes is None or c in scored_classes]
@@ -182,7 +194,8 @@ def _delong(challenge, scored_classes, truth, *models):
     return tests
 
 
-def _sentences(result, names, challenge, confidence):
+def _sentences(result: dict[str, Any], names: Sequence[str], challenge: str | None,
+               confidence: float) -> list[str]:
     """A plain sentence per headline score: which is higher, by how much, the interval, whether clear."""
     ranking = get_challenge(challenge).ranking if challenge else None
     sentences = []
@@ -208,5 +221,5 @@ def _sentences(result, names, challenge, confidence):
     return sentences
 
 
-def _signed(value, decimals=3):
+def _signed(value: float, decimals: int = 3) -> str:
     return f"{value:.{decimals}f}".replace("-", "−")  # a minus sign, not a hyphen

@@ -16,10 +16,18 @@ Example:
 0.889
 """
 
+from __future__ import annotations
+
 import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
 
 CONFIDENCE = 0.95
 RESAMPLES = 1000
@@ -27,7 +35,7 @@ SEED = 0
 METHOD = "percentile bootstrap"
 
 
-def resampling_groups(df):
+def resampling_groups(df: pd.DataFrame) -> tuple[np.ndarray | None, str]:
     """What the images of a manifest `df` are resampled by: `(groups, unit)`.
 
     The groups are `dermnet.data.splits.groups_of`'s (a lesion's images, joined by patient and by
@@ -49,8 +57,10 @@ def resampling_groups(df):
     return np.asarray(groups_of(df.reset_index(drop=True))), unit
 
 
-def bootstrap_intervals(scores_of, labels, groups=None, n_resamples=RESAMPLES, seed=SEED,
-                        confidence=CONFIDENCE, unit=None, progress=False):
+def bootstrap_intervals(scores_of: Callable[[np.ndarray], Mapping[str, Any]], labels: ArrayLike,
+                        groups: ArrayLike | None = None, n_resamples: int = RESAMPLES, seed: int = SEED,
+                        confidence: float = CONFIDENCE, unit: str | None = None,
+                        progress: bool = False) -> dict[str, Any]:
     """Percentile-bootstrap intervals of every score `scores_of` returns (module docstring).
 
     Args:
@@ -103,7 +113,7 @@ def bootstrap_intervals(scores_of, labels, groups=None, n_resamples=RESAMPLES, s
             "interval_method": method}
 
 
-def _classes_present(labels, rows):
+def _classes_present(labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Which classes the images `rows` hold: per class (or per column: positives, then negatives)."""
     if labels.ndim == 1:
         return np.bincount(labels[rows].astype("int64"), minlength=int(labels.max(initial=0)) + 1) > 0
@@ -111,7 +121,7 @@ def _classes_present(labels, rows):
     return np.concatenate([positive.any(axis=0), (~positive).any(axis=0)])
 
 
-def delong(truth, *confidences):
+def delong(truth: ArrayLike, *confidences: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """The ROC AUC of each of `confidences` and their covariance, by DeLong et al.'s method
     (Biometrics 44, 1988) computed with midranks in O(n log n) (Sun & Xu, IEEE Signal Processing
     Letters 21, 2014): each positive's share of negatives ranked below it (ties count a half), each
@@ -131,7 +141,8 @@ def delong(truth, *confidences):
     return aucs, covariance
 
 
-def _placements(truth, confidences):
+def _placements(truth: ArrayLike,
+                confidences: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DeLong's structural components (`delong`): `(aucs [m], of positives [m, n1], of negatives [m, n0])`."""
     truth = np.asarray(truth).astype(bool)
     scores = np.asarray(confidences, dtype="float64").reshape(len(confidences), -1)
@@ -148,14 +159,15 @@ def _placements(truth, confidences):
     return aucs, of_positives, of_negatives
 
 
-def delong_interval(truth, confidence, level=CONFIDENCE):
+def delong_interval(truth: ArrayLike, confidence: ArrayLike,
+                    level: float = CONFIDENCE) -> tuple[float, float, float]:
     """The AUC and its DeLong interval `(auc, low, high)`: AUC ± z·SE, clipped to [0, 1]."""
     aucs, covariance = delong(truth, confidence)
     half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(covariance[0, 0])
     return float(aucs[0]), float(max(aucs[0] - half, 0.0)), float(min(aucs[0] + half, 1.0))
 
 
-def delong_test(truth, confidences_a, confidences_b):
+def delong_test(truth: ArrayLike, confidences_a: ArrayLike, confidences_b: ArrayLike) -> dict[str, float]:
     """DeLong's paired test of two AUCs on the same images, for one category or the mean over several.
 
     Args:

@@ -39,7 +39,12 @@ a dict of them per attribute); an array mask is lesion where True (bool), above 
 `classification_scores` scores a data set no challenge scores, over the model's own classes.
 """
 
+from __future__ import annotations
+
 import dataclasses
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -48,6 +53,15 @@ from dermnet.evaluation.collapse import collapse_warning
 from dermnet.evaluation.intervals import RESAMPLES, SEED, bootstrap_intervals
 from dermnet.evaluation.submissions import MASK_THRESHOLD, SubmissionError, read_mask_pairs, read_predictions, read_truth
 from dermnet.datasets import ATTRIBUTES
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import pandas as pd
+    from numpy.typing import ArrayLike
+
+    _Masks: TypeAlias = "str | os.PathLike[str] | Sequence[ArrayLike]"  # a folder, or 2-d masks
+    _PerImage: TypeAlias = "tuple[dict[str, float], list[dict[str, Any]]]"  # (scores, a row per image)
 
 SENSITIVITY_LEVELS = (0.82, 0.89, 0.95)  # ISIC 2017's specificity-at-sensitivity levels
 
@@ -73,7 +87,7 @@ class Challenge:
     single_label: bool = False
     model_classes: tuple = ()
 
-    def classes_for(self, category):
+    def classes_for(self, category: str) -> tuple[str, ...]:
         return dict(self.model_classes).get(category, (category.lower(),))
 
 
@@ -95,13 +109,15 @@ CHALLENGES = {c.name: c for c in (
 ISIC2016_LABELS = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "benign": 0.0, "malignant": 1.0}
 
 
-def get_challenge(name):
+def get_challenge(name: str) -> Challenge:
     if name not in CHALLENGES:
         raise ValueError(f"Unknown challenge {name!r}; expected one of {', '.join(CHALLENGES)}")
     return CHALLENGES[name]
 
 
-def score(challenge, truth, predictions, weights=None, validation_weights=None, intervals=False, groups=None):
+def score(challenge: str, truth: Any, predictions: Any, weights: ArrayLike | None = None,
+          validation_weights: ArrayLike | None = None, intervals: bool | int = False,
+          groups: ArrayLike | None = None) -> dict[str, Any]:
     """The official scores of `challenge` (module docstring).
 
     With `intervals` (True, or a number of resamples: `RESAMPLES` for True), the scores also hold
@@ -141,7 +157,8 @@ def score(challenge, truth, predictions, weights=None, validation_weights=None, 
         challenge, truth[taken], predictions[taken], weights[taken], validation_weights[taken]))
 
 
-def _with_intervals(scores, intervals, groups, labels, scores_of):
+def _with_intervals(scores: dict[str, Any], intervals: bool | int, groups: Any, labels: Any,
+                    scores_of: Callable[[np.ndarray], dict[str, Any]]) -> dict[str, Any]:
     """`scores` with the bootstrap intervals of `scores_of` (`score`'s `intervals`), or as they are."""
     if not intervals:
         return scores
@@ -151,7 +168,9 @@ def _with_intervals(scores, intervals, groups, labels, scores_of):
                                             int(intervals), unit=None if groups is None else "groups")}
 
 
-def _classification(challenge, truth, predictions, weights=None, validation_weights=None):
+def _classification(challenge: Challenge, truth: np.ndarray, predictions: np.ndarray,
+                    weights: ArrayLike | None = None,
+                    validation_weights: ArrayLike | None = None) -> dict[str, Any]:
     rows = len(truth)
     weights = np.ones(rows) if weights is None else np.asarray(weights, dtype="float64")
     validation_weights = weights if validation_weights is None else np.asarray(validation_weights, dtype="float64")
@@ -182,7 +201,8 @@ def _classification(challenge, truth, predictions, weights=None, validation_weig
     return {"overall": overall, "validation": validation, **scores}
 
 
-def _category_scores(categories, truth, predictions, weights, scored=None):
+def _category_scores(categories: Sequence[str], truth: np.ndarray, predictions: np.ndarray,
+                     weights: np.ndarray, scored: Collection[str] | None = None) -> dict[str, float]:
     """Per category (those of `scored`, default all) and their means; balanced accuracy over all."""
     scored = [c for c in categories if scored is None or c in scored]
     per = {c: official.category_metrics(truth[:, k], predictions[:, k], weights)
@@ -193,14 +213,16 @@ def _category_scores(categories, truth, predictions, weights, scored=None):
     return {**scores, **{f"{m}_{c}": per[c][m] for c in scored for m in official.CATEGORY_METRICS}}
 
 
-def _multiclass_accuracy(truth, predictions, weights):
+def _multiclass_accuracy(truth: np.ndarray, predictions: np.ndarray, weights: np.ndarray) -> float:
     """dermnet: the weighted share of images whose single highest prediction is their class."""
     truth_labels = official.labels(truth)
     right = (official.labels(predictions) == truth_labels) & (truth_labels != official.UNDECIDED)
     return float(weights[right].sum() / weights.sum()) if weights.sum() else float("nan")
 
 
-def classification_scores(truth, probabilities, class_names=None, weights=None, scored=None):
+def classification_scores(truth: ArrayLike, probabilities: ArrayLike,
+                          class_names: Sequence[str] | None = None, weights: ArrayLike | None = None,
+                          scored: Collection[str] | None = None) -> dict[str, float]:
     """The official per-category scores, their means, `balanced_accuracy` and
     `multiclass_accuracy` of `probabilities` `[N, K]` (one column per name of `class_names`;
     "0", "1", ... by default) against class indices `truth` `[N]`: dermnet's scores for a data set
@@ -213,7 +235,9 @@ def classification_scores(truth, probabilities, class_names=None, weights=None, 
     return {**scores, "multiclass_accuracy": _multiclass_accuracy(truth, probabilities, weights)}
 
 
-def challenge_scores(challenge, truth, probabilities, class_names, scored=None, intervals=False, groups=None):
+def challenge_scores(challenge: str | None, truth: ArrayLike, probabilities: ArrayLike,
+                     class_names: Sequence[str], scored: Collection[str] | None = None,
+                     intervals: bool | int = False, groups: ArrayLike | None = None) -> dict[str, Any]:
     """A model's scores: the official ones of `challenge`, or `classification_scores` (of the
     classes `scored`) where `challenge` is None (a data set no challenge scores); with `intervals`
     and `groups`, their bootstrap intervals too, as `score` gives them.
@@ -234,9 +258,11 @@ def challenge_scores(challenge, truth, probabilities, class_names, scored=None, 
     """
     if intervals:
         truth, probabilities = np.asarray(truth), np.asarray(probabilities)
+        # (The ignore: the lambda sees the arguments' declared types, since they are rebound below.)
         return _with_intervals(challenge_scores(challenge, truth, probabilities, class_names, scored),
                                intervals, groups, truth, lambda taken: challenge_scores(
-                                   challenge, truth[taken], probabilities[taken], class_names, scored))
+                                   challenge, truth[taken], probabilities[taken],  # type: ignore[index]
+                                   class_names, scored))
     if challenge is None:
         scores = classification_scores(truth, probabilities, class_names, scored=scored)
         return _flag_collapse(scores, probabilities)
@@ -252,15 +278,17 @@ def challenge_scores(challenge, truth, probabilities, class_names, scored=None, 
     return _flag_collapse(_classification(challenge, one_hot, probabilities[:, columns]), probabilities)
 
 
-def _flag_collapse(scores, probabilities):
+def _flag_collapse(scores: dict[str, Any], probabilities: ArrayLike) -> dict[str, Any]:
     """`scores` with a `"warning"` where every image got the same probabilities (`collapse_warning`):
     scores of a model that learned nothing are not a result."""
     warning = collapse_warning(probabilities)
     return scores if warning is None else {**scores, "warning": warning}
 
 
-def model_scores(challenge, truth, probabilities, class_names, scored=None, groups=None, unit=None,
-                 n_resamples=RESAMPLES, seed=SEED, progress=False):
+def model_scores(challenge: str | None, truth: ArrayLike, probabilities: ArrayLike,
+                 class_names: Sequence[str], scored: Collection[str] | None = None,
+                 groups: ArrayLike | None = None, unit: str | None = None, n_resamples: int = RESAMPLES,
+                 seed: int = SEED, progress: bool = False) -> dict[str, Any]:
     """A classifier's scores as `dermnet evaluate` writes them: `challenge_scores`, the
     `expected_calibration_error`, and the bootstrap `intervals` of all of them with their
     `interval_method` (`dermnet.evaluation.intervals.bootstrap_intervals`).
@@ -282,7 +310,7 @@ def model_scores(challenge, truth, probabilities, class_names, scored=None, grou
 
     truth, probabilities = np.asarray(truth, dtype="int64"), np.asarray(probabilities, dtype="float64")
 
-    def scores_of(taken):
+    def scores_of(taken: np.ndarray) -> dict[str, Any]:
         return {**challenge_scores(challenge, truth[taken], probabilities[taken], class_names, scored=scored),
                 "expected_calibration_error": expected_calibration_error(truth[taken], probabilities[taken])}
 
@@ -293,24 +321,31 @@ def model_scores(challenge, truth, probabilities, class_names, scored=None, grou
     return scores
 
 
-def answers(challenge, class_names):
+def answers(challenge: str, class_names: Sequence[str]) -> bool:
     """Whether a classifier of `class_names` answers every category that `challenge` scores."""
     challenge = get_challenge(challenge)
     return challenge.kind == "classification" and _challenge_columns(challenge, class_names) is not None
 
 
-def _challenge_columns(challenge, class_names):
+def _challenge_columns(challenge: Challenge, class_names: Sequence[str]) -> list[int] | None:
     """The model's column of each category of the challenge, matched by name; None if one has none,
     or if a single-label challenge's categories are not exactly the model's classes."""
     lowered = [str(name).lower() for name in class_names]
-    columns = [next((lowered.index(n) for n in challenge.classes_for(c) if n in lowered), None)
+    columns: list[Any] = [next((lowered.index(n) for n in challenge.classes_for(c) if n in lowered), None)
                for c in challenge.categories]
     if None in columns or (challenge.single_label and len(lowered) != len(columns)):
         return None
     return columns
 
 
-def segmentation_scores(truth, predictions, names=None, per_image=False):
+@overload
+def segmentation_scores(truth: _Masks, predictions: _Masks, names: Sequence[str] | None = None,
+                        per_image: Literal[False] = False) -> dict[str, float]: ...
+@overload
+def segmentation_scores(truth: _Masks, predictions: _Masks, names: Sequence[str] | None = None, *,
+                        per_image: Literal[True]) -> _PerImage: ...
+def segmentation_scores(truth: _Masks, predictions: _Masks, names: Sequence[str] | None = None,
+                        per_image: bool = False) -> dict[str, float] | _PerImage:
     """ISIC 2018 task 1's scores (module docstring) of two mask folders or two sequences of 2-d
     masks; with `per_image`, `(scores, rows)`, a dict of `MASK_METRICS` per image in `rows`."""
     if _is_folder(truth):
@@ -322,13 +357,15 @@ def segmentation_scores(truth, predictions, names=None, per_image=False):
     return (scores, rows) if per_image else scores
 
 
-def _mask_means(rows):
+def _mask_means(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """Task 1's scores of per-image `rows` (`official.mask_metrics` each): their means."""
     scores = {m: float(np.mean([row[m] for row in rows])) for m in official.MASK_METRICS}
     return {"overall": scores["threshold_jaccard"], "validation": scores["threshold_jaccard"], **scores}
 
 
-def attribute_scores(truth, predictions, names=None):
+def attribute_scores(truth: str | os.PathLike[str] | Mapping[str, Sequence[ArrayLike]],
+                     predictions: str | os.PathLike[str] | Mapping[str, Sequence[ArrayLike]],
+                     names: Sequence[str] | None = None) -> dict[str, float]:
     """ISIC 2018 task 2's scores (module docstring) of two folders of attribute masks, or two
     dicts `{attribute: [2-d masks]}` with the same images in the same order."""
     if _is_folder(truth):
@@ -340,7 +377,7 @@ def attribute_scores(truth, predictions, names=None):
         pairs = [(attribute, t, p) for attribute in truth
                  for _, t, p in _mask_arrays(truth[attribute], predictions[attribute], names)]
     # Each image's confusion matrix as shares of its pixels, so that large images do not weigh more.
-    shares = {}
+    shares: dict[str, list[np.ndarray]] = {}
     for attribute, t, p in pairs:
         counts = np.array(official.confusion(t, p))
         shares.setdefault(attribute, []).append(counts / counts.sum())
@@ -359,20 +396,20 @@ HEADLINE = ("overall", "validation", "balanced_accuracy", "multiclass_accuracy",
             *(f"spec_at_sens_{round(level * 100)}" for level in SENSITIVITY_LEVELS))
 
 
-def headline(scores):
+def headline(scores: Mapping[str, Any]) -> dict[str, Any]:
     """The scores that are not per category or per attribute: `overall`, the means and the aggregates."""
     return {key: value for key, value in scores.items() if key in HEADLINE or key.startswith("image_mean_")
             and key[len("image_mean_"):] in official.MASK_METRICS}
 
 
-def per_category(scores):
+def per_category(scores: Mapping[str, Any]) -> pd.DataFrame:
     """The per-category (or per-attribute) scores as a DataFrame: a row per category, a column per
     metric (`auc_MEL` is row MEL, column auc)."""
     import pandas as pd
 
     metrics = sorted({key for key in HEADLINE if key not in ("overall", "validation")} | {"jaccard", "dice"},
                      key=len, reverse=True)  # the longest first: auc_sens_80_MEL is not auc of "sens_80_MEL"
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for key, value in scores.items():
         if key in HEADLINE or key.startswith("image_mean_"):
             continue
@@ -382,17 +419,18 @@ def per_category(scores):
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _is_table(source):
+def _is_table(source: object) -> bool:
     import pandas as pd
 
     return isinstance(source, (str, pd.DataFrame)) or hasattr(source, "__fspath__")
 
 
-def _is_folder(source):
+def _is_folder(source: object) -> bool:
     return isinstance(source, str) or hasattr(source, "__fspath__")
 
 
-def _arrays(categories, truth, predictions):
+def _arrays(categories: Sequence[str], truth: ArrayLike,
+            predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Array truth (class indices `[N]` or values `[N, K]`) and predictions (`[N, K]`, or `[N]`
     for one category) as float `[N, K]` each, checked."""
     truth, predictions = np.asarray(truth), np.asarray(predictions, dtype="float64")
@@ -420,7 +458,8 @@ def _arrays(categories, truth, predictions):
     return truth, predictions
 
 
-def _mask_arrays(truth, predictions, names):
+def _mask_arrays(truth: Any, predictions: Any,
+                 names: Sequence[str] | None) -> list[tuple[str, np.ndarray, np.ndarray]]:
     if len(truth) != len(predictions) or not len(truth):
         raise SubmissionError(f"expected as many predicted masks as true ones, at least one; got "
                               f"{len(predictions)} and {len(truth)}")
@@ -434,7 +473,7 @@ def _mask_arrays(truth, predictions, names):
     return pairs
 
 
-def _binary_mask(mask, name):
+def _binary_mask(mask: ArrayLike, name: str) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise SubmissionError(f"{name}: a mask is 2-d (height, width); got shape {mask.shape}")
