@@ -1,6 +1,6 @@
 """Figures for a paper or a report: ROC and precision-recall curves, a confusion matrix, a
-reliability diagram, mask overlays, Grad-CAM heat maps and sweep curves. Each function writes one PNG and
-returns its path.
+reliability diagram, mask overlays, Grad-CAM heat maps, sweep curves and a forest plot of subgroups.
+Each function writes one PNG and returns its path.
 
 Figures are drawn on `matplotlib.figure.Figure` objects, which render to files on their own (Agg)
 without pyplot: nothing here switches the plotting backend of the process, so importing or calling
@@ -166,6 +166,55 @@ def sweep_curves(table, parameter, metrics, path, right=None, title=None):
     axis.set_xlabel(parameter)
     axis.set_ylabel(", ".join(metrics))
     axis.set_title(title or f"{', '.join(metrics)} over {parameter}")
+    return _write(figure, path)
+
+
+def subgroup_forest(rows, score, path, reference=None):
+    """A forest plot of `score` by subgroup: a dot and its 95 % interval per subgroup, under its
+    column's heading; a subgroup too small for a score shows its words (`note`) instead.
+
+    Args:
+        rows: `dermnet.evaluation.subgroups.forest_rows`: dicts of `section`, `label`, `value`, `low`,
+            `high` (None where there is none) and `note`.
+        score: the score's name, on the x axis.
+        path: the PNG to write.
+        reference: `(value, low, high)` of the whole test set: a dashed line and a shaded band.
+    """
+    from matplotlib.transforms import blended_transform_factory
+
+    sections = list(dict.fromkeys(row["section"] for row in rows))
+    figure, axis = _subplots(figsize=(8, 1.4 + 0.3 * (len(rows) + len(sections))))
+    beside = blended_transform_factory(axis.transAxes, axis.transData)  # x in the axes, y in the data
+    ticks, labels, y = [], [], 0
+    for section in sections:
+        ticks.append(y)
+        labels.append(section)
+        for row in (row for row in rows if row["section"] == section):
+            y += 1
+            ticks.append(y)
+            labels.append(row["label"])
+            if row["value"] is None:
+                axis.text(0.5, y, row["note"] or "undefined", transform=beside, ha="center", va="center",
+                          fontsize=8, color="grey", style="italic")
+                continue
+            low, high = (row["value"], row["value"]) if row["low"] is None else (row["low"], row["high"])
+            axis.errorbar(row["value"], y, xerr=[[row["value"] - low], [high - row["value"]]], fmt="o",
+                          color="tab:blue", capsize=3)
+        y += 1.5
+    value, low, high = reference or (None, None, None)
+    if value is not None and np.isfinite(value):
+        axis.axvline(value, ls="--", color="grey", lw=1, label=f"whole test set: {value:.3f}")
+        if low is not None and np.isfinite([low, high]).all():
+            axis.axvspan(low, high, color="grey", alpha=0.15, lw=0, label="its 95 % interval")
+        axis.legend(loc="best", fontsize=8)
+    axis.set_yticks(ticks, labels, fontsize=8)
+    for label, text in zip(axis.get_yticklabels(), labels):
+        label.set_fontweight("bold" if text in sections else "normal")
+    axis.set_ylim(y - 0.5, -0.8)  # the first section on top
+    axis.set_xlim(0, 0.2 if score == "partial_auc" else 1)
+    axis.grid(axis="x", alpha=0.3)
+    axis.set_xlabel(f"{score} (95 % interval)")
+    axis.set_title(f"{score} by subgroup (images in brackets)")
     return _write(figure, path)
 
 

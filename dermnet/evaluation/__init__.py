@@ -1,8 +1,8 @@
 """Evaluation: the ISIC challenges' official scores (`score`, `challenge_scores`), plain-array scorers,
 predictions on a manifest, mask post-processing and ensembling, test-time augmentation, SVM
 stacking, nearest-class-mean prediction over embeddings, Grad-CAM, the `dermnet evaluate` report, bootstrap
-intervals and DeLong's test (`intervals`), two models compared on one test set (`compare`), and temperature
-scaling (`calibration`)."""
+intervals and DeLong's test (`intervals`), two models compared on one test set (`compare`), temperature
+scaling (`calibration`), and scores by subgroup of sex, age band, site, skin type and source (`subgroups`)."""
 
 from dermnet.evaluation.calibration import apply_temperature, fit_temperature
 from dermnet.evaluation.compare import compare, compare_evaluations
@@ -15,6 +15,7 @@ from dermnet.evaluation.postprocess import average_masks, postprocess_mask
 from dermnet.evaluation.predict import predict_masks, predict_probabilities
 from dermnet.evaluation.scoring import (CHALLENGES, attribute_scores, challenge_scores, classification_scores,
                                         score, segmentation_scores)
+from dermnet.evaluation.subgroups import subgroup_scores
 from dermnet.evaluation.submissions import SubmissionError
 from dermnet.evaluation.stacking import Stacker
 from dermnet.evaluation.tta import tta, tta_model
@@ -23,4 +24,4 @@ __all__ = ["CHALLENGES", "NearestClassMean", "Stacker", "SubmissionError", "appl
            "attribute_scores", "average_masks", "bootstrap_intervals", "challenge_scores",
            "classification_scores", "compare", "compare_evaluations", "delong_test", "evaluate",
            "fit_temperature", "gradcam", "mask_names", "mask_scores", "postprocess_mask", "predict_masks",
-           "predict_probabilities", "score", "segmentation_scores", "tta", "tta_model"]
+           "predict_probabilities", "score", "segmentation_scores", "subgroup_scores", "tta", "tta_model"]

@@ -26,6 +26,7 @@ from dermnet.evaluation.intervals import RESAMPLES, bootstrap_intervals, resampl
 from dermnet.evaluation.masks import mask_scores
 from dermnet.evaluation.predict import masks_of
 from dermnet.evaluation.scoring import _mask_means, headline, model_scores, per_category
+from dermnet.evaluation import subgroups
 from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, prediction_size
 
@@ -35,7 +36,9 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
     """Scores `model` on the images of `df` and writes its report to the folder `out`; returns the scores.
 
     A classifier's folder: `scores.json`, `predictions.csv`, `roc.png`, `precision_recall.png`,
-    `confusion_matrix.png`, `reliability.png`, `gradcam.png` and `report.md`, which shows them. A
+    `confusion_matrix.png`, `reliability.png`, `gradcam.png` and `report.md`, which shows them; where
+    the rows of `df` have metadata (sex, age, site, skin type, source), the scores by subgroup too
+    (`scores.json`'s `subgroups`, `subgroups.png` and tables: `dermnet.evaluation.subgroups`). A
     segmentor's: `scores.json` (ISIC 2018 task 1's, at each image's own size), `masks.csv` (per image
     Jaccard and Dice), `masks.png` (the best, median and worst images, true and predicted outlines)
     and `report.md`.
@@ -59,7 +62,8 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
             `scores.json` records `calibration` (the temperature, the ECE before).
         n_resamples: bootstrap draws of the 95 % intervals beside each score (`intervals` and
             `interval_method` in `scores.json`; images of one lesion or patient drawn together); 0
-            for none. ISIC 2018 task 2's summed scores get none.
+            for none. ISIC 2018 task 2's summed scores get none. Subgroups get at most
+            `subgroups.RESAMPLES` each.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,11 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
     # What scored them, so that `compare` scores two evaluations alike.
     scores["scoring"] = {"challenge": challenge,
                          "scored_classes": list(scored_classes) if scored_classes else None}
+    subgroup_resamples = min(n_resamples, subgroups.RESAMPLES)
+    by_subgroup = subgroups.subgroup_scores(cache.rows, truth, probabilities, classes, challenge,
+                                            scored_classes, subgroup_resamples, progress=True)
+    if by_subgroup:
+        scores["subgroups"] = by_subgroup
     if temperature is not None:
         before = expected_calibration_error(truth, uncalibrated)
         scores["calibration"] = {"temperature": float(temperature), "fitted_on": "validation split",
@@ -111,11 +120,18 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
         figures["Grad-CAM"] = plots.heat_maps(images[chosen], maps, titles, out / "gradcam.png",
                                               title=f"Grad-CAM of {shown}: what raises the score of the class "
                                               f"{model.name} predicts\n(each image: true class → predicted class)")
+    sections = []
+    if by_subgroup:
+        primary = subgroups.primary_score(challenge)
+        whole = (scores[primary], *scores.get("intervals", {}).get(primary, (None, None)))
+        figure = plots.subgroup_forest(subgroups.forest_rows(by_subgroup, primary), primary,
+                                       out / "subgroups.png", reference=whole)
+        sections = subgroups.report_section(by_subgroup, primary, figure.name, subgroup_resamples)
     views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
     header += [f"- scoring: {challenge + ' (official)' if challenge else 'dermnet classification scores'}; "
                f"expected calibration error over 10 confidence bins", f"- test-time augmentation: {views}",
                *_calibration_line(scores), *_interval_line(scores)]
-    _report(out / "report.md", model.name, header, scores, figures)
+    _report(out / "report.md", model.name, header, scores, figures, sections)
     return scores
 
 
@@ -202,11 +218,12 @@ def _probability_columns(probabilities, classes, index):
     return pd.DataFrame(probabilities, columns=[f"p_{name}" for name in classes], index=index)
 
 
-def _report(path, model_name, header, scores, figures):
+def _report(path, model_name, header, scores, figures, sections=()):
     lines = [f"# {model_name}: evaluation", ""]
     if scores.get("warning"):  # a model that learned nothing (dermnet.evaluation.collapse): said first
         lines += [f"> **Warning:** {scores['warning']}", ""]
     lines += [*header, "", *_score_tables(scores)]
     for title, figure in figures.items():
         lines += ["", f"## {title}", "", f"![{title}]({Path(figure).name})"]
+    lines += ["", *sections] if sections else []
     path.write_text("\n".join(lines) + "\n")
