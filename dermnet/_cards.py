@@ -15,7 +15,9 @@ ZHANG2018 = "Zhang et al., MICCAI 2018 (synergic deep learning)"
 RAY2020 = "Ray et al., JMIR Dermatol 2020 (fine-tuned CNNs on HAM10000)"
 XUE2018 = "Xue et al., ISIC 2018 (SegAN, attributes, triplet loss)"
 MENEGOLA2017 = "Menegola et al., ISIC 2017 (RECOD Titans)"
-_PAPER_KEYS = {ZHANG2018: "zhang2018", RAY2020: "ray2020", XUE2018: "xue2018", MENEGOLA2017: "menegola2017"}
+HA2020 = "Ha, Liu and Liu, SIIM-ISIC 2020 (1st place)"
+_PAPER_KEYS = {ZHANG2018: "zhang2018", RAY2020: "ray2020", XUE2018: "xue2018", MENEGOLA2017: "menegola2017",
+               HA2020: "ha2020"}
 # The backbones' own papers: dermnet reproduces none of their figures (no key in `reproduce.PAPERS`); what
 # they trained on is ImageNet, which their weights come from.
 TAN2019 = "Tan & Le, ICML 2019 (EfficientNet)"
@@ -145,6 +147,10 @@ CARDS = {card.name: card for card in [
     ModelCard("inception_v4", "classification", MENEGOLA2017, (299, 299, 3), 3, "tf", "linear",
               "menegola2017_cls", None, 41_179_011,
               "Inception-v4, RECOD's ISIC 2017 classifier"),
+    ModelCard("ha2020_effnet", "classification", HA2020, (512, 512, 3), 9, "raw",
+              "metadata MLP (512, 128) + 5-sample dropout", "ha2020", "imagenet", 10_872_888,
+              "EfficientNet-B3 image features and a metadata network (sex, age, site, images per patient, "
+              "file size), 9 diagnoses; image + metadata in"),
 ]}
 
 

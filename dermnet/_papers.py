@@ -1,6 +1,6 @@
 """Each paper's published figures, transcribed from the paper texts, each with its source: the file of
 `../shared/papers` it was read from and the table or section that prints it (Menegola et al.'s Part 3
-figures come from the authors' GitHub README instead).
+figures come from the authors' GitHub README instead, and Ha, Liu and Liu's from their arXiv abstract).
 
 The figures are typed in exactly as printed, in the paper's own units; where a table prints
 percentages, the figure is stored as a fraction and its source says so. A figure the text does not
@@ -159,6 +159,18 @@ _MENEGOLA_PART1_ROWS = {
     "BN U-net": (0.774, "the one without the fully-connected layer, with batch normalisation (220 epochs)"),
 }
 
+# Ha, Liu and Liu 2020 (SIIM-ISIC 2020, 1st place): not in ../shared/papers. Their figures are the abstract's,
+# as the arXiv listing prints it; the code's README (github.com/haqishen/SIIM-ISIC-Melanoma-Classification-
+# 1st-Place-Solution, HEAD 8250ca4) links the leaderboard and prints no figure.
+_HA = ("Ha, Liu, Liu, Identifying Melanoma Images using EfficientNet Ensemble: Winning Solution to the "
+       "SIIM-ISIC Melanoma Classification Challenge, arXiv:2010.05351")
+_HA_ABSTRACT = (f"{_HA}, abstract: 'The winning submission scored 0.9600 AUC on cross validation and "
+                "0.9490 AUC on private leaderboard' (the ensemble of the README's 18 models, 4 of them with "
+                "metadata; melanoma AUC, ISIC 2020's score)")
+_HA_SINGLE = (f"{_HA}: the per-model figures of the paper's body were not read (its text is not in "
+              f"{_TEXTS}, and the copies found gave its abstract only); the repository's README prints none")
+HA2020_META_ROW = "EfficientNet-B3 + metadata, 512 px (9c_meta_b3_768_512_ext_18ep)"
+
 PAPERS = {
     "zhang2018": Paper(_ZHANG, (
         *_slots("Table 1", list(_ZHANG_TABLE1), _ZHANG_METRICS,
@@ -201,6 +213,12 @@ PAPERS = {
         Figure("Part 3", "TTA + SVM stacking", "seborrheic keratosis AUC", 0.943, _RECOD_PART3),
         Figure("Part 3", "TTA + SVM stacking", "mean AUC", 0.908, _RECOD_PART3),
     )),
+    "ha2020": Paper(_HA, (
+        Figure("Abstract", "ensemble of 18 models", "CV AUC", 0.96, _HA_ABSTRACT),
+        Figure("Abstract", "ensemble of 18 models", "private leaderboard AUC", 0.949, _HA_ABSTRACT),
+        Figure("Single models", HA2020_META_ROW, "CV AUC", None, _HA_SINGLE),
+        Figure("Single models", HA2020_META_ROW, "private leaderboard AUC", None, _HA_SINGLE),
+    )),
 }
 
 # What each paper trained and scored on, by task (the model cards' `training_data`), from the same texts.
@@ -220,6 +238,9 @@ TRAINING_DATA = {
     ("menegola2017", "classification"): "ISIC 2017 part 3, melanoma / keratosis / nevus: 2,000 training images "
                                         "and extra data of the authors' that dermnet does not have "
                                         "(Menegola et al.)",
+    ("ha2020", "classification"): "the SIIM-ISIC 2020 training images and ISIC 2019's (which hold "
+                                  "ISIC 2018's), 9 diagnoses, 5 folds (their code's dataset.py); scored by "
+                                  "melanoma AUC on the 2020 test set's leaderboard (Ha, Liu and Liu)",
 }
 
 # The rows of PAPERS that are a registered dermnet model's (the model cards' `reported`), by model name.
@@ -242,6 +263,7 @@ MODEL_ROWS = {
     "unet_vgg16": ("menegola2017", [("Part 1", "VGG16 U-net")]),
     "unet_fc": ("menegola2017", [("Part 1", "U-net, 8192-unit bottleneck")]),
     "unet_bn": ("menegola2017", [("Part 1", "BN U-net")]),
+    "ha2020_effnet": ("ha2020", [("Single models", HA2020_META_ROW)]),
 }
 
 

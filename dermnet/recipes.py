@@ -77,6 +77,10 @@ _SCHEDULES = {
                          {"decay_rate": _number(), "staircase": _FLAG, **_DECAY}),
     "PolynomialDecay": (keras.optimizers.schedules.PolynomialDecay,
                         {"end_learning_rate": _number(), "power": _number(), "cycle": _FLAG, **_DECAY}),
+    # A linear warm-up to `warmup_target`, then a cosine from there (Ha, Liu and Liu's schedule).
+    "CosineDecay": (keras.optimizers.schedules.CosineDecay,
+                    {"alpha": _number(high=1), "warmup_target": _number(), "warmup_epochs": _number(),
+                     "warmup_steps": _number(), **_DECAY}),
 }
 _WATCHING = {"monitor": _NAME, "mode": _one_of("auto", "min", "max"), "min_delta": _number(),
              "patience": _number(whole=True), "verbose": _number(high=2, whole=True)}
@@ -171,10 +175,10 @@ class Phase:
             `_OPTIMIZERS`, `_SCHEDULES` and `_CALLBACKS` allow; others raise `RecipeError`).
         optimizer_args: its arguments other than the learning rate.
         learning_rate: the initial learning rate.
-        schedule: None, or `{"class_name": "ExponentialDecay" | "InverseTimeDecay" | "PolynomialDecay",
-            "config": {...}}`
-            without `initial_learning_rate`; a `decay_epochs` key becomes `decay_steps`
-            (epochs × steps per epoch), since recipes speak in epochs and Keras in steps.
+        schedule: None, or `{"class_name": "ExponentialDecay" | "InverseTimeDecay" | "PolynomialDecay" |
+            "CosineDecay", "config": {...}}`
+            without `initial_learning_rate`; a `decay_epochs` (`warmup_epochs`) key becomes `decay_steps`
+            (`warmup_steps`: epochs × steps per epoch), since recipes speak in epochs and Keras in steps.
         callbacks: `({"class_name": "EarlyStopping" | "ReduceLROnPlateau", "config": {...}}, ...)`.
     """
 
@@ -201,8 +205,9 @@ class Phase:
         learning_rate = self.learning_rate
         if self.schedule is not None:
             config = dict(self.schedule["config"], initial_learning_rate=self.learning_rate)
-            if "decay_epochs" in config:
-                config["decay_steps"] = config.pop("decay_epochs") * steps_per_epoch
+            for key in ("decay", "warmup"):
+                if f"{key}_epochs" in config:
+                    config[f"{key}_steps"] = round(config.pop(f"{key}_epochs") * steps_per_epoch)
             learning_rate = _SCHEDULES[self.schedule["class_name"]][0](**config)
         return _OPTIMIZERS[self.optimizer_name][0](learning_rate=learning_rate, **self.optimizer_args)
 
@@ -609,5 +614,48 @@ register(
         "widths and weights are pydensecrf's example, the paper gives none) then morphological opening and "
         "closing (radius 3 at 224 px, dermnet's), hole filling and the largest region kept (the paper removes "
         "'the isolated small regions').",
+    )
+)
+
+
+# Ha, Liu and Liu (SIIM-ISIC 2020, 1st place), their code's train.py and the README's command for their
+# EfficientNet-B3 metadata model: `--kernel-type 9c_meta_b3_768_512_ext_18ep --image-size 512 --enet-type
+# efficientnet_b3 --use-meta --n-epochs 18`, the rest at train.py's defaults: Adam at 3e-5 (--init-lr),
+# batch 64, cross-entropy over 9 classes. The rate rises ×10 over the first epoch (GradualWarmupSchedulerV2,
+# multiplier 10, total_epoch 1), then falls along a cosine over n_epochs - 1 = 17 epochs
+# (CosineAnnealingWarmRestarts with T_0 = 17: one cycle in 18 epochs).
+_HA2020_EPOCHS = 18
+
+register(
+    Recipe(
+        name="ha2020",
+        paper="Ha, Liu and Liu, SIIM-ISIC 2020 (1st place): EfficientNet with metadata",
+        input_shape=(512, 512, 3),
+        augment="ha2020",
+        batch_size=64,
+        phases=(Phase("train", "none", _HA2020_EPOCHS, "Adam", 3e-5,
+                      schedule={"class_name": "CosineDecay",
+                                "config": {"warmup_target": 3e-4, "warmup_epochs": 1,
+                                           "decay_epochs": _HA2020_EPOCHS - 1, "alpha": 0.0}}),),
+        model_kwargs={"backbone": "efficientnet_b3"},
+        notes="From the code (train.py, dataset.py, models.py and the README's command for "
+              "9c_meta_b3_768_512_ext_18ep): EfficientNet-B3 at 512 px from the 768 px copies, the metadata "
+              "network (512, 128; Swish, batch norm, dropout 0.3) and 5-sample dropout 0.5 before the classifier; "
+              "9 classes (dermnet.data.metadata.CLASSES, ISIC 2020 with ISIC 2019 added); Adam 3e-5, warm-up ×10 "
+              "over 1 epoch then a cosine over 17, 18 epochs, batch 64, cross-entropy; 5 folds of ISIC 2020's "
+              "tfrecords (grouped by patient) and 2019's; each fold's model kept at its best validation melanoma "
+              "AUC; prediction: softmax averaged over 8 views (flips and transposes) and the 5 fold models, "
+              "melanoma's column. dermnet's where it differs or the code is silent: keras.applications' ImageNet "
+              "EfficientNet (geffnet's efficientnet_b3 there; the other metadata models used Noisy Student "
+              "weights, tf_efficientnet_b*_ns); the schedule per step, not per epoch (and without the code's "
+              "extra step at epoch 2); full precision (the code used apex O1 mixed precision); augmentation "
+              "(preset ha2020) keeps the dihedral flips, brightness, contrast, hue and saturation, "
+              "shift-scale-rotate with zero fill, and drops what dermnet's batch augmentation does not express: "
+              "blur or noise, optical, grid or elastic distortion, CLAHE and Cutout, each applied with "
+              "probability 0.5 to 0.85 there (always here); image size is the log of the file's bytes as dermnet "
+              "reads it (the code read Deotte's resized JPEGs); dermnet's splits (by patient) stand in for the "
+              "tfrecord folds. The paper and code give no weight decay, label smoothing or class weights: none "
+              "are used. Other metadata models of the README: B4/B7 Noisy Student at 640/384, B5 at 384 with "
+              "meta_units (128, 32), B7 at 1.5e-5.",
     )
 )

@@ -39,6 +39,7 @@ SMALL_BUILDS = {
     "deeplabv3plus": {"input_shape": (32, 32, 3), "weights": None, "aspp_filters": 8, "low_level_filters": 4},
     "segan": {**_SMALL_DECODER, "critic_filters": (4, 8)},
     "attribute_net": _SMALL_DECODER,
+    "ha2020_effnet": {"backbone": "efficientnet_b0", "input_shape": (32, 32, 3), "weights": None},
 }
 
 
@@ -96,6 +97,15 @@ def random_images(model, batch=4, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (batch, height, width, 3), dtype="uint8")
 
 
+def with_metadata(model, images, seed=0):
+    """`images`, or `{"image": images, "metadata": ...}` (a fixed draw per seed) for a model whose
+    contract's stream is "metadata"."""
+    if contract(model).stream != "metadata":
+        return images
+    metadata = np.random.default_rng(seed).normal(size=(len(images), model.metadata_features)).astype("float32")
+    return {"image": images, "metadata": metadata}
+
+
 def as_numpy(outputs):
     """A prediction as numpy: probabilities, masks, or a dict of them."""
     return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
@@ -106,6 +116,7 @@ def outputs_of(model, images):
     inputs. On TensorFlow an eager call: tracing `predict` for one batch costs more than running the
     graph (5 s against 1 s for Inception-ResNet-v2 at 75 px, this 2-core machine), and `check_forward`
     exercises `predict` itself. On JAX the jitted `predict`: JAX's op-by-op eager mode is the slow one."""
+    images = with_metadata(model, images)
     if keras.config.backend() == "tensorflow":
         return as_numpy(model(images, training=False))
     return as_numpy(model.predict(images, verbose=0))
@@ -144,7 +155,7 @@ def training_batch(model, batch=4, seed=0):
     else:
         y = np.arange(batch) % classes
     images = np.random.default_rng(seed).integers(96, 160, (batch, *model.input_shape[1:]), dtype="uint8")
-    return images, y
+    return with_metadata(model, images, seed), y
 
 
 def loss_of(model, x, y):
@@ -190,7 +201,7 @@ def check_forward(name):
     in [0, 1], float32; float pixels give the same."""
     model = small_model(name)
     images = random_images(model)
-    predicted = as_numpy(model.predict(images, verbose=0))
+    predicted = as_numpy(model.predict(with_metadata(model, images), verbose=0))
     if contract(model).predicts_masks:
         masks = masks_of(predicted)
         assert masks.shape[:3] == images.shape[:3] and masks.dtype == np.float32
@@ -269,6 +280,9 @@ def check_export(name, folder):
     from dermnet import serving
 
     model = small_model(name)
+    if contract(model).stream == "metadata":
+        pytest.skip(f"{name} takes metadata beside the image: the SavedModel export serves images alone "
+                    "(tests/test_metadata_model.py checks its own export)")
     network = inference_model(model)
     size = tuple(side or 40 for side in network.input_shape[1:3])
     serving.export_saved_model(model, Path(folder) / "served", size)

@@ -125,6 +125,15 @@ PRESETS = {
     "xue2018_task3": Augmentation(flip_horizontal=True, flip_vertical=True, crop=(256, 256)),
     "menegola2017": Augmentation(flip_horizontal=True, zoom=(1.0, 1 / math.sqrt(0.05)), shift=0.1,
                                  brightness=32 / 255, saturation=0.5),
+    # Ha, Liu and Liu (SIIM-ISIC 2020, 1st place), `get_transforms` of their dataset.py (albumentations):
+    # Transpose and both flips (all 8 dihedral views: flips and 90° turns here), RandomBrightness and
+    # RandomContrast of limit 0.2, HueSaturationValue (hue ±10 of OpenCV's 180 -> 10/180; saturation ±20 of
+    # 255, a shift there, a factor of ±20/255 here), ShiftScaleRotate (shift 0.1, scale 0.1, rotation 15°,
+    # border_mode 0: zeros). Not expressed here: their probabilities (0.5-0.85), blur or noise, optical,
+    # grid or elastic distortion, CLAHE and Cutout.
+    "ha2020": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, rotation=15.0, shift=0.1,
+                           zoom=(0.9, 1.1), brightness=0.2, contrast=0.2, saturation=20 / 255, hue=10 / 180,
+                           fill_mode="constant"),
 }
 
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])

@@ -22,11 +22,12 @@ import numpy as np
 from dermnet._processes import batch_share
 from dermnet.data.cache import build_cache
 from dermnet.data.manifest import class_indices, class_names
+from dermnet.data.metadata import encode_metadata
 
 
 def classification_dataset(df, image_size, batch_size, augment=None, shuffle=True, cache_dir=None, *,
                            seed=0, class_balanced=False, one_hot=False, classes=None,
-                           resize_mode="stretch", on_error="raise"):
+                           resize_mode="stretch", on_error="raise", metadata=False):
     """`(images, labels)` batches: images uint8 `[B, H, W, 3]`, labels int64 `[B]` (or one-hot float32).
 
     Args:
@@ -38,15 +39,20 @@ def classification_dataset(df, image_size, batch_size, augment=None, shuffle=Tru
         shuffle: a new order every epoch (training); False keeps the manifest order and every image.
         class_balanced: draw every class equally often (an epoch keeps its length).
         resize_mode, on_error: see `dermnet.data.build_cache`.
+        metadata: batches of `({"image": images, "metadata": float32 [B, F]}, labels)` for a model with a
+            metadata input, the rows encoded by `dermnet.data.metadata.encode_metadata`.
     """
     cache = build_cache(df, image_size, resize_mode, cache_dir=cache_dir, on_error=on_error)
     labels = class_indices(cache.rows, classes)
     num_classes = len(class_names(df, classes))
     sampler = _Batches(labels, batch_size, shuffle, class_balanced, seed)
+    encoded = encode_metadata(cache.rows) if metadata else None  # once: it reads each file's size
 
     def gather(rows):
         y = labels[rows]
-        return cache.images[cache.index[rows]], np.eye(num_classes, dtype="float32")[y] if one_hot else y
+        images = cache.images[cache.index[rows]]
+        x = images if encoded is None else {"image": images, "metadata": encoded[rows]}
+        return x, np.eye(num_classes, dtype="float32")[y] if one_hot else y
 
     return _stream(sampler, gather, augment)
 
@@ -256,6 +262,8 @@ def _stream(sampler, gather, augment, masks=False):
                 return apply_augment(x, y, augmentation, seed=seed)
             if isinstance(x, tuple):  # pairs: each image of a sample augmented on its own
                 return tuple(apply_augment(xi, None, augmentation, seed=seed + k) for k, xi in enumerate(x)), y
+            if isinstance(x, dict):  # image and metadata: the image alone is augmented
+                return {**x, "image": apply_augment(x["image"], None, augmentation, seed=seed)}, y
             return apply_augment(x, None, augmentation, seed=seed), y
         augmented = _compiled(augmented)
     else:

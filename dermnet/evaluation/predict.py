@@ -11,13 +11,14 @@ import numpy as np
 
 from dermnet._progress import predict
 from dermnet.data import build_cache, classification_dataset
-from dermnet.models import prediction_size
+from dermnet.models import contract, prediction_size
 
 
 def predict_probabilities(model, df, batch_size=32, cache_dir=None):
     """Class probabilities `[len(df), K]` of a classifier for the images of `df` (an SDL model
-    averages its components', eq. 6)."""
-    stream = classification_dataset(df, prediction_size(model), batch_size, shuffle=False, cache_dir=cache_dir)
+    averages its components', eq. 6; a model with a metadata input gets the rows' metadata too)."""
+    stream = classification_dataset(df, prediction_size(model), batch_size, shuffle=False,
+                                    cache_dir=cache_dir, metadata=contract(model).stream == "metadata")
     return np.asarray(predict(model, stream, f"predicting {len(df)} images", batch_size, count=len(df)))
 
 

@@ -4,7 +4,8 @@ The contract every model declares (`task`), and what classifiers and segmentors 
 are the names other packages use: nothing outside `dermnet.models` names a model class.
 """
 
-from dermnet.models import attributes, classifier, deeplab, embedding, ensemble, segan, synergic, unet  # noqa: F401
+from dermnet.models import (attributes, classifier, deeplab, embedding, ensemble, metadata,  # noqa: F401
+                            segan, synergic, unet)
 from dermnet.models.task import (CLASSIFIER, SEGMENTOR, Contract, compile_arguments, contract, inference_model,
                                  prediction_size)
 from dermnet.models.tuning import (backbone_layers, load_weights, networks_with_a_backbone,

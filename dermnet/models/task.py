@@ -8,7 +8,8 @@ A `Contract` says:
 - `stream`: what it trains on (`dermnet.data`): "images" (image, label batches), "pairs" (SDL's
   n-tuples with synergic labels; `same_class_share` None gives independent streams), "class_blocks"
   (P classes × K images for batch-hard mining), "triplets" (Xue et al.'s alternating plain and
-  triplet batches, `dermnet.data.triplets`) or "masks" (images with masks); `stream_options`
+  triplet batches, `dermnet.data.triplets`), "masks" (images with masks) or "metadata" (images with
+  their rows' encoded metadata, `{"image", "metadata"}` inputs: `dermnet.data.metadata`); `stream_options`
   holds the stream's own arguments;
 - its default loss and metrics (`compile_arguments`); a model with its own `compute_loss` has
   `loss=None`;
@@ -33,7 +34,7 @@ from typing import Callable, Optional
 from dermnet import losses, metrics
 
 KINDS = ("classifier", "segmentor", "attributes")
-STREAMS = ("images", "pairs", "class_blocks", "triplets", "masks")
+STREAMS = ("images", "pairs", "class_blocks", "triplets", "masks", "metadata")
 
 
 def _accuracy():

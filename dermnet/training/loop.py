@@ -29,7 +29,8 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
     Args:
         model: a dermnet model; its contract (`dermnet.models.contract`) chooses the stream
             (images, SDL's n-tuples, P×K batches of every class with batch_size // classes images
-            each, Xue et al.'s alternating plain and triplet batches, images with masks) and the
+            each, Xue et al.'s alternating plain and triplet batches, images with masks, images with
+            their metadata) and the
             loss (the recipe's, else the contract's default; a model with its own `compute_loss`
             takes none). Images are cached at `recipe.resize` when the recipe has one, else at the
             model's input size (the recipe's for a model of any size).
@@ -134,7 +135,8 @@ def training_stream(model, df, size, batch_size, augment, seed, cache_dir, shuff
     if declared.stream == "class_blocks" and shuffle:  # P×K batches for batch-hard mining
         classes = min(options["classes"], df["label"].nunique())
         return data.triplet_dataset(df, size, classes, max(2, batch_size // classes), augment, cache_dir, seed=seed)
-    return data.classification_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed)
+    return data.classification_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed,
+                                       metadata=declared.stream == "metadata")
 
 
 def _check_needs_no_validation(recipe):
