@@ -105,17 +105,27 @@ def _predict(args):
 def _export(args):
     from dermnet import runs, serving
 
+    if args.format == "tflite":  # --out was a file; a LiteRT export is a folder with its dermnet.json
+        raise ValueError("--format tflite is now --format litert: a folder with model.tflite and its dermnet.json "
+                         "(what it takes, its check in ai-edge-litert), for classifiers and segmentors alike")
+    if args.quantize and args.format == "saved_model":
+        raise ValueError("--quantize is for --format onnx or litert (a SavedModel is served as trained)")
     run = runs.load(args.model)
     model = run.model
     start = time.perf_counter()
     # no bar: tracing and saving report no steps, so a line says it has begun
     print(f"dermnet: exporting {model.name} to {args.out} (tracing and saving its graph)", file=sys.stderr, flush=True)
-    if args.format == "tflite":
-        serving.export_tflite(model, args.out, keep=[run.model_path], overwrite=args.overwrite)
-    else:
+    if args.format == "saved_model":
         serving.export_saved_model(model, args.out, run.prediction_size, run.classes, max_pixels=args.max_pixels,
                                    max_request_pixels=args.max_request_pixels, keep=[run.model_path],
                                    overwrite=args.overwrite)
+    else:
+        from dermnet import portable
+
+        described = portable.export_run(run, args.out, args.format, quantize=args.quantize,
+                                        max_drop=args.max_drop, score_on=args.score_on,
+                                        calibration_images=args.calibration_images, overwrite=args.overwrite)
+        print(portable.summary(described))
     print(f"{model.name}: {args.format} in {args.out} ({time.perf_counter() - start:.0f} s)")
 
 
@@ -362,12 +372,23 @@ def parser():
     prediction.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     prediction.set_defaults(run=_predict)
     exporting = commands.add_parser("export", parents=[common], help="a trained model for serving: a SavedModel "
-                                    "that takes encoded images or uint8 pixels, or a TFLite classifier")
+                                    "that takes encoded images or uint8 pixels, or an ONNX or LiteRT model on pixels, "
+                                    "each checked in its own runtime")
     exporting.add_argument("model", help=_SOURCE_HELP)
-    exporting.add_argument("--out", required=True, help="the SavedModel folder or the .tflite file to write")
-    exporting.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model",
-                           help="saved_model (default: encoded images or pixels in, for TF Serving) or "
-                           "tflite (a classifier on pixels, for phones)")
+    exporting.add_argument("--out", required=True, help="the folder to write (the model and its dermnet.json)")
+    exporting.add_argument("--format", choices=("saved_model", "onnx", "litert", "tflite"), default="saved_model",
+                           help="saved_model (default: encoded images or pixels in, for TF Serving), onnx (for "
+                           "onnxruntime) or litert (a .tflite for ai-edge-litert: phones); onnx and litert take "
+                           "float32 pixels at the model's size, resized as dermnet.json says")
+    exporting.add_argument("--quantize", choices=("float16", "int8"),
+                           help="onnx, litert: float16 weights, or int8 calibrated on the run's training images; "
+                           "the headline score before and after is measured and written in dermnet.json")
+    exporting.add_argument("--max-drop", type=float, default=0.01,
+                           help="--quantize int8: refuse the model if its headline score drops by more (default 0.01)")
+    exporting.add_argument("--score-on", help="--quantize: a manifest CSV to score before and after (default: the "
+                           "run's validation split)")
+    exporting.add_argument("--calibration-images", type=int, default=200,
+                           help="--quantize int8: training images to calibrate on (default 200)")
     exporting.add_argument("--max-pixels", type=int, default=100_000_000,
                            help="saved_model: the served model refuses larger images, from their header "
                            "(default 100,000,000)")

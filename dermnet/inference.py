@@ -5,6 +5,10 @@ Each image is decoded by `dermnet.data.read_image` and stretched to the model's 
 probabilities the served model gives it; the training cache resizes with the same kernel (OpenCV's
 bicubic) and rounds to uint8, a difference of at most one grey level.
 
+The model may be an ONNX or LiteRT export (`dermnet export --format onnx|litert`: its folder or its
+`.onnx` / `.tflite` file), run in its own runtime on the same pixels, its size and names read from its
+`dermnet.json` (`dermnet.portable.load`): a user checks an export by predicting with both.
+
 Example:
 >>> table = dermnet.inference.predict_images(classifier, ["new/"], size=(32, 32), classes=["benign", "malignant"])
 >>> table.columns.tolist()
@@ -16,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import pandas as pd
 
@@ -27,6 +32,7 @@ from dermnet.data.manifest import IMAGE_EXTENSIONS
 from dermnet.evaluation.postprocess import postprocess_mask
 from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, inference_model
+from dermnet.portable import Exported, is_exported, load
 from dermnet.serving import resize_bicubic, resize_masks
 
 
@@ -68,7 +74,7 @@ def _not_utf8(text):
     return False
 
 
-def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size=16, masks_dir=None,
+def predict_images(model, inputs, size=None, classes=None, tta_replicas=1, batch_size=16, masks_dir=None,
                    postprocess=False):
     """One row per image of `inputs` (`image_paths`): its `image_id` (the file name without its
     extension) and `image` (its path), then what the model predicts.
@@ -82,13 +88,25 @@ def predict_images(model, inputs, size, classes=None, tta_replicas=1, batch_size
     cleaned by `postprocess_mask` when `postprocess`.
 
     Args:
-        size: `(height, width)` the model takes (images are resized to it).
+        model: a dermnet Keras model, or an ONNX or LiteRT export (its folder, its file, or an `Exported`).
+        size: `(height, width)` the model takes (images are resized to it); an export's by default.
+        classes: names in output order; an export's by default.
     """
-    segmentor = contract(model).predicts_masks
-    if segmentor and tta_replicas > 1:
-        raise ValueError("test-time augmentation is for classifiers (a mask would need the inverse warp)")
-    network = inference_model(model)
-    predictor = tta_model(network, tta_replicas) if tta_replicas > 1 else network
+    if not isinstance(model, (Exported, keras.Model)) and is_exported(model):
+        model = load(model)
+    if isinstance(model, Exported):
+        if tta_replicas > 1:
+            raise ValueError("test-time augmentation runs on the Keras model: predict with the run, not its export")
+        segmentor, predictor = model.kind != "classifier", model
+        size, classes = size or model.size, classes or model.classes
+    else:
+        segmentor = contract(model).predicts_masks
+        if segmentor and tta_replicas > 1:
+            raise ValueError("test-time augmentation is for classifiers (a mask would need the inverse warp)")
+        network = inference_model(model)
+        predictor = tta_model(network, tta_replicas) if tta_replicas > 1 else network
+    if size is None:
+        raise ValueError(f"{model.name}: give the size it predicts at")
     paths, staged = image_paths(inputs), None
     if masks_dir is not None:
         masks_dir = Path(masks_dir)

@@ -15,18 +15,16 @@ it (JPEG: accurate integer IDCT with fancy upsampling, bit for bit; EXIF orienta
 stretched to the model's input size with OpenCV's bicubic kernel in float32 (`resize_bicubic`),
 and given to the model, whose own layers normalise it. `dermnet predict` runs the same two functions, so both give the same probabilities.
 
-`export_tflite` writes a TensorFlow Lite classifier: float32 RGB pixels `[1, height, width, 3]` at
-the model's input size in, probabilities out (resize with `resize_bicubic` first).
+ONNX and LiteRT exports, which cannot carry the decoder, take pixels resized by `resize_bicubic`:
+`dermnet.portable`.
 
 Exporting needs the TensorFlow backend; a model trained with JAX loads there from its `.keras` file.
 """
 
 import json
-import tempfile
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from dermnet import __version__
 from dermnet._io import check_target, write_atomically
@@ -382,27 +380,6 @@ def _spread(index, values, count, default):
 _DESCRIPTION = "dermnet.json"  # beside saved_model.pb: TensorFlow Serving reads only its own files
 
 
-def export_tflite(model, out, keep=(), overwrite=False):
-    """Writes a classifier as a TensorFlow Lite file `out` (float32 pixels `[1, H, W, 3]` at its input
-    size → probabilities); written under a temporary name, then renamed. `keep`, `overwrite`: as
-    `export_saved_model`'s."""
-    tf = _tf()
-    out = check_target(out, overwrite, keep)
-    if contract(model).predicts_masks:
-        raise ValueError(f"{model.name} is a segmentor: TFLite export is for classifiers (use saved_model)")
-    height, width = model.input_shape[1:3]
-    if height is None or width is None:
-        raise ValueError(f"{model.name} takes any image size: a TFLite model needs a fixed one (rebuild it)")
-
-    def probabilities(pixels):
-        return {"probabilities": tf.cast(model(pixels, training=False), tf.float32)}
-
-    with tempfile.TemporaryDirectory() as folder:
-        _save(folder, {"serving_default": (probabilities, tf.TensorSpec([1, height, width, 3], tf.float32, "pixels"))})
-        flatbuffer = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
-    write_atomically(out, lambda partial: Path(partial).write_bytes(flatbuffer))
-
-
 def _save(folder, signatures):
     """A SavedModel of `signatures` ({name: (function, the TensorSpec of its one input)}), holding the
     TensorFlow variables they read and not the layers: Keras' ExportArchive traces a network four
@@ -414,21 +391,3 @@ def _save(folder, signatures):
     module = tf.Module()
     module.captured = list({id(v): v for f in concrete.values() for v in f.variables}.values())
     tf.saved_model.save(module, folder, signatures=concrete)
-
-
-def run_tflite(path, pixels):
-    """Probabilities `[batch, K]` of a TFLite classifier (`export_tflite`) on float pixels `[batch, H, W, 3]`,
-    with the LiteRT interpreter (`pip install ai-edge-litert`), else TensorFlow's (deprecated there)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import warnings
-
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            Interpreter = tf.lite.Interpreter  # noqa: N806
-    interpreter = Interpreter(model_path=str(path))
-    runner = interpreter.get_signature_runner()
-    return np.concatenate([runner(pixels=np.asarray(p[None], np.float32))["probabilities"] for p in pixels])

@@ -289,17 +289,3 @@ def test_a_segmentor_answers_masks_at_the_images_size(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match="image 1 of the request: 30x30, where image 0 is "
                        "56x40: a segmentor takes the images of a request at one size"):
         served(images=tf.constant([encoded, other]))
-
-
-def test_tflite_classifier_matches_keras(tmp_path):
-    keras.utils.set_random_seed(0)
-    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(48, 48, 3))
-    model.save(tmp_path / "model.keras")
-    assert cli.main(["export", str(tmp_path / "model.keras"), "--format", "tflite",
-                     "--out", str(tmp_path / "model.tflite")]) == 0
-    image = np.asarray(serving.resize_bicubic(read_image(jpeg(tmp_path / "lesion.jpg")), (48, 48)))
-    np.testing.assert_allclose(serving.run_tflite(tmp_path / "model.tflite", image[None]),
-                               model.predict(image[None], verbose=0), atol=1e-5)
-    segmentor = dermnet.build("unet", input_shape=(32, 32, 3), depth=2, filters=4)
-    with pytest.raises(ValueError, match="segmentor"):
-        serving.export_tflite(segmentor, tmp_path / "unet.tflite")

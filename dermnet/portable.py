@@ -1,0 +1,397 @@
+"""ONNX and LiteRT exports: a trained model for `onnxruntime` and `ai-edge-litert`, checked there when written.
+
+`export_portable` writes a folder, as `dermnet.serving.export_saved_model` does: `model.onnx` (or
+`model.tflite`) and `dermnet.json`, which says what the model takes and gives, how the export was checked
+and, for a quantized one, what quantization cost. The ONNX file carries the same description in its
+metadata (`metadata_props["dermnet"]`), so that it travels with the file alone; a `.tflite` file carries
+none (writing TFLite metadata needs `tflite-support`, which is no longer maintained), and `load` reads its
+size and kind off its tensors when no `dermnet.json` lies beside it.
+
+Neither runtime has dermnet's decoder, so the model takes pixels: float32 `[batch, height, width, 3]`, RGB
+values in [0, 255] of the image stretched to the model's size by `dermnet.serving.resize_bicubic`
+(OpenCV's bicubic kernel on float input, not rounded: `cv2.resize(image.astype("float32"), (width,
+height), interpolation=cv2.INTER_CUBIC)` to within 1e-4; EXIF orientation not applied), as `dermnet
+predict` gives them to the Keras model. uint8 pixels resized by OpenCV and rounded are within one grey
+level of them. The model normalises them itself. A classifier gives probabilities `[batch, K]`, a
+segmentor mask probabilities `[batch, height, width, M]` at the model's size, the attribute network
+those and `presence` `[batch, M]`.
+
+The conversions are Keras' own (`model.export(format="onnx")`, through tf2onnx, and `format="litert"`,
+the TFLite converter); quantization is the runtimes' own (`onnxruntime.quantization.quantize_static`,
+onnxruntime's float16 converter, the TFLite converter's options). What is written here: the check, the
+scoring before and after quantization, the metadata, and the small runtime-backed predictor (`load`) that
+`dermnet.inference.predict_images` runs an exported file with.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from dermnet import __version__
+from dermnet._io import check_target, write_atomically
+from dermnet.data import class_indices, from_csv, load_splits, read_image
+from dermnet.datasets import challenge_of
+from dermnet.evaluation.masks import mask_scores
+from dermnet.evaluation.scoring import challenge_scores, headline
+from dermnet.models import contract, inference_model
+from dermnet.serving import resize_bicubic
+
+FILES = {"onnx": "model.onnx", "litert": "model.tflite"}
+RUNTIMES = {"onnx": "onnxruntime", "litert": "ai-edge-litert"}
+QUANTIZATIONS = ("float16", "int8")
+TOLERANCE = 1e-4  # float32 exports against the Keras model, on the same pixels
+DESCRIPTION = "dermnet.json"
+INPUT = ("float32 [batch, {h}, {w}, 3]: RGB values in [0, 255] of the image stretched to {h}x{w} with OpenCV's "
+         "bicubic kernel on float input, not rounded (cv2.resize(image.astype('float32'), ({w}, {h}), "
+         "interpolation=cv2.INTER_CUBIC); dermnet.serving.resize_bicubic), EXIF orientation not applied; uint8 "
+         "pixels resized and rounded are within one grey level; the model normalises them itself")
+
+
+def export_run(run, out, format, *, quantize=None, max_drop=None, score_on=None, calibration_images=200,
+               overwrite=False):
+    """`dermnet export --format onnx|litert`: a run's model through `export_portable`, checked on validation
+    images of its data set where they are here (else odd images drawn at export); quantized, calibrated on
+    `calibration_images` of its training split (drawn with seed 0) and scored on its validation split, or
+    on the manifest CSV `score_on`.
+
+    Args:
+        run: a `dermnet.runs.Run`.
+        out, format, quantize, max_drop, overwrite: as `export_portable`'s.
+        score_on: a manifest CSV whose images (all of them) are scored before and after quantization.
+        calibration_images: int8: how many training images the quantizer calibrates on.
+
+    Returns:
+        The description written to `dermnet.json`.
+    """
+    splits = None
+    if run.dataset:
+        try:
+            splits = load_splits(run.dataset, run.root, label=run.arguments.get("label"))
+        except (OSError, ValueError):  # the data set is not on this machine
+            pass
+    options = {"quantize": quantize, "max_drop": max_drop}
+    if splits is not None:
+        checked = splits[1] if splits[1] is not None else splits[2]
+        options["check_images"] = [path for path in checked["image"][:8] if Path(path).is_file()]
+    if quantize:
+        if splits is None:
+            raise ValueError(f"{run.source}: --quantize calibrates on the run's training images and scores its "
+                             f"validation split; its data set ({run.dataset or 'none recorded'}) is not here")
+        if score_on:
+            options["scoring"], options["scored_on"] = from_csv(score_on), str(score_on)
+        elif splits[1] is not None:
+            options["scoring"], options["scored_on"] = splits[1], f"the validation split of {run.dataset}"
+        else:
+            raise ValueError(f"{run.dataset} has no validation split to score quantization on: give --score-on CSV")
+        train = splits[0].sample(min(len(splits[0]), calibration_images), random_state=0)
+        options["calibration"] = list(train["image"]) if quantize == "int8" else []
+        options["challenge"] = challenge_of(str(run.dataset)) if not score_on else None
+    return export_portable(run.model, out, format, run.prediction_size, run.classes, keep=[run.model_path],
+                           overwrite=overwrite, **options)
+
+
+def summary(description):
+    """What `dermnet export` prints of an export's `dermnet.json`: its check, and what quantization cost."""
+    check = description["check"]
+    worst = max(check["max_abs_difference"].values())
+    lines = [f"checked in {check['runtime']} on {check['count']} images: at most {worst:.1e} from the Keras model"
+             + (f" (tolerance {check['tolerance']:.0e})" if check["tolerance"] else "")]
+    if "score" in description:
+        score = description["score"]
+        lines.append(f"{description['quantization']}: {score['name']} {score['before']:.4f} → {score['after']:.4f} "
+                     f"(drop {score['drop']:+.4f}) on {score['images']} images of {score['scored_on']}")
+    return "\n".join(lines)
+
+
+def export_portable(model, out, format, size, classes=None, *, quantize=None, check_images=(), calibration=(),
+                    scoring=None, scored_on=None, challenge=None, max_drop=None, keep=(), overwrite=False):
+    """Writes `model` as an ONNX or LiteRT folder `out` (module docstring), after checking it in its runtime.
+
+    The check: `check_images` (image files; odd ones are drawn when none are given) go through dermnet's
+    one image path (`read_image`, `resize_bicubic`) to the Keras network and to the exported file in its
+    runtime; a float32 export that differs by more than `TOLERANCE` anywhere is refused. A quantized one
+    records its difference, and its headline score on `scoring` before (float32) and after.
+
+    Args:
+        model: a dermnet model (its `inference_model` is exported).
+        out: the folder to write.
+        format: "onnx" or "litert".
+        size: `(height, width)` the exported model takes.
+        classes: class (or mask) names in output order.
+        quantize: None, "float16" or "int8".
+        check_images: image files to check the export on.
+        calibration: int8: image files (the training split's) the quantizer calibrates on.
+        scoring: a quantized export: a manifest DataFrame (labels or masks) to score before and after.
+        scored_on: what `scoring` is, for `dermnet.json`.
+        challenge: the ISIC challenge that scores a classifier on `scoring` (None: dermnet's scores).
+        max_drop: int8: the largest drop of the headline score allowed; a larger one is refused.
+        keep, overwrite: as `export_saved_model`'s.
+
+    Returns:
+        The description written to `dermnet.json`.
+
+    Raises:
+        ValueError: a model these formats cannot take (the message says why), a failed check, or an
+            int8 model whose score drops by more than `max_drop`.
+    """
+    if format not in FILES:
+        raise ValueError(f"format is one of {sorted(FILES)}; got {format!r}")
+    if quantize not in (None, *QUANTIZATIONS):
+        raise ValueError(f"quantize is one of {QUANTIZATIONS}; got {quantize!r}")
+    out = check_target(out, overwrite, keep)
+    network, kind = inference_model(model), contract(model).kind
+    if contract(model).stream == "metadata" or len(network.inputs) != 1:
+        raise ValueError(f"{model.name} takes more than an image (its inputs: {[i.name for i in network.inputs]}): "
+                         "the ONNX and LiteRT exports take pixels alone; export it as a SavedModel")
+    if quantize == "int8" and not len(calibration):
+        raise ValueError("an int8 export calibrates on the run's training images: none were given")
+    if quantize and scoring is None:
+        raise ValueError("a quantized export is scored before and after: give the images to score on")
+    size = tuple(int(s) for s in size)
+    description = {"model": model.name, "format": format, "file": FILES[format], "kind": kind,
+                   "classes": list(classes) if classes else None, "size": list(size),
+                   "input": {"name": "image", "description": INPUT.format(h=size[0], w=size[1])},
+                   "outputs": _outputs(kind), "quantization": quantize or "none",
+                   "converted_by": f"keras {keras.__version__} model.export(format={format!r})",
+                   "dermnet_version": __version__}
+    with tempfile.TemporaryDirectory() as folder:
+        plain = Path(folder) / FILES[format]
+        _convert(network, plain, format, size)
+        exported = plain
+        if quantize:
+            exported = Path(folder) / f"quantized.{plain.suffix[1:]}"
+            _quantize(network, plain, exported, format, quantize, size, calibration)
+            description["calibrated_on"] = f"{len(calibration)} training images" if quantize == "int8" else None
+        description["check"] = check(network, exported, size, check_images, tolerance=None if quantize else TOLERANCE)
+        if quantize:
+            description["score"] = {**_score_change(load(plain), load(exported), scoring, size, classes,
+                                                    challenge, kind), "scored_on": scored_on or "given images"}
+            drop = description["score"]["drop"]
+            if quantize == "int8" and max_drop is not None and drop > max_drop:
+                raise ValueError(f"{model.name} int8: {description['score']['name']} drops by {drop:.4f} "
+                                 f"({description['score']['before']:.4f} → {description['score']['after']:.4f}), "
+                                 f"more than --max-drop {max_drop}: not written")
+        if format == "onnx":
+            _embed(exported, description)
+
+        def write(partial):
+            Path(partial).mkdir()
+            (Path(partial) / FILES[format]).write_bytes(exported.read_bytes())
+            (Path(partial) / DESCRIPTION).write_text(json.dumps(description, indent=2))
+
+        write_atomically(out, write)
+    return description
+
+
+def _outputs(kind):
+    masks = "float32 [batch, height, width, masks]: mask probabilities at the model's size (resize to the image)"
+    if kind == "classifier":
+        return {"probabilities": "float32 [batch, classes]"}
+    if kind == "segmentor":
+        return {"masks": masks}
+    return {"masks": masks, "presence": "float32 [batch, masks]: each attribute's probability of being present"}
+
+
+def _convert(network, path, format, size, **converter):
+    """Keras' exporter, at a fixed size and any batch; `converter`: the TFLite converter's options."""
+    spec = [keras.InputSpec(shape=(None, *size, 3), dtype="float32", name="image")]
+    network.export(str(path), format=format, input_signature=spec, verbose=False, **converter)
+
+
+def _quantize(network, plain, out, format, mode, size, calibration):
+    """The runtimes' own quantizers: onnxruntime's static QDQ quantizer and float16 converter; the TFLite
+    converter's representative dataset and float16 type."""
+    def batches():  # one image a batch, as the converters' examples feed them
+        return (_pixels([path], size) for path in calibration)
+
+    if format == "litert":
+        import tensorflow as tf
+
+        options = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+        if mode == "int8":
+            options["representative_dataset"] = lambda: ([batch] for batch in batches())
+        else:
+            options["target_spec"] = {"supported_types": [tf.float16]}
+        return _convert(network, out, format, size, **options)
+    import onnx
+
+    if mode == "float16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        return onnx.save(convert_float_to_float16(onnx.load(plain), keep_io_types=True), out)
+    from onnxruntime import quantization
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.batches = batches()
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"image": batch}
+
+    prepared = out.with_name("prepared.onnx")  # shape inference and folding first, as onnxruntime advises
+    quantization.quant_pre_process(str(plain), str(prepared), skip_symbolic_shape=True)  # fixed shapes: no sympy
+    quantization.quantize_static(str(prepared), str(out), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 per_channel=True, activation_type=quantization.QuantType.QUInt8,
+                                 weight_type=quantization.QuantType.QInt8)
+
+
+def _pixels(paths, size):
+    """What `dermnet predict` gives a model: each file read by `read_image`, stretched by `resize_bicubic`."""
+    return np.stack([np.asarray(resize_bicubic(read_image(path), size)) for path in paths])
+
+
+def check(network, path, size, images=(), tolerance=TOLERANCE):
+    """The exported file at `path` in its runtime against the Keras `network`, on `images` (files; 4 odd
+    ones drawn, JPEG and PNG at sizes other than the model's, where none are given).
+
+    Returns:
+        `{"runtime", "images", "max_abs_difference", "tolerance", "passed"}` for `dermnet.json`.
+
+    Raises:
+        ValueError: a difference over `tolerance` (None: none checked), naming the output.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        files = list(images) or odd_images(folder)
+        pixels = _pixels(files, size)
+        exported = load(path)
+        expected = _as_dict(network.predict(pixels, verbose=0))
+        got = _as_dict(exported.predict(pixels))
+    differences = {name: float(np.max(np.abs(np.asarray(got[name], "float32") - np.asarray(value, "float32"))))
+                   for name, value in expected.items()}
+    worst = max(differences, key=differences.get)
+    passed = tolerance is None or differences[worst] <= tolerance
+    if not passed:
+        raise ValueError(f"{network.name} in {exported.runtime}: its {worst!r} differs from the Keras model's by "
+                         f"{differences[worst]:.2e} (more than {tolerance:.0e}) on {len(files)} images: not written")
+    return {"runtime": exported.runtime, "against": "the Keras model on the same pixels (dermnet predict)",
+            "count": len(files), "images": [Path(f).name for f in files] if images else "odd images drawn at export",
+            "max_abs_difference": differences, "tolerance": tolerance, "passed": passed}
+
+
+def odd_images(folder):
+    """Four image files unlike the training data's: JPEG and PNG, odd sizes, noise over gradients."""
+    import cv2
+
+    draw, files = np.random.default_rng(0), []
+    for k, (height, width) in enumerate([(97, 131), (61, 45), (128, 128), (33, 250)]):
+        ramp = np.linspace(0, 255, width)[None, :, None] * np.linspace(0.2, 1, height)[:, None, None]
+        image = np.clip(ramp + draw.normal(0, 40, (height, width, 3)), 0, 255).astype("uint8")
+        files.append(Path(folder) / f"odd_{k}.{'jpg' if k % 2 else 'png'}")
+        cv2.imwrite(str(files[-1]), image)
+    return files
+
+
+def _as_dict(outputs):
+    return dict(outputs) if isinstance(outputs, dict) else {"output": outputs}
+
+
+def _score_change(before, after, df, size, classes, challenge, kind):
+    """The headline score of the float32 export and the quantized one on the images of `df`."""
+    scores = [_headline(model, df, size, classes, challenge, kind) for model in (before, after)]
+    name = "overall" if "overall" in scores[0] else "balanced_accuracy"
+    return {"name": name, "before": scores[0][name], "after": scores[1][name], "drop": scores[0][name] - scores[1][name],
+            "images": len(df), "headline_before": scores[0], "headline_after": scores[1]}
+
+
+def _headline(model, df, size, classes, challenge, kind, batch_size=16):
+    paths = list(df["image"])
+    outputs = [_as_dict(model.predict(_pixels(paths[k:k + batch_size], size))) for k in range(0, len(paths), batch_size)]
+    outputs = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
+    if kind != "classifier":
+        scores = mask_scores(df, outputs["masks"])
+    else:
+        scores = challenge_scores(challenge, class_indices(df, classes), outputs["output"], classes)
+    return {name: float(value) for name, value in headline(scores).items()}
+
+
+def _embed(path, description):
+    """The description in the ONNX file's own metadata, where it travels with the file."""
+    import onnx
+
+    proto = onnx.load(path)
+    del proto.metadata_props[:]
+    proto.metadata_props.add(key="dermnet", value=json.dumps(description))
+    onnx.save(proto, path)
+
+
+class Exported:
+    """An exported `.onnx` or `.tflite` file in its runtime, predicting as a Keras model's `predict` does.
+
+    Attributes:
+        path: the model file.
+        description: its `dermnet.json` (beside it, else the ONNX file's metadata, else read off its tensors).
+        size: `(height, width)` it takes.
+        classes: class (or mask) names in output order, or None.
+        kind: "classifier", "segmentor" or "attributes".
+        runtime: the runtime and its version.
+        name: the model's name.
+    """
+
+    def __init__(self, path):
+        path = Path(path)
+        if path.is_dir():
+            found = [path / f for f in FILES.values() if (path / f).is_file()]
+            if not found:
+                raise FileNotFoundError(f"{path}: no {' or '.join(FILES.values())} in it")
+            path = found[0]
+        if path.suffix not in (".onnx", ".tflite"):
+            raise ValueError(f"{path}: an exported model is a .onnx or .tflite file")
+        self.path = path
+        beside = path.with_name(DESCRIPTION)
+        self.description = json.loads(beside.read_text()) if beside.is_file() else {}
+        if path.suffix == ".onnx":
+            import onnxruntime
+
+            self._session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            embedded = self._session.get_modelmeta().custom_metadata_map.get("dermnet")
+            self.description = self.description or json.loads(embedded or "{}")
+            self.runtime = f"onnxruntime {onnxruntime.__version__}"
+            shape = self._session.get_inputs()[0].shape
+            self._names = [o.name for o in self._session.get_outputs()]
+            ranks = {o.name: len(o.shape) for o in self._session.get_outputs()}
+        else:
+            import ai_edge_litert
+            from ai_edge_litert.interpreter import Interpreter
+
+            self._interpreter = Interpreter(model_path=str(path))
+            self._runner = self._interpreter.get_signature_runner()
+            self.runtime = f"ai-edge-litert {getattr(ai_edge_litert, '__version__', '')}".strip()
+            details = self._runner.get_input_details()
+            shape = list(next(iter(details.values()))["shape"])
+            outputs = self._runner.get_output_details()
+            self._names = list(outputs)
+            ranks = {name: len(detail["shape"]) for name, detail in outputs.items()}
+        self.size = tuple(self.description.get("size") or shape[1:3])
+        self.classes = self.description.get("classes")
+        self.kind = self.description.get("kind") or (
+            "attributes" if len(ranks) > 1 else "segmentor" if 4 in ranks.values() else "classifier")
+        self.name = self.description.get("model", path.stem)
+
+    def predict(self, pixels, verbose=0):
+        """What the model gives on float32 pixels `[batch, height, width, 3]` (module docstring): an array,
+        or for the attribute network `{"masks", "presence"}`. `verbose` is for Keras' signature."""
+        pixels = np.ascontiguousarray(pixels, dtype="float32")
+        if self.path.suffix == ".onnx":
+            answers = dict(zip(self._names, self._session.run(None, {self._session.get_inputs()[0].name: pixels})))
+        else:
+            # LiteRT resizes its input for the batch (the converter writes batch 1)
+            answers = self._runner(**{next(iter(self._runner.get_input_details())): pixels})
+        if len(answers) == 1:
+            return np.asarray(next(iter(answers.values())))
+        return {name: np.asarray(answers[key]) for name in ("masks", "presence")
+                for key in answers if name in key}
+
+
+def load(path):
+    """An exported model (`export_portable`'s folder, or its `.onnx` / `.tflite` file) as an `Exported`."""
+    return Exported(path)
+
+
+def is_exported(source):
+    """Whether `source` names an ONNX or LiteRT export (a `.onnx` / `.tflite` file, or a folder with one)."""
+    path = Path(str(source))
+    return path.suffix in (".onnx", ".tflite") or (path.is_dir() and any((path / f).is_file() for f in FILES.values()))
