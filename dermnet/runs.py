@@ -26,8 +26,10 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import filelock
 import keras
@@ -37,6 +39,9 @@ from dermnet._io import check_target, is_staging_leftover, write_atomically, wri
 from dermnet._registry import ModelCard, model_card
 from dermnet.evaluation.scoring import headline
 from dermnet.models import prediction_size
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A run's files. A bundle's config is `dermnet.json`, not `config.json`: on the Hub, Keras' own loader
 # and the model pages read a repository's config.json as a Keras model config.
@@ -79,7 +84,7 @@ class RunFolder:
         self.resume = self.path / RESUME
 
     @contextlib.contextmanager
-    def locked(self):
+    def locked(self) -> "Iterator[RunFolder]":
         """Holds the folder's lock: a second run into it is refused. filelock's lock is the operating
         system's, so it dies with the process holding it."""
         self.path.mkdir(parents=True, exist_ok=True)
@@ -90,7 +95,8 @@ class RunFolder:
             raise RuntimeError(f"{self.path}: another run is training into this folder (it holds "
                                f"{self.path / LOCK}): wait for it to end, or give another --out") from None
 
-    def start_or_resume(self, arguments: dict, load_state, overwrite: bool = False, verbose: int = 0) -> list:
+    def start_or_resume(self, arguments: dict, load_state: "Callable[[Path], dict | None]",
+                        overwrite: bool = False, verbose: "int | str" = 0) -> list:
         """Readies the folder for a run of `arguments`: returns the earlier run's files to remove when
         training starts (`ClearEarlierRun`), none when an interrupted run with the same arguments
         resumes from its training state in `self.resume` (`load_state(folder)` reads it: the
@@ -148,7 +154,8 @@ class RunFolder:
         shutil.rmtree(self.resume)
         self.checkpoint.unlink(missing_ok=True)  # model.keras is the same model
 
-    def config_of(self, arguments, model_name, recipe, classes, data, size):
+    def config_of(self, arguments: dict, model_name: str, recipe: recipes.Recipe, classes: "Iterable[str]",
+                  data: dict, size: "Iterable[int]") -> dict:
         """The run's `config.json`: its arguments, model, recipe, classes in output order, the
         data it was trained on (`describe_data`), what the model takes (at `size`, its prediction
         size), and the versions."""
@@ -165,7 +172,8 @@ _PIXELS = ("RGB pixels in [0, 255] (uint8 or float), [batch, height, width, 3]; 
            "normalisation")
 
 
-def describe_data(dataset, root, train, validation, test) -> dict:
+def describe_data(dataset: "str | os.PathLike", root: "str | os.PathLike | None", train: "pd.DataFrame",
+                  validation: "pd.DataFrame | None", test: "pd.DataFrame") -> dict:
     """What a run trained and was scored on, for its config and card: the data set, the terms and
     attributions of its images (`dermnet.data.provenance`), and how many images (and groups) each
     split holds."""
@@ -176,7 +184,7 @@ def describe_data(dataset, root, train, validation, test) -> dict:
     record = datasets.DATASETS.get(str(dataset))
     group = next((column for column in ("patient_id", "lesion_id") if column in train), None)
 
-    def counts(df):
+    def counts(df: "pd.DataFrame | None") -> "dict[str, int] | None":
         if df is None:
             return None
         return {"images": len(df), **({f"{group}s": int(df[group].nunique())} if group else {})}
@@ -193,11 +201,11 @@ def describe_data(dataset, root, train, validation, test) -> dict:
 class ClearEarlierRun(keras.callbacks.Callback):
     """Removes an earlier run's files when training starts: its data read and cached, its model built."""
 
-    def __init__(self, paths):
+    def __init__(self, paths: "Iterable[Path]"):
         super().__init__()
         self.paths = list(paths)
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: "dict | None" = None) -> None:
         for path in self.paths:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         self.paths = []  # the first phase only
@@ -335,7 +343,7 @@ def evaluation_folder(source: "str | os.PathLike") -> Path:
     return folder
 
 
-def _open(source, path, local=True):
+def _open(source: "str | os.PathLike", path: Path, local: bool = True) -> "Run":
     if path.is_dir():
         model_path = path / MODEL
         if not model_path.is_file():
@@ -350,7 +358,7 @@ def _open(source, path, local=True):
     return Run(str(source), path, model_path, config, _read_json(path / SCORES), local)
 
 
-def _read_json(path):
+def _read_json(path: Path) -> dict:
     if not path.is_file():
         return {}
     try:
@@ -373,7 +381,7 @@ def load_model(path: "str | os.PathLike") -> keras.Model:
     return keras.saving.load_model(path, safe_mode=True)
 
 
-def _download(source):
+def _download(source: str) -> Path:
     """The local folder of `hf://owner/name[@revision]`: downloaded once into the Hub's cache."""
     import huggingface_hub
     from huggingface_hub import errors
@@ -423,7 +431,7 @@ def publish(source: "str | os.PathLike", dest: "str | os.PathLike", *, overwrite
                                                      "by": f"dermnet {__version__}"}}
     card = model_card_text(run, licence, dest)
 
-    def write(folder):
+    def write(folder: "str | os.PathLike") -> None:
         folder = Path(folder)
         folder.mkdir()
         for name in _BUNDLE_FILES:
@@ -461,7 +469,7 @@ _HUB_LICENCES = {"CC0": "cc0-1.0", "CC-0": "cc0-1.0", "CC BY-NC-SA 4.0": "cc-by-
                  "Apache-2.0": "apache-2.0"}
 
 
-def _hub_licence(terms):
+def _hub_licence(terms: str) -> str:
     """The Hub's id for one licence text, or "other"."""
     return next((hub for name, hub in _HUB_LICENCES.items() if terms.startswith(name)), "other")
 
@@ -490,8 +498,10 @@ def model_card_text(run: Run, licence: "str | None" = None, dest: "str | os.Path
     header = ModelCardData(library_name="keras", license=licence, datasets=[dataset], metrics=list(scores),
                            tags=["dermnet", "dermoscopy", "skin-lesion", pipeline], pipeline_tag=pipeline,
                            model_name=name, eval_results=results or None,
-                           # the Hub wants a slug here; the card's text names the terms in full
-                           **({"license_name": "training-data-terms"} if licence == "other" else {}))
+                           # the Hub wants a slug here; the card's text names the terms in full (the ignore:
+                           # mypy takes a dict's values for every keyword argument, bool ones too)
+                           **({"license_name": "training-data-terms"}  # type: ignore[arg-type]
+                              if licence == "other" else {}))
     paper = card.paper.split(" (")[0] if card else "a model registered with dermnet"
     input_info = config.get("input", {})
     size = "×".join(map(str, input_info.get("size", []))) or "its input size"
@@ -548,12 +558,12 @@ def model_card_text(run: Run, licence: "str | None" = None, dest: "str | os.Path
     return f"---\n{header.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
 
 
-def _interval(scores, metric):
+def _interval(scores: dict, metric: str) -> str:
     low_high = scores.get("intervals", {}).get(metric)
     return f"{low_high[0]:.4f} to {low_high[1]:.4f}" if low_high else "–"
 
 
-def _interval_method(scores):
+def _interval_method(scores: dict) -> str:
     method = scores.get("interval_method")
     if not method:
         return "none computed"
@@ -561,10 +571,10 @@ def _interval_method(scores):
             f"{method.get('resampled', 'images')} (seed {method.get('seed')})")
 
 
-def _portable(config):
+def _portable(config: dict) -> dict:
     """A run's config as a bundle holds it: the paths of the machine it trained on reduced to their
     names (they mean nothing elsewhere, and may name a person's folders)."""
-    def name_only(value):
+    def name_only(value: Any) -> Any:
         return Path(value).name if isinstance(value, str) and value.startswith(("/", "~")) else value
 
     arguments = {key: name_only(value) for key, value in config.get("arguments", {}).items()}
@@ -572,6 +582,6 @@ def _portable(config):
     return {**config, "arguments": arguments, **({"data": data} if data else {})}
 
 
-def _as_json(arguments):
+def _as_json(arguments: dict) -> dict:
     return {k: str(v) if isinstance(v, Path) else v.to_config() if isinstance(v, recipes.Recipe) else v
             for k, v in arguments.items()}

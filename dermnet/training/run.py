@@ -7,9 +7,13 @@ Example:
 (True, True)
 """
 
+from __future__ import annotations
+
 import contextlib
 import importlib.util
+import os
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -27,9 +31,15 @@ from dermnet.training.loop import train
 from dermnet.training.state import load_training_state
 
 
-def run(model_name, dataset="synthetic", root=None, *, label=None, recipe=None, out=None, epochs=None, batch_size=None,
-        image_size=None, weights="default", seed=0, mixed_precision=None, jit_compile="auto", deterministic=False,
-        distribute=None, coordinator=None, num_processes=None, process_id=None, overwrite=False, verbose="auto"):
+def run(model_name: str, dataset: str | os.PathLike[str] = "synthetic",
+        root: str | os.PathLike[str] | None = None, *,
+        label: str | None = None, recipe: str | recipes.Recipe | os.PathLike[str] | None = None,
+        out: str | os.PathLike[str] | None = None, epochs: int | None = None, batch_size: int | None = None,
+        image_size: int | None = None, weights: str | None = "default", seed: int = 0,
+        mixed_precision: str | None = None, jit_compile: bool | str = "auto", deterministic: bool = False,
+        distribute: str | None = None, coordinator: str | None = None, num_processes: int | None = None,
+        process_id: int | None = None, overwrite: bool = False,
+        verbose: int | str = "auto") -> dict[str, Any]:
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
 
     An interrupted run (killed at any moment) resumes when called again with the same arguments:
@@ -101,8 +111,11 @@ def run(model_name, dataset="synthetic", root=None, *, label=None, recipe=None, 
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _run(model_name, dataset, root, label, recipe, folder, epochs, batch_size, image_size, weights, seed, jit_compile,
-         deterministic, distribute, overwrite, verbose, arguments, process):
+def _run(model_name: str, dataset: str | os.PathLike[str], root: Path | None, label: str | None,
+         recipe: str | recipes.Recipe | os.PathLike[str] | None, folder: RunFolder, epochs: int | None,
+         batch_size: int | None, image_size: int | None, weights: str | None, seed: int,
+         jit_compile: bool | str, deterministic: bool, distribute: str | None, overwrite: bool,
+         verbose: int | str, arguments: dict[str, Any], process: int) -> dict[str, Any]:
     keras.utils.set_random_seed(seed)
     if deterministic and keras.config.backend() == "tensorflow":
         import tensorflow as tf
