@@ -9,6 +9,12 @@ Example:
 [1]
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 
@@ -20,10 +26,18 @@ from dermnet.training.callbacks import (BatchLines, DataEpochs, HistoryCSV, NotL
                                         TripletDrawing)
 from dermnet.training.state import load_training_state, restore_training_state
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def train(model, recipe, train_df, *, model_name=None, validation_df=None, epochs=None, batch_size=None,
-          augment=None, seed=0, cache_dir=None, callbacks=(), jit_compile="auto", run_eagerly=False, history_csv=None,
-          resume_dir=None, verbose="auto"):
+
+def train(model: keras.Model, recipe: str | recipes.Recipe, train_df: pd.DataFrame, *,
+          model_name: str | None = None, validation_df: pd.DataFrame | None = None, epochs: int | None = None,
+          batch_size: int | None = None, augment: str | data.Augmentation | None = None, seed: int = 0,
+          cache_dir: str | os.PathLike[str] | None = None,
+          callbacks: Sequence[keras.callbacks.Callback] = (), jit_compile: bool | str = "auto",
+          run_eagerly: bool = False, history_csv: str | os.PathLike[str] | None = None,
+          resume_dir: str | os.PathLike[str] | None = None,
+          verbose: int | str = "auto") -> list[keras.callbacks.History]:
     """Trains `model` in place through every phase of `recipe`; returns the `History` of each phase.
 
     Args:
@@ -121,7 +135,9 @@ def train(model, recipe, train_df, *, model_name=None, validation_df=None, epoch
     return histories
 
 
-def training_stream(model, df, size, batch_size, augment, seed, cache_dir, shuffle=True):
+def training_stream(model: keras.Model, df: pd.DataFrame, size: int | tuple[int, int], batch_size: int,
+                    augment: str | data.Augmentation | None, seed: int,
+                    cache_dir: str | os.PathLike[str] | None, shuffle: bool = True) -> Any:
     """The batches `model` trains on, as its contract declares them (validation: `shuffle=False`)."""
     declared = contract(model)
     options = declared.stream_options
@@ -139,7 +155,7 @@ def training_stream(model, df, size, batch_size, augment, seed, cache_dir, shuff
                                        metadata=declared.stream == "metadata")
 
 
-def _check_needs_no_validation(recipe):
+def _check_needs_no_validation(recipe: recipes.Recipe) -> None:
     """Without validation data a callback watching `val_*` never acts, and Keras only warns once per
     epoch: a schedule the recipe relies on would silently not run."""
     for phase in recipe.phases:
@@ -152,12 +168,12 @@ def _check_needs_no_validation(recipe):
                     "or one made by dermnet.data.split), or a recipe without that callback")
 
 
-def _fixed_size(model):
+def _fixed_size(model: keras.Model) -> tuple[int, int] | None:
     height, width = model.input_shape[1:3]
     return (height, width) if height is not None and width is not None else None
 
 
-def _history_rows(path, state):
+def _history_rows(path: str | os.PathLike[str] | None, state: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The rows a history continues from: a resumed run's, as its saved state holds them (so a
     deleted or cut `history.csv` comes back whole); else none."""
     return list(state.get("history", [])) if path is not None and state is not None else []
