@@ -13,7 +13,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_the_readme_links_every_notebook():
     readme = (NOTEBOOKS[0].parents[1] / "README.md").read_text()
-    assert len(NOTEBOOKS) == 5
+    assert len(NOTEBOOKS) == 6
     assert [n.name for n in NOTEBOOKS if f"notebooks/{n.name}" not in readme] == []
 
 
