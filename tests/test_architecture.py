@@ -20,6 +20,15 @@ def test_the_import_layers_hold():
     assert "0 broken" in result.stdout
 
 
+def test_the_typed_modules_pass_mypy():
+    # The typed public API (issue 37): pyproject's [tool.mypy] lists the modules (`files`), and every
+    # function in them must keep its annotations (disallow_untyped_defs).
+    pytest.importorskip("mypy", reason="mypy is not installed (the test extra has it)")
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
 def test_import_dermnet_and_its_cards_load_no_framework_plotting_or_scikit_learn():
     # `dermnet list` answers from the cards: it must not wait for Keras.
     probe = ("import sys, json, dermnet; dermnet.list_models(pretrained=True); dermnet.model_card('sdl').reported; "
