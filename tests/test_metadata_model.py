@@ -47,7 +47,9 @@ def test_the_model_takes_image_and_metadata_and_both_change_its_answer(model):
 def test_the_model_reloads_in_safe_mode_with_its_class_and_outputs(model, tmp_path):
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert type(reloaded) is type(model) and reloaded.get_config() == model.get_config()
+    assert type(reloaded) is type(model) and [w.path for w in reloaded.weights] == [w.path for w in model.weights]
+    arguments = {k: v for k, v in model.get_config().items() if k != "trunk"}  # the trunk: a Keras graph's config
+    assert {k: v for k, v in reloaded.get_config().items() if k != "trunk"} == arguments
     np.testing.assert_allclose(reloaded.predict(_inputs(), verbose=0), model.predict(_inputs(), verbose=0),
                                atol=1e-6)
 
