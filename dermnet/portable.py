@@ -145,7 +145,7 @@ def export_portable(model, out, format, size, classes=None, *, quantize=None, ch
     network, kind = inference_model(model), contract(model).kind
     if contract(model).stream == "metadata" or len(network.inputs) != 1:
         raise ValueError(f"{model.name} takes more than an image (its inputs: {[i.name for i in network.inputs]}): "
-                         "the ONNX and LiteRT exports take pixels alone; export it as a SavedModel")
+                         "the ONNX and LiteRT exports take pixels alone")
     if quantize == "int8" and not len(calibration):
         raise ValueError("an int8 export calibrates on the run's training images: none were given")
     if quantize and scoring is None:
