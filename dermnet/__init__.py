@@ -14,7 +14,7 @@ Example:
 import importlib
 import os
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # TensorFlow's C++ start-up chatter buries dermnet's own output; a user's setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
