@@ -90,14 +90,20 @@ def _train(args):
 
 
 def _predict(args):
-    from dermnet import runs
+    from dermnet import portable, runs
     from dermnet._io import check_target, write_csv
     from dermnet.inference import predict_images
 
-    run = runs.load(args.model)
-    out = check_target(args.out or run.output(runs.PREDICTIONS), args.overwrite, keep=[run.model_path])
-    table = predict_images(run.model, args.images, run.prediction_size, run.classes, args.tta, args.batch_size,
-                           args.masks, args.postprocess)
+    if portable.is_exported(args.model):  # an ONNX or LiteRT export, run in its own runtime, to check it
+        exported = portable.load(args.model)
+        out = check_target(args.out or runs.PREDICTIONS, args.overwrite, keep=[exported.path])
+        model, size, classes = exported, None, None  # its dermnet.json says them
+    else:
+        run = runs.load(args.model)
+        out = check_target(args.out or run.output(runs.PREDICTIONS), args.overwrite, keep=[run.model_path])
+        model, size, classes = run.model, run.prediction_size, run.classes
+    table = predict_images(model, args.images, size, classes, args.tta, args.batch_size, args.masks,
+                           args.postprocess)
     write_csv(out, table)
     print(f"{len(table)} images: predictions in {out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
@@ -360,7 +366,8 @@ def parser():
     prediction = commands.add_parser("predict", parents=[common], help="a trained model on image files, folders "
                                      "or a CSV list: one row per image (probabilities and class, or mask shares "
                                      "and masks)")
-    prediction.add_argument("model", help=_SOURCE_HELP)
+    prediction.add_argument("model", help=_SOURCE_HELP + ", or an ONNX or LiteRT export (`dermnet export "
+                            "--format onnx|litert`), run in its own runtime")
     prediction.add_argument("images", nargs="+", help="image files, folders, or CSV files with an 'image' column")
     prediction.add_argument("--out", help="the CSV to write (default: predictions.csv beside the model, in its run "
                             "folder)")

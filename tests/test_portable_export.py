@@ -63,6 +63,10 @@ def test_dermnet_predict_runs_the_export_as_it_runs_the_model(format, classifier
     assert got["predicted"].tolist() == expected["predicted"].tolist()
     columns = [f"p_{name}" for name in classes]
     np.testing.assert_allclose(got[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-4)
+    assert cli.main(["predict", str(tmp_path / "out"), *map(str, images), "--out",
+                     str(tmp_path / "cli.csv")]) == 0  # the command line takes the export folder itself
+    by_cli = pd.read_csv(tmp_path / "cli.csv")
+    np.testing.assert_allclose(by_cli[columns].to_numpy(), got[columns].to_numpy(), atol=1e-6)
     # The file alone: the ONNX file carries its description; a .tflite its size (names default)
     alone = tmp_path / "alone" / portable.FILES[format]
     alone.parent.mkdir()
