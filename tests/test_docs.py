@@ -152,7 +152,8 @@ def write_work_files(work):
     write_images(work, ["more"], (30, 30))
     pd.DataFrame({"image": ["new_images/a.jpg"]}).to_csv(work / "list.csv", index=False)
     rows = [{"image_id": f"IMG_{i}", "label": ["nevus", "melanoma", "keratosis"][i % 3],
-             "split": "train" if i < 18 else "test", "image": f"mine/IMG_{i}.jpg"} for i in range(24)]
+             "split": "train" if i < 14 else "validation" if i < 18 else "test", "image": f"mine/IMG_{i}.jpg"}
+            for i in range(24)]
     write_images(work / "mine", [r["image_id"] for r in rows])
     pd.DataFrame(rows).to_csv(work / "my_manifest.csv", index=False)
     # The challenges' file formats, for evaluation.score
