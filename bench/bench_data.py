@@ -62,8 +62,13 @@ def main(argv=None):
     if not (args.images / "metadata.csv").exists():
         sys.exit(f"{args.images}: no metadata.csv (the ISIC images of ../shared are needed)")
     metadata = pd.read_csv(args.images / "metadata.csv")
-    manifest = pd.DataFrame({"image_id": metadata["image_id"], "label": metadata["benign_malignant"],
-                             "image": [f"images/{i}.jpg" for i in metadata["image_id"]]})
+    manifest = pd.DataFrame(
+        {
+            "image_id": metadata["image_id"],
+            "label": metadata["benign_malignant"],
+            "image": [f"images/{i}.jpg" for i in metadata["image_id"]],
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         manifest.to_csv(Path(tmp) / "manifest.csv", index=False)
         df = data.from_csv(Path(tmp) / "manifest.csv", root=args.images)
@@ -72,28 +77,43 @@ def main(argv=None):
         for path in paths:  # the page cache holds every file for every contender
             Path(path).read_bytes()
         cores = os.cpu_count()
-        print(f"{len(paths)} JPEGs ({megapixels / len(paths):.2f} megapixels each on average) → "
-              f"{args.size}×{args.size}, {cores} cores")
+        print(
+            f"{len(paths)} JPEGs ({megapixels / len(paths):.2f} megapixels each on average) → "
+            f"{args.size}×{args.size}, {cores} cores"
+        )
 
         loop_seconds, _ = timed(opencv_loop, paths, args.size)
         loop_rate = len(paths) / loop_seconds
         print(f"plain OpenCV loop, 1 core: {loop_rate:7.1f} images/s {megapixels / loop_seconds:7.1f} MP/s")
         for workers in (1, cores):
-            seconds, _ = timed(data.build_cache, df, args.size, cache_dir=Path(tmp) / f"cache{workers}",
-                               workers=workers, progress=False)
+            seconds, _ = timed(
+                data.build_cache,
+                df,
+                args.size,
+                cache_dir=Path(tmp) / f"cache{workers}",
+                workers=workers,
+                progress=False,
+            )
             rate = len(paths) / seconds
-            print(f"build_cache, {workers} thread(s): {rate:7.1f} images/s {megapixels / seconds:7.1f} MP/s "
-                  f"= {rate / workers / loop_rate:.0%} of the loop per core")
+            print(
+                f"build_cache, {workers} thread(s): {rate:7.1f} images/s {megapixels / seconds:7.1f} MP/s "
+                f"= {rate / workers / loop_rate:.0%} of the loop per core"
+            )
 
-        copies = pd.concat([df.assign(image_id=df["image_id"] + f"_{k}") for k in range(18)], ignore_index=True)
+        copies = pd.concat(
+            [df.assign(image_id=df["image_id"] + f"_{k}") for k in range(18)], ignore_index=True
+        )
         copies.attrs = df.attrs
         data.build_cache(copies, args.size, cache_dir=Path(tmp) / "cache", progress=False)
         for augment in (None, "ray2020"):
-            stream = data.classification_dataset(copies, args.size, args.batch, augment=augment,
-                                                 cache_dir=Path(tmp) / "cache")
+            stream = data.classification_dataset(
+                copies, args.size, args.batch, augment=augment, cache_dir=Path(tmp) / "cache"
+            )
             rate = stream_rate(stream, args.epochs)
-            print(f"stream {type(stream).__name__}, batch {args.batch}, augment={augment}: "
-                  f"{rate / args.batch:7.1f} batches/s {rate:8.0f} images/s")
+            print(
+                f"stream {type(stream).__name__}, batch {args.batch}, augment={augment}: "
+                f"{rate / args.batch:7.1f} batches/s {rate:8.0f} images/s"
+            )
 
 
 if __name__ == "__main__":

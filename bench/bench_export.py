@@ -79,18 +79,26 @@ def runtimes(model, size, folder, calibration):
     serving.export_saved_model(model, folder / "saved_model", size)
     files = {}
     for format in portable.FILES:  # converted once; the int8 model from it (LiteRT converts again)
-        plain, quantized = folder / portable.FILES[format], folder / f"int8.{portable.FILES[format].split('.')[1]}"
+        plain, quantized = (
+            folder / portable.FILES[format],
+            folder / f"int8.{portable.FILES[format].split('.')[1]}",
+        )
         portable._convert(network, plain, format, size)
         portable._quantize(network, plain, quantized, format, "int8", size, calibration)
-        files[f"{portable.RUNTIMES[format]} float32"], files[f"{portable.RUNTIMES[format]} int8"] = plain, quantized
+        files[f"{portable.RUNTIMES[format]} float32"], files[f"{portable.RUNTIMES[format]} int8"] = (
+            plain,
+            quantized,
+        )
 
     def saved_model():
         served = tf.saved_model.load(str(folder / "saved_model")).signatures["serving_pixels"]
         return lambda pixels: served(pixels=tf.constant(pixels.astype("uint8")))
 
-    return [("model.predict", lambda: lambda pixels: network.predict(pixels, verbose=0, batch_size=32)),
-            ("SavedModel (serving_pixels)", saved_model),
-            *((name, lambda file=file: portable.load(file).predict) for name, file in files.items())]
+    return [
+        ("model.predict", lambda: lambda pixels: network.predict(pixels, verbose=0, batch_size=32)),
+        ("SavedModel (serving_pixels)", saved_model),
+        *((name, lambda file=file: portable.load(file).predict) for name, file in files.items()),
+    ]
 
 
 def main(argv=None):
@@ -100,7 +108,9 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    sizes = {"resnet50": 224, "densenet201": 224, "unet": 128} if not args.quick else {"resnet50": 32, "unet": 32}
+    sizes = (
+        {"resnet50": 224, "densenet201": 224, "unet": 128} if not args.quick else {"resnet50": 32, "unet": 32}
+    )
     rows = []
     for name, side in sizes.items():
         keras.utils.set_random_seed(0)
@@ -112,7 +122,9 @@ def main(argv=None):
                 path = Path(folder) / f"calibration_{k}.png"
                 import cv2
 
-                cv2.imwrite(str(path), np.random.default_rng(k).integers(0, 256, (side, side, 3), dtype="uint8"))
+                cv2.imwrite(
+                    str(path), np.random.default_rng(k).integers(0, 256, (side, side, 3), dtype="uint8")
+                )
                 calibration.append(path)
             for runtime, load in runtimes(model, (side, side), Path(folder), calibration):
                 print(f"{name} {runtime} ...", flush=True)
@@ -123,16 +135,24 @@ def main(argv=None):
     minutes = (time.perf_counter() - began) / 60
     load = psutil.getloadavg()[0]
     command = "python bench/bench_export.py" + (" --quick" if args.quick else "")
-    lines = [SECTION, "", f"`{command}` on {datetime.date.today()}, {_cpu()}, {psutil.cpu_count()} cores, "
-             f"{psutil.virtual_memory().total / 2**30:.0f} GiB, in {minutes:.1f} minutes; Python "
-             f"{platform.python_version()}, Keras {keras.__version__}, "
-             f"{' '.join(_versions())}. The cores were shared with other "
-             f"developers' jobs (load average {load:.1f} at the end): compare rows with each other, not with "
-             "other machines. Latency: median of "
-             f"{args.repeats} calls at batch 1; throughput: best of 2 calls at batch 32; memory: peak resident "
-             "memory above the process's before the runtime loaded.", "",
-             "| model | runtime | latency, batch 1 | throughput, batch 32 | peak memory |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {m} | {r} | {lat:,.1f} ms | {rate:,.1f} img/s | {mem:,.0f} MiB |" for m, r, lat, rate, mem in rows]
+    lines = [
+        SECTION,
+        "",
+        f"`{command}` on {datetime.date.today()}, {_cpu()}, {psutil.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, in {minutes:.1f} minutes; Python "
+        f"{platform.python_version()}, Keras {keras.__version__}, "
+        f"{' '.join(_versions())}. The cores were shared with other "
+        f"developers' jobs (load average {load:.1f} at the end): compare rows with each other, not with "
+        "other machines. Latency: median of "
+        f"{args.repeats} calls at batch 1; throughput: best of 2 calls at batch 32; memory: peak resident "
+        "memory above the process's before the runtime loaded.",
+        "",
+        "| model | runtime | latency, batch 1 | throughput, batch 32 | peak memory |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {m} | {r} | {lat:,.1f} ms | {rate:,.1f} img/s | {mem:,.0f} MiB |" for m, r, lat, rate, mem in rows
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
@@ -153,8 +173,11 @@ def _versions():
     import onnxruntime
     import tensorflow as tf
 
-    return [f"TensorFlow {tf.__version__},", f"onnxruntime {onnxruntime.__version__},",
-            f"ai-edge-litert {getattr(ai_edge_litert, '__version__', '?')}"]
+    return [
+        f"TensorFlow {tf.__version__},",
+        f"onnxruntime {onnxruntime.__version__},",
+        f"ai-edge-litert {getattr(ai_edge_litert, '__version__', '?')}",
+    ]
 
 
 if __name__ == "__main__":

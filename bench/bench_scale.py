@@ -67,19 +67,28 @@ def generate(workdir, n, seed=0):
     blocks = [(seed, b, min(BLOCK, n - b * BLOCK)) for b in range((n + BLOCK - 1) // BLOCK)]
     start = time.perf_counter()
     # Encoding on all cores; this process writes the HDF5 file (h5py writes from one process).
-    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool, \
-            h5py.File(workdir / "train-image.hdf5", "w") as h5:
+    with (
+        ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool,
+        h5py.File(workdir / "train-image.hdf5", "w") as h5,
+    ):
         for images in pool.map(generate_block, *zip(*blocks)):
             for isic_id, jpeg in images:
                 h5[isic_id] = np.bytes_(jpeg)
     rng = np.random.default_rng([seed, 2**31])  # a stream no block uses
     ids = [f"ISIC_{i:07d}" for i in range(n)]
-    pd.DataFrame({"isic_id": ids, "target": (rng.random(n) < 0.001).astype(int),
-                  "patient_id": [f"IP_{p:07d}" for p in rng.integers(0, 1000, n)]}).to_csv(
-        workdir / "train-metadata.csv", index=False)
+    pd.DataFrame(
+        {
+            "isic_id": ids,
+            "target": (rng.random(n) < 0.001).astype(int),
+            "patient_id": [f"IP_{p:07d}" for p in rng.integers(0, 1000, n)],
+        }
+    ).to_csv(workdir / "train-metadata.csv", index=False)
     size = (workdir / "train-image.hdf5").stat().st_size
-    print(f"generated {n:,} JPEGs in {time.perf_counter() - start:.0f} s: {size / 1e9:.2f} GB "
-          f"({size / n / 1e3:.1f} kB each)", flush=True)
+    print(
+        f"generated {n:,} JPEGs in {time.perf_counter() - start:.0f} s: {size / 1e9:.2f} GB "
+        f"({size / n / 1e3:.1f} kB each)",
+        flush=True,
+    )
 
 
 def manifest(workdir):
@@ -114,8 +123,11 @@ class Memory:
     def sample(self):
         own = status(os.getpid())
         children = [status(pid).get("RssAnon", 0) for pid in children_of(os.getpid())]
-        for name, value in (("RssAnon", own["RssAnon"]), ("RssFile", own["RssFile"]),
-                            ("children RssAnon", sum(children))):
+        for name, value in (
+            ("RssAnon", own["RssAnon"]),
+            ("RssFile", own["RssFile"]),
+            ("children RssAnon", sum(children)),
+        ):
             self.peaks[name] = max(self.peaks[name], value)
 
 
@@ -125,8 +137,11 @@ def status(pid):
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return {}
-    return {key: int(value.split()[0]) for key, value in (line.split(":", 1) for line in lines)
-            if value.strip().endswith("kB")}
+    return {
+        key: int(value.split()[0])
+        for key, value in (line.split(":", 1) for line in lines)
+        if value.strip().endswith("kB")
+    }
 
 
 def children_of(pid):
@@ -174,13 +189,23 @@ def stage(args):
 
 
 def run_stage(args, name):
-    command = [sys.executable, __file__, "--stage", name, "--workdir", str(args.workdir),
-               "--side", str(args.side), "--pool", args.pool]
+    command = [
+        sys.executable,
+        __file__,
+        "--stage",
+        name,
+        "--workdir",
+        str(args.workdir),
+        "--side",
+        str(args.side),
+        "--pool",
+        args.pool,
+    ]
     out = subprocess.run(command, capture_output=True, text=True)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if out.returncode or not lines:
         sys.exit(f"stage {name} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def main(argv=None):
@@ -198,7 +223,9 @@ def main(argv=None):
     present = sorted(p.name for p in args.workdir.glob("*")) if args.workdir.exists() else []
     others = [name for name in present if name not in OWN_FILES or MARK not in present]
     if others:  # never remove or overwrite what the bench did not write
-        sys.exit(f"{args.workdir} holds other files ({', '.join(others[:5])}): give an empty or new --workdir")
+        sys.exit(
+            f"{args.workdir} holds other files ({', '.join(others[:5])}): give an empty or new --workdir"
+        )
     args.workdir.mkdir(parents=True, exist_ok=True)
     (args.workdir / MARK).touch()
     metadata = args.workdir / "train-metadata.csv"
@@ -210,10 +237,13 @@ def main(argv=None):
         r = run_stage(args, name)
         detail = f"pool {r['pool']}" if name == "build" else f"opening the built cache {r['open_s']:.1f} s"
         rate = r.get("images", r["rows"]) / r["seconds"]
-        print(f"{name:6}: {r['seconds']:7.1f} s {rate:8.0f} images/s ({detail}; manifest "
-              f"{r['manifest_s']:.1f} s, {r['manifest']}); cache {r['cache_GB']:.2f} GB; VmHWM "
-              f"{r['VmHWM']:.2f} GiB, peak RssAnon {r['RssAnon']:.2f} GiB, peak RssFile {r['RssFile']:.2f} "
-              f"GiB, workers' RssAnon {r['children RssAnon']:.2f} GiB", flush=True)
+        print(
+            f"{name:6}: {r['seconds']:7.1f} s {rate:8.0f} images/s ({detail}; manifest "
+            f"{r['manifest_s']:.1f} s, {r['manifest']}); cache {r['cache_GB']:.2f} GB; VmHWM "
+            f"{r['VmHWM']:.2f} GiB, peak RssAnon {r['RssAnon']:.2f} GiB, peak RssFile {r['RssFile']:.2f} "
+            f"GiB, workers' RssAnon {r['children RssAnon']:.2f} GiB",
+            flush=True,
+        )
     if not args.keep:
         shutil.rmtree(args.workdir / "cache")
         for name in OWN_FILES - {"cache", MARK}:

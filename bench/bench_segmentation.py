@@ -19,8 +19,8 @@ import keras
 import numpy as np
 
 import dermnet
-from dermnet.models import compile_arguments
 from dermnet.data.synthetic import synthetic
+from dermnet.models import compile_arguments
 from dermnet.models.unet import unet_fc_parameters
 
 
@@ -49,9 +49,13 @@ def measure(name, size, batch, steps):
 
     for step in (train_step, inference):  # compile, warm up
         median_seconds(step, 2)
-    return {"model": name, "size": size, "parameters": model.count_params(),
-            "train_img_s": batch / median_seconds(train_step, steps),
-            "inference_img_s": batch / median_seconds(inference, steps)}
+    return {
+        "model": name,
+        "size": size,
+        "parameters": model.count_params(),
+        "train_img_s": batch / median_seconds(train_step, steps),
+        "inference_img_s": batch / median_seconds(inference, steps),
+    }
 
 
 def main(argv=None):
@@ -68,11 +72,16 @@ def main(argv=None):
     for name in args.models.split(","):
         for size in map(int, args.sizes.split(",")):
             if name == "unet_fc" and unet_fc_parameters(size, size) > args.max_parameters:
-                print(f"| {name} | {size}×{size} | {unet_fc_parameters(size, size):,} | not run (memory) | — |")
+                print(
+                    f"| {name} | {size}×{size} | {unet_fc_parameters(size, size):,} | not run (memory) | — |"
+                )
                 continue
             r = measure(name, size, args.batch, args.steps)
-            print(f"| {name} | {size}×{size} | {r['parameters']:,} | {r['train_img_s']:.1f} | "
-                  f"{r['inference_img_s']:.1f} |", flush=True)
+            print(
+                f"| {name} | {size}×{size} | {r['parameters']:,} | {r['train_img_s']:.1f} | "
+                f"{r['inference_img_s']:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

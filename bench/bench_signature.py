@@ -97,12 +97,18 @@ def main(argv=None):
                 start = time.perf_counter()
                 function()
                 seconds[name].append(time.perf_counter() - start)
-    lines = ["", "## Cache signatures (bench/bench_signature.py)", "",
-             f"`python bench/bench_signature.py --files {args.files}` on {datetime.date.today()}, "
-             f"{cpu()}, {cores} cores, Python {platform.python_version()}: "
-             f"{args.files:,} JPEGs, {total / args.files / 1e3:.0f} kB on average ({total / 1e9:.2f} GB), "
-             "from the page cache; medians of 3 rounds.", "",
-             "| signature | seconds | files/s | MB/s read |", "| --- | --- | --- | --- |"]
+    lines = [
+        "",
+        "## Cache signatures (bench/bench_signature.py)",
+        "",
+        f"`python bench/bench_signature.py --files {args.files}` on {datetime.date.today()}, "
+        f"{cpu()}, {cores} cores, Python {platform.python_version()}: "
+        f"{args.files:,} JPEGs, {total / args.files / 1e3:.0f} kB on average ({total / 1e9:.2f} GB), "
+        "from the page cache; medians of 3 rounds.",
+        "",
+        "| signature | seconds | files/s | MB/s read |",
+        "| --- | --- | --- | --- |",
+    ]
     for name, s in seconds.items():
         median = float(np.median(s))
         read = total if "whole" in name else args.files * 8192

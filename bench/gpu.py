@@ -47,7 +47,10 @@ def batch_for(name, model, batch):
     labels = rng.integers(0, 2, batch)
     if name == "sdl":
         x = (images, images[::-1].copy())
-        y = {"labels": np.stack([labels, labels[::-1]], 1), "synergic": (labels == labels[::-1])[:, None] * 1.0}
+        y = {
+            "labels": np.stack([labels, labels[::-1]], 1),
+            "synergic": (labels == labels[::-1])[:, None] * 1.0,
+        }
     elif name == "unet":
         y = (rng.random((batch, *shape[:2], 1)) > 0.5).astype("float32")
         x = images
@@ -59,15 +62,21 @@ def batch_for(name, model, batch):
 def build(name):
     if name == "unet":
         model = dermnet.build("unet")
-        model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), loss=dermnet.losses.DiceLoss(),
-                      jit_compile=True)
+        model.compile(
+            optimizer=keras.optimizers.SGD(1e-3, momentum=0.9),
+            loss=dermnet.losses.DiceLoss(),
+            jit_compile=True,
+        )
     elif name == "sdl":
         model = dermnet.build("sdl", weights=None)
         model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), jit_compile=True)
     else:
         model = dermnet.build(name, num_classes=2, weights=None)
-        model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), loss="sparse_categorical_crossentropy",
-                      jit_compile=True)
+        model.compile(
+            optimizer=keras.optimizers.SGD(1e-3, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            jit_compile=True,
+        )
     return model
 
 
@@ -89,18 +98,26 @@ def images_per_second(name, batch, steps):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="resnet50,densenet201,inception_v3,sdl,unet")
-    parser.add_argument("--batch", type=int, default=256, help="per step (SDL: pairs; U-net: a quarter of it)")
+    parser.add_argument(
+        "--batch", type=int, default=256, help="per step (SDL: pairs; U-net: a quarter of it)"
+    )
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args(argv)
     if keras.config.backend() != "jax":
         parser.error("run it with KERAS_BACKEND=jax")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    lines = ["", f"## On a GPU: {device_name()}", "",
-             f"`KERAS_BACKEND=jax python bench/gpu.py` on {datetime.date.today()}, Keras {keras.__version__}, "
-             "mixed bfloat16, XLA, SGD, fixed batches on the device; median of "
-             f"{args.steps} steps after 3 compiling ones.", "",
-             "| model | input | batch | images/s |", "| --- | --- | --- | --- |"]
+    lines = [
+        "",
+        f"## On a GPU: {device_name()}",
+        "",
+        f"`KERAS_BACKEND=jax python bench/gpu.py` on {datetime.date.today()}, Keras {keras.__version__}, "
+        "mixed bfloat16, XLA, SGD, fixed batches on the device; median of "
+        f"{args.steps} steps after 3 compiling ones.",
+        "",
+        "| model | input | batch | images/s |",
+        "| --- | --- | --- | --- |",
+    ]
     for name in args.models.split(","):
         batch = args.batch // 4 if name == "unet" else args.batch // 2 if name == "sdl" else args.batch
         rate, size = images_per_second(name, batch, args.steps)

@@ -63,11 +63,34 @@ def free_port():
 def median_step(processes, root, model, size, batch):
     """The median seconds of a training step (global batch `batch`) with `processes` processes."""
     port = free_port()
-    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
-           "DERMNET_CACHE": str(Path(root) / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), str(processes), str(port), str(root / "data"),
-                                 model, str(size), str(batch)], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for i in range(processes)]
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+        "DERMNET_CACHE": str(Path(root) / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(i),
+                str(processes),
+                str(port),
+                str(root / "data"),
+                model,
+                str(size),
+                str(batch),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
     outputs = [w.communicate() for w in workers]
     for worker, (stdout, stderr) in zip(workers, outputs):
         if worker.returncode:

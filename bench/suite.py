@@ -59,6 +59,7 @@ def train_step(model, x, y):
     def step():
         logs = model.train_on_batch(x, y, return_dict=True)
         keras.ops.convert_to_numpy(logs["loss"])  # wait for the device
+
     return step
 
 
@@ -78,8 +79,11 @@ def hand_written_resnet50(shape, classes=2):
 
 
 def compiled(model, jit_compile="auto"):
-    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), loss="sparse_categorical_crossentropy",
-                  jit_compile=jit_compile)
+    model.compile(
+        optimizer=keras.optimizers.SGD(1e-3, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=jit_compile,
+    )
     return model
 
 
@@ -91,8 +95,10 @@ def training(quick):
     plain = compiled(hand_written_resnet50(shape))
     assert ours.count_params() == plain.count_params(), (ours.count_params(), plain.count_params())
     t = medians({"dermnet": train_step(ours, x, y), "keras": train_step(plain, x, y)}, rounds, calls)
-    rows = [(f"dermnet.build('resnet50'), {size} px, batch {batch}", t["dermnet"], batch / t["dermnet"]),
-            ("keras.applications.ResNet50 + the same head", t["keras"], batch / t["keras"])]
+    rows = [
+        (f"dermnet.build('resnet50'), {size} px, batch {batch}", t["dermnet"], batch / t["dermnet"]),
+        ("keras.applications.ResNet50 + the same head", t["keras"], batch / t["keras"]),
+    ]
     return rows, t["dermnet"] / t["keras"], "≤ 1.03", None
 
 
@@ -104,9 +110,13 @@ def sdl(quick):
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
     targets = {"labels": np.stack([y1, y2], 1), "synergic": (y1 == y2).astype("float32")[:, None]}
     plain = compiled(hand_written_resnet50(shape))
-    t = medians({"sdl": train_step(model, (x1, x2), targets), "resnet50": train_step(plain, x1, y1)}, rounds, calls)
-    rows = [(f"sdl (n = 2), {size} px, {batch} pairs", t["sdl"], 2 * batch / t["sdl"]),
-            (f"plain ResNet-50, {batch} images (×2 below)", t["resnet50"], batch / t["resnet50"])]
+    t = medians(
+        {"sdl": train_step(model, (x1, x2), targets), "resnet50": train_step(plain, x1, y1)}, rounds, calls
+    )
+    rows = [
+        (f"sdl (n = 2), {size} px, {batch} pairs", t["sdl"], 2 * batch / t["sdl"]),
+        (f"plain ResNet-50, {batch} images (×2 below)", t["resnet50"], batch / t["resnet50"]),
+    ]
     return rows, t["sdl"] / (2 * t["resnet50"]), "≤ 1.10", None
 
 
@@ -114,8 +124,13 @@ def _images(folder, count):
     """A manifest of ISIC images (../shared) or of synthetic ones written to `folder`."""
     if (SHARED_IMAGES / "metadata.csv").exists():
         metadata = pd.read_csv(SHARED_IMAGES / "metadata.csv").iloc[:count]
-        table = pd.DataFrame({"image_id": metadata["image_id"], "label": metadata["benign_malignant"],
-                              "image": [f"images/{i}.jpg" for i in metadata["image_id"]]})
+        table = pd.DataFrame(
+            {
+                "image_id": metadata["image_id"],
+                "label": metadata["benign_malignant"],
+                "image": [f"images/{i}.jpg" for i in metadata["image_id"]],
+            }
+        )
         table.to_csv(folder / "manifest.csv", index=False)
         return data.from_csv(folder / "manifest.csv", root=SHARED_IMAGES), "ISIC JPEGs of ../shared"
     return data.load_dataset("synthetic", folder / "synthetic").iloc[:count], "synthetic PNGs"
@@ -129,20 +144,33 @@ def pipeline(quick, training_rate=None):
         for path, label in zip(df["image"], df["label"]):
             (Path(tmp) / "by_class" / label).mkdir(parents=True, exist_ok=True)
             os.symlink(path, Path(tmp) / "by_class" / label / Path(path).name)
-        augmentation = keras.Sequential([keras.layers.RandomFlip(), keras.layers.RandomRotation(10 / 360),
-                                         keras.layers.RandomZoom(0.1)])
-        plain = keras.utils.image_dataset_from_directory(Path(tmp) / "by_class", image_size=(size, size),
-                                                         batch_size=batch, verbose=False)
+        augmentation = keras.Sequential(
+            [keras.layers.RandomFlip(), keras.layers.RandomRotation(10 / 360), keras.layers.RandomZoom(0.1)]
+        )
+        plain = keras.utils.image_dataset_from_directory(
+            Path(tmp) / "by_class", image_size=(size, size), batch_size=batch, verbose=False
+        )
         plain = plain.map(lambda x, y: (augmentation(x, training=True), y))
         data.build_cache(df, size, cache_dir=Path(tmp) / "cache", progress=False)  # once, as dermnet does
         ours = data.classification_dataset(df, size, batch, augment="ray2020", cache_dir=Path(tmp) / "cache")
 
         def epoch(stream):
             return lambda: sum(len(x) for x, _ in stream)
+
         t = medians({"dermnet": epoch(ours), "keras": epoch(plain)}, 1 if quick else 3, 1)
     images = len(df) // batch * batch  # dermnet's epoch: full batches
-    rows = [(f"dermnet stream from its cache + ray2020 augmentation, {size} px", t["dermnet"], images / t["dermnet"]),
-            (f"image_dataset_from_directory + Random* layers ({len(df)} {source})", t["keras"], len(df) / t["keras"])]
+    rows = [
+        (
+            f"dermnet stream from its cache + ray2020 augmentation, {size} px",
+            t["dermnet"],
+            images / t["dermnet"],
+        ),
+        (
+            f"image_dataset_from_directory + Random* layers ({len(df)} {source})",
+            t["keras"],
+            len(df) / t["keras"],
+        ),
+    ]
     ratio = (images / t["dermnet"]) / (len(df) / t["keras"])
     note = None
     if training_rate:
@@ -161,17 +189,24 @@ def augmentation(quick):
         return compiled(keras.Model(inputs, network(front(inputs))), jit_compile)
 
     def keras_layers():
-        return keras.Sequential([keras.layers.RandomFlip(), keras.layers.RandomRotation(10 / 360),
-                                 keras.layers.RandomZoom(0.1)])
+        return keras.Sequential(
+            [keras.layers.RandomFlip(), keras.layers.RandomRotation(10 / 360), keras.layers.RandomZoom(0.1)]
+        )
+
     # Keras' Random* layers say they do not support XLA: asked for jit_compile=True, Keras compiles a
     # model that holds them without it (and warns), on a GPU too.
-    contenders = {f"dermnet.data.RandomAugment('ray2020') in the step, {size} px, batch {batch}":
-                  with_front(data.RandomAugment("ray2020"), True),
-                  "the same without XLA": with_front(data.RandomAugment("ray2020"), False),
-                  "RandomFlip + RandomRotation + RandomZoom in the step": with_front(keras_layers(), True)}
+    contenders = {
+        f"dermnet.data.RandomAugment('ray2020') in the step, {size} px, batch {batch}": with_front(
+            data.RandomAugment("ray2020"), True
+        ),
+        "the same without XLA": with_front(data.RandomAugment("ray2020"), False),
+        "RandomFlip + RandomRotation + RandomZoom in the step": with_front(keras_layers(), True),
+    }
     t = medians({name: train_step(model, x, y) for name, model in contenders.items()}, rounds, calls)
-    rows = [(f"{name} (XLA: {'yes' if model.jit_compile else 'no'})", t[name], batch / t[name])
-            for name, model in contenders.items()]
+    rows = [
+        (f"{name} (XLA: {'yes' if model.jit_compile else 'no'})", t[name], batch / t[name])
+        for name, model in contenders.items()
+    ]
     return rows, rows[0][1] / rows[2][1], "report", "the first row against the last"
 
 
@@ -187,11 +222,22 @@ def serving_latency(quick):
         rows, ratios = [], []
         for batch in (1, 32):
             x, _ = batch_of(size, batch)
-            t = medians({"saved_model": lambda: served(pixels=tf.constant(x))["probabilities"].numpy(),
-                         "predict": lambda: model.predict(x, verbose=0)}, rounds, calls)
-            rows += [(f"SavedModel serving_pixels, batch {batch}, {size} px", t["saved_model"],
-                      batch / t["saved_model"]),
-                     (f"model.predict, batch {batch}", t["predict"], batch / t["predict"])]
+            t = medians(
+                {
+                    "saved_model": lambda: served(pixels=tf.constant(x))["probabilities"].numpy(),
+                    "predict": lambda: model.predict(x, verbose=0),
+                },
+                rounds,
+                calls,
+            )
+            rows += [
+                (
+                    f"SavedModel serving_pixels, batch {batch}, {size} px",
+                    t["saved_model"],
+                    batch / t["saved_model"],
+                ),
+                (f"model.predict, batch {batch}", t["predict"], batch / t["predict"]),
+            ]
             ratios.append(t["saved_model"] / t["predict"])
     return rows, ratios[0], "report", f"batch 32: {ratios[1]:.2f}× the time of model.predict"
 
@@ -226,32 +272,61 @@ def memory(quick):
     size, steps = (32, 1) if quick else (224, 3)
     rows = []
     for name in ("resnet50", "sdl", "unet"):
-        done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, name, str(size), "16", str(steps)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, name, str(size), "16", str(steps)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         kib = int(done.stdout.split()[-1])
         rows.append((f"{name}, {size} px, batch 16, {steps} training steps", None, kib / 1024**2))
     return rows, None, "report", None
 
 
-BENCHMARKS = {"training": training, "sdl": sdl, "pipeline": pipeline, "augmentation": augmentation,
-              "serving": serving_latency, "memory": memory}
+BENCHMARKS = {
+    "training": training,
+    "sdl": sdl,
+    "pipeline": pipeline,
+    "augmentation": augmentation,
+    "serving": serving_latency,
+    "memory": memory,
+}
 
 
 def machine():
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return (f"{model}, {os.cpu_count()} cores, {memory_gib:.0f} GiB; Python {platform.python_version()}, "
-            f"Keras {keras.__version__} on {keras.config.backend()} "
-            f"{__import__(keras.config.backend()).__version__}")
+    return (
+        f"{model}, {os.cpu_count()} cores, {memory_gib:.0f} GiB; Python {platform.python_version()}, "
+        f"Keras {keras.__version__} on {keras.config.backend()} "
+        f"{__import__(keras.config.backend()).__version__}"
+    )
 
 
 def report(results, quick, seconds):
-    lines = ["# dermnet benchmarks", "",
-             f"Made by `python bench/suite.py{' --quick' if quick else ''}` on {datetime.date.today()}, "
-             f"in {seconds / 60:.1f} minutes, on {machine()}. "
-             + ("Quick mode: small sizes, few steps; the figures show that the benchmarks run, not how fast."
-                if quick else "Medians of interleaved rounds."), ""]
+    lines = [
+        "# dermnet benchmarks",
+        "",
+        f"Made by `python bench/suite.py{' --quick' if quick else ''}` on {datetime.date.today()}, "
+        f"in {seconds / 60:.1f} minutes, on {machine()}. "
+        + (
+            "Quick mode: small sizes, few steps; the figures show that the benchmarks run, not how fast."
+            if quick
+            else "Medians of interleaved rounds."
+        ),
+        "",
+    ]
     for name, (rows, ratio, target, note) in results.items():
         lines += [f"## {name}", "", "| what | time per call | throughput |", "| --- | --- | --- |"]
         for what, seconds_per_call, rate in rows:
@@ -260,8 +335,10 @@ def report(results, quick, seconds):
             lines.append(f"| {what} | {timing} | {throughput} |")
         lines.append("")
         if ratio is not None:
-            lines.append(f"Ratio (dermnet / the plain path{' time' if name != 'pipeline' else ' throughput'}): "
-                         f"**{ratio:.2f}** (target {target}).")
+            lines.append(
+                f"Ratio (dermnet / the plain path{' time' if name != 'pipeline' else ' throughput'}): "
+                f"**{ratio:.2f}** (target {target})."
+            )
         if note:
             lines.append(f"{note[0].upper()}{note[1:]}.")
         lines.append("")
@@ -270,7 +347,9 @@ def report(results, quick, seconds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes and few steps: checks that they run")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes and few steps: checks that they run"
+    )
     parser.add_argument("--only", help=f"comma-separated, of {', '.join(BENCHMARKS)}")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = parser.parse_args(argv)

@@ -33,11 +33,21 @@ def run(args, work):
 
     recipe = recipes.get("zhang2018")
     phase = dataclasses.replace(recipe.phases[0], optimizer_name="Adam", learning_rate=1e-3, schedule=None)
-    options = {"backbone": "baseline_cnn", "image_size": 64, "weights": None,
-               "recipe": dataclasses.replace(recipe, phases=(phase,)), "epochs": 20, "batch_size": 16,
-               "preprocessing": "per_image", "cache_dir": work, "challenge": "isic2016"}
+    options = {
+        "backbone": "baseline_cnn",
+        "image_size": 64,
+        "weights": None,
+        "recipe": dataclasses.replace(recipe, phases=(phase,)),
+        "epochs": 20,
+        "batch_size": 16,
+        "preprocessing": "per_image",
+        "cache_dir": work,
+        "challenge": "isic2016",
+    }
     columns = ["ap", "accuracy", "auc", "seconds_per_step"]
-    lambdas = sweeps.synergic_weight_sweep(train, test, values=(0, 1, 3, 10), out=args.out / "lambda.csv", **options)
+    lambdas = sweeps.synergic_weight_sweep(
+        train, test, values=(0, 1, 3, 10), out=args.out / "lambda.csv", **options
+    )
     print(lambdas[["synergic_weight", "val_ap", *columns, "chosen"]].round(3).to_string(index=False))
     components = sweeps.components_sweep(train, test, values=(1, 2, 3, 4), out=args.out / "n.csv", **options)
     print(components[["n", *columns, "relative_step_time"]].round(3).to_string(index=False))

@@ -23,15 +23,38 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _REGISTRY = ("ModelCard", "build", "list_models", "model_card", "register_model")
 _MODEL_HELPERS = ("set_trainable", "load_weights")
 _RUNS = ("load",)  # a trained model from a run folder, a bundle, a .keras file or hf://
-SUBMODULES = ("backbones", "cli", "data", "datasets", "evaluation", "inference", "layers", "losses", "metrics",
-              "models", "plots", "recipes", "reproduce", "runs", "serving", "sweeps", "training")
+SUBMODULES = (
+    "backbones",
+    "cli",
+    "data",
+    "datasets",
+    "evaluation",
+    "inference",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "plots",
+    "recipes",
+    "reproduce",
+    "runs",
+    "serving",
+    "sweeps",
+    "training",
+)
 
 __all__ = [*_REGISTRY, *_MODEL_HELPERS, *_RUNS, *SUBMODULES, "__version__"]
 
 
 def __getattr__(name):  # PEP 562: loaded on first use, then kept as a module attribute
     if name in _REGISTRY or name in _MODEL_HELPERS or name in _RUNS:
-        module = "dermnet._registry" if name in _REGISTRY else "dermnet.models" if name in _MODEL_HELPERS else "dermnet.runs"
+        module = (
+            "dermnet._registry"
+            if name in _REGISTRY
+            else "dermnet.models"
+            if name in _MODEL_HELPERS
+            else "dermnet.runs"
+        )
         value = getattr(importlib.import_module(module), name)
     elif name in SUBMODULES:
         value = importlib.import_module(f"dermnet.{name}")

@@ -8,7 +8,6 @@ import os
 import shutil
 from pathlib import Path
 
-
 # The file dermnet puts in each staging folder it makes: a leftover staging folder that carries it was
 # left by an interrupted write and is removed; one without it is someone else's and is never touched.
 _STAGING_MARK = ".dermnet-staging"
@@ -41,8 +40,10 @@ def write_atomically(path, write):
             # the new one does not, at any depth, would lose a user's files.
             foreign = sorted(_contents(path) - _contents(partial))
             if foreign:
-                raise FileExistsError(f"{path} holds files dermnet did not write there "
-                                      f"({', '.join(foreign[:5])}): give another folder, or empty this one")
+                raise FileExistsError(
+                    f"{path} holds files dermnet did not write there "
+                    f"({', '.join(foreign[:5])}): give another folder, or empty this one"
+                )
             os.replace(path, staging / _PREVIOUS)
         os.replace(partial, path)
     finally:
@@ -64,8 +65,9 @@ def recover_interrupted_write(path):
     # An empty one holds nothing to lose: a kill came between making it and marking it, or the reverse.
     empty = staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir())
     if not (is_staging_leftover(staging) or empty):
-        raise FileExistsError(f"{staging} is in the way of writing {path}, and dermnet did not make it: "
-                              "move it or remove it")
+        raise FileExistsError(
+            f"{staging} is in the way of writing {path}, and dermnet did not make it: move it or remove it"
+        )
     if (staging / _PREVIOUS).exists() and not (path.exists() or path.is_symlink()):
         os.replace(staging / _PREVIOUS, path)
     # The mark goes last: a kill midway leaves a folder still marked as dermnet's (or an empty one).
@@ -152,13 +154,19 @@ def check_target(path, overwrite=False, keep=()):
     """
     path = Path(path).expanduser().absolute()
     if Path.cwd().resolve().is_relative_to(path.resolve()):
-        raise FileExistsError(f"{path} is the working folder (or holds it): give a new file or folder to write")
+        raise FileExistsError(
+            f"{path} is the working folder (or holds it): give a new file or folder to write"
+        )
     for kept in map(Path, keep):
         if kept.resolve().is_relative_to(path.resolve()):
-            raise FileExistsError(f"{path} is (or holds) {kept}, which this command reads and must not replace: "
-                                  "give another path")
+            raise FileExistsError(
+                f"{path} is (or holds) {kept}, which this command reads and must not replace: "
+                "give another path"
+            )
     recover_interrupted_write(path)  # a write killed midway: the earlier version back first
     occupied = path.is_file() or path.is_symlink() or (path.is_dir() and any(path.iterdir()))
     if occupied and not overwrite:
-        raise FileExistsError(f"{path} exists: give --overwrite (overwrite=True) to replace it, or another path")
+        raise FileExistsError(
+            f"{path} exists: give --overwrite (overwrite=True) to replace it, or another path"
+        )
     return path

@@ -33,7 +33,7 @@ def batch_share():
 
     def share(rows):
         per_process = len(rows) // devices * local_devices
-        return rows[index * per_process:(index + 1) * per_process]
+        return rows[index * per_process : (index + 1) * per_process]
 
     return share
 

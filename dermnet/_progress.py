@@ -45,9 +45,18 @@ def progress(total, desc, unit="image", enabled=True, **options):
     `options` go to tqdm (e.g. `unit_scale=True`, `initial=`)."""
     stream = sys.stderr
     redrawn = interactive(stream)
-    return tqdm(total=total, desc=f"dermnet: {desc}", unit=unit, disable=not enabled, leave=True,
-                file=stream if redrawn else _Lines(stream), mininterval=0.1 if redrawn else LOG_INTERVAL,
-                dynamic_ncols=redrawn, ascii=not redrawn, **options)
+    return tqdm(
+        total=total,
+        desc=f"dermnet: {desc}",
+        unit=unit,
+        disable=not enabled,
+        leave=True,
+        file=stream if redrawn else _Lines(stream),
+        mininterval=0.1 if redrawn else LOG_INTERVAL,
+        dynamic_ncols=redrawn,
+        ascii=not redrawn,
+        **options,
+    )
 
 
 def predict(model, inputs, desc, batch_size=32, count=None, enabled=True):

@@ -89,7 +89,8 @@ def list_models(pattern: str = "*", task: str | None = None, pretrained: bool | 
     return sorted(
         name
         for name, card in _CARDS.items()
-        if fnmatch.fnmatch(name, pattern) and (task is None or card.task == task)
+        if fnmatch.fnmatch(name, pattern)
+        and (task is None or card.task == task)
         and (pretrained is None or (card.weights is not None) == pretrained)
     )
 

@@ -27,8 +27,16 @@ def model_table(pattern="*", task=None, markdown=False, pretrained=None):
         card = dermnet.model_card(name)
         paper = card.paper.split(" (")[0]
         unit = "classes" if card.task == "classification" else "masks" if card.num_classes > 1 else "mask"
-        rows.append((name, card.task, paper, f"{card.parameters:,}", _size(card.input_shape),
-                     f"{card.num_classes} {unit}"))
+        rows.append(
+            (
+                name,
+                card.task,
+                paper,
+                f"{card.parameters:,}",
+                _size(card.input_shape),
+                f"{card.num_classes} {unit}",
+            )
+        )
     return _table(header, rows, markdown)
 
 
@@ -39,10 +47,20 @@ def dataset_table(markdown=False):
     header = ("data set", "what", "classes", "scored by", "files from", "licence")
     rows = []
     for d in datasets.DATASETS.values():
-        source = (d.manual.split(" ")[0] if d.manual else "`dermnet data download`" if d.archives
-                  else "drawn on first use")
-        scoring = (f"{d.challenge} (official)" if d.challenge else "dermnet's classification scores"
-                   if d.task == "classification" else "dermnet's mask scores")
+        source = (
+            d.manual.split(" ")[0]
+            if d.manual
+            else "`dermnet data download`"
+            if d.archives
+            else "drawn on first use"
+        )
+        scoring = (
+            f"{d.challenge} (official)"
+            if d.challenge
+            else "dermnet's classification scores"
+            if d.task == "classification"
+            else "dermnet's mask scores"
+        )
         classes = ", ".join(d.classes) or ("from --label" if d.task == "classification" else "1 mask")
         rows.append((d.name, d.description, classes, scoring, source, d.licence))
     return _table(header, rows, markdown)
@@ -73,17 +91,35 @@ def _data_download(args):
 
 def _train(args):
     if args.deterministic:  # read when JAX starts, which importing dermnet.training does with that backend
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
+        os.environ["XLA_FLAGS"] = (
+            f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
+        )
     from dermnet.evaluation.scoring import headline
     from dermnet.training import run
 
     out = args.out or f"runs/{args.model}"
-    scores = run(args.model, args.dataset, args.root, label=args.label, recipe=args.recipe, out=out, epochs=args.epochs,
-                 batch_size=args.batch_size, image_size=args.image_size, weights=_weights(args.weights),
-                 seed=args.seed, mixed_precision=args.mixed_precision, jit_compile=True if args.jit else "auto",
-                 deterministic=args.deterministic, distribute=args.distribute, coordinator=args.coordinator,
-                 num_processes=args.num_processes, process_id=args.process_id, overwrite=args.overwrite,
-                 verbose=1 if sys.stdout.isatty() else 2)  # a progress bar, or a line per epoch in a log
+    scores = run(
+        args.model,
+        args.dataset,
+        args.root,
+        label=args.label,
+        recipe=args.recipe,
+        out=out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        weights=_weights(args.weights),
+        seed=args.seed,
+        mixed_precision=args.mixed_precision,
+        jit_compile=True if args.jit else "auto",
+        deterministic=args.deterministic,
+        distribute=args.distribute,
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+        overwrite=args.overwrite,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )  # a progress bar, or a line per epoch in a log
     print("held-out scores: " + ", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     _warn_if_collapsed(scores)
     print(f"model, history, scores (per category too) and config in {out}/")
@@ -102,8 +138,9 @@ def _predict(args):
         run = runs.load(args.model)
         out = check_target(args.out or run.output(runs.PREDICTIONS), args.overwrite, keep=[run.model_path])
         model, size, classes = run.model, run.prediction_size, run.classes
-    table = predict_images(model, args.images, size, classes, args.tta, args.batch_size, args.masks,
-                           args.postprocess)
+    table = predict_images(
+        model, args.images, size, classes, args.tta, args.batch_size, args.masks, args.postprocess
+    )
     write_csv(out, table)
     print(f"{len(table)} images: predictions in {out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
@@ -112,25 +149,45 @@ def _export(args):
     from dermnet import runs, serving
 
     if args.format == "tflite":  # --out was a file; a LiteRT export is a folder with its dermnet.json
-        raise ValueError("--format tflite is now --format litert: a folder with model.tflite and its dermnet.json "
-                         "(what it takes, its check in ai-edge-litert), for classifiers and segmentors alike")
+        raise ValueError(
+            "--format tflite is now --format litert: a folder with model.tflite and its dermnet.json "
+            "(what it takes, its check in ai-edge-litert), for classifiers and segmentors alike"
+        )
     if args.quantize and args.format == "saved_model":
         raise ValueError("--quantize is for --format onnx or litert (a SavedModel is served as trained)")
     run = runs.load(args.model)
     model = run.model
     start = time.perf_counter()
     # no bar: tracing and saving report no steps, so a line says it has begun
-    print(f"dermnet: exporting {model.name} to {args.out} (tracing and saving its graph)", file=sys.stderr, flush=True)
+    print(
+        f"dermnet: exporting {model.name} to {args.out} (tracing and saving its graph)",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.format == "saved_model":
-        serving.export_saved_model(model, args.out, run.prediction_size, run.classes, max_pixels=args.max_pixels,
-                                   max_request_pixels=args.max_request_pixels, keep=[run.model_path],
-                                   overwrite=args.overwrite)
+        serving.export_saved_model(
+            model,
+            args.out,
+            run.prediction_size,
+            run.classes,
+            max_pixels=args.max_pixels,
+            max_request_pixels=args.max_request_pixels,
+            keep=[run.model_path],
+            overwrite=args.overwrite,
+        )
     else:
         from dermnet import portable
 
-        described = portable.export_run(run, args.out, args.format, quantize=args.quantize,
-                                        max_drop=args.max_drop, score_on=args.score_on,
-                                        calibration_images=args.calibration_images, overwrite=args.overwrite)
+        described = portable.export_run(
+            run,
+            args.out,
+            args.format,
+            quantize=args.quantize,
+            max_drop=args.max_drop,
+            score_on=args.score_on,
+            calibration_images=args.calibration_images,
+            overwrite=args.overwrite,
+        )
         print(portable.summary(described))
     print(f"{model.name}: {args.format} in {args.out} ({time.perf_counter() - start:.0f} s)")
 
@@ -146,8 +203,9 @@ def _trained_on(run, dataset, root):
     """(data set, root) to evaluate on: the flags, or what the run trained on; the run's root only
     goes with the run's own data set."""
     if dataset is None and run.dataset is None:
-        raise ValueError(f"{run.source}: no run config says which data set it was trained on: give --dataset "
-                         "(and --root)")
+        raise ValueError(
+            f"{run.source}: no run config says which data set it was trained on: give --dataset (and --root)"
+        )
     if dataset is None or dataset == run.dataset:
         return run.dataset or dataset, root or run.root
     return dataset, root
@@ -164,28 +222,44 @@ def _evaluate(args):
     model, trained, arguments = run.model, run.classes, run.arguments
     dataset, root = _trained_on(run, args.dataset, args.root)
     predicts_masks = contract(model).predicts_masks
-    about = {"data set": f"{dataset} ({root})" if root else dataset,
-             "model file": run.model_path.resolve() if run.local else run.source}
+    about = {
+        "data set": f"{dataset} ({root})" if root else dataset,
+        "model file": run.model_path.resolve() if run.local else run.source,
+    }
     challenge, scored = datasets.challenge_of(str(dataset)), None
     if args.classes or _data_set_key(dataset) != _data_set_key(arguments.get("dataset", dataset)):
         if not arguments or (not trained and not predicts_masks):
-            raise ValueError(f"{run.source}: a cross-data-set evaluation needs the model's run (its config says "
-                             "what it trained on and its classes): give the run folder")
+            raise ValueError(
+                f"{run.source}: a cross-data-set evaluation needs the model's run (its config says "
+                "what it trained on and its classes): give the run folder"
+            )
         explicit = cross_dataset.parse_classes(args.classes) if args.classes else None
         held_out, about["cross-data-set evaluation"], challenge, scored = cross_dataset.prepare(
-            dataset, root, trained, arguments["dataset"], arguments.get("root"), explicit, predicts_masks)
+            dataset, root, trained, arguments["dataset"], arguments.get("root"), explicit, predicts_masks
+        )
         print(f"{model.name}: scoring on {len(held_out)} images of {dataset} (cross-data-set)")
     else:
         label = args.label or (run.arguments.get("label") if dataset == run.dataset else None)
         train, _, held_out = load_splits(dataset, root, label=label)
         if trained and not predicts_masks and list(class_names(train)) != trained:
-            raise ValueError(f"{run.source} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
-                             "score it on another data set's images with --classes LABEL=CLASS,...")
+            raise ValueError(
+                f"{run.source} was trained on the classes {trained}; {dataset} has {list(class_names(train))}: "
+                "score it on another data set's images with --classes LABEL=CLASS,..."
+            )
         print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
     temperature = _calibrate(run, args.tta) if args.calibrate else None
     out = args.out or str(run.output(runs.EVALUATION))
-    scores = evaluate(model, held_out, out, run.prediction_size, challenge=challenge,
-                      tta_replicas=args.tta, about=about, scored_classes=scored, temperature=temperature)
+    scores = evaluate(
+        model,
+        held_out,
+        out,
+        run.prediction_size,
+        challenge=challenge,
+        tta_replicas=args.tta,
+        about=about,
+        scored_classes=scored,
+        temperature=temperature,
+    )
     print(", ".join(f"{name} {value:.4f}" for name, value in headline(scores).items()))
     _warn_if_collapsed(scores)
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
@@ -202,12 +276,20 @@ def _calibrate(run, tta):
         raise ValueError(f"{run.source}: --calibrate is for a classifier's run (its classes and data set)")
     _, validation, _ = load_splits(run.dataset, run.root, label=run.arguments.get("label"))
     if validation is None:
-        raise ValueError(f"{run.dataset} has no validation split to fit a temperature on: evaluate without "
-                         "--calibrate")
+        raise ValueError(
+            f"{run.dataset} has no validation split to fit a temperature on: evaluate without --calibrate"
+        )
     predictor = tta_model(run.model, tta) if tta > 1 else run.model
-    temperature = fit_temperature(class_indices(validation, run.classes), predict_probabilities(predictor, validation))
-    run.save_calibration({"temperature": temperature, "fitted_on": f"the validation split of {run.dataset} "
-                          f"({len(validation)} images)", "tta": tta})
+    temperature = fit_temperature(
+        class_indices(validation, run.classes), predict_probabilities(predictor, validation)
+    )
+    run.save_calibration(
+        {
+            "temperature": temperature,
+            "fitted_on": f"the validation split of {run.dataset} ({len(validation)} images)",
+            "tta": tta,
+        }
+    )
     print(f"temperature {temperature:.3f}, fitted on {len(validation)} validation images")
     return temperature
 
@@ -249,9 +331,16 @@ def _sweep(args):
 
     check_target(args.out, args.overwrite)  # before hours of training, not after the first run
     train, validation, test = load_splits(args.dataset, args.root)
-    options = {"backbone": args.backbone, "image_size": args.image_size, "epochs": args.epochs,
-               "batch_size": args.batch_size, "weights": _weights(args.weights),
-               "seed": args.seed, "verbose": 2, "challenge": datasets.challenge_of(args.dataset)}
+    options = {
+        "backbone": args.backbone,
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "weights": _weights(args.weights),
+        "seed": args.seed,
+        "verbose": 2,
+        "challenge": datasets.challenge_of(args.dataset),
+    }
     if args.augment:  # else each sweep's own default: none for λ (Fig. 4), the recipe's for n
         options["augment"] = args.augment
     if args.values:
@@ -268,20 +357,36 @@ def _sweep(args):
 
 
 def _add_training_arguments(command, epochs_help, image_size_default, label=True):
-    command.add_argument("--dataset", default="synthetic",
-                         help="a data set name or a manifest CSV (default: synthetic, embedded)")
+    command.add_argument(
+        "--dataset",
+        default="synthetic",
+        help="a data set name or a manifest CSV (default: synthetic, embedded)",
+    )
     command.add_argument("--root", help="the data set's folder (synthetic: drawn into the dermnet cache)")
     if label:
-        command.add_argument("--label", help="isic_archive: the metadata.csv column holding the labels, e.g. "
-                             "diagnosis_1 (an ISIC Archive download has no label column of its own)")
+        command.add_argument(
+            "--label",
+            help="isic_archive: the metadata.csv column holding the labels, e.g. "
+            "diagnosis_1 (an ISIC Archive download has no label column of its own)",
+        )
     command.add_argument("--epochs", type=int, help=epochs_help)
     command.add_argument("--batch-size", type=int, help="default: the recipe's")
-    command.add_argument("--image-size", type=int, default=image_size_default,
-                         help=f"square input side (default: {image_size_default or 'the recipe’s'})")
-    command.add_argument("--weights", help="imagenet, none (random) or a weights file (default: ImageNet "
-                         "where the backbone has them)")
-    command.add_argument("--seed", type=int, default=0, help="the random seed of weights, data order and "
-                         "augmentation (default 0)")
+    command.add_argument(
+        "--image-size",
+        type=int,
+        default=image_size_default,
+        help=f"square input side (default: {image_size_default or 'the recipe’s'})",
+    )
+    command.add_argument(
+        "--weights",
+        help="imagenet, none (random) or a weights file (default: ImageNet where the backbone has them)",
+    )
+    command.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the random seed of weights, data order and augmentation (default 0)",
+    )
 
 
 _SOURCE_HELP = "a `dermnet train` run folder, a published bundle (a folder or hf://owner/name[@revision]) or a .keras file"
@@ -300,7 +405,9 @@ def parser():
     listing = commands.add_parser("list", parents=[common], help="list the registered models")
     listing.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. '*dense*'")
     listing.add_argument("--task", help="only models of this task, e.g. classification")
-    listing.add_argument("--pretrained", action="store_true", help="only models with ImageNet weights by default")
+    listing.add_argument(
+        "--pretrained", action="store_true", help="only models with ImageNet weights by default"
+    )
     listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     listing.set_defaults(run=_list)
 
@@ -310,131 +417,260 @@ def parser():
     data_listing = data_commands.add_parser("list", parents=[common], help="list the known data sets")
     data_listing.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     data_listing.set_defaults(run=_data_list)
-    fetch = data_commands.add_parser("download", parents=[common], help="download and extract a public data set")
+    fetch = data_commands.add_parser(
+        "download", parents=[common], help="download and extract a public data set"
+    )
     fetch.add_argument("name", help="the data set, e.g. isic2018_task3_test (an unknown name lists them)")
     fetch.add_argument("--root", required=True, help="the data folder; images land anywhere under it")
     fetch.set_defaults(run=_data_download)
 
-    training = commands.add_parser("train", parents=[common], help="train a model by its recipe, score it, "
-                                   "save the run; run the same command again to resume an interrupted run")
+    training = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train a model by its recipe, score it, "
+        "save the run; run the same command again to resume an interrupted run",
+    )
     training.add_argument("model", help="a registered model, e.g. sdl or unet_fc (see `dermnet list`)")
-    _add_training_arguments(training, epochs_help="epochs of every phase (default: the recipe's)",
-                            image_size_default=None)
-    training.add_argument("--recipe", help="a recipe name or a recipe JSON file, e.g. an earlier run's config "
-                          "(default: the model card's)")
+    _add_training_arguments(
+        training, epochs_help="epochs of every phase (default: the recipe's)", image_size_default=None
+    )
+    training.add_argument(
+        "--recipe",
+        help="a recipe name or a recipe JSON file, e.g. an earlier run's config (default: the model card's)",
+    )
     training.add_argument("--out", help="the run's folder (default runs/MODEL)")
-    training.add_argument("--overwrite", action="store_true",
-                          help="train over a finished run in --out (its files go when training starts)")
-    training.add_argument("--mixed-precision", choices=("bfloat16", "float16"),
-                          help="train under Keras' mixed_bfloat16 / mixed_float16 policy (default: float32)")
-    training.add_argument("--jit", action="store_true", help="force XLA compilation (default: where Keras can)")
-    training.add_argument("--distribute", choices=("mirrored", "multi-host"),
-                          help="mirrored: data-parallel on every local GPU; multi-host: over the devices of "
-                          "several machines, with JAX (every process runs this command); --batch-size is then "
-                          "the global batch")
-    training.add_argument("--coordinator", metavar="HOST:PORT",
-                          help="multi-host: process 0's address (default: KERAS_DISTRIBUTION_JOB_ADDRESSES, "
-                          "or the cluster's, e.g. SLURM's)")
-    training.add_argument("--num-processes", type=int,
-                          help="multi-host: the number of processes (default: KERAS_DISTRIBUTION_NUM_PROCESSES)")
-    training.add_argument("--process-id", type=int,
-                          help="multi-host: this process's index, 0 first (default: KERAS_DISTRIBUTION_PROCESS_ID)")
-    training.add_argument("--deterministic", action="store_true",
-                          help="deterministic ops: same seed and machine, same metrics (slower on GPUs)")
+    training.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train over a finished run in --out (its files go when training starts)",
+    )
+    training.add_argument(
+        "--mixed-precision",
+        choices=("bfloat16", "float16"),
+        help="train under Keras' mixed_bfloat16 / mixed_float16 policy (default: float32)",
+    )
+    training.add_argument(
+        "--jit", action="store_true", help="force XLA compilation (default: where Keras can)"
+    )
+    training.add_argument(
+        "--distribute",
+        choices=("mirrored", "multi-host"),
+        help="mirrored: data-parallel on every local GPU; multi-host: over the devices of "
+        "several machines, with JAX (every process runs this command); --batch-size is then "
+        "the global batch",
+    )
+    training.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-host: process 0's address (default: KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+        "or the cluster's, e.g. SLURM's)",
+    )
+    training.add_argument(
+        "--num-processes",
+        type=int,
+        help="multi-host: the number of processes (default: KERAS_DISTRIBUTION_NUM_PROCESSES)",
+    )
+    training.add_argument(
+        "--process-id",
+        type=int,
+        help="multi-host: this process's index, 0 first (default: KERAS_DISTRIBUTION_PROCESS_ID)",
+    )
+    training.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic ops: same seed and machine, same metrics (slower on GPUs)",
+    )
     training.set_defaults(run=_train)
 
-    evaluation = commands.add_parser("evaluate", parents=[common], help="score a trained model on a data set's "
-                                     "held-out split, or on every image of another data set, with figures and a "
-                                     "report")
+    evaluation = commands.add_parser(
+        "evaluate",
+        parents=[common],
+        help="score a trained model on a data set's "
+        "held-out split, or on every image of another data set, with figures and a "
+        "report",
+    )
     evaluation.add_argument("model", help=_SOURCE_HELP)
-    evaluation.add_argument("--dataset", help="a data set name or a manifest CSV (default: the one the run was "
-                            "trained on, from its run's config)")
+    evaluation.add_argument(
+        "--dataset",
+        help="a data set name or a manifest CSV (default: the one the run was "
+        "trained on, from its run's config)",
+    )
     evaluation.add_argument("--root", help="the data set's folder (default: the run's, for its own data set)")
-    evaluation.add_argument("--label", help="isic_archive: the metadata.csv column holding the labels (default: "
-                            "the run's, for its own data set)")
-    evaluation.add_argument("--classes", metavar="LABEL=CLASS,...",
-                            help="another data set's labels as the model's classes, e.g. melanoma=mel,"
-                            "common_nevus=nv (default: the data set's own mapping; labels left out are not scored)")
-    evaluation.add_argument("--tta", type=int, default=1, help="test-time augmentation views per image (default 1)")
-    evaluation.add_argument("--calibrate", action="store_true",
-                            help="classifiers: fit a temperature on the validation split, kept with the run, and "
-                            "score the calibrated probabilities (the reliability diagram shows both; `dermnet "
-                            "predict` gives the model's own)")
+    evaluation.add_argument(
+        "--label",
+        help="isic_archive: the metadata.csv column holding the labels (default: "
+        "the run's, for its own data set)",
+    )
+    evaluation.add_argument(
+        "--classes",
+        metavar="LABEL=CLASS,...",
+        help="another data set's labels as the model's classes, e.g. melanoma=mel,"
+        "common_nevus=nv (default: the data set's own mapping; labels left out are not scored)",
+    )
+    evaluation.add_argument(
+        "--tta", type=int, default=1, help="test-time augmentation views per image (default 1)"
+    )
+    evaluation.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="classifiers: fit a temperature on the validation split, kept with the run, and "
+        "score the calibrated probabilities (the reliability diagram shows both; `dermnet "
+        "predict` gives the model's own)",
+    )
     evaluation.add_argument("--out", help="the report's folder (default: evaluation/ beside the model)")
     evaluation.set_defaults(run=_evaluate)
 
-    prediction = commands.add_parser("predict", parents=[common], help="a trained model on image files, folders "
-                                     "or a CSV list: one row per image (probabilities and class, or mask shares "
-                                     "and masks)")
-    prediction.add_argument("model", help=_SOURCE_HELP + ", or an ONNX or LiteRT export (`dermnet export "
-                            "--format onnx|litert`), run in its own runtime")
-    prediction.add_argument("images", nargs="+", help="image files, folders, or CSV files with an 'image' column")
-    prediction.add_argument("--out", help="the CSV to write (default: predictions.csv beside the model, in its run "
-                            "folder)")
+    prediction = commands.add_parser(
+        "predict",
+        parents=[common],
+        help="a trained model on image files, folders "
+        "or a CSV list: one row per image (probabilities and class, or mask shares "
+        "and masks)",
+    )
+    prediction.add_argument(
+        "model",
+        help=_SOURCE_HELP + ", or an ONNX or LiteRT export (`dermnet export "
+        "--format onnx|litert`), run in its own runtime",
+    )
+    prediction.add_argument(
+        "images", nargs="+", help="image files, folders, or CSV files with an 'image' column"
+    )
+    prediction.add_argument(
+        "--out", help="the CSV to write (default: predictions.csv beside the model, in its run folder)"
+    )
     prediction.add_argument("--overwrite", action="store_true", help="replace the CSV if it exists")
-    prediction.add_argument("--tta", type=int, default=1, help="classifiers: views per image (default 1: none)")
+    prediction.add_argument(
+        "--tta", type=int, default=1, help="classifiers: views per image (default 1: none)"
+    )
     prediction.add_argument("--masks", help="segmentors: a folder for the masks, at each image's own size")
-    prediction.add_argument("--postprocess", action="store_true",
-                            help="segmentors: fill holes and keep the largest component of each mask")
+    prediction.add_argument(
+        "--postprocess",
+        action="store_true",
+        help="segmentors: fill holes and keep the largest component of each mask",
+    )
     prediction.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     prediction.set_defaults(run=_predict)
-    exporting = commands.add_parser("export", parents=[common], help="a trained model for serving: a SavedModel "
-                                    "that takes encoded images or uint8 pixels, or an ONNX or LiteRT model on pixels, "
-                                    "each checked in its own runtime")
+    exporting = commands.add_parser(
+        "export",
+        parents=[common],
+        help="a trained model for serving: a SavedModel "
+        "that takes encoded images or uint8 pixels, or an ONNX or LiteRT model on pixels, "
+        "each checked in its own runtime",
+    )
     exporting.add_argument("model", help=_SOURCE_HELP)
-    exporting.add_argument("--out", required=True, help="the folder to write (the model and its dermnet.json)")
-    exporting.add_argument("--format", choices=("saved_model", "onnx", "litert", "tflite"), default="saved_model",
-                           help="saved_model (default: encoded images or pixels in, for TF Serving), onnx (for "
-                           "onnxruntime) or litert (a .tflite for ai-edge-litert: phones); onnx and litert take "
-                           "float32 pixels at the model's size, resized as dermnet.json says")
-    exporting.add_argument("--quantize", choices=("float16", "int8"),
-                           help="onnx, litert: float16 weights, or int8 calibrated on the run's training images; "
-                           "the headline score before and after is measured and written in dermnet.json")
-    exporting.add_argument("--max-drop", type=float, default=0.01,
-                           help="--quantize int8: refuse the model if its headline score drops by more (default 0.01)")
-    exporting.add_argument("--score-on", help="--quantize: a manifest CSV to score before and after (default: the "
-                           "run's validation split)")
-    exporting.add_argument("--calibration-images", type=int, default=200,
-                           help="--quantize int8: training images to calibrate on (default 200)")
-    exporting.add_argument("--max-pixels", type=int, default=100_000_000,
-                           help="saved_model: the served model refuses larger images, from their header "
-                           "(default 100,000,000)")
-    exporting.add_argument("--max-request-pixels", type=int, default=100_000_000,
-                           help="saved_model: the most pixels one request's images may declare together "
-                           "(default 100,000,000: a 2-core, 4 GB server answers it)")
+    exporting.add_argument(
+        "--out", required=True, help="the folder to write (the model and its dermnet.json)"
+    )
+    exporting.add_argument(
+        "--format",
+        choices=("saved_model", "onnx", "litert", "tflite"),
+        default="saved_model",
+        help="saved_model (default: encoded images or pixels in, for TF Serving), onnx (for "
+        "onnxruntime) or litert (a .tflite for ai-edge-litert: phones); onnx and litert take "
+        "float32 pixels at the model's size, resized as dermnet.json says",
+    )
+    exporting.add_argument(
+        "--quantize",
+        choices=("float16", "int8"),
+        help="onnx, litert: float16 weights, or int8 calibrated on the run's training images; "
+        "the headline score before and after is measured and written in dermnet.json",
+    )
+    exporting.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.01,
+        help="--quantize int8: refuse the model if its headline score drops by more (default 0.01)",
+    )
+    exporting.add_argument(
+        "--score-on",
+        help="--quantize: a manifest CSV to score before and after (default: the run's validation split)",
+    )
+    exporting.add_argument(
+        "--calibration-images",
+        type=int,
+        default=200,
+        help="--quantize int8: training images to calibrate on (default 200)",
+    )
+    exporting.add_argument(
+        "--max-pixels",
+        type=int,
+        default=100_000_000,
+        help="saved_model: the served model refuses larger images, from their header (default 100,000,000)",
+    )
+    exporting.add_argument(
+        "--max-request-pixels",
+        type=int,
+        default=100_000_000,
+        help="saved_model: the most pixels one request's images may declare together "
+        "(default 100,000,000: a 2-core, 4 GB server answers it)",
+    )
     exporting.add_argument("--overwrite", action="store_true", help="replace an earlier export at --out")
     exporting.set_defaults(run=_export)
-    comparing = commands.add_parser("compare", parents=[common], help="two runs on the same test images: each "
-                                    "score's difference with its paired-bootstrap 95 %% interval, and DeLong's "
-                                    "test for AUC")
-    comparing.add_argument("a", metavar="RUN_A", help="a run (or bundle) evaluated by `dermnet evaluate`, or its "
-                           "evaluation folder")
+    comparing = commands.add_parser(
+        "compare",
+        parents=[common],
+        help="two runs on the same test images: each "
+        "score's difference with its paired-bootstrap 95 %% interval, and DeLong's "
+        "test for AUC",
+    )
+    comparing.add_argument(
+        "a",
+        metavar="RUN_A",
+        help="a run (or bundle) evaluated by `dermnet evaluate`, or its evaluation folder",
+    )
     comparing.add_argument("b", metavar="RUN_B", help="the other, evaluated on the same images")
-    comparing.add_argument("--resamples", type=int, default=1000, help="paired bootstrap draws (default 1000)")
+    comparing.add_argument(
+        "--resamples", type=int, default=1000, help="paired bootstrap draws (default 1000)"
+    )
     comparing.add_argument("--seed", type=int, default=0, help="the draws' seed (default 0)")
     comparing.add_argument("--out", help="a JSON file for every score's difference, interval and test")
     comparing.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     comparing.set_defaults(run=_compare)
-    publishing = commands.add_parser("publish", parents=[common], help="a finished run as a bundle to share: the "
-                                     "model, its config and scores and a model card, in a folder or on the "
-                                     "Hugging Face Hub")
-    publishing.add_argument("source", metavar="RUN", help="a finished `dermnet train` run folder (or a bundle)")
-    publishing.add_argument("dest", help="a folder, or hf://owner/name to upload to the Hugging Face Hub (its token: "
-                            "HF_TOKEN or `hf auth login`)")
-    publishing.add_argument("--overwrite", action="store_true", help="replace an earlier bundle in the folder")
-    publishing.add_argument("--license", help="the weights' licence on the card, a Hub id such as cc-by-nc-4.0 "
-                            "(default: the training data's terms)")
+    publishing = commands.add_parser(
+        "publish",
+        parents=[common],
+        help="a finished run as a bundle to share: the "
+        "model, its config and scores and a model card, in a folder or on the "
+        "Hugging Face Hub",
+    )
+    publishing.add_argument(
+        "source", metavar="RUN", help="a finished `dermnet train` run folder (or a bundle)"
+    )
+    publishing.add_argument(
+        "dest",
+        help="a folder, or hf://owner/name to upload to the Hugging Face Hub (its token: "
+        "HF_TOKEN or `hf auth login`)",
+    )
+    publishing.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier bundle in the folder"
+    )
+    publishing.add_argument(
+        "--license",
+        help="the weights' licence on the card, a Hub id such as cc-by-nc-4.0 "
+        "(default: the training data's terms)",
+    )
     publishing.set_defaults(run=_publish)
-    sweep = commands.add_parser("sweep", parents=[common],
-                                help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)")
-    sweep.add_argument("what", choices=["synergic-weight", "components"],
-                       help="synergic-weight: λ (Zhang et al.'s Fig. 4); components: n (Fig. 5)")
+    sweep = commands.add_parser(
+        "sweep", parents=[common], help="SDL's sweeps: synergic weight λ (Fig. 4) or components n (Fig. 5)"
+    )
+    sweep.add_argument(
+        "what",
+        choices=["synergic-weight", "components"],
+        help="synergic-weight: λ (Zhang et al.'s Fig. 4); components: n (Fig. 5)",
+    )
     sweep.add_argument("--values", help="comma-separated λ or n values (default 0,1,3,5,10 or 1,2,3,4)")
     sweep.add_argument("--backbone", default="resnet50", help="each component's backbone (default resnet50)")
-    _add_training_arguments(sweep, epochs_help="epochs per run (default: the zhang2018 recipe's)",
-                            image_size_default=224, label=False)
-    sweep.add_argument("--augment", help="augmentation preset (default: none for synergic-weight, as Fig. 4; the "
-                       "recipe's, zhang2018, for components); none for none")
+    _add_training_arguments(
+        sweep,
+        epochs_help="epochs per run (default: the zhang2018 recipe's)",
+        image_size_default=224,
+        label=False,
+    )
+    sweep.add_argument(
+        "--augment",
+        help="augmentation preset (default: none for synergic-weight, as Fig. 4; the "
+        "recipe's, zhang2018, for components); none for none",
+    )
     sweep.add_argument("--out", required=True, help="the CSV to write (rewritten after every run)")
     sweep.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     sweep.set_defaults(run=_sweep)

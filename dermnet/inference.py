@@ -46,8 +46,12 @@ def image_paths(inputs):
         elif item.suffix.lower() == ".csv":
             table = read_csv(item, dtype=str)  # a predictions.csv dermnet wrote: its paths unescaped
             if "image" not in table.columns:
-                raise DataError(f"{item}: a list of images needs an 'image' column; it has {list(table.columns)}")
-            empty = [row + 2 for row in np.flatnonzero(table["image"].isna())]  # line numbers, after the header
+                raise DataError(
+                    f"{item}: a list of images needs an 'image' column; it has {list(table.columns)}"
+                )
+            empty = [
+                row + 2 for row in np.flatnonzero(table["image"].isna())
+            ]  # line numbers, after the header
             if empty:
                 raise DataError(f"{item}: no image path on lines {first_rows(empty)}")
             paths += [item.parent / p for p in table["image"]]
@@ -61,8 +65,10 @@ def image_paths(inputs):
     # predictions' CSV: refused before the work, named, rather than failing after it.
     odd = [p for p in paths if _not_utf8(str(p))]
     if odd:
-        raise DataError(f"{len(odd)} image file name(s) are not valid UTF-8 text, e.g. {ascii(str(odd[0]))}: "
-                        "rename them, or give the other files")
+        raise DataError(
+            f"{len(odd)} image file name(s) are not valid UTF-8 text, e.g. {ascii(str(odd[0]))}: "
+            "rename them, or give the other files"
+        )
     return paths
 
 
@@ -74,8 +80,9 @@ def _not_utf8(text):
     return False
 
 
-def predict_images(model, inputs, size=None, classes=None, tta_replicas=1, batch_size=16, masks_dir=None,
-                   postprocess=False):
+def predict_images(
+    model, inputs, size=None, classes=None, tta_replicas=1, batch_size=16, masks_dir=None, postprocess=False
+):
     """One row per image of `inputs` (`image_paths`): its `image_id` (the file name without its
     extension) and `image` (its path), then what the model predicts.
 
@@ -96,8 +103,10 @@ def predict_images(model, inputs, size=None, classes=None, tta_replicas=1, batch
         model = load(model)
     if isinstance(model, Exported):
         if tta_replicas > 1:
-            raise ValueError("test-time augmentation runs on the Keras model: predict with the run, not its export")
-        segmentor, predictor = model.kind != "classifier", model
+            raise ValueError(
+                "test-time augmentation runs on the Keras model: predict with the run, not its export"
+            )
+        segmentor, predictor = model.task != "classification", model
         size, classes = size or model.size, classes or model.classes
     else:
         segmentor = contract(model).predicts_masks
@@ -112,7 +121,9 @@ def predict_images(model, inputs, size=None, classes=None, tta_replicas=1, batch
         masks_dir = Path(masks_dir)
         stems = pd.Series([p.stem for p in paths])
         if stems.duplicated().any():
-            raise DataError(f"images of one name would write one mask file: {first_rows(stems[stems.duplicated()])}")
+            raise DataError(
+                f"images of one name would write one mask file: {first_rows(stems[stems.duplicated()])}"
+            )
         masks_dir.mkdir(parents=True, exist_ok=True)
         # Masks are written here first and moved in at the end: a bad file in a later batch leaves
         # the folder as it was.
@@ -122,8 +133,10 @@ def predict_images(model, inputs, size=None, classes=None, tta_replicas=1, batch
         if staged is not None:
             clashing = [masks_dir / f.name for f in staged.iterdir() if (masks_dir / f.name).exists()]
             if clashing:
-                raise FileExistsError(f"{masks_dir} already holds masks of these names: {first_rows(clashing)}; "
-                                      "give another folder, or remove them")
+                raise FileExistsError(
+                    f"{masks_dir} already holds masks of these names: {first_rows(clashing)}; "
+                    "give another folder, or remove them"
+                )
             for file in sorted(staged.iterdir()):
                 file.replace(masks_dir / file.name)
     finally:
@@ -136,9 +149,11 @@ def _predict(predictor, paths, size, classes, batch_size, segmentor, masks_dir, 
     rows = []
     with progress(len(paths), f"predicting {len(paths)} images") as bar:
         for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
+            chunk = paths[start : start + batch_size]
             originals = [read_image(p) for p in chunk]  # a bad file raises a DataError that names it
-            outputs = predictor.predict(np.stack([resize_bicubic(image, size) for image in originals]), verbose=0)
+            outputs = predictor.predict(
+                np.stack([resize_bicubic(image, size) for image in originals]), verbose=0
+            )
             if segmentor:
                 rows += _mask_rows(chunk, originals, outputs, classes, masks_dir, postprocess)
             else:
@@ -150,9 +165,15 @@ def _predict(predictor, paths, size, classes, batch_size, segmentor, masks_dir, 
 def _class_rows(paths, probabilities, classes):
     """The columns of `dermnet evaluate`'s predictions.csv, less the true label."""
     names = classes or [f"class_{k}" for k in range(probabilities.shape[-1])]
-    return [{"image_id": path.stem, "image": str(path), "predicted": names[int(np.argmax(row))],
-             **{f"p_{name}": float(value) for name, value in zip(names, row)}}
-            for path, row in zip(paths, probabilities)]
+    return [
+        {
+            "image_id": path.stem,
+            "image": str(path),
+            "predicted": names[int(np.argmax(row))],
+            **{f"p_{name}": float(value) for name, value in zip(names, row)},
+        }
+        for path, row in zip(paths, probabilities)
+    ]
 
 
 def _mask_rows(paths, originals, outputs, classes, masks_dir, postprocess):

@@ -134,7 +134,9 @@ class SqueezeExcite(keras.layers.Layer):
         channels = input_shape[-1]
         reduced = max(channels // self.ratio, self.min_units)
         self.squeeze = keras.layers.Dense(reduced, activation="relu", name="squeeze", dtype=self.dtype_policy)
-        self.excite = keras.layers.Dense(channels, activation="sigmoid", name="excite", dtype=self.dtype_policy)
+        self.excite = keras.layers.Dense(
+            channels, activation="sigmoid", name="excite", dtype=self.dtype_policy
+        )
         self.squeeze.build((input_shape[0], channels))
         self.excite.build((input_shape[0], reduced))
 

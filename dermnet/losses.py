@@ -47,14 +47,20 @@ class BatchHardTripletLoss(keras.losses.Loss):
         # The nearest negative: distances to same-class rows lifted above every real distance.
         lifted = distances + ops.cast(same, "float32") * (ops.max(distances) + 1.0)
         hardest_negative = ops.min(lifted, axis=1)
-        valid = ops.cast(ops.logical_and(ops.any(positive_mask, axis=1), ops.logical_not(ops.all(same, axis=1))),
-                         "float32")
+        valid = ops.cast(
+            ops.logical_and(ops.any(positive_mask, axis=1), ops.logical_not(ops.all(same, axis=1))), "float32"
+        )
         losses = ops.relu(hardest_positive - hardest_negative + self.margin) * valid
         # One value for the batch: the mean over valid anchors (Keras' reduction then leaves it as is).
         return ops.sum(losses) / ops.maximum(ops.sum(valid), 1.0)
 
     def get_config(self):
-        return {**super().get_config(), "margin": self.margin, "squared": self.squared, "normalize": self.normalize}
+        return {
+            **super().get_config(),
+            "margin": self.margin,
+            "squared": self.squared,
+            "normalize": self.normalize,
+        }
 
 
 def sampled_triplet_loss(embeddings, role, triplet, margin=0.2, squared=True, normalize=True):
@@ -79,8 +85,10 @@ def sampled_triplet_loss(embeddings, role, triplet, margin=0.2, squared=True, no
     anchors = ops.equal(role, 0)
 
     def partner(kind):  # [B, B]: row j is the anchor i's positive (or negative)
-        return ops.cast(ops.logical_and(ops.logical_and(same_triplet, anchors[:, None]),
-                                        ops.equal(role, kind)[None, :]), "float32")
+        return ops.cast(
+            ops.logical_and(ops.logical_and(same_triplet, anchors[:, None]), ops.equal(role, kind)[None, :]),
+            "float32",
+        )
 
     positive, negative = partner(1), partner(2)
     valid = ops.cast(anchors, "float32") * ops.max(positive, axis=1) * ops.max(negative, axis=1)
@@ -97,8 +105,9 @@ def pairwise_distances(embeddings, squared=False):
     """Euclidean (or squared) distances `[B, B]` between the rows of `embeddings` `[B, D]`, with a
     finite gradient where two rows coincide (the square root's derivative is infinite at 0)."""
     norms = ops.sum(embeddings**2, axis=1)
-    squares = ops.maximum(norms[:, None] - 2.0 * ops.matmul(embeddings, ops.transpose(embeddings)) + norms[None, :],
-                          0.0)
+    squares = ops.maximum(
+        norms[:, None] - 2.0 * ops.matmul(embeddings, ops.transpose(embeddings)) + norms[None, :], 0.0
+    )
     if squared:
         return squares
     zero = ops.cast(ops.less_equal(squares, 1e-16), "float32")
@@ -187,13 +196,18 @@ class BCEDiceLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_true, y_pred = _float32_same_rank(y_true, y_pred)
         # keras' binary_crossentropy averages over the last axis (channels); then over the pixels.
-        cross_entropy = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred),
-                                 axis=tuple(range(1, len(y_pred.shape) - 1)))
+        cross_entropy = ops.mean(
+            keras.losses.binary_crossentropy(y_true, y_pred), axis=tuple(range(1, len(y_pred.shape) - 1))
+        )
         return cross_entropy + self.dice_weight * self.dice.call(y_true, y_pred)
 
     def get_config(self):
-        return {**super().get_config(), "dice_weight": self.dice_weight, "per_image": self.dice.per_image,
-                "smooth": self.dice.smooth}
+        return {
+            **super().get_config(),
+            "dice_weight": self.dice_weight,
+            "per_image": self.dice.per_image,
+            "smooth": self.dice.smooth,
+        }
 
 
 def _float32_same_rank(y_true, y_pred):

@@ -9,9 +9,9 @@ it in a notebook leaves the notebook's own plots as they were."""
 from pathlib import Path
 
 import cv2
+import numpy as np
 from matplotlib import cm, colormaps
 from matplotlib.figure import Figure
-import numpy as np
 from sklearn import metrics
 
 
@@ -22,14 +22,26 @@ def roc_curves(truth, probabilities, class_names, path, reference=None):
     figure, axis = _figure()
     drawn = [k for k, _ in _curve_classes(class_names) if 0 < np.mean(np.asarray(truth) == k) < 1]
     for k in drawn:
-        metrics.RocCurveDisplay.from_predictions(np.asarray(truth) == k, probabilities[:, k], name=class_names[k],
-                                                 ax=axis, drop_intermediate=False, curve_kwargs={"lw": 2},
-                                                 plot_chance_level=k == drawn[-1],
-                                                 chance_level_kw={"color": "grey", "lw": 1})
+        metrics.RocCurveDisplay.from_predictions(
+            np.asarray(truth) == k,
+            probabilities[:, k],
+            name=class_names[k],
+            ax=axis,
+            drop_intermediate=False,
+            curve_kwargs={"lw": 2},
+            plot_chance_level=k == drawn[-1],
+            chance_level_kw={"color": "grey", "lw": 1},
+        )
     for x, y, label in reference or ():
         axis.plot(x, y, "k*", markersize=12, label=label)
-    return _save(figure, axis, path, "ROC curves", "false positive rate (1 - specificity)",
-                 "true positive rate (sensitivity)")
+    return _save(
+        figure,
+        axis,
+        path,
+        "ROC curves",
+        "false positive rate (1 - specificity)",
+        "true positive rate (sensitivity)",
+    )
 
 
 def precision_recall_curves(truth, probabilities, class_names, path):
@@ -40,10 +52,13 @@ def precision_recall_curves(truth, probabilities, class_names, path):
         positive = np.asarray(truth) == k
         if not positive.any():
             continue
-        display = metrics.PrecisionRecallDisplay.from_predictions(positive, probabilities[:, k], name=name, ax=axis,
-                                                                  curve_kwargs={"lw": 2})
+        display = metrics.PrecisionRecallDisplay.from_predictions(
+            positive, probabilities[:, k], name=name, ax=axis, curve_kwargs={"lw": 2}
+        )
         colour = display.line_.get_color()
-        axis.axhline(positive.mean(), ls=":", color=colour, lw=1.5, label=f"{name}: prevalence {positive.mean():.2f}")
+        axis.axhline(
+            positive.mean(), ls=":", color=colour, lw=1.5, label=f"{name}: prevalence {positive.mean():.2f}"
+        )
     return _save(figure, axis, path, "Precision-recall curves", "recall (sensitivity)", "precision")
 
 
@@ -56,12 +71,32 @@ def confusion_matrix(truth, probabilities, class_names, path):
     side = max(4.5, 0.7 * len(class_names) + 2.5)
     figure, axis = _subplots(figsize=(side, side))
     metrics.ConfusionMatrixDisplay(shares, display_labels=list(class_names)).plot(
-        ax=axis, cmap="Blues", include_values=False, colorbar=False, xticks_rotation=45, im_kw={"vmin": 0, "vmax": 1})
+        ax=axis,
+        cmap="Blues",
+        include_values=False,
+        colorbar=False,
+        xticks_rotation=45,
+        im_kw={"vmin": 0, "vmax": 1},
+    )
     for i, j in np.ndindex(counts.shape):
-        axis.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=9,
-                  color="white" if shares[i, j] > 0.5 else "black")
-    return _save(figure, axis, path, "Confusion matrix\n(count; share of the true class)", "predicted", "true",
-                 legend=False)
+        axis.text(
+            j,
+            i,
+            f"{counts[i, j]}\n{shares[i, j]:.0%}",
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="white" if shares[i, j] > 0.5 else "black",
+        )
+    return _save(
+        figure,
+        axis,
+        path,
+        "Confusion matrix\n(count; share of the true class)",
+        "predicted",
+        "true",
+        legend=False,
+    )
 
 
 def calibration_bins(truth, probabilities, bins=10):
@@ -95,15 +130,27 @@ def reliability_diagram(truth, probabilities, path, bins=10, calibrated=None, te
         table = calibration_bins(truth, values, bins)
         filled = table["count"] > 0
         lows, accuracy, count = table["edges"][:-1][filled], table["accuracy"][filled], table["count"][filled]
-        axis.bar(lows, accuracy, width=1 / bins, align="edge", color="tab:blue", edgecolor="white",
-                 label="accuracy of the bin's images (their count above)")
+        axis.bar(
+            lows,
+            accuracy,
+            width=1 / bins,
+            align="edge",
+            color="tab:blue",
+            edgecolor="white",
+            label="accuracy of the bin's images (their count above)",
+        )
         for low, height, n in zip(lows, accuracy, count):
-            axis.text(low + 0.5 / bins, min(height, 0.93) + 0.01, str(n), ha="center", va="bottom",
-                      fontsize=8)
+            axis.text(
+                low + 0.5 / bins, min(height, 0.93) + 0.01, str(n), ha="center", va="bottom", fontsize=8
+            )
         axis.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
         title += "\n" if calibrated is not None else " "  # two panels: narrower titles
-        _label(axis, f"{title}(ECE {table['ece']:.3f}, {bins} bins)", "confidence of the predicted class",
-               "accuracy")
+        _label(
+            axis,
+            f"{title}(ECE {table['ece']:.3f}, {bins} bins)",
+            "confidence of the predicted class",
+            "accuracy",
+        )
     return _write(figure, path)
 
 
@@ -116,17 +163,22 @@ def mask_overlays(images, truth_masks, predicted_masks, jaccards, path, names=No
     for axis, (label, i) in zip(axes, picks):
         image = np.ascontiguousarray(images[i][..., :3]).astype(np.uint8).copy()
         for mask, colour in ((truth_masks[i], (0, 200, 0)), (predicted_masks[i], (230, 0, 0))):
-            contours, _ = cv2.findContours(np.asarray(mask > 0, np.uint8), cv2.RETR_EXTERNAL,
-                                           cv2.CHAIN_APPROX_NONE)
+            contours, _ = cv2.findContours(
+                np.asarray(mask > 0, np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+            )
             cv2.drawContours(image, contours, -1, colour, max(1, image.shape[0] // 150))
         axis.imshow(image)
-        axis.set_title(f"{label}: Jaccard {jaccards[i]:.3f}" + (f"\n{names[i]}" if names else ""), fontsize=10)
+        axis.set_title(
+            f"{label}: Jaccard {jaccards[i]:.3f}" + (f"\n{names[i]}" if names else ""), fontsize=10
+        )
         axis.axis("off")
     figure.suptitle("Masks: truth (green), prediction (red)")
     return _write(figure, path)
 
 
-def heat_maps(images, maps, titles, path, columns=4, title="Grad-CAM: where the predicted class' score comes from"):
+def heat_maps(
+    images, maps, titles, path, columns=4, title="Grad-CAM: where the predicted class' score comes from"
+):
     """Images with their heat maps (e.g. `dermnet.evaluation.gradcam`) blended over them, in a grid."""
     rows = int(np.ceil(len(images) / columns))
     figure, axes = _subplots(rows, columns, figsize=(3 * columns, 3.5 * rows), squeeze=False)
@@ -140,8 +192,11 @@ def heat_maps(images, maps, titles, path, columns=4, title="Grad-CAM: where the 
     scale = figure.colorbar(cm.ScalarMappable(cmap=colormaps["jet"]), ax=axes, shrink=0.8, ticks=[0, 1])
     scale.set_label("heat, relative to the image's highest (each map scaled to [0, 1])")
     height, width = np.shape(maps)[1:3]
-    figure.suptitle(f"{title}\n(maps of {height}×{width} cells, upsampled"
-                    + ("; one cell locates nothing: predict at a larger size" if height * width == 1 else "") + ")")
+    figure.suptitle(
+        f"{title}\n(maps of {height}×{width} cells, upsampled"
+        + ("; one cell locates nothing: predict at a larger size" if height * width == 1 else "")
+        + ")"
+    )
     return _write(figure, path)
 
 
@@ -194,12 +249,27 @@ def subgroup_forest(rows, score, path, reference=None):
             ticks.append(y)
             labels.append(row["label"])
             if row["value"] is None:
-                axis.text(0.5, y, row["note"] or "undefined", transform=beside, ha="center", va="center",
-                          fontsize=8, color="grey", style="italic")
+                axis.text(
+                    0.5,
+                    y,
+                    row["note"] or "undefined",
+                    transform=beside,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="grey",
+                    style="italic",
+                )
                 continue
             low, high = (row["value"], row["value"]) if row["low"] is None else (row["low"], row["high"])
-            axis.errorbar(row["value"], y, xerr=[[row["value"] - low], [high - row["value"]]], fmt="o",
-                          color="tab:blue", capsize=3)
+            axis.errorbar(
+                row["value"],
+                y,
+                xerr=[[row["value"] - low], [high - row["value"]]],
+                fmt="o",
+                color="tab:blue",
+                capsize=3,
+            )
         y += 1.5
     value, low, high = reference or (None, None, None)
     if value is not None and np.isfinite(value):

@@ -5,7 +5,7 @@
 and, for a quantized one, what quantization cost. The ONNX file carries the same description in its
 metadata (`metadata_props["dermnet"]`), so that it travels with the file alone; a `.tflite` file carries
 none (writing TFLite metadata needs `tflite-support`, which is no longer maintained), and `load` reads its
-size and kind off its tensors when no `dermnet.json` lies beside it.
+size and task off its tensors when no `dermnet.json` lies beside it.
 
 Neither runtime has dermnet's decoder, so the model takes pixels: float32 `[batch, height, width, 3]`, RGB
 values in [0, 255] of the image stretched to the model's size by `dermnet.serving.resize_bicubic`
@@ -44,14 +44,17 @@ RUNTIMES = {"onnx": "onnxruntime", "litert": "ai-edge-litert"}
 QUANTIZATIONS = ("float16", "int8")
 TOLERANCE = 1e-4  # float32 exports against the Keras model, on the same pixels
 DESCRIPTION = "dermnet.json"
-INPUT = ("float32 [batch, {h}, {w}, 3]: RGB values in [0, 255] of the image stretched to {h}x{w} with OpenCV's "
-         "bicubic kernel on float input, not rounded (cv2.resize(image.astype('float32'), ({w}, {h}), "
-         "interpolation=cv2.INTER_CUBIC); dermnet.serving.resize_bicubic), EXIF orientation not applied; uint8 "
-         "pixels resized and rounded are within one grey level; the model normalises them itself")
+INPUT = (
+    "float32 [batch, {h}, {w}, 3]: RGB values in [0, 255] of the image stretched to {h}x{w} with OpenCV's "
+    "bicubic kernel on float input, not rounded (cv2.resize(image.astype('float32'), ({w}, {h}), "
+    "interpolation=cv2.INTER_CUBIC); dermnet.serving.resize_bicubic), EXIF orientation not applied; uint8 "
+    "pixels resized and rounded are within one grey level; the model normalises them itself"
+)
 
 
-def export_run(run, out, format, *, quantize=None, max_drop=None, score_on=None, calibration_images=200,
-               overwrite=False):
+def export_run(
+    run, out, format, *, quantize=None, max_drop=None, score_on=None, calibration_images=200, overwrite=False
+):
     """`dermnet export --format onnx|litert`: a run's model through `export_portable`, checked on validation
     images of its data set where they are here (else odd images drawn at export); quantized, calibrated on
     `calibration_images` of its training split (drawn with seed 0) and scored on its validation split, or
@@ -78,36 +81,67 @@ def export_run(run, out, format, *, quantize=None, max_drop=None, score_on=None,
         options["check_images"] = [path for path in checked["image"][:8] if Path(path).is_file()]
     if quantize:
         if splits is None:
-            raise ValueError(f"{run.source}: --quantize calibrates on the run's training images and scores its "
-                             f"validation split; its data set ({run.dataset or 'none recorded'}) is not here")
+            raise ValueError(
+                f"{run.source}: --quantize calibrates on the run's training images and scores its "
+                f"validation split; its data set ({run.dataset or 'none recorded'}) is not here"
+            )
         if score_on:
             options["scoring"], options["scored_on"] = from_csv(score_on), str(score_on)
         elif splits[1] is not None:
             options["scoring"], options["scored_on"] = splits[1], f"the validation split of {run.dataset}"
         else:
-            raise ValueError(f"{run.dataset} has no validation split to score quantization on: give --score-on CSV")
+            raise ValueError(
+                f"{run.dataset} has no validation split to score quantization on: give --score-on CSV"
+            )
         train = splits[0].sample(min(len(splits[0]), calibration_images), random_state=0)
         options["calibration"] = list(train["image"]) if quantize == "int8" else []
         options["challenge"] = challenge_of(str(run.dataset)) if not score_on else None
-    return export_portable(run.model, out, format, run.prediction_size, run.classes, keep=[run.model_path],
-                           overwrite=overwrite, **options)
+    return export_portable(
+        run.model,
+        out,
+        format,
+        run.prediction_size,
+        run.classes,
+        keep=[run.model_path],
+        overwrite=overwrite,
+        **options,
+    )
 
 
 def summary(description):
     """What `dermnet export` prints of an export's `dermnet.json`: its check, and what quantization cost."""
     check = description["check"]
     worst = max(check["max_abs_difference"].values())
-    lines = [f"checked in {check['runtime']} on {check['count']} images: at most {worst:.1e} from the Keras model"
-             + (f" (tolerance {check['tolerance']:.0e})" if check["tolerance"] else "")]
+    lines = [
+        f"checked in {check['runtime']} on {check['count']} images: at most {worst:.1e} from the Keras model"
+        + (f" (tolerance {check['tolerance']:.0e})" if check["tolerance"] else "")
+    ]
     if "score" in description:
         score = description["score"]
-        lines.append(f"{description['quantization']}: {score['name']} {score['before']:.4f} → {score['after']:.4f} "
-                     f"(drop {score['drop']:+.4f}) on {score['images']} images of {score['scored_on']}")
+        lines.append(
+            f"{description['quantization']}: {score['name']} {score['before']:.4f} → {score['after']:.4f} "
+            f"(drop {score['drop']:+.4f}) on {score['images']} images of {score['scored_on']}"
+        )
     return "\n".join(lines)
 
 
-def export_portable(model, out, format, size, classes=None, *, quantize=None, check_images=(), calibration=(),
-                    scoring=None, scored_on=None, challenge=None, max_drop=None, keep=(), overwrite=False):
+def export_portable(
+    model,
+    out,
+    format,
+    size,
+    classes=None,
+    *,
+    quantize=None,
+    check_images=(),
+    calibration=(),
+    scoring=None,
+    scored_on=None,
+    challenge=None,
+    max_drop=None,
+    keep=(),
+    overwrite=False,
+):
     """Writes `model` as an ONNX or LiteRT folder `out` (module docstring), after checking it in its runtime.
 
     The check: `check_images` (image files; odd ones are drawn when none are given) go through dermnet's
@@ -142,21 +176,30 @@ def export_portable(model, out, format, size, classes=None, *, quantize=None, ch
     if quantize not in (None, *QUANTIZATIONS):
         raise ValueError(f"quantize is one of {QUANTIZATIONS}; got {quantize!r}")
     out = check_target(out, overwrite, keep)
-    network, kind = inference_model(model), contract(model).kind
+    network, task = inference_model(model), contract(model).task
     if contract(model).stream == "metadata" or len(network.inputs) != 1:
-        raise ValueError(f"{model.name} takes more than an image (its inputs: {[i.name for i in network.inputs]}): "
-                         "the ONNX and LiteRT exports take pixels alone")
+        raise ValueError(
+            f"{model.name} takes more than an image (its inputs: {[i.name for i in network.inputs]}): "
+            "the ONNX and LiteRT exports take pixels alone"
+        )
     if quantize == "int8" and not len(calibration):
         raise ValueError("an int8 export calibrates on the run's training images: none were given")
     if quantize and scoring is None:
         raise ValueError("a quantized export is scored before and after: give the images to score on")
     size = tuple(int(s) for s in size)
-    description = {"model": model.name, "format": format, "file": FILES[format], "kind": kind,
-                   "classes": list(classes) if classes else None, "size": list(size),
-                   "input": {"name": "image", "description": INPUT.format(h=size[0], w=size[1])},
-                   "outputs": _outputs(kind), "quantization": quantize or "none",
-                   "converted_by": f"keras {keras.__version__} model.export(format={format!r})",
-                   "dermnet_version": __version__}
+    description = {
+        "model": model.name,
+        "format": format,
+        "file": FILES[format],
+        "task": task,
+        "classes": list(classes) if classes else None,
+        "size": list(size),
+        "input": {"name": "image", "description": INPUT.format(h=size[0], w=size[1])},
+        "outputs": _outputs(task),
+        "quantization": quantize or "none",
+        "converted_by": f"keras {keras.__version__} model.export(format={format!r})",
+        "dermnet_version": __version__,
+    }
     with tempfile.TemporaryDirectory() as folder:
         plain = Path(folder) / FILES[format]
         _convert(network, plain, format, size)
@@ -164,16 +207,24 @@ def export_portable(model, out, format, size, classes=None, *, quantize=None, ch
         if quantize:
             exported = Path(folder) / f"quantized.{plain.suffix[1:]}"
             _quantize(network, plain, exported, format, quantize, size, calibration)
-            description["calibrated_on"] = f"{len(calibration)} training images" if quantize == "int8" else None
-        description["check"] = check(network, exported, size, check_images, tolerance=None if quantize else TOLERANCE)
+            description["calibrated_on"] = (
+                f"{len(calibration)} training images" if quantize == "int8" else None
+            )
+        description["check"] = check(
+            network, exported, size, check_images, tolerance=None if quantize else TOLERANCE
+        )
         if quantize:
-            description["score"] = {**_score_change(load(plain), load(exported), scoring, size, classes,
-                                                    challenge, kind), "scored_on": scored_on or "given images"}
+            description["score"] = {
+                **_score_change(load(plain), load(exported), scoring, size, classes, challenge, task),
+                "scored_on": scored_on or "given images",
+            }
             drop = description["score"]["drop"]
             if quantize == "int8" and max_drop is not None and drop > max_drop:
-                raise ValueError(f"{model.name} int8: {description['score']['name']} drops by {drop:.4f} "
-                                 f"({description['score']['before']:.4f} → {description['score']['after']:.4f}), "
-                                 f"more than --max-drop {max_drop}: not written")
+                raise ValueError(
+                    f"{model.name} int8: {description['score']['name']} drops by {drop:.4f} "
+                    f"({description['score']['before']:.4f} → {description['score']['after']:.4f}), "
+                    f"more than --max-drop {max_drop}: not written"
+                )
         if format == "onnx":
             _embed(exported, description)
 
@@ -186,13 +237,18 @@ def export_portable(model, out, format, size, classes=None, *, quantize=None, ch
     return description
 
 
-def _outputs(kind):
-    masks = "float32 [batch, height, width, masks]: mask probabilities at the model's size (resize to the image)"
-    if kind == "classifier":
+def _outputs(task):
+    masks = (
+        "float32 [batch, height, width, masks]: mask probabilities at the model's size (resize to the image)"
+    )
+    if task == "classification":
         return {"probabilities": "float32 [batch, classes]"}
-    if kind == "segmentor":
+    if task == "segmentation":
         return {"masks": masks}
-    return {"masks": masks, "presence": "float32 [batch, masks]: each attribute's probability of being present"}
+    return {
+        "masks": masks,
+        "presence": "float32 [batch, masks]: each attribute's probability of being present",
+    }
 
 
 def _convert(network, path, format, size, **converter):
@@ -204,6 +260,7 @@ def _convert(network, path, format, size, **converter):
 def _quantize(network, plain, out, format, mode, size, calibration):
     """The runtimes' own quantizers: onnxruntime's static QDQ quantizer and float16 converter; the TFLite
     converter's representative dataset and float16 type."""
+
     def batches():  # one image a batch, as the converters' examples feed them
         return (_pixels([path], size) for path in calibration)
 
@@ -233,10 +290,18 @@ def _quantize(network, plain, out, format, mode, size, calibration):
             return None if batch is None else {"image": batch}
 
     prepared = out.with_name("prepared.onnx")  # shape inference and folding first, as onnxruntime advises
-    quantization.quant_pre_process(str(plain), str(prepared), skip_symbolic_shape=True)  # fixed shapes: no sympy
-    quantization.quantize_static(str(prepared), str(out), Reader(), quant_format=quantization.QuantFormat.QDQ,
-                                 per_channel=True, activation_type=quantization.QuantType.QUInt8,
-                                 weight_type=quantization.QuantType.QInt8)
+    quantization.quant_pre_process(
+        str(plain), str(prepared), skip_symbolic_shape=True
+    )  # fixed shapes: no sympy
+    quantization.quantize_static(
+        str(prepared),
+        str(out),
+        Reader(),
+        quant_format=quantization.QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=quantization.QuantType.QUInt8,
+        weight_type=quantization.QuantType.QInt8,
+    )
 
 
 def _pixels(paths, size):
@@ -260,16 +325,26 @@ def check(network, path, size, images=(), tolerance=TOLERANCE):
         exported = load(path)
         expected = _as_dict(network.predict(pixels, verbose=0))
         got = _as_dict(exported.predict(pixels))
-    differences = {name: float(np.max(np.abs(np.asarray(got[name], "float32") - np.asarray(value, "float32"))))
-                   for name, value in expected.items()}
+    differences = {
+        name: float(np.max(np.abs(np.asarray(got[name], "float32") - np.asarray(value, "float32"))))
+        for name, value in expected.items()
+    }
     worst = max(differences, key=differences.get)
     passed = tolerance is None or differences[worst] <= tolerance
     if not passed:
-        raise ValueError(f"{network.name} in {exported.runtime}: its {worst!r} differs from the Keras model's by "
-                         f"{differences[worst]:.2e} (more than {tolerance:.0e}) on {len(files)} images: not written")
-    return {"runtime": exported.runtime, "against": "the Keras model on the same pixels (dermnet predict)",
-            "count": len(files), "images": [Path(f).name for f in files] if images else "odd images drawn at export",
-            "max_abs_difference": differences, "tolerance": tolerance, "passed": passed}
+        raise ValueError(
+            f"{network.name} in {exported.runtime}: its {worst!r} differs from the Keras model's by "
+            f"{differences[worst]:.2e} (more than {tolerance:.0e}) on {len(files)} images: not written"
+        )
+    return {
+        "runtime": exported.runtime,
+        "against": "the Keras model on the same pixels (dermnet predict)",
+        "count": len(files),
+        "images": [Path(f).name for f in files] if images else "odd images drawn at export",
+        "max_abs_difference": differences,
+        "tolerance": tolerance,
+        "passed": passed,
+    }
 
 
 def odd_images(folder):
@@ -289,19 +364,29 @@ def _as_dict(outputs):
     return dict(outputs) if isinstance(outputs, dict) else {"output": outputs}
 
 
-def _score_change(before, after, df, size, classes, challenge, kind):
+def _score_change(before, after, df, size, classes, challenge, task):
     """The headline score of the float32 export and the quantized one on the images of `df`."""
-    scores = [_headline(model, df, size, classes, challenge, kind) for model in (before, after)]
+    scores = [_headline(model, df, size, classes, challenge, task) for model in (before, after)]
     name = "overall" if "overall" in scores[0] else "balanced_accuracy"
-    return {"name": name, "before": scores[0][name], "after": scores[1][name], "drop": scores[0][name] - scores[1][name],
-            "images": len(df), "headline_before": scores[0], "headline_after": scores[1]}
+    return {
+        "name": name,
+        "before": scores[0][name],
+        "after": scores[1][name],
+        "drop": scores[0][name] - scores[1][name],
+        "images": len(df),
+        "headline_before": scores[0],
+        "headline_after": scores[1],
+    }
 
 
-def _headline(model, df, size, classes, challenge, kind, batch_size=16):
+def _headline(model, df, size, classes, challenge, task, batch_size=16):
     paths = list(df["image"])
-    outputs = [_as_dict(model.predict(_pixels(paths[k:k + batch_size], size))) for k in range(0, len(paths), batch_size)]
+    outputs = [
+        _as_dict(model.predict(_pixels(paths[k : k + batch_size], size)))
+        for k in range(0, len(paths), batch_size)
+    ]
     outputs = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
-    if kind != "classifier":
+    if task != "classification":
         scores = mask_scores(df, outputs["masks"])
     else:
         scores = challenge_scores(challenge, class_indices(df, classes), outputs["output"], classes)
@@ -326,7 +411,7 @@ class Exported:
         description: its `dermnet.json` (beside it, else the ONNX file's metadata, else read off its tensors).
         size: `(height, width)` it takes.
         classes: class (or mask) names in output order, or None.
-        kind: "classifier", "segmentor" or "attributes".
+        task: "classification", "segmentation" or "attributes".
         runtime: the runtime and its version.
         name: the model's name.
     """
@@ -367,8 +452,9 @@ class Exported:
             ranks = {name: len(detail["shape"]) for name, detail in outputs.items()}
         self.size = tuple(self.description.get("size") or shape[1:3])
         self.classes = self.description.get("classes")
-        self.kind = self.description.get("kind") or (
-            "attributes" if len(ranks) > 1 else "segmentor" if 4 in ranks.values() else "classifier")
+        self.task = self.description.get("task") or (
+            "attributes" if len(ranks) > 1 else "segmentation" if 4 in ranks.values() else "classification"
+        )
         self.name = self.description.get("model", path.stem)
 
     def predict(self, pixels, verbose=0):
@@ -376,14 +462,17 @@ class Exported:
         or for the attribute network `{"masks", "presence"}`. `verbose` is for Keras' signature."""
         pixels = np.ascontiguousarray(pixels, dtype="float32")
         if self.path.suffix == ".onnx":
-            answers = dict(zip(self._names, self._session.run(None, {self._session.get_inputs()[0].name: pixels})))
+            answers = dict(
+                zip(self._names, self._session.run(None, {self._session.get_inputs()[0].name: pixels}))
+            )
         else:
             # LiteRT resizes its input for the batch (the converter writes batch 1)
             answers = self._runner(**{next(iter(self._runner.get_input_details())): pixels})
         if len(answers) == 1:
             return np.asarray(next(iter(answers.values())))
-        return {name: np.asarray(answers[key]) for name in ("masks", "presence")
-                for key in answers if name in key}
+        return {
+            name: np.asarray(answers[key]) for name in ("masks", "presence") for key in answers if name in key
+        }
 
 
 def load(path):
@@ -394,4 +483,6 @@ def load(path):
 def is_exported(source):
     """Whether `source` names an ONNX or LiteRT export (a `.onnx` / `.tflite` file, or a folder with one)."""
     path = Path(str(source))
-    return path.suffix in (".onnx", ".tflite") or (path.is_dir() and any((path / f).is_file() for f in FILES.values()))
+    return path.suffix in (".onnx", ".tflite") or (
+        path.is_dir() and any((path / f).is_file() for f in FILES.values())
+    )

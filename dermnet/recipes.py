@@ -45,55 +45,105 @@ class _Rule(NamedTuple):
 
 def _number(low=0, high=math.inf, whole=False):
     kind = int if whole else (int, float)
-    text = f"{'a whole' if whole else 'a'} number" + (f" from {low}" if low > -math.inf else "") + (
-        f" to {high}" if high < math.inf else "")
+    text = (
+        f"{'a whole' if whole else 'a'} number"
+        + (f" from {low}" if low > -math.inf else "")
+        + (f" to {high}" if high < math.inf else "")
+    )
     return _Rule(text, lambda v: isinstance(v, kind) and not isinstance(v, bool) and low <= v <= high)
 
 
 _FLAG = _Rule("true or false", lambda v: isinstance(v, bool))
 # A metric's, preset's or backbone's name: never a path or an address.
-_NAME = _Rule("a name of letters, digits and underscores",
-              lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_]+", v) is not None)
+_NAME = _Rule(
+    "a name of letters, digits and underscores",
+    lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_]+", v) is not None,
+)
 
 
 def _one_of(*options):
     return _Rule(f"one of {', '.join(options)}", lambda v: isinstance(v, str) and v in options)
 
 
-_OPTIMIZER_COMMON = {"weight_decay": _number(), "clipnorm": _number(), "clipvalue": _number(),
-                     "global_clipnorm": _number()}
+_OPTIMIZER_COMMON = {
+    "weight_decay": _number(),
+    "clipnorm": _number(),
+    "clipvalue": _number(),
+    "global_clipnorm": _number(),
+}
 _OPTIMIZERS = {
-    "Adam": (keras.optimizers.Adam, {"beta_1": _number(high=1), "beta_2": _number(high=1),
-                                     "epsilon": _number(), "amsgrad": _FLAG, **_OPTIMIZER_COMMON}),
-    "RMSprop": (keras.optimizers.RMSprop, {"rho": _number(high=1), "momentum": _number(high=1),
-                                           "epsilon": _number(), "centered": _FLAG, **_OPTIMIZER_COMMON}),
+    "Adam": (
+        keras.optimizers.Adam,
+        {
+            "beta_1": _number(high=1),
+            "beta_2": _number(high=1),
+            "epsilon": _number(),
+            "amsgrad": _FLAG,
+            **_OPTIMIZER_COMMON,
+        },
+    ),
+    "RMSprop": (
+        keras.optimizers.RMSprop,
+        {
+            "rho": _number(high=1),
+            "momentum": _number(high=1),
+            "epsilon": _number(),
+            "centered": _FLAG,
+            **_OPTIMIZER_COMMON,
+        },
+    ),
     "SGD": (keras.optimizers.SGD, {"momentum": _number(high=1), "nesterov": _FLAG, **_OPTIMIZER_COMMON}),
 }
 _DECAY = {"decay_epochs": _number(), "decay_steps": _number()}
 _SCHEDULES = {
-    "ExponentialDecay": (keras.optimizers.schedules.ExponentialDecay,
-                         {"decay_rate": _number(), "staircase": _FLAG, **_DECAY}),
-    "InverseTimeDecay": (keras.optimizers.schedules.InverseTimeDecay,
-                         {"decay_rate": _number(), "staircase": _FLAG, **_DECAY}),
-    "PolynomialDecay": (keras.optimizers.schedules.PolynomialDecay,
-                        {"end_learning_rate": _number(), "power": _number(), "cycle": _FLAG, **_DECAY}),
+    "ExponentialDecay": (
+        keras.optimizers.schedules.ExponentialDecay,
+        {"decay_rate": _number(), "staircase": _FLAG, **_DECAY},
+    ),
+    "InverseTimeDecay": (
+        keras.optimizers.schedules.InverseTimeDecay,
+        {"decay_rate": _number(), "staircase": _FLAG, **_DECAY},
+    ),
+    "PolynomialDecay": (
+        keras.optimizers.schedules.PolynomialDecay,
+        {"end_learning_rate": _number(), "power": _number(), "cycle": _FLAG, **_DECAY},
+    ),
     # A linear warm-up to `warmup_target`, then a cosine from there (Ha, Liu and Liu's schedule).
-    "CosineDecay": (keras.optimizers.schedules.CosineDecay,
-                    {"alpha": _number(high=1), "warmup_target": _number(), "warmup_epochs": _number(),
-                     "warmup_steps": _number(), **_DECAY}),
+    "CosineDecay": (
+        keras.optimizers.schedules.CosineDecay,
+        {
+            "alpha": _number(high=1),
+            "warmup_target": _number(),
+            "warmup_epochs": _number(),
+            "warmup_steps": _number(),
+            **_DECAY,
+        },
+    ),
 }
-_WATCHING = {"monitor": _NAME, "mode": _one_of("auto", "min", "max"), "min_delta": _number(),
-             "patience": _number(whole=True), "verbose": _number(high=2, whole=True)}
+_WATCHING = {
+    "monitor": _NAME,
+    "mode": _one_of("auto", "min", "max"),
+    "min_delta": _number(),
+    "patience": _number(whole=True),
+    "verbose": _number(high=2, whole=True),
+}
 _ANY_NUMBER = _number(-math.inf)
 _BASELINE = _Rule("a number or null", lambda v: v is None or _ANY_NUMBER.test(v))
 _FACTOR = _Rule("a number between 0 and 1", lambda v: _ANY_NUMBER.test(v) and 0 < v < 1)
 _CALLBACKS = {
-    "EarlyStopping": (keras.callbacks.EarlyStopping,
-                      {**_WATCHING, "baseline": _BASELINE, "restore_best_weights": _FLAG,
-                       "start_from_epoch": _number(whole=True)}),
-    "ReduceLROnPlateau": (keras.callbacks.ReduceLROnPlateau,
-                          {**_WATCHING, "factor": _FACTOR, "cooldown": _number(whole=True),
-                           "min_lr": _number()}),
+    "EarlyStopping": (
+        keras.callbacks.EarlyStopping,
+        {
+            **_WATCHING,
+            "baseline": _BASELINE,
+            "restore_best_weights": _FLAG,
+            "start_from_epoch": _number(whole=True),
+        },
+    ),
+    "ReduceLROnPlateau": (
+        keras.callbacks.ReduceLROnPlateau,
+        {**_WATCHING, "factor": _FACTOR, "cooldown": _number(whole=True), "min_lr": _number()},
+    ),
 }
 _LOSSES = {
     "DiceLoss": (losses.DiceLoss, {"per_image": _FLAG, "smooth": _number()}),
@@ -102,47 +152,64 @@ _LOSSES = {
 
 # A recipe's post-processing of predicted masks: the arguments of
 # `dermnet.evaluation.postprocess.postprocess_masks`.
-_POSTPROCESS = {"threshold": _FACTOR, "opening": _number(whole=True), "closing": _number(whole=True),
-                "fill_holes": _FLAG, "largest_component": _FLAG, "crf": _FLAG}
+_POSTPROCESS = {
+    "threshold": _FACTOR,
+    "opening": _number(whole=True),
+    "closing": _number(whole=True),
+    "fill_holes": _FLAG,
+    "largest_component": _FLAG,
+    "crf": _FLAG,
+}
 
 
 def _check_postprocess(options):
     """`options` names only `_POSTPROCESS`'s arguments, each with a value its rule allows."""
     if not isinstance(options, dict):
-        raise RecipeError("postprocess is {argument: value} of dermnet.evaluation.postprocess."
-                          f"postprocess_masks, not {options!r}")
+        raise RecipeError(
+            "postprocess is {argument: value} of dermnet.evaluation.postprocess."
+            f"postprocess_masks, not {options!r}"
+        )
     for argument, value in options.items():
         if argument not in _POSTPROCESS:
-            raise RecipeError(f"postprocess argument {argument!r} is not one a recipe may give "
-                              f"(allowed: {', '.join(_POSTPROCESS)})")
+            raise RecipeError(
+                f"postprocess argument {argument!r} is not one a recipe may give "
+                f"(allowed: {', '.join(_POSTPROCESS)})"
+            )
         if not _POSTPROCESS[argument].test(value):
-            raise RecipeError(f"postprocess {argument}={value!r} is refused: a recipe gives "
-                              f"{_POSTPROCESS[argument].text}")
+            raise RecipeError(
+                f"postprocess {argument}={value!r} is refused: a recipe gives {_POSTPROCESS[argument].text}"
+            )
 
 
 def _allowed(table, kind, spec):
     """Checks that `spec` (`{"class_name": ..., "config": {...}}`) names a class of `table` with arguments
     its rules allow."""
-    if not (isinstance(spec, dict) and set(spec) == {"class_name", "config"}
-            and isinstance(spec["config"], dict)):
-        raise RecipeError(f"a {kind} is {{\"class_name\": ..., \"config\": {{...}}}}, not {spec!r}")
+    if not (
+        isinstance(spec, dict) and set(spec) == {"class_name", "config"} and isinstance(spec["config"], dict)
+    ):
+        raise RecipeError(f'a {kind} is {{"class_name": ..., "config": {{...}}}}, not {spec!r}')
     name, config = spec["class_name"], spec["config"]
     if name not in table:
-        raise RecipeError(f"{kind} {name!r} is not one a recipe may name (a recipe is data; allowed: "
-                          f"{', '.join(sorted(table))})")
+        raise RecipeError(
+            f"{kind} {name!r} is not one a recipe may name (a recipe is data; allowed: "
+            f"{', '.join(sorted(table))})"
+        )
     rules = table[name][1]
     for argument, value in config.items():
         if argument not in rules:
-            raise RecipeError(f"{name}'s argument {argument!r} is not one a recipe may give "
-                              f"(allowed: {', '.join(rules)})")
+            raise RecipeError(
+                f"{name}'s argument {argument!r} is not one a recipe may give (allowed: {', '.join(rules)})"
+            )
         if not rules[argument].test(value):
-            raise RecipeError(f"{name}'s argument {argument}={value!r} is refused: a recipe gives "
-                              f"{rules[argument].text}")
+            raise RecipeError(
+                f"{name}'s argument {argument}={value!r} is refused: a recipe gives {rules[argument].text}"
+            )
 
 
 def _check_model_kwargs(model_kwargs):
     """Model arguments are numbers, flags, names and lists of them; the weights come from the run, never a
     recipe (a recipe naming a file to load would be code)."""
+
     def plain(value):
         if isinstance(value, (list, tuple)):
             return all(map(plain, value))
@@ -150,8 +217,10 @@ def _check_model_kwargs(model_kwargs):
 
     for name, value in model_kwargs.items():
         if name == "weights" or not plain(value):
-            raise RecipeError(f"model_kwargs {name}={value!r} is refused: a recipe gives a model numbers, "
-                              "flags and names (of letters, digits and underscores), never its weights")
+            raise RecipeError(
+                f"model_kwargs {name}={value!r} is refused: a recipe gives a model numbers, "
+                "flags and names (of letters, digits and underscores), never its weights"
+            )
 
 
 @contextlib.contextmanager
@@ -297,9 +366,10 @@ class Recipe:
         if self.resize:
             changes["resize"] = tuple(round(s * side / self.input_shape[0]) for s in self.resize)
         if self.postprocess:  # radii in pixels: they scale with the images, an element of 1 at least
-            changes["postprocess"] = {k: max(1, round(v * side / self.input_shape[0]))
-                                      if k in ("opening", "closing") and v else v
-                                      for k, v in self.postprocess.items()}
+            changes["postprocess"] = {
+                k: max(1, round(v * side / self.input_shape[0])) if k in ("opening", "closing") and v else v
+                for k, v in self.postprocess.items()
+            }
         augmentation = get_augmentation(self.augment)
         if augmentation.crop:
             changes["augment"] = dataclasses.replace(augmentation, crop=(side, side)).to_config()
@@ -382,8 +452,10 @@ def _ray2020(name, finetune_freeze, densenet201_epochs, note):
     head = Phase("head", "backbone", 3, "Adam", 1e-4)
     finetune = Phase("finetune", finetune_freeze, 20, "Adam", 1e-4)  # InceptionV3, Inception-ResNet-v2: 20
     per_model = {
-        "densenet201": {"batch_size": 32,
-                        "phases": (head, dataclasses.replace(finetune, epochs=densenet201_epochs))},
+        "densenet201": {
+            "batch_size": 32,
+            "phases": (head, dataclasses.replace(finetune, epochs=densenet201_epochs)),
+        },
         # "After 3 epochs, we unfroze the final convolutional block ... for 20 epochs. The learning rate
         # was set to 0.001 and Adam Optimizer was used."
         "vgg16": {"phases": tuple(dataclasses.replace(p, learning_rate=1e-3) for p in (head, finetune))},
@@ -400,22 +472,31 @@ def _ray2020(name, finetune_freeze, densenet201_epochs, note):
         phases=(head, finetune),
         per_model=per_model,
         notes=f"{note} From the text: 192×256 inputs, Adam, VGG16 at 1e-3 (3 epochs on the head, then 20 "
-        "on its last block; the text's \"total of 30 epochs\" does not add up and is not followed), "
+        'on its last block; the text\'s "total of 30 epochs" does not add up and is not followed), '
         "InceptionV3 and Inception-ResNet-v2 20 epochs, DenseNet-201 27 (last block) and 20 (all layers), "
         "the baseline CNN at 0.01 for 35 epochs. The text gives no learning-rate schedule and none is used. "
         "dermnet's choices where it is silent: Adam 1e-4 for the networks other than VGG16, the 3-epoch head "
         "phase for them too (the text describes it for VGG16), batch 64 (32 for DenseNet-201), 20 epochs "
-        "for any other backbone. The baseline's input size is garbled in the text (\"64×4\"): the baseline "
+        'for any other backbone. The baseline\'s input size is garbled in the text ("64×4"): the baseline '
         "trains at the recipe's 192×256. The paper split HAM10000 per image (7,210 / 1,803 / 1,002); "
-        "dermnet's manifest splits by lesion: `dermnet.data.split(df, RAY2020_SPLIT, group_by=\"image\")` "
+        'dermnet\'s manifest splits by lesion: `dermnet.data.split(df, RAY2020_SPLIT, group_by="image")` '
         "gives the paper's.",
     )
 
 
-register(_ray2020("ray2020", "top", 27,
-                  "Phase 2 unfreezes from the paper's point per backbone (Table 2, 'top layers')."))
-register(_ray2020("ray2020_all", "none", 20,
-                  "Phase 2 trains all layers (Table 3), as the paper did for InceptionV3 and DenseNet-201."))
+register(
+    _ray2020(
+        "ray2020", "top", 27, "Phase 2 unfreezes from the paper's point per backbone (Table 2, 'top layers')."
+    )
+)
+register(
+    _ray2020(
+        "ray2020_all",
+        "none",
+        20,
+        "Phase 2 trains all layers (Table 3), as the paper did for InceptionV3 and DenseNet-201.",
+    )
+)
 
 register(
     Recipe(
@@ -441,8 +522,10 @@ register(
             ),
         ),
         # Section II-G: Inception-v4 at 299 with per-image normalisation; ResNet-101 at the standard 224.
-        per_model={"inception_v4": {"model_kwargs": {"preprocessing": "per_image"}},
-                   "resnet101": {"input_shape": (224, 224, 3)}},
+        per_model={
+            "inception_v4": {"model_kwargs": {"preprocessing": "per_image"}},
+            "resnet101": {"input_shape": (224, 224, 3)},
+        },
         notes="The paper's: Inception-v4 at 299×299 with per-image mean subtraction, ResNet-101 at 224×224, "
         "test-time augmentation pooled by the average, two binary SVMs (melanoma and keratosis, each "
         "against the rest) stacking the members over 3 views per image (dermnet.evaluation.Stacker, which "
@@ -481,8 +564,10 @@ register(
 )
 
 # Xue et al. 2018, tasks 2 and 3: the learning rate ×0.1 every 100 epochs.
-_TENFOLD_DROP_EVERY_100_EPOCHS = {"class_name": "ExponentialDecay",
-                                  "config": {"decay_rate": 0.1, "decay_epochs": 100, "staircase": True}}
+_TENFOLD_DROP_EVERY_100_EPOCHS = {
+    "class_name": "ExponentialDecay",
+    "config": {"decay_rate": 0.1, "decay_epochs": 100, "staircase": True},
+}
 
 
 register(
@@ -497,8 +582,17 @@ register(
         # Batches of 64: plain images for the cross-entropy, alternating with 21 triplets (63 images)
         # for the triplet loss (dermnet.data.triplets)
         batch_size=64,
-        phases=(Phase("train", "none", 500, "SGD", 1e-3, optimizer_args={"momentum": 0.9},
-                      schedule=_TENFOLD_DROP_EVERY_100_EPOCHS),),
+        phases=(
+            Phase(
+                "train",
+                "none",
+                500,
+                "SGD",
+                1e-3,
+                optimizer_args={"momentum": 0.9},
+                schedule=_TENFOLD_DROP_EVERY_100_EPOCHS,
+            ),
+        ),
         # "Triplet sampling" and "Training": anchor and positive from a minority class, the hardest
         # negative of the majority class, squared distances (eq. 3), the cross-entropy and the triplet
         # loss trained alternately, the triplets drawn anew every 10 epochs.
@@ -529,8 +623,7 @@ register(
         input_shape=(224, 224, 3),
         augment="xue2018_task2",
         batch_size=32,
-        phases=(Phase("train", "none", 300, "Adam", 1e-3,
-                      schedule=_TENFOLD_DROP_EVERY_100_EPOCHS),),
+        phases=(Phase("train", "none", 300, "Adam", 1e-3, schedule=_TENFOLD_DROP_EVERY_100_EPOCHS),),
         notes="From the text: 224×224 inputs, flips, rotations and colour jitter, the two losses, Adam at 1e-3 "
         "×0.1 every 100 epochs, batch 32, 300 epochs. dermnet's: rotations as 90° turns and the jitter's "
         "ranges (task 1's); the encoder trains from the start (the text freezes nothing for task 2).",
@@ -549,8 +642,12 @@ register(
         per_model={
             # Section I-D: the VGG16 U-net trains 100 epochs with the ImageNet layers frozen, then 100
             # with every layer; the 8192-unit network and its BN variant 220 epochs each.
-            "unet_vgg16": {"phases": (Phase("decoder", "backbone", 100, "Adam", 1e-4),
-                                      Phase("finetune", "none", 100, "Adam", 1e-5))},
+            "unet_vgg16": {
+                "phases": (
+                    Phase("decoder", "backbone", 100, "Adam", 1e-4),
+                    Phase("finetune", "none", 100, "Adam", 1e-5),
+                )
+            },
             "unet_fc": {"phases": (Phase("train", "none", 220, "Adam", 1e-4),)},
             "unet_bn": {"phases": (Phase("train", "none", 220, "Adam", 1e-4),)},
         },
@@ -563,17 +660,22 @@ register(
     )
 )
 
+
 def _linear(epochs, end):
     """A phase's share of one linear schedule: from the phase's learning rate to `end` over `epochs`."""
-    return {"class_name": "PolynomialDecay",
-            "config": {"decay_epochs": epochs, "end_learning_rate": end, "power": 1.0}}
+    return {
+        "class_name": "PolynomialDecay",
+        "config": {"decay_epochs": epochs, "end_learning_rate": end, "power": 1.0},
+    }
 
 
 # Xue et al. 2018, task 1: Adam from 1e-3 on a linear schedule; the VGG encoder frozen for the first 50
 # epochs, then everything; the fine-tuning length (50) is dermnet's, so the rate falls linearly from
 # 1e-3 to 0 over 100 epochs: 1e-3 → 5e-4 in phase 1, 5e-4 → 0 in phase 2.
-_XUE_TASK1 = (Phase("decoder", "backbone", 50, "Adam", 1e-3, schedule=_linear(50, 5e-4)),
-              Phase("finetune", "none", 50, "Adam", 5e-4, schedule=_linear(50, 0.0)))
+_XUE_TASK1 = (
+    Phase("decoder", "backbone", 50, "Adam", 1e-3, schedule=_linear(50, 5e-4)),
+    Phase("finetune", "none", 50, "Adam", 5e-4, schedule=_linear(50, 0.0)),
+)
 
 register(
     Recipe(
@@ -594,10 +696,14 @@ register(
         per_model={
             # SegAN's two alternating steps advance the optimizer's iterations twice a batch: its
             # schedule's steps are doubled so that the rate falls over the same epochs.
-            "segan": {"phases": tuple(
-                dataclasses.replace(p, schedule=_linear(2 * p.epochs,
-                                                        p.schedule["config"]["end_learning_rate"]))
-                for p in _XUE_TASK1)},
+            "segan": {
+                "phases": tuple(
+                    dataclasses.replace(
+                        p, schedule=_linear(2 * p.epochs, p.schedule["config"]["end_learning_rate"])
+                    )
+                    for p in _XUE_TASK1
+                )
+            },
             # DeepLab v3+, trained from scratch, has no encoder to keep: it trains whole through both
             # phases (the same straight-line rate), where a frozen encoder would keep its random weights.
             "deeplabv3plus": {"phases": tuple(dataclasses.replace(p, freeze="none") for p in _XUE_TASK1)},
@@ -633,29 +739,43 @@ register(
         input_shape=(512, 512, 3),
         augment="ha2020",
         batch_size=64,
-        phases=(Phase("train", "none", _HA2020_EPOCHS, "Adam", 3e-5,
-                      schedule={"class_name": "CosineDecay",
-                                "config": {"warmup_target": 3e-4, "warmup_epochs": 1,
-                                           "decay_epochs": _HA2020_EPOCHS - 1, "alpha": 0.0}}),),
+        phases=(
+            Phase(
+                "train",
+                "none",
+                _HA2020_EPOCHS,
+                "Adam",
+                3e-5,
+                schedule={
+                    "class_name": "CosineDecay",
+                    "config": {
+                        "warmup_target": 3e-4,
+                        "warmup_epochs": 1,
+                        "decay_epochs": _HA2020_EPOCHS - 1,
+                        "alpha": 0.0,
+                    },
+                },
+            ),
+        ),
         model_kwargs={"backbone": "efficientnet_b3"},
         notes="From the code (train.py, dataset.py, models.py and the README's command for "
-              "9c_meta_b3_768_512_ext_18ep): EfficientNet-B3 at 512 px from the 768 px copies, the metadata "
-              "network (512, 128; Swish, batch norm, dropout 0.3) and 5-sample dropout 0.5 before the classifier; "
-              "9 classes (dermnet.data.metadata.CLASSES, ISIC 2020 with ISIC 2019 added); Adam 3e-5, warm-up ×10 "
-              "over 1 epoch then a cosine over 17, 18 epochs, batch 64, cross-entropy; 5 folds of ISIC 2020's "
-              "tfrecords (grouped by patient) and 2019's; each fold's model kept at its best validation melanoma "
-              "AUC; prediction: softmax averaged over 8 views (flips and transposes) and the 5 fold models, "
-              "melanoma's column. dermnet's where it differs or the code is silent: keras.applications' ImageNet "
-              "EfficientNet (geffnet's efficientnet_b3 there; the other metadata models used Noisy Student "
-              "weights, tf_efficientnet_b*_ns); the schedule per step, not per epoch (and without the code's "
-              "extra step at epoch 2); full precision (the code used apex O1 mixed precision); augmentation "
-              "(preset ha2020) keeps the dihedral flips, brightness, contrast, hue and saturation, "
-              "shift-scale-rotate with zero fill, and drops what dermnet's batch augmentation does not express: "
-              "blur or noise, optical, grid or elastic distortion, CLAHE and Cutout, each applied with "
-              "probability 0.5 to 0.85 there (always here); image size is the log of the file's bytes as dermnet "
-              "reads it (the code read Deotte's resized JPEGs); dermnet's splits (by patient) stand in for the "
-              "tfrecord folds. The paper and code give no weight decay, label smoothing or class weights: none "
-              "are used. Other metadata models of the README: B4/B7 Noisy Student at 640/384, B5 at 384 with "
-              "meta_units (128, 32), B7 at 1.5e-5.",
+        "9c_meta_b3_768_512_ext_18ep): EfficientNet-B3 at 512 px from the 768 px copies, the metadata "
+        "network (512, 128; Swish, batch norm, dropout 0.3) and 5-sample dropout 0.5 before the classifier; "
+        "9 classes (dermnet.data.metadata.CLASSES, ISIC 2020 with ISIC 2019 added); Adam 3e-5, warm-up ×10 "
+        "over 1 epoch then a cosine over 17, 18 epochs, batch 64, cross-entropy; 5 folds of ISIC 2020's "
+        "tfrecords (grouped by patient) and 2019's; each fold's model kept at its best validation melanoma "
+        "AUC; prediction: softmax averaged over 8 views (flips and transposes) and the 5 fold models, "
+        "melanoma's column. dermnet's where it differs or the code is silent: keras.applications' ImageNet "
+        "EfficientNet (geffnet's efficientnet_b3 there; the other metadata models used Noisy Student "
+        "weights, tf_efficientnet_b*_ns); the schedule per step, not per epoch (and without the code's "
+        "extra step at epoch 2); full precision (the code used apex O1 mixed precision); augmentation "
+        "(preset ha2020) keeps the dihedral flips, brightness, contrast, hue and saturation, "
+        "shift-scale-rotate with zero fill, and drops what dermnet's batch augmentation does not express: "
+        "blur or noise, optical, grid or elastic distortion, CLAHE and Cutout, each applied with "
+        "probability 0.5 to 0.85 there (always here); image size is the log of the file's bytes as dermnet "
+        "reads it (the code read Deotte's resized JPEGs); dermnet's splits (by patient) stand in for the "
+        "tfrecord folds. The paper and code give no weight decay, label smoothing or class weights: none "
+        "are used. Other metadata models of the README: B4/B7 Noisy Student at 640/384, B5 at 384 with "
+        "meta_units (128, 32), B7 at 1.5e-5.",
     )
 )

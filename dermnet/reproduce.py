@@ -47,8 +47,9 @@ def comparison(paper, measured, mode):
     ours = {}
     for table, row, metric, value, *at_chance in measured:
         if (table, row, metric) not in slots:
-            raise KeyError(f"{paper} publishes no figure ({table!r}, {row!r}, {metric!r}); "
-                           f"its figures: {sorted(slots)}")
+            raise KeyError(
+                f"{paper} publishes no figure ({table!r}, {row!r}, {metric!r}); its figures: {sorted(slots)}"
+            )
         ours[table, row, metric] = round(float(value), 4), round(float(at_chance[0]), 4) if at_chance else "—"
     stamp = run_stamp(mode)
     # A smoke run's figure can land near the paper's by chance: each row says what it is (issue 42).
@@ -56,11 +57,24 @@ def comparison(paper, measured, mode):
     rows = []
     for key, f in slots.items():
         value, at_chance = ours.get(key, ("—", "—"))
-        beats = "—" if "—" in (value, at_chance) else (
-            "yes" if (value < at_chance if "loss" in f.metric else value > at_chance) else "no")
-        rows.append({**note, "table": f.table, "row": f.row, "metric": f.metric,
-                     "paper": NOT_TRANSCRIBED if f.value is None else f.value, "dermnet": value,
-                     "chance": at_chance, "beats chance": beats, **stamp})
+        beats = (
+            "—"
+            if "—" in (value, at_chance)
+            else ("yes" if (value < at_chance if "loss" in f.metric else value > at_chance) else "no")
+        )
+        rows.append(
+            {
+                **note,
+                "table": f.table,
+                "row": f.row,
+                "metric": f.metric,
+                "paper": NOT_TRANSCRIBED if f.value is None else f.value,
+                "dermnet": value,
+                "chance": at_chance,
+                "beats chance": beats,
+                **stamp,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -83,8 +97,11 @@ def chance(scores_of, predictions, draws=20, seed=0):
     predictions = np.asarray(predictions)
     figures = [scores_of(predictions[rng.permutation(len(predictions))]) for _ in range(draws)]
     if isinstance(figures[0], dict):
-        return {k: float((min if "loss" in k else max)(f[k] for f in figures))
-                for k, v in figures[0].items() if isinstance(v, (int, float, np.number))}
+        return {
+            k: float((min if "loss" in k else max)(f[k] for f in figures))
+            for k, v in figures[0].items()
+            if isinstance(v, (int, float, np.number))
+        }
     return float(max(figures))
 
 
@@ -101,15 +118,31 @@ def smoke_recipe(recipe, learning_rate=1e-3, batchnorm_momentum=0.9):
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
 
     def smoke(phases):
-        return tuple(dataclasses.replace(phase, optimizer_name="Adam", learning_rate=learning_rate, optimizer_args={},
-                                         schedule=None, callbacks=()) for phase in phases)
+        return tuple(
+            dataclasses.replace(
+                phase,
+                optimizer_name="Adam",
+                learning_rate=learning_rate,
+                optimizer_args={},
+                schedule=None,
+                callbacks=(),
+            )
+            for phase in phases
+        )
 
-    per_model = {name: {**fields, **({"phases": smoke(fields["phases"])} if "phases" in fields else {})}
-                 for name, fields in recipe.per_model.items()}
-    return dataclasses.replace(recipe, name=f"{recipe.name}_smoke", phases=smoke(recipe.phases), per_model=per_model,
-                               batchnorm_momentum=batchnorm_momentum,
-                               notes=f"smoke mode: Adam at {learning_rate}, no schedule, batch-norm momentum "
-                                     f"{batchnorm_momentum}. {recipe.notes}")
+    per_model = {
+        name: {**fields, **({"phases": smoke(fields["phases"])} if "phases" in fields else {})}
+        for name, fields in recipe.per_model.items()
+    }
+    return dataclasses.replace(
+        recipe,
+        name=f"{recipe.name}_smoke",
+        phases=smoke(recipe.phases),
+        per_model=per_model,
+        batchnorm_momentum=batchnorm_momentum,
+        notes=f"smoke mode: Adam at {learning_rate}, no schedule, batch-norm momentum "
+        f"{batchnorm_momentum}. {recipe.notes}",
+    )
 
 
 def mode_recipe(recipe, mode):
@@ -136,13 +169,18 @@ def machine():
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     accelerators = [str(d) for d in keras.distribution.list_devices() if not str(d).lower().startswith("cpu")]
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, "
-            f"{', '.join(accelerators) if accelerators else 'no GPU'}, Keras {keras.__version__} "
-            f"({keras.config.backend()})")
+    return (
+        f"{cpu}, {len(os.sched_getaffinity(0))} cores, "
+        f"{', '.join(accelerators) if accelerators else 'no GPU'}, Keras {keras.__version__} "
+        f"({keras.config.backend()})"
+    )
 
 
 def stacking_split(train_df, validation=0.2, seed=0):
@@ -157,15 +195,18 @@ def stacking_split(train_df, validation=0.2, seed=0):
             part 1 held out 400 of 2,000).
         seed: the split's.
     """
-    df = data.split(train_df, {"train": 1 - validation, "validation": validation}, seed=seed,
-                    near_duplicates=True)
+    df = data.split(
+        train_df, {"train": 1 - validation, "validation": validation}, seed=seed, near_duplicates=True
+    )
     return df[df.split == "train"], df[df.split == "validation"]
 
 
 def smoke_classification(n=120, num_classes=3, image_size=64, seed=0):
     """(train, validation, test) of a small synthetic set, drawn once into the dermnet cache."""
     root = data.default_cache_dir() / f"synthetic-{n}-{num_classes}-{image_size}-{seed}"
-    return _by_split(data.write_synthetic(root, n=n, image_size=image_size, num_classes=num_classes, seed=seed))
+    return _by_split(
+        data.write_synthetic(root, n=n, image_size=image_size, num_classes=num_classes, seed=seed)
+    )
 
 
 def isic2016_archive(root):
@@ -173,8 +214,11 @@ def isic2016_archive(root):
     `metadata.csv` (`isic2016_split`, `benign_malignant`), such as `../shared/data/isic-archive-557`."""
     root = Path(root)
     meta = pd.read_csv(root / "metadata.csv").dropna(subset=["isic2016_split"])
-    manifest = meta.assign(label=meta.benign_malignant, split=meta.isic2016_split,
-                           image=[str(root / "images" / f"{i}.jpg") for i in meta.image_id])
+    manifest = meta.assign(
+        label=meta.benign_malignant,
+        split=meta.isic2016_split,
+        image=[str(root / "images" / f"{i}.jpg") for i in meta.image_id],
+    )
     df = data.validate(manifest[["image_id", "label", "split", "image"]], classes=["benign", "malignant"])
     return df[df.split == "train"], df[df.split == "test"]
 

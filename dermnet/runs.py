@@ -61,7 +61,19 @@ CARD = "README.md"
 
 # What a run writes into its folder (and the commands that read it write beside it); a folder holding
 # anything else is not a run's, and training refuses it.
-_RUN_FILES = {LOCK, RESUME, MODEL, CHECKPOINT, HISTORY, LOGS, SCORES, CONFIG, EVALUATION, PREDICTIONS, CALIBRATION}
+_RUN_FILES = {
+    LOCK,
+    RESUME,
+    MODEL,
+    CHECKPOINT,
+    HISTORY,
+    LOGS,
+    SCORES,
+    CONFIG,
+    EVALUATION,
+    PREDICTIONS,
+    CALIBRATION,
+}
 _FINISHED = (MODEL, SCORES, CONFIG)
 # Arguments a resumed run may change: how it reports, and where its processes meet.
 _NOT_COMPARED = ("verbose", "overwrite", "coordinator", "num_processes", "process_id")
@@ -92,11 +104,18 @@ class RunFolder:
             with filelock.FileLock(self.path / LOCK, timeout=0):
                 yield self
         except filelock.Timeout:
-            raise RuntimeError(f"{self.path}: another run is training into this folder (it holds "
-                               f"{self.path / LOCK}): wait for it to end, or give another --out") from None
+            raise RuntimeError(
+                f"{self.path}: another run is training into this folder (it holds "
+                f"{self.path / LOCK}): wait for it to end, or give another --out"
+            ) from None
 
-    def start_or_resume(self, arguments: dict, load_state: "Callable[[Path], dict | None]",
-                        overwrite: bool = False, verbose: "int | str" = 0) -> list:
+    def start_or_resume(
+        self,
+        arguments: dict,
+        load_state: "Callable[[Path], dict | None]",
+        overwrite: bool = False,
+        verbose: "int | str" = 0,
+    ) -> list:
         """Readies the folder for a run of `arguments`: returns the earlier run's files to remove when
         training starts (`ClearEarlierRun`), none when an interrupted run with the same arguments
         resumes from its training state in `self.resume` (`load_state(folder)` reads it: the
@@ -105,7 +124,9 @@ class RunFolder:
         An interrupted run with other arguments, a finished run (without `overwrite`) and a folder
         of other files are errors."""
         out, resume_dir = self.path, self.resume
-        arguments = json.loads(json.dumps(_as_json({k: v for k, v in arguments.items() if k not in _NOT_COMPARED})))
+        arguments = json.loads(
+            json.dumps(_as_json({k: v for k, v in arguments.items() if k not in _NOT_COMPARED}))
+        )
         started = resume_dir / "arguments.json"
         # The arguments are compared before the states are read: an interrupted run with other arguments
         # is refused even when its states are damaged, so that starting afresh never removes it unasked.
@@ -113,31 +134,48 @@ class RunFolder:
             try:
                 before = json.loads(started.read_text())
             except ValueError as err:
-                raise ValueError(f"{started}: unreadable ({err}): delete {resume_dir} to start afresh") from None
+                raise ValueError(
+                    f"{started}: unreadable ({err}): delete {resume_dir} to start afresh"
+                ) from None
             if before != arguments:
-                changed = ", ".join(f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
-                                    for k in sorted(set(before) | set(arguments)) if before.get(k) != arguments.get(k))
-                raise ValueError(f"{out} holds an interrupted run with other arguments ({changed}): run its "
-                                 f"command again to resume it, give another --out, or delete {resume_dir} to "
-                                 "start afresh")
+                changed = ", ".join(
+                    f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
+                    for k in sorted(set(before) | set(arguments))
+                    if before.get(k) != arguments.get(k)
+                )
+                raise ValueError(
+                    f"{out} holds an interrupted run with other arguments ({changed}): run its "
+                    f"command again to resume it, give another --out, or delete {resume_dir} to "
+                    "start afresh"
+                )
         state = load_state(resume_dir) if started.is_file() else None
         if state is not None:
             if verbose:
                 print(f"{out}: resuming an interrupted run after epoch {state['epoch']}")
             return []
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in _RUN_FILES and not is_staging_leftover(p))
+        foreign = sorted(
+            p.name for p in out.iterdir() if p.name not in _RUN_FILES and not is_staging_leftover(p)
+        )
         if foreign:
-            raise FileExistsError(f"{out} holds files that are not a dermnet run's ({', '.join(foreign[:5])}): give "
-                                  "a new or empty folder as --out")
+            raise FileExistsError(
+                f"{out} holds files that are not a dermnet run's ({', '.join(foreign[:5])}): give "
+                "a new or empty folder as --out"
+            )
         finished = [name for name in _FINISHED if (out / name).exists()]
         if finished and not overwrite:
-            raise FileExistsError(f"{out} holds a finished run ({', '.join(finished)}): give another --out, or "
-                                  "pass --overwrite (overwrite=True) to train over it")
+            raise FileExistsError(
+                f"{out} holds a finished run ({', '.join(finished)}): give another --out, or "
+                "pass --overwrite (overwrite=True) to train over it"
+            )
         # An earlier run's history, checkpoint or outputs would pass for this run's: removed once this
         # one has read its data (ClearEarlierRun), not before, so that a run that fails to start loses nothing.
-        earlier = [out / name for name in (HISTORY, CHECKPOINT, EVALUATION, PREDICTIONS, CALIBRATION, *_FINISHED)]
+        earlier = [
+            out / name for name in (HISTORY, CHECKPOINT, EVALUATION, PREDICTIONS, CALIBRATION, *_FINISHED)
+        ]
         earlier += [p for p in out.iterdir() if is_staging_leftover(p)]  # a killed write's, whatever it wrote
-        shutil.rmtree(resume_dir, ignore_errors=True)  # a run stopped before its first epoch has nothing to keep
+        shutil.rmtree(
+            resume_dir, ignore_errors=True
+        )  # a run stopped before its first epoch has nothing to keep
         write_json(started, arguments)
         return earlier
 
@@ -154,26 +192,45 @@ class RunFolder:
         shutil.rmtree(self.resume)
         self.checkpoint.unlink(missing_ok=True)  # model.keras is the same model
 
-    def config_of(self, arguments: dict, model_name: str, recipe: recipes.Recipe, classes: "Iterable[str]",
-                  data: dict, size: "Iterable[int]") -> dict:
+    def config_of(
+        self,
+        arguments: dict,
+        model_name: str,
+        recipe: recipes.Recipe,
+        classes: "Iterable[str]",
+        data: dict,
+        size: "Iterable[int]",
+    ) -> dict:
         """The run's `config.json`: its arguments, model, recipe, classes in output order, the
         data it was trained on (`describe_data`), what the model takes (at `size`, its prediction
         size), and the versions."""
         card = model_card(model_name)
-        return {"arguments": _as_json(arguments), "model": model_name, "recipe": recipe.to_config(),
-                "classes": list(classes), "data": data,
-                "input": {"size": list(size), "pixels": _PIXELS,
-                          "preprocessing": card.preprocessing},
-                "seed": arguments.get("seed"), "keras_backend": keras.config.backend(),
-                "dermnet_version": __version__}
+        return {
+            "arguments": _as_json(arguments),
+            "model": model_name,
+            "recipe": recipe.to_config(),
+            "classes": list(classes),
+            "data": data,
+            "input": {"size": list(size), "pixels": _PIXELS, "preprocessing": card.preprocessing},
+            "seed": arguments.get("seed"),
+            "keras_backend": keras.config.backend(),
+            "dermnet_version": __version__,
+        }
 
 
-_PIXELS = ("RGB pixels in [0, 255] (uint8 or float), [batch, height, width, 3]; the model carries its own "
-           "normalisation")
+_PIXELS = (
+    "RGB pixels in [0, 255] (uint8 or float), [batch, height, width, 3]; the model carries its own "
+    "normalisation"
+)
 
 
-def describe_data(dataset: "str | os.PathLike", root: "str | os.PathLike | None", train: "pd.DataFrame",
-                  validation: "pd.DataFrame | None", test: "pd.DataFrame") -> dict:
+def describe_data(
+    dataset: "str | os.PathLike",
+    root: "str | os.PathLike | None",
+    train: "pd.DataFrame",
+    validation: "pd.DataFrame | None",
+    test: "pd.DataFrame",
+) -> dict:
     """What a run trained and was scored on, for its config and card: the data set, the terms and
     attributions of its images (`dermnet.data.provenance`), and how many images (and groups) each
     split holds."""
@@ -193,9 +250,14 @@ def describe_data(dataset: "str | os.PathLike", root: "str | os.PathLike | None"
     if str(dataset) == "isic_archive":  # the download's own texts travel with the run, into its card
         texts = provenance(root)
         used.update(attribution_text=texts.get("attribution_text"), licence_texts=texts.get("licence_texts"))
-    return {"dataset": str(dataset), "description": record.description if record else "a manifest CSV",
-            "licence": record.licence if record else "", "provenance": used, "grouped_by": group,
-            "splits": {"train": counts(train), "validation": counts(validation), "test": counts(test)}}
+    return {
+        "dataset": str(dataset),
+        "description": record.description if record else "a manifest CSV",
+        "licence": record.licence if record else "",
+        "provenance": used,
+        "grouped_by": group,
+        "splits": {"train": counts(train), "validation": counts(validation), "test": counts(test)},
+    }
 
 
 class ClearEarlierRun(keras.callbacks.Callback):
@@ -283,8 +345,10 @@ class Run:
         if height is not None and width is not None:
             return height, width
         if self.recipe is None:
-            raise ValueError(f"{self.model.name} takes any image size and {self.model_path} has no run config "
-                             "beside it (its recipe): give its `dermnet train` run folder or bundle instead")
+            raise ValueError(
+                f"{self.model.name} takes any image size and {self.model_path} has no run config "
+                "beside it (its recipe): give its `dermnet train` run folder or bundle instead"
+            )
         return prediction_size(self.model, self.recipe)
 
     @property
@@ -325,8 +389,10 @@ def load(source: "str | os.PathLike") -> Run:
     if text.startswith("hf://"):
         return _open(text, _download(text), local=False)
     if text.startswith("kaggle://"):
-        raise ValueError(f"{text}: dermnet reads hf:// names and folders; download a Kaggle model with kagglehub "
-                         "(kagglehub.model_download) and give its folder")
+        raise ValueError(
+            f"{text}: dermnet reads hf:// names and folders; download a Kaggle model with kagglehub "
+            "(kagglehub.model_download) and give its folder"
+        )
     return _open(text, Path(text).expanduser())
 
 
@@ -338,8 +404,10 @@ def evaluation_folder(source: "str | os.PathLike") -> Path:
         return path
     folder = load(source).output(EVALUATION)
     if not (folder / PREDICTIONS).is_file():
-        raise FileNotFoundError(f"{source}: not evaluated yet (no {folder / PREDICTIONS}): run `dermnet evaluate "
-                                f"{source}` first, or give its evaluation folder")
+        raise FileNotFoundError(
+            f"{source}: not evaluated yet (no {folder / PREDICTIONS}): run `dermnet evaluate "
+            f"{source}` first, or give its evaluation folder"
+        )
     return folder
 
 
@@ -353,8 +421,10 @@ def _open(source: "str | os.PathLike", path: Path, local: bool = True) -> "Run":
         model_path, path = path, path.parent
         config = _read_json(path / CONFIG)  # a run's: a model file inside a run folder
     else:
-        raise FileNotFoundError(f"{source}: no such model file or folder (a run folder, a bundle, a .keras file "
-                                "or hf://owner/name)")
+        raise FileNotFoundError(
+            f"{source}: no such model file or folder (a run folder, a bundle, a .keras file "
+            "or hf://owner/name)"
+        )
     return Run(str(source), path, model_path, config, _read_json(path / SCORES), local)
 
 
@@ -373,9 +443,11 @@ def load_model(path: "str | os.PathLike") -> keras.Model:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file (a .keras file, a run folder or a bundle)")
     if not zipfile.is_zipfile(path):  # Keras would answer "File not found"
-        raise ValueError(f"{path}: not a Keras model file (a .keras file is a zip archive; this one is "
-                         f"{'empty' if path.stat().st_size == 0 else 'truncated or of another kind'}): "
-                         "copy it again, or train the run again")
+        raise ValueError(
+            f"{path}: not a Keras model file (a .keras file is a zip archive; this one is "
+            f"{'empty' if path.stat().st_size == 0 else 'truncated or of another kind'}): "
+            "copy it again, or train the run again"
+        )
     import dermnet.models  # noqa: F401  (registers dermnet's layers, which the file names)
 
     return keras.saving.load_model(path, safe_mode=True)
@@ -386,25 +458,37 @@ def _download(source: str) -> Path:
     import huggingface_hub
     from huggingface_hub import errors
 
-    repo, _, revision = source[len("hf://"):].partition("@")
+    repo, _, revision = source[len("hf://") :].partition("@")
     try:
-        return Path(huggingface_hub.snapshot_download(repo, revision=revision or None, library_name="dermnet",
-                                                      library_version=__version__))
+        return Path(
+            huggingface_hub.snapshot_download(
+                repo, revision=revision or None, library_name="dermnet", library_version=__version__
+            )
+        )
     except errors.LocalEntryNotFoundError:
-        raise ConnectionError(f"{source}: not in the local Hugging Face cache, and the Hub cannot be reached "
-                              "(offline, or HF_HUB_OFFLINE is set): download it once online, or give its "
-                              "folder") from None
+        raise ConnectionError(
+            f"{source}: not in the local Hugging Face cache, and the Hub cannot be reached "
+            "(offline, or HF_HUB_OFFLINE is set): download it once online, or give its "
+            "folder"
+        ) from None
     except errors.RepositoryNotFoundError:
-        raise FileNotFoundError(f"{source}: no such model on the Hugging Face Hub (a private one needs HF_TOKEN "
-                                "or `hf auth login`)") from None
+        raise FileNotFoundError(
+            f"{source}: no such model on the Hugging Face Hub (a private one needs HF_TOKEN "
+            "or `hf auth login`)"
+        ) from None
     except errors.RevisionNotFoundError:
         raise FileNotFoundError(f"{source}: the repository has no revision {revision!r}") from None
     except errors.HfHubHTTPError as err:
         raise ConnectionError(f"{source}: the Hugging Face Hub answered {str(err).splitlines()[0]}") from None
 
 
-def publish(source: "str | os.PathLike", dest: "str | os.PathLike", *, overwrite: bool = False,
-            licence: "str | None" = None) -> "Path | str":
+def publish(
+    source: "str | os.PathLike",
+    dest: "str | os.PathLike",
+    *,
+    overwrite: bool = False,
+    licence: "str | None" = None,
+) -> "Path | str":
     """Publishes a finished run as a bundle: `model.keras`, `dermnet.json` (its config, and where and
     when it was published), `scores.json`, `history.csv` and a model card, `README.md`.
 
@@ -421,14 +505,21 @@ def publish(source: "str | os.PathLike", dest: "str | os.PathLike", *, overwrite
         The bundle's folder, or for the Hub its URL.
     """
     run = load(source)
-    unfinished = [name for name in _FINISHED if not (run.path / name).is_file()
-                  and not (name == CONFIG and (run.path / BUNDLE_CONFIG).is_file())]
+    unfinished = [
+        name
+        for name in _FINISHED
+        if not (run.path / name).is_file() and not (name == CONFIG and (run.path / BUNDLE_CONFIG).is_file())
+    ]
     if (run.path / RESUME).exists() or unfinished or run.model_path.name != MODEL:
         missing = f"no {', '.join(unfinished)}" if unfinished else "its training state is still there"
-        raise ValueError(f"{source}: not a finished run ({missing}): let `dermnet train` finish it (run its command "
-                         "again), then publish")
-    config = {**_portable(run.config), "published": {"on": f"{datetime.now(timezone.utc):%Y-%m-%d}",
-                                                     "by": f"dermnet {__version__}"}}
+        raise ValueError(
+            f"{source}: not a finished run ({missing}): let `dermnet train` finish it (run its command "
+            "again), then publish"
+        )
+    config = {
+        **_portable(run.config),
+        "published": {"on": f"{datetime.now(timezone.utc):%Y-%m-%d}", "by": f"dermnet {__version__}"},
+    }
     card = model_card_text(run, licence, dest)
 
     def write(folder: "str | os.PathLike") -> None:
@@ -443,30 +534,40 @@ def publish(source: "str | os.PathLike", dest: "str | os.PathLike", *, overwrite
     if str(dest).startswith("hf://"):
         with tempfile.TemporaryDirectory() as staging:
             write(Path(staging) / "bundle")
-            return upload(Path(staging) / "bundle", str(dest)[len("hf://"):])
+            return upload(Path(staging) / "bundle", str(dest)[len("hf://") :])
     dest = check_target(dest, overwrite, keep=[run.path])
     write_atomically(dest, write)
     return dest
 
 
-def upload(folder: "str | os.PathLike", repo_id: str, *, private: "bool | None" = None,
-           token: "str | None" = None) -> str:
+def upload(
+    folder: "str | os.PathLike", repo_id: str, *, private: "bool | None" = None, token: "str | None" = None
+) -> str:
     """Uploads a bundle's folder to the Hugging Face Hub (creating the repository if needed) through
     `huggingface_hub`, which reads the token from `HF_TOKEN` or `hf auth login`; returns its URL."""
     import huggingface_hub
 
     api = huggingface_hub.HfApi(library_name="dermnet", library_version=__version__, token=token)
     repo = api.create_repo(repo_id, exist_ok=True, private=private)
-    api.upload_folder(repo_id=repo.repo_id, folder_path=str(folder),
-                      commit_message=f"Publish a dermnet bundle (dermnet {__version__})")
+    api.upload_folder(
+        repo_id=repo.repo_id,
+        folder_path=str(folder),
+        commit_message=f"Publish a dermnet bundle (dermnet {__version__})",
+    )
     return str(repo)
 
 
 # The data sets' licences as the Hub's licence ids (the records' texts, and the ISIC Archive's per-image
 # `copyright_license` values); any other, or several, is "other", each named on the card.
-_HUB_LICENCES = {"CC0": "cc0-1.0", "CC-0": "cc0-1.0", "CC BY-NC-SA 4.0": "cc-by-nc-sa-4.0",
-                 "CC BY-NC 4.0": "cc-by-nc-4.0", "CC-BY-NC": "cc-by-nc-4.0", "CC-BY": "cc-by-4.0",
-                 "Apache-2.0": "apache-2.0"}
+_HUB_LICENCES = {
+    "CC0": "cc0-1.0",
+    "CC-0": "cc0-1.0",
+    "CC BY-NC-SA 4.0": "cc-by-nc-sa-4.0",
+    "CC BY-NC 4.0": "cc-by-nc-4.0",
+    "CC-BY-NC": "cc-by-nc-4.0",
+    "CC-BY": "cc-by-4.0",
+    "Apache-2.0": "apache-2.0",
+}
 
 
 def _hub_licence(terms: str) -> str:
@@ -482,7 +583,9 @@ def model_card_text(run: Run, licence: "str | None" = None, dest: "str | os.Path
 
     config, card = run.config, run.card
     data = config.get("data") or {"dataset": run.dataset, "licence": "", "splits": {}}
-    used = (data.get("provenance") or {}).get("licences") or ({data["licence"]: None} if data.get("licence") else {})
+    used = (data.get("provenance") or {}).get("licences") or (
+        {data["licence"]: None} if data.get("licence") else {}
+    )
     data_licence = "; ".join(f"{terms} ({n} images)" if n else terms for terms, n in used.items())
     licence = licence or (_hub_licence(next(iter(used))) if len(used) == 1 else "other")
     task = card.task if card else "classification"
@@ -491,66 +594,117 @@ def model_card_text(run: Run, licence: "str | None" = None, dest: "str | os.Path
     dataset = Path(str(run.dataset)).name  # a manifest's name, not the path on the machine it trained on
     name = f"{run.model_name or run.model_path.stem} on {dataset}"
     challenge = datasets.challenge_of(str(run.dataset))
-    results = [EvalResult(task_type=pipeline, dataset_type=dataset, dataset_name=dataset, dataset_split="test",
-                          metric_type=metric, metric_value=float(value),
-                          metric_name=f"{metric} ({challenge or 'dermnet'} scoring)")
-               for metric, value in scores.items()]
-    header = ModelCardData(library_name="keras", license=licence, datasets=[dataset], metrics=list(scores),
-                           tags=["dermnet", "dermoscopy", "skin-lesion", pipeline], pipeline_tag=pipeline,
-                           model_name=name, eval_results=results or None,
-                           # the Hub wants a slug here; the card's text names the terms in full (the ignore:
-                           # mypy takes a dict's values for every keyword argument, bool ones too)
-                           **({"license_name": "training-data-terms"}  # type: ignore[arg-type]
-                              if licence == "other" else {}))
+    results = [
+        EvalResult(
+            task_type=pipeline,
+            dataset_type=dataset,
+            dataset_name=dataset,
+            dataset_split="test",
+            metric_type=metric,
+            metric_value=float(value),
+            metric_name=f"{metric} ({challenge or 'dermnet'} scoring)",
+        )
+        for metric, value in scores.items()
+    ]
+    header = ModelCardData(
+        library_name="keras",
+        license=licence,
+        datasets=[dataset],
+        metrics=list(scores),
+        tags=["dermnet", "dermoscopy", "skin-lesion", pipeline],
+        pipeline_tag=pipeline,
+        model_name=name,
+        eval_results=results or None,
+        # the Hub wants a slug here; the card's text names the terms in full (the ignore:
+        # mypy takes a dict's values for every keyword argument, bool ones too)
+        **(
+            {"license_name": "training-data-terms"}  # type: ignore[arg-type]
+            if licence == "other"
+            else {}
+        ),
+    )
     paper = card.paper.split(" (")[0] if card else "a model registered with dermnet"
     input_info = config.get("input", {})
     size = "×".join(map(str, input_info.get("size", []))) or "its input size"
     where = str(dest) if str(dest).startswith("hf://") else "THIS_FOLDER"
-    split_lines = [f"- {split}: " + ", ".join(f"{v} {k}" for k, v in counts.items())
-                   for split, counts in (data.get("splits") or {}).items() if counts]
+    split_lines = [
+        f"- {split}: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+        for split, counts in (data.get("splits") or {}).items()
+        if counts
+    ]
     if data.get("grouped_by"):
         split_lines.append(f"- grouped by `{data['grouped_by']}`: no group has images in two splits")
     attributions = (data.get("provenance") or {}).get("attributions") or {}
-    attribution_lines = ["- images by: " + "; ".join(f"{who} ({n})" for who, n in attributions.items())] if (
-        attributions) else []
+    attribution_lines = (
+        ["- images by: " + "; ".join(f"{who} ({n})" for who, n in attributions.items())]
+        if (attributions)
+        else []
+    )
     warning = run.scores.get("warning")
     lines = [
-        f"# {name}", "",
+        f"# {name}",
+        "",
         f"A {task} model for dermoscopy (skin-lesion) images: `{run.model_name}` ({paper}), trained with "
-        f"[dermnet](https://pypi.org/project/dermnet/) {config.get('dermnet_version', '')}.", "",
+        f"[dermnet](https://pypi.org/project/dermnet/) {config.get('dermnet_version', '')}.",
+        "",
         *([f"> **Warning: {warning}**", ""] if warning else []),
-        "## Intended use", "",
+        "## Intended use",
+        "",
         "Research on dermoscopy images: benchmarks, and a starting point for fine-tuning. It is **not a medical "
         "device**: it has not been validated clinically, and must not be used to diagnose, treat or triage "
-        "patients.", "",
-        "## Classes and input", "",
+        "patients.",
+        "",
+        "## Classes and input",
+        "",
         f"- outputs, in order: {', '.join(run.classes or [])}",
         f"- input: {input_info.get('pixels', _PIXELS)}",
-        f"- it predicts at {size}: `dermnet predict` stretches each image to that size (bicubic)", "",
-        "## Training data", "",
+        f"- it predicts at {size}: `dermnet predict` stretches each image to that size (bicubic)",
+        "",
+        "## Training data",
+        "",
         f"- data set: `{dataset}`: {data.get('description', '')}",
         f"- terms of its images and labels: {data_licence or 'not recorded'}",
-        *attribution_lines, *split_lines, "",
-        "## Training", "",
+        *attribution_lines,
+        *split_lines,
+        "",
+        "## Training",
+        "",
         f"- recipe `{(config.get('recipe') or {}).get('name', '?')}`, seed {config.get('seed')}, Keras backend "
         f"{config.get('keras_backend', '?')}; the whole recipe and the run's arguments are in `dermnet.json`",
-        f"- licence of the weights: {licence}" + (f" ({data_licence})" if licence == "other" and data_licence else "")
-        + ": the training data's terms, unless the publisher chose others", "",
-        "## Evaluation", "",
+        f"- licence of the weights: {licence}"
+        + (f" ({data_licence})" if licence == "other" and data_licence else "")
+        + ": the training data's terms, unless the publisher chose others",
+        "",
+        "## Evaluation",
+        "",
         f"On the held-out (`test`) images of `{dataset}`, scored by "
-        + (f"the ISIC `{challenge}` challenge's official metrics:" if challenge else "dermnet's scores:"), "",
-        "| metric | value | 95 % interval |", "| --- | --- | --- |",
-        *(f"| {metric} | {value:.4f} | {_interval(run.scores, metric)} |" for metric, value in scores.items()), "",
-        f"Intervals: {_interval_method(run.scores)}.", "",
-        "Every score, per category too, is in `scores.json`.", "",
-        "## Limitations", "",
+        + (f"the ISIC `{challenge}` challenge's official metrics:" if challenge else "dermnet's scores:"),
+        "",
+        "| metric | value | 95 % interval |",
+        "| --- | --- | --- |",
+        *(
+            f"| {metric} | {value:.4f} | {_interval(run.scores, metric)} |"
+            for metric, value in scores.items()
+        ),
+        "",
+        f"Intervals: {_interval_method(run.scores)}.",
+        "",
+        "Every score, per category too, is in `scores.json`.",
+        "",
+        "## Limitations",
+        "",
         f"Trained on `{dataset}` alone: its cameras, clinics, populations and skin types. Expect lower scores on "
-        "images from elsewhere, and check it on your own data (`dermnet evaluate`) before drawing conclusions.", "",
-        "## How to load it", "",
-        "```python", "import dermnet", "",
+        "images from elsewhere, and check it on your own data (`dermnet evaluate`) before drawing conclusions.",
+        "",
+        "## How to load it",
+        "",
+        "```python",
+        "import dermnet",
+        "",
         f'run = dermnet.load("{where}")',
         f"probabilities = run.model.predict(pixels)   # [batch, {size.replace('×', ', ')}, 3] RGB pixels",
-        "```", "",
+        "```",
+        "",
         f"`dermnet predict {where} images/` writes a table of predictions. The network alone loads in Keras, "
         "once dermnet's layers are registered: `import dermnet.models`, then "
         '`keras.saving.load_model("model.keras", safe_mode=True)`.',
@@ -567,13 +721,16 @@ def _interval_method(scores: dict) -> str:
     method = scores.get("interval_method")
     if not method:
         return "none computed"
-    return (f"{method.get('method', 'bootstrap')}, {method.get('n_resamples')} draws of the test set's "
-            f"{method.get('resampled', 'images')} (seed {method.get('seed')})")
+    return (
+        f"{method.get('method', 'bootstrap')}, {method.get('n_resamples')} draws of the test set's "
+        f"{method.get('resampled', 'images')} (seed {method.get('seed')})"
+    )
 
 
 def _portable(config: dict) -> dict:
     """A run's config as a bundle holds it: the paths of the machine it trained on reduced to their
     names (they mean nothing elsewhere, and may name a person's folders)."""
+
     def name_only(value: Any) -> Any:
         return Path(value).name if isinstance(value, str) and value.startswith(("/", "~")) else value
 
@@ -583,5 +740,7 @@ def _portable(config: dict) -> dict:
 
 
 def _as_json(arguments: dict) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v.to_config() if isinstance(v, recipes.Recipe) else v
-            for k, v in arguments.items()}
+    return {
+        k: str(v) if isinstance(v, Path) else v.to_config() if isinstance(v, recipes.Recipe) else v
+        for k, v in arguments.items()
+    }

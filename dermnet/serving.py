@@ -31,7 +31,6 @@ from dermnet._io import check_target, write_atomically
 from dermnet.data.images import BMP_ADVICE, BMP_BITS, GIF_ADVICE, MAX_PIXELS
 from dermnet.models import contract, inference_model
 
-
 # The default budget of pixels that one request's images may declare together: one image at the data
 # layer's limit, or four of 25 megapixels. The served model decodes a request's images one at a time, so
 # its memory follows the largest (measured over a warm process of 1.04 GB, TensorFlow and the model loaded:
@@ -43,8 +42,10 @@ MAX_REQUEST_PIXELS = 100_000_000
 
 def _tf():
     if keras.config.backend() != "tensorflow":
-        raise RuntimeError(f"exporting needs the TensorFlow backend (this is {keras.config.backend()}): run with "
-                           "KERAS_BACKEND=tensorflow; a .keras file saved with any backend loads there")
+        raise RuntimeError(
+            f"exporting needs the TensorFlow backend (this is {keras.config.backend()}): run with "
+            "KERAS_BACKEND=tensorflow; a .keras file saved with any backend loads there"
+        )
     import tensorflow as tf
 
     return tf
@@ -65,8 +66,9 @@ def decode_image(data):
         bmp8 = _starts(head, b"BM") & tf.equal(_little(head, 28, 2), 8)
         return tf.cond(bmp8, lambda: tf.gather(palette, tf.cast(image[..., 0], tf.int32)), lambda: image)
 
-    return tf.cond(tf.io.is_jpeg(data),
-                   lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"), other)
+    return tf.cond(
+        tf.io.is_jpeg(data), lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"), other
+    )
 
 
 def _bytes(data, start, length):
@@ -85,7 +87,7 @@ def _little(values, start, length):  # an unsigned little-endian integer of `len
 def _starts(values, text, at=0):
     import tensorflow as tf
 
-    return tf.reduce_all(tf.equal(values[at:at + len(text)], tf.constant(list(text), tf.int64)))
+    return tf.reduce_all(tf.equal(values[at : at + len(text)], tf.constant(list(text), tf.int64)))
 
 
 def header_size(data):
@@ -98,7 +100,7 @@ def header_size(data):
     head = _bytes(data, 0, 32)
 
     def big(start, length):
-        return sum(head[start + k] * 256**(length - 1 - k) for k in range(length))
+        return sum(head[start + k] * 256 ** (length - 1 - k) for k in range(length))
 
     bmp_height = _little(head, 22, 4)
     bmp_height = tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height)  # top-down BMPs: negative
@@ -117,8 +119,11 @@ def header_size(data):
     ]
     known, height, width = tf.constant(False), tf.constant(0, tf.int64), tf.constant(0, tf.int64)
     for is_format, format_height, format_width in reversed(formats):
-        known, height, width = (is_format | known, tf.where(is_format, format_height, height),
-                                tf.where(is_format, format_width, width))
+        known, height, width = (
+            is_format | known,
+            tf.where(is_format, format_height, height),
+            tf.where(is_format, format_width, width),
+        )
 
     def jpeg_shape():
         return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
@@ -140,11 +145,18 @@ def _gif_frame(data):
     start = 13 + tf.where(flags >= 128, 3 * 2 ** (flags % 8 + 1), 0)  # past the global colour table
 
     def step(position, inside):  # an extension: its introducer and label, then sub-blocks up to an empty one
-        return tf.cond(inside, lambda: (position + at(position) + 1, at(position) > 0),
-                       lambda: (position + 2, tf.constant(True)))
+        return tf.cond(
+            inside,
+            lambda: (position + at(position) + 1, at(position) > 0),
+            lambda: (position + 2, tf.constant(True)),
+        )
 
-    position, inside = tf.while_loop(lambda position, inside: inside | tf.equal(at(position), 0x21), step,
-                                     (start, tf.constant(False)), maximum_iterations=4096)
+    position, inside = tf.while_loop(
+        lambda position, inside: inside | tf.equal(at(position), 0x21),
+        step,
+        (start, tf.constant(False)),
+        maximum_iterations=4096,
+    )
     descriptor = _bytes(data, position, 9)
     frame = tf.stack([_little(descriptor, k, 2) for k in (1, 3, 5, 7)])
     return tf.where(~inside & tf.equal(descriptor[0], 0x2C), frame, -1)
@@ -164,23 +176,58 @@ def refusal(data):
     head = _bytes(data, 0, 34)
     text = tf.strings.as_string
     bits, compression, dib = _little(head, 28, 2), _little(head, 30, 4), _little(head, 14, 4)
-    bmp = tf.where(tf.reduce_any(tf.equal(bits, BMP_BITS)), tf.where(
-        ((compression == 0) | (compression == 3)) & (dib >= 40), "",
-        tf.strings.join(["a BMP of compression ", text(compression), " with a ", text(dib),
-                         f"-byte header: {BMP_ADVICE}"])),
-        tf.strings.join(["a ", text(bits), f"-bit BMP: {BMP_ADVICE}"]))
+    bmp = tf.where(
+        tf.reduce_any(tf.equal(bits, BMP_BITS)),
+        tf.where(
+            ((compression == 0) | (compression == 3)) & (dib >= 40),
+            "",
+            tf.strings.join(
+                [
+                    "a BMP of compression ",
+                    text(compression),
+                    " with a ",
+                    text(dib),
+                    f"-byte header: {BMP_ADVICE}",
+                ]
+            ),
+        ),
+        tf.strings.join(["a ", text(bits), f"-bit BMP: {BMP_ADVICE}"]),
+    )
 
     def gif():
         frame = _gif_frame(data)
         canvas = tf.stack([_little(head, 6, 2), _little(head, 8, 2)])
-        return tf.where(tf.reduce_all(tf.equal(frame, tf.concat([[0, 0], canvas], 0))), "", tf.where(
-            frame[0] < 0, f"a GIF whose first frame is not found: {GIF_ADVICE}", tf.strings.join([
-                "a GIF whose first frame (", text(frame[2]), "x", text(frame[3]), " at ", text(frame[0]), ",",
-                text(frame[1]), ") does not fill its canvas (", text(canvas[0]), "x", text(canvas[1]),
-                f"): {GIF_ADVICE}"])))
+        return tf.where(
+            tf.reduce_all(tf.equal(frame, tf.concat([[0, 0], canvas], 0))),
+            "",
+            tf.where(
+                frame[0] < 0,
+                f"a GIF whose first frame is not found: {GIF_ADVICE}",
+                tf.strings.join(
+                    [
+                        "a GIF whose first frame (",
+                        text(frame[2]),
+                        "x",
+                        text(frame[3]),
+                        " at ",
+                        text(frame[0]),
+                        ",",
+                        text(frame[1]),
+                        ") does not fill its canvas (",
+                        text(canvas[0]),
+                        "x",
+                        text(canvas[1]),
+                        f"): {GIF_ADVICE}",
+                    ]
+                ),
+            ),
+        )
 
-    return tf.cond(_starts(head, b"BM"), lambda: bmp,
-                   lambda: tf.cond(_starts(head, b"GIF8"), gif, lambda: tf.constant("")))
+    return tf.cond(
+        _starts(head, b"BM"),
+        lambda: bmp,
+        lambda: tf.cond(_starts(head, b"GIF8"), gif, lambda: tf.constant("")),
+    )
 
 
 def resize_bicubic(image, size):
@@ -213,7 +260,9 @@ def _cubic_taps(source_length, length, a=-0.75):
         return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
 
     weights = tf.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
-    index = tf.clip_by_value(tf.cast(start, tf.int32)[:, None] + tf.range(-1, 3)[None, :], 0, source_length - 1)
+    index = tf.clip_by_value(
+        tf.cast(start, tf.int32)[:, None] + tf.range(-1, 3)[None, :], 0, source_length - 1
+    )
     return index, tf.cast(weights, tf.float32)
 
 
@@ -224,8 +273,16 @@ def resize_masks(masks, size):
     return tf.image.resize(masks, size, method="bilinear")
 
 
-def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
-                       max_request_pixels=MAX_REQUEST_PIXELS, keep=(), overwrite=False):
+def export_saved_model(
+    model,
+    out,
+    size,
+    classes=None,
+    max_pixels=MAX_PIXELS,
+    max_request_pixels=MAX_REQUEST_PIXELS,
+    keep=(),
+    overwrite=False,
+):
     """Writes `model` as a SavedModel folder `out` with the `serving_default` (encoded images) and
     `serving_pixels` (uint8 pixels) signatures of the module docstring, and `dermnet.json` (what it
     is: model, classes, size, pixel limit); written under a temporary name, then renamed.
@@ -256,7 +313,9 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
     if not segmentor:
         classes = list(classes or [f"class_{k}" for k in range(network.output_shape[-1])])
         if len(classes) != network.output_shape[-1]:
-            raise ValueError(f"{model.name} has {network.output_shape[-1]} outputs and {len(classes)} class names")
+            raise ValueError(
+                f"{model.name} has {network.output_shape[-1]} outputs and {len(classes)} class names"
+            )
 
     # Both signatures call this one function: the network's graph is traced and saved once.
     @tf.function(input_signature=[tf.TensorSpec([None, *size, 3], tf.float32)], autograph=False)
@@ -267,12 +326,14 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
         count = tf.shape(batch)[0]
         # An empty request: the network (a convolution) cannot take a batch of none, so it runs on
         # one blank image whose answer is cut away.
-        outputs = predict(tf.concat([batch, tf.zeros([1, *size, 3])], 0)[:tf.maximum(count, 1)])
+        outputs = predict(tf.concat([batch, tf.zeros([1, *size, 3])], 0)[: tf.maximum(count, 1)])
         outputs = tf.nest.map_structure(lambda value: value[:count], outputs)
         if not segmentor:
             probabilities = tf.cast(outputs, tf.float32)
-            return {"probabilities": probabilities, "label": tf.gather(tf.constant(classes),
-                                                                      tf.argmax(probabilities, axis=-1))}
+            return {
+                "probabilities": probabilities,
+                "label": tf.gather(tf.constant(classes), tf.argmax(probabilities, axis=-1)),
+            }
         answers = dict(outputs) if isinstance(outputs, dict) else {"masks": outputs}
         answers = {name: tf.cast(value, tf.float32) for name, value in answers.items()}
         answers["masks"] = resize_masks(answers["masks"], image_size)
@@ -293,41 +354,100 @@ def export_saved_model(model, out, size, classes=None, max_pixels=MAX_PIXELS,
 
         # TensorFlow's errors name no image: what fails in `_each` is left out, and named here.
         read, (heights, widths, unknown, refusals) = _each(images, header)
-        heights, widths, refusals = (_spread(read, values, count, default)
-                                     for values, default in ((heights, 0), (widths, 0), (refusals, "")))
+        heights, widths, refusals = (
+            _spread(read, values, count, default)
+            for values, default in ((heights, 0), (widths, 0), (refusals, ""))
+        )
         unknown = _spread(read, unknown, count, "its header cannot be read: a truncated or corrupt file")
         pixels = heights * widths
         total = tf.math.cumsum(pixels)
         # Each image's first problem from its header alone: no pixel is decoded before every image passes.
-        problems = tf.where(unknown != "", unknown, tf.where(
-            pixels > max_pixels, tf.strings.join([
-                "declares ", text(widths), "x", text(heights), " pixels, more than the limit of "
-                f"{max_pixels:,} set at export (dermnet export --max-pixels)"]), tf.where(
-                refusals != "", refusals, tf.where(total > max_request_pixels, tf.strings.join([
-                    "brings the request to ", text(total), " pixels, more than its budget of "
-                    f"{max_request_pixels:,} set at export (dermnet export --max-request-pixels)"]), ""))))
+        problems = tf.where(
+            unknown != "",
+            unknown,
+            tf.where(
+                pixels > max_pixels,
+                tf.strings.join(
+                    [
+                        "declares ",
+                        text(widths),
+                        "x",
+                        text(heights),
+                        " pixels, more than the limit of "
+                        f"{max_pixels:,} set at export (dermnet export --max-pixels)",
+                    ]
+                ),
+                tf.where(
+                    refusals != "",
+                    refusals,
+                    tf.where(
+                        total > max_request_pixels,
+                        tf.strings.join(
+                            [
+                                "brings the request to ",
+                                text(total),
+                                " pixels, more than its budget of "
+                                f"{max_request_pixels:,} set at export (dermnet export --max-request-pixels)",
+                            ]
+                        ),
+                        "",
+                    ),
+                ),
+            ),
+        )
         with tf.control_dependencies([_assert_none(problems)]):
             decoded, (batch, sizes) = _each(images, lambda data: _decoded(data, size))
-        failed = _spread(decoded, tf.fill(tf.shape(decoded), ""), count,
-                         "cannot be decoded: a truncated or corrupt file")
+        failed = _spread(
+            decoded, tf.fill(tf.shape(decoded), ""), count, "cannot be decoded: a truncated or corrupt file"
+        )
         with tf.control_dependencies([_assert_none(failed)]):
             batch = tf.identity(batch)
         if not segmentor:
             return answer(batch, None)
         # masks come back at the images' size: one per request
         same = tf.reduce_all(tf.equal(sizes, sizes[:1]), axis=1)
-        with tf.control_dependencies([_assert_none(tf.where(same, "", tf.strings.join([
-                text(sizes[:, 1]), "x", text(sizes[:, 0]), ", where image 0 is ", text(sizes[0, 1]), "x",
-                text(sizes[0, 0]), ": a segmentor takes the images of a request at one size"])))]):
+        with tf.control_dependencies(
+            [
+                _assert_none(
+                    tf.where(
+                        same,
+                        "",
+                        tf.strings.join(
+                            [
+                                text(sizes[:, 1]),
+                                "x",
+                                text(sizes[:, 0]),
+                                ", where image 0 is ",
+                                text(sizes[0, 1]),
+                                "x",
+                                text(sizes[0, 0]),
+                                ": a segmentor takes the images of a request at one size",
+                            ]
+                        ),
+                    )
+                )
+            ]
+        ):
             return answer(tf.identity(batch), tf.concat([sizes, [size]], 0)[0])
 
-    description = {"model": model.name, "classes": classes, "size": list(size), "max_pixels": max_pixels,
-                   "max_request_pixels": max_request_pixels, "dermnet_version": __version__,
-                   "keras_version": keras.__version__}
+    description = {
+        "model": model.name,
+        "classes": classes,
+        "size": list(size),
+        "max_pixels": max_pixels,
+        "max_request_pixels": max_request_pixels,
+        "dermnet_version": __version__,
+        "keras_version": keras.__version__,
+    }
 
     def write(partial):
-        _save(partial, {"serving_default": (from_files, tf.TensorSpec([None], tf.string, "images")),
-                        "serving_pixels": (from_pixels, tf.TensorSpec([None, None, None, 3], tf.uint8, "pixels"))})
+        _save(
+            partial,
+            {
+                "serving_default": (from_files, tf.TensorSpec([None], tf.string, "images")),
+                "serving_pixels": (from_pixels, tf.TensorSpec([None, None, None, 3], tf.uint8, "pixels")),
+            },
+        )
         (Path(partial) / _DESCRIPTION).write_text(json.dumps(description, indent=2))
 
     write_atomically(out, write)
@@ -340,8 +460,10 @@ def _assert_none(problems):
 
     first = tf.argmax(tf.concat([tf.cast(problems != "", tf.int32), [1]], 0), output_type=tf.int32)
     problem = tf.concat([problems, [""]], 0)[first]
-    return tf.debugging.Assert(tf.reduce_all(tf.equal(problems, "")), [tf.strings.join([
-        "dermnet: image ", tf.strings.as_string(first), " of the request: ", problem])])
+    return tf.debugging.Assert(
+        tf.reduce_all(tf.equal(problems, "")),
+        [tf.strings.join(["dermnet: image ", tf.strings.as_string(first), " of the request: ", problem])],
+    )
 
 
 def _decoded(data, size):
@@ -386,8 +508,10 @@ def _save(folder, signatures):
     times over and walks every layer (a DenseNet-201 export takes 3× as long)."""
     import tensorflow as tf
 
-    concrete = {name: tf.function(function, input_signature=[spec], autograph=False).get_concrete_function()
-                for name, (function, spec) in signatures.items()}
+    concrete = {
+        name: tf.function(function, input_signature=[spec], autograph=False).get_concrete_function()
+        for name, (function, spec) in signatures.items()
+    }
     module = tf.Module()
     module.captured = list({id(v): v for f in concrete.values() for v in f.variables}.values())
     tf.saved_model.save(module, folder, signatures=concrete)

@@ -27,8 +27,9 @@ from dermnet.models.classifier import build_classifier
 from dermnet.training import StepTimer, train
 
 
-def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=None, validation_df=None,
-                          augment="none", **options):
+def synergic_weight_sweep(
+    train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=None, validation_df=None, augment="none", **options
+):
     """One SDL run per λ in `values` (λ = 0 is ResNet-50²: components trained apart), scored on a
     validation split, where λ is chosen (Fig. 4 (a)), and on the test split (Fig. 4 (b)).
 
@@ -49,10 +50,18 @@ def synergic_weight_sweep(train_df, test_df, values=(0, 1, 3, 5, 10), n=2, out=N
         train_df, validation_df = carved[carved.split == "train"], carved[carved.split == "validation"]
     rows = []
     for value in values:
-        rows.append({"synergic_weight": float(value), **train_and_score(
-            n, value, train_df, test_df, validation_df=validation_df, augment=augment, **options)})
+        rows.append(
+            {
+                "synergic_weight": float(value),
+                **train_and_score(
+                    n, value, train_df, test_df, validation_df=validation_df, augment=augment, **options
+                ),
+            }
+        )
         ranking = "val_overall" if "val_overall" in rows[0] else "val_auc"
-        best = max(range(len(rows)), key=lambda i: np.nan_to_num(rows[i][ranking], nan=-np.inf))  # NaN never wins
+        best = max(
+            range(len(rows)), key=lambda i: np.nan_to_num(rows[i][ranking], nan=-np.inf)
+        )  # NaN never wins
         for i, row in enumerate(rows):
             row["chosen"] = i == best
         table = _write(rows, out)
@@ -95,14 +104,35 @@ def train_and_score(n, synergic_weight, train_df, test_df, challenge=None, valid
     scores = challenge_scores(challenge, class_indices(test_df, classes), probabilities, classes)
     if validation_df is not None:
         validation = predict_probabilities(model, validation_df, cache_dir=options.get("cache_dir"))
-        scores.update({f"val_{name}": value for name, value in challenge_scores(
-            challenge, class_indices(validation_df, classes), validation, classes).items()})
+        scores.update(
+            {
+                f"val_{name}": value
+                for name, value in challenge_scores(
+                    challenge, class_indices(validation_df, classes), validation, classes
+                ).items()
+            }
+        )
     return {**scores, **timing}
 
 
-def train_and_predict(n, synergic_weight, train_df, test_df, *, backbone="resnet50", image_size=224,
-                      weights="default", recipe="zhang2018", epochs=None, batch_size=None, augment=None,
-                      preprocessing=None, seed=0, cache_dir=None, verbose=0):
+def train_and_predict(
+    n,
+    synergic_weight,
+    train_df,
+    test_df,
+    *,
+    backbone="resnet50",
+    image_size=224,
+    weights="default",
+    recipe="zhang2018",
+    epochs=None,
+    batch_size=None,
+    augment=None,
+    preprocessing=None,
+    seed=0,
+    cache_dir=None,
+    verbose=0,
+):
     """`train_and_score`'s training: returns (the trained model, its test probabilities `[len(test_df), K]`, timing:
     `train_seconds`, `seconds_per_step`, `steps`).
 
@@ -119,15 +149,35 @@ def train_and_predict(n, synergic_weight, train_df, test_df, *, backbone="resnet
     classes = class_names(train_df)
     shape = (image_size, image_size, 3)
     if n == 1:
-        model = build_classifier(backbone, len(classes), shape, weights, head="sdl", preprocessing=preprocessing,
-                                 name=backbone)
+        model = build_classifier(
+            backbone, len(classes), shape, weights, head="sdl", preprocessing=preprocessing, name=backbone
+        )
     else:
-        model = build("sdl", n=n, backbone=backbone, num_classes=len(classes), input_shape=shape,
-                              synergic_weight=synergic_weight, weights=weights, preprocessing=preprocessing)
+        model = build(
+            "sdl",
+            n=n,
+            backbone=backbone,
+            num_classes=len(classes),
+            input_shape=shape,
+            synergic_weight=synergic_weight,
+            weights=weights,
+            preprocessing=preprocessing,
+        )
     timer = StepTimer()
     start = time.perf_counter()
-    train(model, recipe, train_df, model_name=backbone if n == 1 else "sdl", epochs=epochs, batch_size=batch_size, augment=augment, seed=seed,
-          cache_dir=cache_dir, callbacks=[timer], verbose=verbose)
+    train(
+        model,
+        recipe,
+        train_df,
+        model_name=backbone if n == 1 else "sdl",
+        epochs=epochs,
+        batch_size=batch_size,
+        augment=augment,
+        seed=seed,
+        cache_dir=cache_dir,
+        callbacks=[timer],
+        verbose=verbose,
+    )
     seconds = time.perf_counter() - start
     timing = {"train_seconds": seconds, "seconds_per_step": timer.median, "steps": len(timer.seconds)}
     return model, predict_probabilities(model, test_df, cache_dir=cache_dir), timing

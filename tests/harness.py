@@ -47,14 +47,25 @@ SMALL_BUILDS = {
 # graphs are keras.applications' own, which Keras tests on every backend; on JAX dermnet checks what
 # is its own (SDL, the triplet classifier, the segmentors, Inception-v4, the heads) with resnet50 as
 # the one applications backbone. TensorFlow runs every check on every model.
-DEEP_APPLICATIONS = ("densenet201", "inception_resnet_v2", "inception_v3", "resnet101", "resnet50x2",
-                     "efficientnet_b0", "efficientnetv2_b0", "convnext_tiny")
+DEEP_APPLICATIONS = (
+    "densenet201",
+    "inception_resnet_v2",
+    "inception_v3",
+    "resnet101",
+    "resnet50x2",
+    "efficientnet_b0",
+    "efficientnetv2_b0",
+    "convnext_tiny",
+)
 
 # Today's keras.applications families (issue 42): the smallest member of each takes every check; the others,
 # which differ from it only in widths and depths, are built (`test_models.py::test_the_other_members_build`).
 SMALLEST_MEMBERS = ("efficientnet_b0", "efficientnetv2_b0", "convnext_tiny")
-BUILD_ONLY = tuple(name for name in backbones.BACKBONES
-                   if name.startswith(("efficientnet", "convnext")) and name not in SMALLEST_MEMBERS)
+BUILD_ONLY = tuple(
+    name
+    for name in backbones.BACKBONES
+    if name.startswith(("efficientnet", "convnext")) and name not in SMALLEST_MEMBERS
+)
 
 
 def skip_deep_on_jax(name):
@@ -71,9 +82,14 @@ def small_kwargs(name):
     if name == "ensemble":
         # Cheap members (each is checked on its own); ResNet-50 at 32 px behind a 48 px input
         # exercises the Resize path in front of a batch-norm network.
-        return {"members": [dermnet.build("resnet50", num_classes=7, weights=None, input_shape=(32, 32, 3)),
-                            dermnet.build("baseline_cnn", num_classes=7, input_shape=(48, 48, 3))],
-                "input_shape": (48, 48, 3), "weights": None}
+        return {
+            "members": [
+                dermnet.build("resnet50", num_classes=7, weights=None, input_shape=(32, 32, 3)),
+                dermnet.build("baseline_cnn", num_classes=7, input_shape=(48, 48, 3)),
+            ],
+            "input_shape": (48, 48, 3),
+            "weights": None,
+        }
     if name in SMALL_BUILDS:
         return dict(SMALL_BUILDS[name])
     raise KeyError(f"tests/harness.py: SMALL_BUILDS has no entry for the model {name!r}")
@@ -102,7 +118,9 @@ def with_metadata(model, images, seed=0):
     contract's stream is "metadata"."""
     if contract(model).stream != "metadata":
         return images
-    metadata = np.random.default_rng(seed).normal(size=(len(images), model.metadata_features)).astype("float32")
+    metadata = (
+        np.random.default_rng(seed).normal(size=(len(images), model.metadata_features)).astype("float32")
+    )
     return {"image": images, "metadata": metadata}
 
 
@@ -170,6 +188,7 @@ def loss_of(model, x, y):
 def gradients(model, x, y, loss=None):
     """Gradients w.r.t. `model.trainable_variables` of `loss(y, y_pred)`, or of `loss_of(model, x, y)`
     when `loss` is None, on the active backend."""
+
     def objective():
         return loss_of(model, x, y) if loss is None else loss(y, model(x, training=True))
 
@@ -186,7 +205,9 @@ def gradients(model, x, y, loss=None):
         non_trainable = [(v, v.value) for v in model.non_trainable_variables]
 
         def value_of(trainable):
-            with keras.StatelessScope(state_mapping=[*zip(model.trainable_variables, trainable), *non_trainable]):
+            with keras.StatelessScope(
+                state_mapping=[*zip(model.trainable_variables, trainable), *non_trainable]
+            ):
                 return objective()
 
         # jit: one XLA compile is far faster than JAX's op-by-op eager mode on deep models
@@ -195,6 +216,7 @@ def gradients(model, x, y, loss=None):
 
 
 # The checks: each takes a registered model's name and fails with the property it found broken.
+
 
 def check_forward(name):
     """A prediction on uint8 pixels: class probabilities (rows sum to 1) or masks of the input's size
@@ -236,7 +258,9 @@ def check_save_and_reload(name, folder):
     reloaded = keras.saving.load_model(path, safe_mode=True)
     assert type(reloaded) is type(model)
     assert [_path(w) for w in reloaded.weights] == [_path(w) for w in model.weights]
-    np.testing.assert_allclose(masks_of(outputs_of(reloaded, images)), masks_of(outputs_of(model, images)), atol=1e-5)
+    np.testing.assert_allclose(
+        masks_of(outputs_of(reloaded, images)), masks_of(outputs_of(model, images)), atol=1e-5
+    )
 
 
 def _path(weight):
@@ -257,7 +281,9 @@ def check_config_round_trip(name):
     assert clone.get_config() == config
     clone.set_weights(model.get_weights())
     images = random_images(model)
-    np.testing.assert_allclose(masks_of(outputs_of(clone, images)), masks_of(outputs_of(model, images)), atol=1e-5)
+    np.testing.assert_allclose(
+        masks_of(outputs_of(clone, images)), masks_of(outputs_of(model, images)), atol=1e-5
+    )
 
 
 def check_bfloat16(name):
@@ -281,8 +307,10 @@ def check_export(name, folder):
 
     model = small_model(name)
     if contract(model).stream == "metadata":
-        pytest.skip(f"{name} takes metadata beside the image: the SavedModel export serves images alone "
-                    "(tests/test_metadata_model.py checks its own export)")
+        pytest.skip(
+            f"{name} takes metadata beside the image: the SavedModel export serves images alone "
+            "(tests/test_metadata_model.py checks its own export)"
+        )
     network = inference_model(model)
     size = tuple(side or 40 for side in network.input_shape[1:3])
     serving.export_saved_model(model, Path(folder) / "served", size)
@@ -291,13 +319,13 @@ def check_export(name, folder):
     answer = served(pixels=tf.constant(pixels))
     expected = as_numpy(network(np.stack([serving.resize_bicubic(p, size) for p in pixels]), training=False))
     if contract(model).predicts_masks:
-        np.testing.assert_allclose(answer["masks"].numpy(),
-                                   serving.resize_masks(masks_of(expected), pixels.shape[1:3]), atol=1e-5)
+        np.testing.assert_allclose(
+            answer["masks"].numpy(), serving.resize_masks(masks_of(expected), pixels.shape[1:3]), atol=1e-5
+        )
     else:
         np.testing.assert_allclose(answer["probabilities"].numpy(), expected, atol=1e-5)
         classes = np.array([f"class_{k}" for k in range(expected.shape[-1])])
         assert answer["label"].numpy().astype(str).tolist() == classes[expected.argmax(-1)].tolist()
-
 
 
 def check_portable_export(name, folder, format):
@@ -316,7 +344,7 @@ def check_portable_export(name, folder, format):
         return
     description = portable.export_portable(model, out, format, size)
     assert description["check"]["passed"] and description["check"]["tolerance"] == 1e-4
-    assert description["kind"] == contract(model).kind and description["size"] == list(size)
+    assert description["task"] == contract(model).task and description["size"] == list(size)
     images = random_images(network, batch=3, seed=1).astype("float32")
     if network.input_shape[1] is None:
         images = np.random.default_rng(1).uniform(0, 255, (3, *size, 3)).astype("float32")
@@ -325,6 +353,7 @@ def check_portable_export(name, folder, format):
 
 
 # Test data
+
 
 def write_dataset(root, n=24, num_classes=3, size=(36, 48), masks=False, lesions_per_image=1):
     """A tiny image folder with a manifest (`root/manifest.csv`): returns the manifest path.
@@ -343,11 +372,16 @@ def write_dataset(root, n=24, num_classes=3, size=(36, 48), masks=False, lesions
         image = np.full((*size, 3), 40 + 200 * label // max(num_classes - 1, 1), np.uint8)
         image[..., 2] = i  # a per-image fingerprint
         cv2.imwrite(str(root / "images" / f"IMG_{i:04d}.png"), image[..., ::-1])
-        row = {"image_id": f"IMG_{i:04d}", "label": f"class_{label}", "split": "train",
-               "lesion_id": f"L{i // lesions_per_image:04d}", "image": f"images/IMG_{i:04d}.png"}
+        row = {
+            "image_id": f"IMG_{i:04d}",
+            "label": f"class_{label}",
+            "split": "train",
+            "lesion_id": f"L{i // lesions_per_image:04d}",
+            "image": f"images/IMG_{i:04d}.png",
+        }
         if masks:
             mask = np.zeros(size, np.uint8)
-            mask[size[0] // 4:3 * size[0] // 4, size[1] // 4:3 * size[1] // 4] = 255
+            mask[size[0] // 4 : 3 * size[0] // 4, size[1] // 4 : 3 * size[1] // 4] = 255
             cv2.imwrite(str(root / "images" / f"IMG_{i:04d}_segmentation.png"), mask)
             row["mask"] = f"images/IMG_{i:04d}_segmentation.png"
         rows.append(row)

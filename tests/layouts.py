@@ -45,17 +45,21 @@ def isic2018_task3(root, rng):
     train = pd.concat([several, ham[~ham.lesion_id.duplicated(keep=False)].head(6)])
     with resources.files("dermnet.data.manifests").joinpath("isic2018_task3_test.csv").open() as f:
         test = pd.read_csv(f, dtype=str).head(6)
-    validation = pd.DataFrame({"image_id": [f"ISIC_00343{i:02d}" for i in range(21, 25)],
-                               "label": ["nv", "mel", "bkl", "nv"]})
+    validation = pd.DataFrame(
+        {"image_id": [f"ISIC_00343{i:02d}" for i in range(21, 25)], "label": ["nv", "mel", "bkl", "nv"]}
+    )
     columns = tuple(c.upper() for c in datasets.HAM10000_CLASSES)
     for split, table in (("Training", train), ("Validation", validation), ("Test", test)):
         for image_id, label in zip(table.image_id, table.label):
-            _write_image(root / f"ISIC2018_Task3_{split}_Input" / f"{image_id}.jpg",
-                         _pixels(rng, datasets.HAM10000_CLASSES.index(label)))
+            _write_image(
+                root / f"ISIC2018_Task3_{split}_Input" / f"{image_id}.jpg",
+                _pixels(rng, datasets.HAM10000_CLASSES.index(label)),
+            )
         folder = root / f"ISIC2018_Task3_{split}_GroundTruth"
         folder.mkdir(parents=True)
         pd.DataFrame({"image": table.image_id, **_one_hot(table.label, columns)}).to_csv(
-            folder / f"ISIC2018_Task3_{split}_GroundTruth.csv", index=False)
+            folder / f"ISIC2018_Task3_{split}_GroundTruth.csv", index=False
+        )
     return {"rows": 24, "splits": {"train": 14, "validation": 4, "test": 6}, "groups": ["lesion_id"]}
 
 
@@ -69,17 +73,26 @@ def isic2019(root, rng, with_test=True):
     folder = root / "ISIC_2019_Training_Input"
     for image_id, label in zip(ids, labels):
         _write_image(folder / f"{image_id}.jpg", _pixels(rng, datasets.ISIC2019_CLASSES.index(label) % 4))
-    pd.DataFrame({"image": ids, **_one_hot(labels, columns)}).to_csv(root / "ISIC_2019_Training_GroundTruth.csv",
-                                                                     index=False)
-    pd.DataFrame({"image": ids, "age_approx": "55.0", "anatom_site_general": "anterior torso",
-                  "lesion_id": lesions, "sex": "female"}).to_csv(root / "ISIC_2019_Training_Metadata.csv", index=False)
+    pd.DataFrame({"image": ids, **_one_hot(labels, columns)}).to_csv(
+        root / "ISIC_2019_Training_GroundTruth.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "image": ids,
+            "age_approx": "55.0",
+            "anatom_site_general": "anterior torso",
+            "lesion_id": lesions,
+            "sex": "female",
+        }
+    ).to_csv(root / "ISIC_2019_Training_Metadata.csv", index=False)
     if not with_test:
         return {"rows": 30, "groups": ["lesion_id"]}
     test_ids, test_labels = [f"ISIC_01{i:05d}" for i in range(6)], ["mel", "nv", "unk", "bcc", "nv", "mel"]
     for image_id, label in zip(test_ids, test_labels):
         _write_image(root / "ISIC_2019_Test_Input" / f"{image_id}.jpg", _pixels(rng, 1))
     pd.DataFrame({"image": test_ids, **_one_hot(test_labels, columns)}).to_csv(
-        root / "ISIC_2019_Test_GroundTruth.csv", index=False)
+        root / "ISIC_2019_Test_GroundTruth.csv", index=False
+    )
     return {"rows": 36, "splits": {"train": 30, "test": 6}, "groups": ["lesion_id"]}
 
 
@@ -92,15 +105,23 @@ def isic2020(root, rng):
     malignant = [i % 5 == 0 for i in range(n)]
     lesions = [f"IL_{i:07d}" for i in range(n)]
     lesions[13], lesions[25] = lesions[1], lesions[1]  # patient 1's lesion, three times
-    sites = ("posterior torso", "lower extremity", "head/neck", "")
-    table = pd.DataFrame({"image_name": ids, "patient_id": patients, "lesion_id": lesions, "sex": "male",
-                          "age_approx": "45.0", "anatom_site_general_challenge": "torso",
-                          "diagnosis": ["melanoma" if m else "nevus" for m in malignant],
-                          "benign_malignant": ["malignant" if m else "benign" for m in malignant],
-                          "target": [int(m) for m in malignant]})
+    table = pd.DataFrame(
+        {
+            "image_name": ids,
+            "patient_id": patients,
+            "lesion_id": lesions,
+            "sex": "male",
+            "age_approx": "45.0",
+            "anatom_site_general_challenge": "torso",
+            "diagnosis": ["melanoma" if m else "nevus" for m in malignant],
+            "benign_malignant": ["malignant" if m else "benign" for m in malignant],
+            "target": [int(m) for m in malignant],
+        }
+    )
     table.to_csv(root / "ISIC_2020_Training_GroundTruth_v2.csv", index=False)
-    pd.DataFrame({"image_name_1": [ids[2], ids[3], ids[5]], "image_name_2": [ids[3], ids[16], ids[30]]}).to_csv(
-        root / "ISIC_2020_Training_Duplicates.csv", index=False)
+    pd.DataFrame(
+        {"image_name_1": [ids[2], ids[3], ids[5]], "image_name_2": [ids[3], ids[16], ids[30]]}
+    ).to_csv(root / "ISIC_2020_Training_Duplicates.csv", index=False)
     for image_id, m in zip(ids, malignant):
         _write_image(root / "ISIC_2020_Training_JPEG" / "train" / f"{image_id}.jpg", _pixels(rng, int(m)))
     return {"rows": n, "groups": ["patient_id", "lesion_id", "duplicate_of"]}
@@ -115,16 +136,25 @@ def isic2024(root, rng):
     with h5py.File(root / "train-image.hdf5", "w") as archive:
         for image_id, t in zip(ids, target):
             archive.create_dataset(image_id, data=np.void(_jpeg(_pixels(rng, t, (40, 40)))))
-    pd.DataFrame({"isic_id": ids, "target": target, "patient_id": [f"IP_{i % 10:07d}" for i in range(n)],
-                  "age_approx": "60.0", "sex": "female", "anatom_site_general": "posterior torso",
-                  "lesion_id": [f"IL_{i:07d}" if t else "" for i, t in enumerate(target)],
-                  "iddx_full": ["Malignant::" if t else "Benign" for t in target]}).to_csv(
-        root / "train-metadata.csv", index=False)
+    pd.DataFrame(
+        {
+            "isic_id": ids,
+            "target": target,
+            "patient_id": [f"IP_{i % 10:07d}" for i in range(n)],
+            "age_approx": "60.0",
+            "sex": "female",
+            "anatom_site_general": "posterior torso",
+            "lesion_id": [f"IL_{i:07d}" if t else "" for i, t in enumerate(target)],
+            "iddx_full": ["Malignant::" if t else "Benign" for t in target],
+        }
+    ).to_csv(root / "train-metadata.csv", index=False)
     return {"rows": n, "groups": ["patient_id"]}
 
 
-PH2_HEADER = ("||   Name || Histological Diagnosis || Clinical Diagnosis || Asymmetry | Pigment Network | "
-              "Dots/Globules | Streaks | Regression Areas | Blue-Whitish Veil ||           Colors ||")
+PH2_HEADER = (
+    "||   Name || Histological Diagnosis || Clinical Diagnosis || Asymmetry | Pigment Network | "
+    "Dots/Globules | Streaks | Regression Areas | Blue-Whitish Veil ||           Colors ||"
+)
 
 
 def ph2(root, rng, tab_separated=False):
@@ -140,17 +170,32 @@ def ph2(root, rng, tab_separated=False):
         mask[6:18, 8:24] = 255
         _write_image(base / name / f"{name}_lesion" / f"{name}_lesion.bmp", np.repeat(mask[..., None], 3, -1))
     if tab_separated:
-        lines = ["Name\tHistological Diagnosis\tClinical Diagnosis"] + [f"{n}\t\t{c}" for n, c in zip(names, codes)]
+        lines = ["Name\tHistological Diagnosis\tClinical Diagnosis"] + [
+            f"{n}\t\t{c}" for n, c in zip(names, codes)
+        ]
     else:
-        lines = [PH2_HEADER] + [f"|| {n} ||                        ||                  {c} ||     0     | T | A | A "
-                                f"| A | A ||   3 4  ||" for n, c in zip(names, codes)]
+        lines = [PH2_HEADER] + [
+            f"|| {n} ||                        ||                  {c} ||     0     | T | A | A "
+            f"| A | A ||   3 4  ||"
+            for n, c in zip(names, codes)
+        ]
         lines += ["", "Legend: Clinical Diagnosis: 0 - Common Nevus; 1 - Atypical Nevus; 2 - Melanoma."]
     (root / "PH2Dataset" / "PH2_dataset.txt").write_text("\n".join(lines) + "\n")
     return {"rows": 20, "groups": []}
 
 
-DERM7PT_DIAGNOSES = ["melanoma", "clark nevus", "basal cell carcinoma", "seborrheic keratosis", "dermatofibroma",
-                     "melanoma (in situ)", "reed or spitz nevus", "blue nevus", "lentigo", "vascular lesion"]
+DERM7PT_DIAGNOSES = [
+    "melanoma",
+    "clark nevus",
+    "basal cell carcinoma",
+    "seborrheic keratosis",
+    "dermatofibroma",
+    "melanoma (in situ)",
+    "reed or spitz nevus",
+    "blue nevus",
+    "lentigo",
+    "vascular lesion",
+]
 
 
 def derm7pt(root, rng):
@@ -158,22 +203,36 @@ def derm7pt(root, rng):
     n = 20
     folder = root / "release_v0"
     diagnoses = [DERM7PT_DIAGNOSES[i % len(DERM7PT_DIAGNOSES)] for i in range(n)]
-    derm = [f"{'NEL' if i % 2 else 'Fcl'}/{'Nel' if i % 2 else 'Fcl'}{i:03d}.{'JPG' if i % 3 == 0 else 'jpg'}"
-            for i in range(n)]
+    derm = [
+        f"{'NEL' if i % 2 else 'Fcl'}/{'Nel' if i % 2 else 'Fcl'}{i:03d}.{'JPG' if i % 3 == 0 else 'jpg'}"
+        for i in range(n)
+    ]
     for path, diagnosis in zip(derm, diagnoses):
         _write_image(folder / "images" / path, _pixels(rng, len(diagnosis) % 4))
     (folder / "meta").mkdir(parents=True)
-    pd.DataFrame({"case_num": range(1, n + 1), "diagnosis": diagnoses, "seven_point_score": 0,
-                  "pigment_network": "absent", "clinic": [p.replace("Nel", "NEL") for p in derm], "derm": derm,
-                  "case_id": "", "notes": ""}).to_csv(folder / "meta" / "meta.csv", index=False)
+    pd.DataFrame(
+        {
+            "case_num": range(1, n + 1),
+            "diagnosis": diagnoses,
+            "seven_point_score": 0,
+            "pigment_network": "absent",
+            "clinic": [p.replace("Nel", "NEL") for p in derm],
+            "derm": derm,
+            "case_id": "",
+            "notes": "",
+        }
+    ).to_csv(folder / "meta" / "meta.csv", index=False)
     for name, rows in (("train", range(0, 10)), ("valid", range(10, 14)), ("test", range(14, 20))):
         pd.DataFrame({"indexes": list(rows)}).to_csv(folder / "meta" / f"{name}_indexes.csv", index=False)
     return {"rows": n, "splits": {"train": 10, "validation": 4, "test": 6}, "groups": ["lesion_id"]}
 
 
 ISIC_ARCHIVE_LICENCES = ("CC-0", "CC-BY", "CC-BY-NC")
-ISIC_ARCHIVE_ATTRIBUTIONS = ("Hospital Clínic de Barcelona", "Memorial Sloan Kettering Cancer Center",
-                             "Anonymous")
+ISIC_ARCHIVE_ATTRIBUTIONS = (
+    "Hospital Clínic de Barcelona",
+    "Memorial Sloan Kettering Cancer Center",
+    "Anonymous",
+)
 
 
 def isic_archive(root, rng, empty_labels=False):
@@ -189,24 +248,33 @@ def isic_archive(root, rng, empty_labels=False):
     licences = [ISIC_ARCHIVE_LICENCES[i % 3] for i in range(n)]
     attributions = [ISIC_ARCHIVE_ATTRIBUTIONS[0 if i < 12 else 1 if i < 20 else 2] for i in range(n)]
     sites = ("posterior torso", "lower extremity", "head/neck", "")
-    table = pd.DataFrame({
-        "isic_id": ids, "attribution": attributions, "copyright_license": licences,
-        "age_approx": [str(30 + 5 * (i % 9)) if i % 7 else "" for i in range(n)],
-        "anatom_site_general": [sites[i % 4] for i in range(n)],
-        "concomitant_biopsy": ["True" if m else "False" for m in malignant],
-        "diagnosis_1": ["Malignant" if m else "Benign" for m in malignant],
-        "diagnosis_2": [f"{'Malignant' if m else 'Benign'} melanocytic proliferations{' (Melanoma)' * m}"
-                        for m in malignant],
-        "diagnosis_3": ["Melanoma Invasive" if m else "Nevus" if i % 3 else ""
-                        for i, m in enumerate(malignant)],
-        "diagnosis_4": "", "diagnosis_5": "",
-        "diagnosis_confirm_type": ["histopathology" if m else "serial imaging showing no change"
-                                   for m in malignant],
-        "image_type": "dermoscopic",
-        "lesion_id": [f"IL_{i // 2:07d}" if i < 16 else "" for i in range(n)],
-        "patient_id": [f"IP_{i // 2 % 10:07d}" if i < 20 else "" for i in range(n)],
-        "sex": [("female", "male", "")[i % 3] for i in range(n)],
-    })
+    table = pd.DataFrame(
+        {
+            "isic_id": ids,
+            "attribution": attributions,
+            "copyright_license": licences,
+            "age_approx": [str(30 + 5 * (i % 9)) if i % 7 else "" for i in range(n)],
+            "anatom_site_general": [sites[i % 4] for i in range(n)],
+            "concomitant_biopsy": ["True" if m else "False" for m in malignant],
+            "diagnosis_1": ["Malignant" if m else "Benign" for m in malignant],
+            "diagnosis_2": [
+                f"{'Malignant' if m else 'Benign'} melanocytic proliferations{' (Melanoma)' * m}"
+                for m in malignant
+            ],
+            "diagnosis_3": [
+                "Melanoma Invasive" if m else "Nevus" if i % 3 else "" for i, m in enumerate(malignant)
+            ],
+            "diagnosis_4": "",
+            "diagnosis_5": "",
+            "diagnosis_confirm_type": [
+                "histopathology" if m else "serial imaging showing no change" for m in malignant
+            ],
+            "image_type": "dermoscopic",
+            "lesion_id": [f"IL_{i // 2:07d}" if i < 16 else "" for i in range(n)],
+            "patient_id": [f"IP_{i // 2 % 10:07d}" if i < 20 else "" for i in range(n)],
+            "sex": [("female", "male", "")[i % 3] for i in range(n)],
+        }
+    )
     if empty_labels:
         table.loc[[5, 17], "diagnosis_1"] = ""
     table.to_csv(root / "metadata.csv", index=False)
@@ -235,8 +303,15 @@ def add_extras(root):
         fork.write_bytes(b"resource fork")
 
 
-WRITERS = {"isic2018_task3": isic2018_task3, "isic2019": isic2019, "isic2020": isic2020, "isic2024": isic2024,
-           "ph2": ph2, "derm7pt": derm7pt, "isic_archive": isic_archive}
+WRITERS = {
+    "isic2018_task3": isic2018_task3,
+    "isic2019": isic2019,
+    "isic2020": isic2020,
+    "isic2024": isic2024,
+    "ph2": ph2,
+    "derm7pt": derm7pt,
+    "isic_archive": isic_archive,
+}
 # What load_dataset needs beside the folder, per data set.
 LOAD_OPTIONS = {"isic_archive": {"label": "diagnosis_1"}}
 

@@ -71,8 +71,9 @@ def test_rotate90_is_lossless():
 
 
 @pytest.mark.portable
-@pytest.mark.parametrize("fill_mode, border",
-                         [("reflect", cv2.BORDER_REFLECT), ("constant", cv2.BORDER_CONSTANT)])
+@pytest.mark.parametrize(
+    "fill_mode, border", [("reflect", cv2.BORDER_REFLECT), ("constant", cv2.BORDER_CONSTANT)]
+)
 def test_transform_matches_opencv(fill_mode, border):
     images = smooth_images()
     cos, sin = np.cos(np.radians(17)) / 1.2, np.sin(np.radians(17)) / 1.2  # rotated and zoomed in
@@ -85,8 +86,9 @@ def test_transform_matches_opencv(fill_mode, border):
     )
     out = keras.ops.convert_to_numpy(transform(images, matrices, fill_mode=fill_mode))
     for image, matrix, result in zip(images, matrices, out):
-        expected = cv2.warpAffine(image, matrix, (64, 48), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=border)
+        expected = cv2.warpAffine(
+            image, matrix, (64, 48), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border
+        )
         # Same pixel-centre convention and border rule: half a pixel off would differ by ~8 grey levels.
         assert np.abs(result - expected).max() < 0.05
 
@@ -94,8 +96,15 @@ def test_transform_matches_opencv(fill_mode, border):
 @pytest.mark.portable
 def test_masks_stay_binary_and_follow_their_images():
     images, masks = disc_batch()
-    geometry = Augmentation(flip_horizontal=True, flip_vertical=True, rotation=40, shift=0.15,
-                            zoom=(0.8, 1.3), shear=10, brightness=0.05)
+    geometry = Augmentation(
+        flip_horizontal=True,
+        flip_vertical=True,
+        rotation=40,
+        shift=0.15,
+        zoom=(0.8, 1.3),
+        shear=10,
+        brightness=0.05,
+    )
     out, out_masks = (keras.ops.convert_to_numpy(t) for t in augment(images, masks, geometry, seed=4))
     assert out_masks.dtype == np.uint8 and set(np.unique(out_masks)) <= {0, 1}
     moved = 0
@@ -126,7 +135,12 @@ def test_random_crop_is_an_exact_window():
     assert out.shape == (16, 16, 12, 3)
     corners = []
     for o, i in zip(out, NOISE):
-        found = [(t, l) for t in range(9) for l in range(13) if np.array_equal(i[t:t + 16, l:l + 12], o)]
+        found = [
+            (t, left)
+            for t in range(9)
+            for left in range(13)
+            if np.array_equal(i[t : t + 16, left : left + 12], o)
+        ]
         assert len(found) == 1
         corners.append(found[0])
     assert len(set(corners)) > 4
@@ -168,8 +182,9 @@ def test_augment_compiles_under_xla():
         import tensorflow as tf
 
         generator = keras.random.SeedGenerator(1)
-        step = tf.function(lambda images: augment(images, augmentation="xue2018", seed=generator),
-                           jit_compile=True)
+        step = tf.function(
+            lambda images: augment(images, augmentation="xue2018", seed=generator), jit_compile=True
+        )
         first, second = step(NOISE), step(NOISE)
     else:
         pytest.skip(f"no XLA check for the {backend} backend")

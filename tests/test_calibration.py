@@ -44,6 +44,11 @@ def test_the_reliability_diagram_shows_before_and_after(tmp_path):
     truth, reported = overconfident(300, 0.5)
     one = cv2.imread(str(plots.reliability_diagram(truth, reported, tmp_path / "one.png")))
     calibrated = apply_temperature(reported, 2.0)
-    two = cv2.imread(str(plots.reliability_diagram(truth, reported, tmp_path / "two.png",
-                                                   calibrated=calibrated, temperature=2.0)))
+    two = cv2.imread(
+        str(
+            plots.reliability_diagram(
+                truth, reported, tmp_path / "two.png", calibrated=calibrated, temperature=2.0
+            )
+        )
+    )
     assert two.shape[0] == one.shape[0] and two.shape[1] == pytest.approx(2 * one.shape[1], rel=0.02)

@@ -37,15 +37,24 @@ def test_installed_console_script_runs():
     # oneDNN on some CPUs: which ones depends on the machine) are muted; DERMNET_STARTUP_LOGS shows them.
     error = "dermnet evaluate: error: no-such-run: no such model file"
     for startup_logs in ("", "1"):
-        loads = subprocess.run([dermnet_command, "evaluate", "no-such-run"], capture_output=True, text=True,
-                               env={**os.environ, "DERMNET_STARTUP_LOGS": startup_logs})
+        loads = subprocess.run(
+            [dermnet_command, "evaluate", "no-such-run"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DERMNET_STARTUP_LOGS": startup_logs},
+        )
         assert loads.returncode == 1 and error in loads.stderr
-        assert (len(loads.stderr.strip().splitlines()) > 1) == bool(startup_logs), loads.stderr  # muted: the error alone
+        assert (len(loads.stderr.strip().splitlines()) > 1) == bool(startup_logs), (
+            loads.stderr
+        )  # muted: the error alone
 
 
 def test_list_loads_no_keras():
     probe = "import sys; from dermnet import cli; cli.main(['list']); print('keras' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.split()[-1] == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.split()[-1]
+        == "False"
+    )
 
 
 def test_errors_are_one_line_without_traceback(monkeypatch, capsys):

@@ -2,9 +2,7 @@
 
 import json
 
-import keras
 import numpy as np
-import pandas as pd
 import pytest
 from harness import write_dataset
 
@@ -56,8 +54,14 @@ def constant_classifier():
 
 def test_evaluate_says_so_at_the_top_of_its_report_and_in_its_scores(tmp_path):
     df = data.from_csv(write_dataset(tmp_path / "data", n=12))
-    scores = evaluation.evaluate(constant_classifier(), df, tmp_path / "evaluation",
-                                 cache_dir=tmp_path / "cache", n_resamples=0, heat_maps_per_class=0)
+    scores = evaluation.evaluate(
+        constant_classifier(),
+        df,
+        tmp_path / "evaluation",
+        cache_dir=tmp_path / "cache",
+        n_resamples=0,
+        heat_maps_per_class=0,
+    )
     assert "the same prediction" in scores["warning"]
     assert json.loads((tmp_path / "evaluation" / "scores.json").read_text())["warning"] == scores["warning"]
     report = (tmp_path / "evaluation" / "report.md").read_text().splitlines()
@@ -67,8 +71,9 @@ def test_evaluate_says_so_at_the_top_of_its_report_and_in_its_scores(tmp_path):
 def test_a_model_that_varies_is_not_flagged(tmp_path):
     df = data.from_csv(write_dataset(tmp_path / "data", n=12))
     model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3), weights=None)
-    scores = evaluation.evaluate(model, df, tmp_path / "evaluation", cache_dir=tmp_path / "cache",
-                                 n_resamples=0, heat_maps_per_class=0)
+    scores = evaluation.evaluate(
+        model, df, tmp_path / "evaluation", cache_dir=tmp_path / "cache", n_resamples=0, heat_maps_per_class=0
+    )
     assert "warning" not in scores
     assert "Warning" not in (tmp_path / "evaluation" / "report.md").read_text()
 

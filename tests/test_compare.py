@@ -19,10 +19,16 @@ def predictions(strength, n=240, seed=0):
     logits = np.random.default_rng(seed).normal(0, 1, (n, 3))
     logits[np.arange(n), truth] += strength
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return pd.DataFrame({"image_id": [f"ISIC_{i:07d}" for i in range(n)], "image": "x.jpg",
-                         "label": [CLASSES[k] for k in truth], "lesion_id": [f"L{i // 2}" for i in range(n)],
-                         "predicted": [CLASSES[k] for k in probabilities.argmax(axis=1)],
-                         **{f"p_{c}": probabilities[:, k] for k, c in enumerate(CLASSES)}})
+    return pd.DataFrame(
+        {
+            "image_id": [f"ISIC_{i:07d}" for i in range(n)],
+            "image": "x.jpg",
+            "label": [CLASSES[k] for k in truth],
+            "lesion_id": [f"L{i // 2}" for i in range(n)],
+            "predicted": [CLASSES[k] for k in probabilities.argmax(axis=1)],
+            **{f"p_{c}": probabilities[:, k] for k, c in enumerate(CLASSES)},
+        }
+    )
 
 
 def test_a_better_model_is_clearly_better_and_the_differences_are_paired():
@@ -30,8 +36,10 @@ def test_a_better_model_is_clearly_better_and_the_differences_are_paired():
     shuffled = b.sample(frac=1, random_state=0)  # the same images in another order
     result = compare(a, shuffled, "isic2017", n_resamples=100, names=("sdl", "resnet50"))
     truth = np.arange(240) % 3
-    scores_a, scores_b = (model_scores("isic2017", truth, t[[f"p_{c}" for c in CLASSES]].to_numpy(), CLASSES,
-                                       n_resamples=0) for t in (a, b))
+    scores_a, scores_b = (
+        model_scores("isic2017", truth, t[[f"p_{c}" for c in CLASSES]].to_numpy(), CLASSES, n_resamples=0)
+        for t in (a, b)
+    )
     assert result["a"] == scores_a and result["b"] == scores_b
     assert result["difference"]["auc"] == pytest.approx(scores_a["auc"] - scores_b["auc"])
     low, high = result["intervals"]["auc"]
@@ -62,9 +70,12 @@ def test_two_different_test_sets_are_refused():
     a = predictions(1.0)
     other = predictions(1.0)
     other.loc[:2, "image_id"] = ["ISIC_9000000", "ISIC_9000001", "ISIC_9000002"]
-    with pytest.raises(ValueError, match=r"not scored on the same test images: 6 of 243 are in one "
-                                         r"table only \(3 in A's alone, 3 in B's\), e.g. ISIC_0000000, "
-                                         r"ISIC_0000001"):
+    with pytest.raises(
+        ValueError,
+        match=r"not scored on the same test images: 6 of 243 are in one "
+        r"table only \(3 in A's alone, 3 in B's\), e.g. ISIC_0000000, "
+        r"ISIC_0000001",
+    ):
         compare(a, other, "isic2017")
     relabelled = predictions(1.0)
     relabelled.loc[5, "label"] = "nevus"
@@ -81,11 +92,13 @@ def test_two_evaluation_folders_are_compared_as_their_scores_say(tmp_path):
         predictions(strength, seed=len(name)).to_csv(folder / "predictions.csv", index=False)
         scoring = {"challenge": "isic2017", "scored_classes": None}
         (folder / "scores.json").write_text(json.dumps({"scoring": scoring}))
-    result = compare_evaluations(tmp_path / "sdl", tmp_path / "resnet50" / "evaluation", n_resamples=20,
-                                 progress=False)
+    result = compare_evaluations(
+        tmp_path / "sdl", tmp_path / "resnet50" / "evaluation", n_resamples=20, progress=False
+    )
     assert result["sentences"][0].startswith("sdl's overall (auc) is higher")
     assert "spec_at_sens_82" in result["difference"]  # ISIC 2017's scores: the challenge was read
-    (tmp_path / "resnet50" / "evaluation" / "scores.json").write_text(json.dumps({"scoring": {
-        "challenge": None, "scored_classes": None}}))
+    (tmp_path / "resnet50" / "evaluation" / "scores.json").write_text(
+        json.dumps({"scoring": {"challenge": None, "scored_classes": None}})
+    )
     with pytest.raises(ValueError, match="scored by .*isic2017.* by .*None.*evaluate both the same way"):
         compare_evaluations(tmp_path / "sdl", tmp_path / "resnet50")

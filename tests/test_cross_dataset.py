@@ -3,6 +3,7 @@ data set it was not trained on (dermnet/evaluation/cross_dataset.py)."""
 
 import json
 
+import layouts
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,17 +11,41 @@ import pytest
 from dermnet import cli, data
 from dermnet.evaluation import cross_dataset
 
-import layouts
-
 # What each data set's run must score: its challenge's ranking score, or dermnet's per-class AUCs.
-_SCORED = {"isic2018_task3": "balanced_accuracy", "isic2019": "balanced_accuracy", "isic2020": "auc",
-           "isic2024": "partial_auc", "ph2": "auc_melanoma", "derm7pt": "auc_melanoma"}
+_SCORED = {
+    "isic2018_task3": "balanced_accuracy",
+    "isic2019": "balanced_accuracy",
+    "isic2020": "auc",
+    "isic2024": "partial_auc",
+    "ph2": "auc_melanoma",
+    "derm7pt": "auc_melanoma",
+}
 
 
 def _train(name, root, out):
     layouts.write(name, root)
-    assert cli.main(["--debug", "train", "baseline_cnn", "--dataset", name, "--root", str(root), "--image-size",
-                     "32", "--epochs", "1", "--batch-size", "8", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "--debug",
+                "train",
+                "baseline_cnn",
+                "--dataset",
+                name,
+                "--root",
+                str(root),
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return json.loads((out / "scores.json").read_text())
 
 
@@ -46,24 +71,55 @@ def isic2020_run(tmp_path_factory):
 def test_evaluate_on_ph2_maps_its_labels_and_says_so(isic2020_run, tmp_path):
     layouts.write("ph2", tmp_path / "ph2")
     out = tmp_path / "report"
-    assert cli.main(["--debug", "evaluate", str(isic2020_run / "run"), "--dataset", "ph2", "--root",
-                     str(tmp_path / "ph2"), "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "--debug",
+                "evaluate",
+                str(isic2020_run / "run"),
+                "--dataset",
+                "ph2",
+                "--root",
+                str(tmp_path / "ph2"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     scores = json.loads((out / "scores.json").read_text())
     assert {"auc_malignant", "auc_benign", "balanced_accuracy"} <= set(scores)
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 20 and set(predictions.label) == {"benign", "malignant"}
     melanoma = predictions.image_id.isin([f"IMD{i:03d}" for i in range(18, 22)])
-    assert (predictions.label[melanoma] == "malignant").all() and (predictions.label[~melanoma] == "benign").all()
+    assert (predictions.label[melanoma] == "malignant").all() and (
+        predictions.label[~melanoma] == "benign"
+    ).all()
     report = (out / "report.md").read_text()
-    assert ("cross-data-set evaluation: trained on isic2020, scored on every image of ph2; its labels as the "
-            "model's classes: atypical_nevus → benign, common_nevus → benign, melanoma → malignant") in report
+    assert (
+        "cross-data-set evaluation: trained on isic2020, scored on every image of ph2; its labels as the "
+        "model's classes: atypical_nevus → benign, common_nevus → benign, melanoma → malignant"
+    ) in report
 
 
 def test_evaluate_on_isic2024_uses_its_challenge_when_the_model_answers_it(isic2020_run, tmp_path):
     layouts.write("isic2024", tmp_path / "isic2024")
     out = tmp_path / "report"
-    assert cli.main(["evaluate", str(isic2020_run / "run"), "--dataset", "isic2024", "--root",
-                     str(tmp_path / "isic2024"), "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                str(isic2020_run / "run"),
+                "--dataset",
+                "isic2024",
+                "--root",
+                str(tmp_path / "isic2024"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     scores = json.loads((out / "scores.json").read_text())
     assert np.isfinite(scores["partial_auc"]) and scores["overall"] == scores["partial_auc"]
     assert "isic2024 (official)" in (out / "report.md").read_text()
@@ -71,10 +127,23 @@ def test_evaluate_on_isic2024_uses_its_challenge_when_the_model_answers_it(isic2
 
 def test_explicit_classes_leave_the_rest_out_and_wrong_names_are_refused(isic2020_run, tmp_path, capsys):
     layouts.write("ph2", tmp_path / "ph2")
-    common = ["evaluate", str(isic2020_run / "run"), "--dataset", "ph2", "--root", str(tmp_path / "ph2"), "--out"]
-    assert cli.main([*common, str(tmp_path / "a"), "--classes", "melanoma=malignant,common_nevus=benign"]) == 0
+    common = [
+        "evaluate",
+        str(isic2020_run / "run"),
+        "--dataset",
+        "ph2",
+        "--root",
+        str(tmp_path / "ph2"),
+        "--out",
+    ]
+    assert (
+        cli.main([*common, str(tmp_path / "a"), "--classes", "melanoma=malignant,common_nevus=benign"]) == 0
+    )
     assert len(pd.read_csv(tmp_path / "a" / "predictions.csv")) == 12
-    assert "left out, answering no class of the model: 8 atypical_nevus" in (tmp_path / "a" / "report.md").read_text()
+    assert (
+        "left out, answering no class of the model: 8 atypical_nevus"
+        in (tmp_path / "a" / "report.md").read_text()
+    )
     assert cli.main([*common, str(tmp_path / "b"), "--classes", "melanoma=mel"]) == 1
     assert "the model has no class mel (its classes: benign, malignant)" in capsys.readouterr().err
     assert cli.main([*common, str(tmp_path / "c"), "--classes", "melanom=malignant"]) == 1
@@ -82,9 +151,9 @@ def test_explicit_classes_leave_the_rest_out_and_wrong_names_are_refused(isic202
 
 
 def test_the_default_mapping_takes_the_first_class_the_model_has():
-    assert cross_dataset.class_mapping("derm7pt", ["melanoma", "nevus", "miscellaneous", "seborrheic_keratosis"],
-                                       ["MEL", "NV", "BKL"]) == {"melanoma": "MEL", "nevus": "NV",
-                                                                 "seborrheic_keratosis": "BKL"}
+    assert cross_dataset.class_mapping(
+        "derm7pt", ["melanoma", "nevus", "miscellaneous", "seborrheic_keratosis"], ["MEL", "NV", "BKL"]
+    ) == {"melanoma": "MEL", "nevus": "NV", "seborrheic_keratosis": "BKL"}
     with pytest.raises(ValueError, match="none of ph2's labels .* give the mapping, --classes"):
         cross_dataset.class_mapping("ph2", ["melanoma", "common_nevus"], ["cat", "dog"])
 
@@ -104,8 +173,29 @@ def test_a_segmentor_is_scored_on_ph2s_masks(tmp_path, monkeypatch):
     table.loc[table.index % 5 == 0, "split"] = "test"
     table.to_csv(manifest, index=False)
     out = tmp_path / "run"
-    assert cli.main(["train", "unet", "--dataset", str(manifest), "--recipe", "menegola2017", "--epochs", "1",
-                     "--image-size", "32", "--batch-size", "4", "--weights", "none", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "unet",
+                "--dataset",
+                str(manifest),
+                "--recipe",
+                "menegola2017",
+                "--epochs",
+                "1",
+                "--image-size",
+                "32",
+                "--batch-size",
+                "4",
+                "--weights",
+                "none",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     layouts.write("ph2", tmp_path / "ph2")
     assert cli.main(["evaluate", str(out), "--dataset", "ph2", "--root", str(tmp_path / "ph2")]) == 0
     scores = json.loads((out / "evaluation" / "scores.json").read_text())

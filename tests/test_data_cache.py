@@ -5,11 +5,12 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 from harness import write_dataset
+from PIL import Image
 
 from dermnet import data
-from dermnet.data import DataError, cache as cache_module
+from dermnet.data import DataError
+from dermnet.data import cache as cache_module
 from dermnet.data.images import hdf5_member, read_image, resize
 
 pytestmark = pytest.mark.portable
@@ -63,8 +64,13 @@ def test_a_file_edited_in_the_middle_keeping_its_size_and_time_is_decoded_again(
     for i in range(2):
         pixels = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(tmp_path / "images" / f"IMG_{i}.bmp")
-    pd.DataFrame({"image_id": ["IMG_0", "IMG_1"], "label": ["a", "b"],
-                  "image": ["images/IMG_0.bmp", "images/IMG_1.bmp"]}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame(
+        {
+            "image_id": ["IMG_0", "IMG_1"],
+            "label": ["a", "b"],
+            "image": ["images/IMG_0.bmp", "images/IMG_1.bmp"],
+        }
+    ).to_csv(tmp_path / "m.csv", index=False)
     dataset = data.from_csv(tmp_path / "m.csv")
     first = np.array(data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False).images[1])
     edited, before = dataset["image"][1], os.stat(dataset["image"][1])
@@ -111,12 +117,17 @@ def test_bad_files_are_all_listed_or_skipped(dataset, tmp_path):
     (tmp_path / "data" / "images" / "IMG_0005.png").write_bytes(b"not a png")
     truncated = tmp_path / "data" / "images" / "IMG_0011.png"
     truncated.write_bytes(truncated.read_bytes()[:-30])
-    with pytest.raises(DataError, match=r"2 of 20 images cannot be used.*IMG_0005.png: not an image.*IMG_0011.png: this PNG image cannot be decoded"):
+    with pytest.raises(
+        DataError,
+        match=r"2 of 20 images cannot be used.*IMG_0005.png: not an image.*IMG_0011.png: this PNG image cannot be decoded",
+    ):
         data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     cache = data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", on_error="skip", progress=False)
     assert len(cache) == 18 and len(cache.rows) == 18
     assert "IMG_0005" not in set(cache.rows["image_id"]) and len(cache.skipped) == 2
-    np.testing.assert_array_equal(cache.images[cache.index[5]], resize(read_image(cache.rows["image"][5]), (16, 16)))
+    np.testing.assert_array_equal(
+        cache.images[cache.index[5]], resize(read_image(cache.rows["image"][5]), (16, 16))
+    )
 
 
 def test_a_full_disk_is_a_clear_error_not_a_crash(dataset, tmp_path, monkeypatch):
@@ -126,7 +137,9 @@ def test_a_full_disk_is_a_clear_error_not_a_crash(dataset, tmp_path, monkeypatch
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(cache_module.os, "posix_fallocate", no_space, raising=False)
-    with pytest.raises(DataError, match=r"cache.*: no room for the image cache .*it needs 0.02 GB.*DERMNET_CACHE"):
+    with pytest.raises(
+        DataError, match=r"cache.*: no room for the image cache .*it needs 0.02 GB.*DERMNET_CACHE"
+    ):
         data.build_cache(dataset, 512, cache_dir=tmp_path / "cache", progress=False)
     assert not list((tmp_path / "cache").rglob("*.u8"))  # no half-made file left behind
 
@@ -141,17 +154,21 @@ def jpegs_in_hdf5(folder, n=12, storage="bytes", seed=0):
     with h5py.File(folder / "train-image.hdf5", "w") as h5:
         for i in ids:
             Image.fromarray(rng.integers(0, 256, (rng.integers(20, 40), 30, 3), dtype=np.uint8)).save(
-                folder / f"{i}.jpg", quality=90)
+                folder / f"{i}.jpg", quality=90
+            )
             jpeg = (folder / f"{i}.jpg").read_bytes()
             h5[i] = np.bytes_(jpeg) if storage == "bytes" else np.frombuffer(jpeg, np.uint8)
     labels = ["malignant" if k % 4 == 0 else "benign" for k in range(n)]
 
     def manifest(images):
-        return data.validate(pd.DataFrame({"image_id": ids, "image": images, "label": labels}),
-                             classes=("benign", "malignant"))
+        return data.validate(
+            pd.DataFrame({"image_id": ids, "image": images, "label": labels}), classes=("benign", "malignant")
+        )
 
-    return (manifest([str(folder / f"{i}.jpg") for i in ids]),
-            manifest([hdf5_member(folder / "train-image.hdf5", i) for i in ids]))
+    return (
+        manifest([str(folder / f"{i}.jpg") for i in ids]),
+        manifest([hdf5_member(folder / "train-image.hdf5", i) for i in ids]),
+    )
 
 
 @pytest.mark.parametrize("storage", ["bytes", "uint8"])

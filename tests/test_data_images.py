@@ -38,10 +38,10 @@ def test_plain_jpeg_and_png_read_as_rgb(tmp_path):
 
 @pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
 def test_truncated_jpeg_is_refused(tmp_path, cut):
-    data = (tmp_path / "full.jpg")
+    data = tmp_path / "full.jpg"
     save(data, np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), quality=90)
     path = tmp_path / "cut.jpg"
-    path.write_bytes(data.read_bytes()[:int(data.stat().st_size * cut)])
+    path.write_bytes(data.read_bytes()[: int(data.stat().st_size * cut)])
     with pytest.raises(DataError, match="cut.jpg: corrupt or truncated JPEG"):
         read_image(path)
 
@@ -112,7 +112,7 @@ def noisy_jpeg(path):
 def test_jpeg_cut_short_and_closed_with_an_end_marker_is_refused(tmp_path):
     data = noisy_jpeg(tmp_path / "full.jpg")
     scan = data.rfind(b"\xff\xda")
-    (tmp_path / "closed.jpg").write_bytes(data[:scan + (len(data) - scan) // 2] + b"\xff\xd9")
+    (tmp_path / "closed.jpg").write_bytes(data[: scan + (len(data) - scan) // 2] + b"\xff\xd9")
     with pytest.raises(DataError, match="closed.jpg: corrupt or truncated JPEG .*premature end"):
         read_image(tmp_path / "closed.jpg")
 
@@ -120,7 +120,7 @@ def test_jpeg_cut_short_and_closed_with_an_end_marker_is_refused(tmp_path):
 def test_jpeg_with_damaged_entropy_data_is_refused(tmp_path):
     data = bytearray(noisy_jpeg(tmp_path / "full.jpg"))
     start = data.rfind(b"\xff\xda") + 200
-    data[start:start + 100] = np.random.default_rng(1).integers(0, 0xFE, 100, dtype=np.uint8).tobytes()
+    data[start : start + 100] = np.random.default_rng(1).integers(0, 0xFE, 100, dtype=np.uint8).tobytes()
     (tmp_path / "damaged.jpg").write_bytes(bytes(data))
     with pytest.raises(DataError, match="damaged.jpg: corrupt or truncated JPEG .*Corrupt JPEG data"):
         read_image(tmp_path / "damaged.jpg")
@@ -144,11 +144,17 @@ def test_webp_and_the_first_frame_of_an_animated_gif(tmp_path):
 
 def png_header_only(path, width, height):
     """A PNG that claims width × height pixels and holds (almost) none: a decompression bomb."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -194,11 +200,14 @@ def lesion(dtype=np.uint8, value=1):
     return mask
 
 
-@pytest.mark.parametrize("case, values", [
-    ("label map", "0, 2"),
-    ("stray 255", "0, 1, 255"),
-    ("16-bit 0 and 255", "uint16 values 0, 255"),
-])
+@pytest.mark.parametrize(
+    "case, values",
+    [
+        ("label map", "0, 2"),
+        ("stray 255", "0, 1, 255"),
+        ("16-bit 0 and 255", "uint16 values 0, 255"),
+    ],
+)
 def test_a_mask_that_would_come_out_empty_is_refused(tmp_path, case, values):
     mask = {"label map": lesion(value=2), "16-bit 0 and 255": lesion(np.uint16, 255)}.get(case)
     if case == "stray 255":
@@ -206,7 +215,9 @@ def test_a_mask_that_would_come_out_empty_is_refused(tmp_path, case, values):
         mask[0, 0] = 255
     path = tmp_path / "odd.png"
     cv2.imwrite(str(path), mask)
-    with pytest.raises(DataError, match=f"odd.png: a mask whose marked pixels are mostly at or below .*{values}"):
+    with pytest.raises(
+        DataError, match=f"odd.png: a mask whose marked pixels are mostly at or below .*{values}"
+    ):
         read_mask(path)
 
 
@@ -244,8 +255,9 @@ def write_hdf5(path, members, storage="bytes"):
 
 @pytest.mark.parametrize("storage", ["bytes", "uint8"])
 def test_an_image_inside_an_hdf5_file_reads_as_the_same_file_does(tmp_path, storage):
-    jpeg = save(tmp_path / "a.jpg", np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8),
-                quality=90)
+    jpeg = save(
+        tmp_path / "a.jpg", np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8), quality=90
+    )
     h5 = write_hdf5(tmp_path / "train-image.hdf5", {"ISIC_0000001": jpeg.read_bytes()}, storage)
     name = hdf5_member(h5, "ISIC_0000001")
     assert name == f"{os.path.abspath(h5)}::ISIC_0000001"

@@ -4,6 +4,7 @@ lesion, patient or duplicate leak, and its files' problems named."""
 import shutil
 
 import h5py
+import layouts
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,8 +12,6 @@ import pytest
 from dermnet import data, datasets
 from dermnet.data import DataError
 from dermnet.data.splits import GROUP_COLUMNS
-
-import layouts
 
 
 def assert_no_leak(df):
@@ -22,7 +21,9 @@ def assert_no_leak(df):
             named = df.dropna(subset=[column])
             assert (named[column].map(split_of) == named["split"]).all(), "a duplicate set in two splits"
         elif column in df:
-            assert (df.dropna(subset=[column]).groupby(column)["split"].nunique() <= 1).all(), f"a {column} leaks"
+            assert (df.dropna(subset=[column]).groupby(column)["split"].nunique() <= 1).all(), (
+                f"a {column} leaks"
+            )
 
 
 @pytest.mark.parametrize("name", sorted(layouts.WRITERS))
@@ -55,10 +56,14 @@ def test_each_reader_reads_the_published_paths_whatever_lies_beside_them(name, t
     options = layouts.LOAD_OPTIONS.get(name, {})
     clean, shared = (data.load_dataset(name, tmp_path / folder, **options) for folder in ("clean", "shared"))
     for column in ("image", *data.manifest.mask_columns(clean)):
-        assert (shared[column].str.replace(str(tmp_path / "shared"), "") ==
-                clean[column].str.replace(str(tmp_path / "clean"), "")).all(), column
-    pd.testing.assert_frame_equal(shared.drop(columns=["image", *data.manifest.mask_columns(clean)]),
-                                  clean.drop(columns=["image", *data.manifest.mask_columns(clean)]))
+        assert (
+            shared[column].str.replace(str(tmp_path / "shared"), "")
+            == clean[column].str.replace(str(tmp_path / "clean"), "")
+        ).all(), column
+    pd.testing.assert_frame_equal(
+        shared.drop(columns=["image", *data.manifest.mask_columns(clean)]),
+        clean.drop(columns=["image", *data.manifest.mask_columns(clean)]),
+    )
 
 
 def test_labels_come_from_the_columns_by_name(tmp_path):
@@ -67,7 +72,9 @@ def test_labels_come_from_the_columns_by_name(tmp_path):
     shuffled = truth[["image", "UNK", "SCC", "VASC", "DF", "BKL", "AK", "BCC", "NV", "MEL"]]
     shuffled.to_csv(tmp_path / "ISIC_2019_Training_GroundTruth.csv", index=False)
     df = data.load_dataset("isic2019", tmp_path).set_index("image_id")
-    expected = truth.set_index("image")[["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"]].astype(float)
+    expected = truth.set_index("image")[["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"]].astype(
+        float
+    )
     assert (df.loc[expected.index, "label"] == expected.idxmax(axis=1).str.lower()).all()
     assert df.loc["ISIC_0000003_downsampled", "label"] == "ak"
 
@@ -142,7 +149,9 @@ def test_derm7pt_groups_its_diagnoses_and_keeps_the_raw_one(tmp_path):
     layouts.write("derm7pt", tmp_path)
     df = data.load_dataset("derm7pt", tmp_path).set_index("diagnosis")
     assert set(df.loc["melanoma (in situ)", "label"]) == {"melanoma"}
-    assert set(df.loc["lentigo", "label"]) == {"miscellaneous"} and set(df.loc["clark nevus", "label"]) == {"nevus"}
+    assert set(df.loc["lentigo", "label"]) == {"miscellaneous"} and set(df.loc["clark nevus", "label"]) == {
+        "nevus"
+    }
     meta = tmp_path / "release_v0" / "meta" / "meta.csv"
     table = pd.read_csv(meta)
     table.loc[0, "diagnosis"] = "amelanotic something"
@@ -153,7 +162,9 @@ def test_derm7pt_groups_its_diagnoses_and_keeps_the_raw_one(tmp_path):
 
 def test_derm7pt_case_in_two_split_files_is_named(tmp_path):
     layouts.write("derm7pt", tmp_path)
-    pd.DataFrame({"indexes": [0, 14]}).to_csv(tmp_path / "release_v0" / "meta" / "valid_indexes.csv", index=False)
+    pd.DataFrame({"indexes": [0, 14]}).to_csv(
+        tmp_path / "release_v0" / "meta" / "valid_indexes.csv", index=False
+    )
     with pytest.raises(DataError, match="valid_indexes.csv: rows of .*meta.csv already in the train split"):
         data.load_dataset("derm7pt", tmp_path)
 
@@ -164,7 +175,9 @@ def test_missing_or_doubled_official_files_are_named(tmp_path):
     (tmp_path / "copy").mkdir()
     copy = shutil.copy(truth, tmp_path / "copy")
     pd.read_csv(copy).head(2).to_csv(copy, index=False)
-    with pytest.raises(DataError, match="ISIC2018_Task3_Test_GroundTruth.csv is there twice with other contents"):
+    with pytest.raises(
+        DataError, match="ISIC2018_Task3_Test_GroundTruth.csv is there twice with other contents"
+    ):
         data.load_dataset("isic2018_task3", tmp_path)
     shutil.rmtree(tmp_path / "copy")
     truth.unlink()
@@ -190,14 +203,19 @@ def test_a_data_set_without_a_public_archive_says_where_to_get_it(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("name, columns", [
-    ("isic2018_task3", {"age_approx", "sex", "anatom_site_general", "dx_type", "dataset"}),
-    ("isic2019", {"age_approx", "sex", "anatom_site_general"}),
-    ("isic2020", {"age_approx", "sex", "anatom_site_general", "diagnosis", "benign_malignant", "target"}),
-    ("isic2024", {"age_approx", "sex", "anatom_site_general", "iddx_full", "target"}),
-    ("isic_archive", {"age_approx", "sex", "anatom_site_general", "diagnosis_2", "attribution",
-                      "copyright_license"}),
-])
+@pytest.mark.parametrize(
+    "name, columns",
+    [
+        ("isic2018_task3", {"age_approx", "sex", "anatom_site_general", "dx_type", "dataset"}),
+        ("isic2019", {"age_approx", "sex", "anatom_site_general"}),
+        ("isic2020", {"age_approx", "sex", "anatom_site_general", "diagnosis", "benign_malignant", "target"}),
+        ("isic2024", {"age_approx", "sex", "anatom_site_general", "iddx_full", "target"}),
+        (
+            "isic_archive",
+            {"age_approx", "sex", "anatom_site_general", "diagnosis_2", "attribution", "copyright_license"},
+        ),
+    ],
+)
 def test_every_reader_keeps_the_metadata_its_data_set_publishes(name, columns, tmp_path):
     """One vocabulary across data sets, the ISIC Archive's: ISIC 2020's anatom_site_general_challenge
     and HAM10000's localization are anatom_site_general, HAM10000's age is age_approx (issue 38)."""

@@ -20,14 +20,23 @@ def packaged(name):
         return pd.read_csv(f, **data.manifest.CSV_AS_TEXT)
 
 
-@pytest.mark.parametrize("name, sizes, classes", [
-    ("isic2016", {"train": 900, "test": 379}, {"benign": 1031, "malignant": 248}),
-    ("isic2017", {"train": 2000, "validation": 150, "test": 600},
-     {"melanoma": 521, "seborrheic_keratosis": 386, "nevus": 1843}),
-    ("ham10000", {"train": 7011, "validation": 1502, "test": 1502},
-     {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115}),
-    ("isic2018_task3_test", {"test": 1512}, None),
-])
+@pytest.mark.parametrize(
+    "name, sizes, classes",
+    [
+        ("isic2016", {"train": 900, "test": 379}, {"benign": 1031, "malignant": 248}),
+        (
+            "isic2017",
+            {"train": 2000, "validation": 150, "test": 600},
+            {"melanoma": 521, "seborrheic_keratosis": 386, "nevus": 1843},
+        ),
+        (
+            "ham10000",
+            {"train": 7011, "validation": 1502, "test": 1502},
+            {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115},
+        ),
+        ("isic2018_task3_test", {"test": 1512}, None),
+    ],
+)
 def test_packaged_manifests_match_the_challenges(name, sizes, classes):
     df = packaged(name)
     assert df["split"].value_counts().to_dict() == sizes
@@ -66,8 +75,11 @@ def test_load_dataset_on_the_real_isic_images():
     assert df["split"].value_counts().to_dict() == {"train": 353, "test": 131}
     assert df.attrs["classes"] == ("benign", "malignant")
     assert all(path.startswith(str(root.resolve())) for path in df["image"])  # the folder, links resolved
-    with pytest.raises(DataError, match=r"isic2016: 795 rows with file problems: ISIC_\d+: no image file \(an "
-                                         r"empty image cell, or no file of this id under the data set's folder\)"):
+    with pytest.raises(
+        DataError,
+        match=r"isic2016: 795 rows with file problems: ISIC_\d+: no image file \(an "
+        r"empty image cell, or no file of this id under the data set's folder\)",
+    ):
         data.load_dataset("isic2016", root)
 
 
@@ -111,15 +123,20 @@ def test_from_folders(tmp_path):
         data.from_folders(tmp_path / "empty")
 
 
-@pytest.mark.parametrize("cells, message", [
-    ({(3, "image"): "images/gone.png", (4, "image"): "x/y.png"},
-     r"2 rows with file problems: IMG_0003: image file not found \(.*gone.png\)"),
-    ({(5, "label"): "class_9"}, r"unknown labels \['class_9'\]"),
-    ({(2, "image_id"): "IMG_0001"}, "duplicate image ids: IMG_0001"),
-    ({(2, "image_id"): "IMG_0001", (2, "split"): "test"}, r"ids in two splits \(a leak\): IMG_0001"),
-    ({(1, "split"): "test"}, r"lesions with images in two splits.*L0000"),
-    ({(1, "split"): "holdout"}, r"unknown split values \['holdout'\]"),
-])
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        (
+            {(3, "image"): "images/gone.png", (4, "image"): "x/y.png"},
+            r"2 rows with file problems: IMG_0003: image file not found \(.*gone.png\)",
+        ),
+        ({(5, "label"): "class_9"}, r"unknown labels \['class_9'\]"),
+        ({(2, "image_id"): "IMG_0001"}, "duplicate image ids: IMG_0001"),
+        ({(2, "image_id"): "IMG_0001", (2, "split"): "test"}, r"ids in two splits \(a leak\): IMG_0001"),
+        ({(1, "split"): "test"}, r"lesions with images in two splits.*L0000"),
+        ({(1, "split"): "holdout"}, r"unknown split values \['holdout'\]"),
+    ],
+)
 def test_validation_names_the_problem_and_the_rows(tmp_path, cells, message):
     manifest = write_dataset(tmp_path, n=12, lesions_per_image=2)
     df = pd.read_csv(manifest)
@@ -141,7 +158,9 @@ def test_skip_drops_missing_files_and_reports_them(tmp_path):
 def test_mask_of_another_size_is_refused(tmp_path):
     manifest = write_dataset(tmp_path, n=4, masks=True)
     cv2.imwrite(str(tmp_path / "images" / "IMG_0002_segmentation.png"), np.zeros((10, 10), np.uint8))
-    with pytest.raises(DataError, match=r"IMG_0002_segmentation.png: mask of size 10×10, its image .* is 48×36"):
+    with pytest.raises(
+        DataError, match=r"IMG_0002_segmentation.png: mask of size 10×10, its image .* is 48×36"
+    ):
         data.from_csv(manifest)
 
 
@@ -191,12 +210,17 @@ def test_ham10000_keeps_its_metadata_in_the_archive_vocabulary():
     """HAM10000_metadata.csv's age and localization are age_approx and anatom_site_general, as the ISIC
     Archive names them; sex, dx_type and dataset keep their names (issue 38)."""
     df = packaged("ham10000").set_index("image_id")
-    meta = pd.read_csv(shared_folder("reference", "ground_truth") / "HAM10000_metadata.csv",
-                       **data.manifest.CSV_AS_TEXT).set_index("image_id")
+    meta = pd.read_csv(
+        shared_folder("reference", "ground_truth") / "HAM10000_metadata.csv", **data.manifest.CSV_AS_TEXT
+    ).set_index("image_id")
     df = df.loc[meta.index]
     pd.testing.assert_series_equal(df["age_approx"], meta["age"], check_names=False)
-    for ours, theirs in (("anatom_site_general", "localization"), ("sex", "sex"), ("dx_type", "dx_type"),
-                         ("dataset", "dataset")):
+    for ours, theirs in (
+        ("anatom_site_general", "localization"),
+        ("sex", "sex"),
+        ("dx_type", "dx_type"),
+        ("dataset", "dataset"),
+    ):
         assert (df[ours] == meta[theirs]).all(), ours
 
 
@@ -217,7 +241,9 @@ def test_an_id_that_matches_two_files_is_refused(tmp_path):
     (tmp_path / "__MACOSX" / "IMG_0002.png").write_bytes(b"resource fork")
     (tmp_path / "images" / "._IMG_0002.png").write_bytes(b"resource fork")
     assert len(data.from_csv(manifest)) == 4
-    shutil.copy(tmp_path / "images" / "IMG_0003.png", tmp_path / "copy" / "IMG_0002.png")  # same size, other pixels
+    shutil.copy(
+        tmp_path / "images" / "IMG_0003.png", tmp_path / "copy" / "IMG_0002.png"
+    )  # same size, other pixels
     with pytest.raises(DataError, match="image ids that match two different files .*IMG_0002"):
         data.from_csv(manifest)
 
@@ -225,7 +251,9 @@ def test_an_id_that_matches_two_files_is_refused(tmp_path):
 def test_a_classifier_on_a_manifest_without_labels_is_told_so(tmp_path):
     manifest = write_dataset(tmp_path, n=4)
     pd.read_csv(manifest).drop(columns="label").to_csv(manifest, index=False)
-    with pytest.raises(DataError, match=r"manifest.csv: no label column, and a classifier learns from labels"):
+    with pytest.raises(
+        DataError, match=r"manifest.csv: no label column, and a classifier learns from labels"
+    ):
         data.class_names(data.from_csv(manifest))
 
 
@@ -245,7 +273,10 @@ def test_synthetic_is_the_embedded_default(tmp_path):
 
 
 def test_load_dataset_attribute_masks(tmp_path):
-    images, masks = tmp_path / "ISIC2018_Task1-2_Training_Input", tmp_path / "ISIC2018_Task2_Training_GroundTruth_v3"
+    images, masks = (
+        tmp_path / "ISIC2018_Task1-2_Training_Input",
+        tmp_path / "ISIC2018_Task2_Training_GroundTruth_v3",
+    )
     images.mkdir()
     masks.mkdir()
     for i in range(3):
@@ -283,10 +314,17 @@ def test_images_inside_an_hdf5_file_are_checked_by_key(tmp_path):
     with h5py.File(tmp_path / "train-image.hdf5", "w") as h5:
         h5["ISIC_1"] = np.bytes_((tmp_path / "a.jpg").read_bytes())
     ids = ["ISIC_1", "ISIC_2"]
-    df = pd.DataFrame({"image_id": ids, "label": ["benign", "benign"],
-                       "image": [hdf5_member(tmp_path / "train-image.hdf5", i) for i in ids]})
+    df = pd.DataFrame(
+        {
+            "image_id": ids,
+            "label": ["benign", "benign"],
+            "image": [hdf5_member(tmp_path / "train-image.hdf5", i) for i in ids],
+        }
+    )
     assert len(data.validate(df.iloc[:1])) == 1
-    with pytest.raises(DataError, match=r"ISIC_2: no such HDF5 file, or no such key in it \(.*hdf5::ISIC_2\)"):
+    with pytest.raises(
+        DataError, match=r"ISIC_2: no such HDF5 file, or no such key in it \(.*hdf5::ISIC_2\)"
+    ):
         data.validate(df)
     with pytest.raises(DataError, match=r"hdf5::ISIC_1: masks are read from image files, not from inside"):
         data.validate(df.iloc[:1].assign(mask=df["image"][0]))

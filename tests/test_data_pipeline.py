@@ -101,7 +101,9 @@ def test_independent_streams_for_components_trained_apart(dataset, tmp_path, str
     assert [sorted(row) for row in numbers.tolist()] == [list(range(30))] * 2
     assert numbers[0].tolist() != numbers[1].tolist()
     for images, targets in epoch:
-        np.testing.assert_array_equal(targets["synergic"][:, 0], targets["labels"][:, 0] == targets["labels"][:, 1])
+        np.testing.assert_array_equal(
+            targets["synergic"][:, 0], targets["labels"][:, 0] == targets["labels"][:, 1]
+        )
 
 
 def test_triplet_batches_are_p_by_k(tmp_path, stream_kind):
@@ -128,8 +130,14 @@ def test_segmentation_batches(dataset, tmp_path, stream_kind):
 
 
 def test_a_model_trains_on_a_stream(dataset, tmp_path, stream_kind):
-    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255),
-                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     stream = data.classification_dataset(dataset, 16, 8, cache_dir=tmp_path)
     history = model.fit(stream, epochs=2, shuffle=False, verbose=0)  # the stream shuffles itself
@@ -140,7 +148,9 @@ def test_augmentation_inside_the_stream(dataset, tmp_path, stream_kind):
     from dermnet.data.augment import Augmentation
 
     augmentation = Augmentation(brightness=0.3, crop=(12, 12))
-    stream = data.segmentation_dataset(dataset, 16, 10, augment=augmentation, cache_dir=tmp_path, shuffle=False)
+    stream = data.segmentation_dataset(
+        dataset, 16, 10, augment=augmentation, cache_dir=tmp_path, shuffle=False
+    )
     images, masks = batches(stream)[0]
     assert images.shape == (10, 12, 12, 3) and images.dtype == np.uint8
     assert masks.shape == (10, 12, 12, 1) and set(np.unique(masks)) <= {0, 1}
@@ -148,8 +158,12 @@ def test_augmentation_inside_the_stream(dataset, tmp_path, stream_kind):
     brightness_change = images.astype(int).mean((1, 2, 3)) - plain.astype(int).mean((1, 2, 3))
     assert np.abs(brightness_change).max() > 5  # each image got its own offset...
     assert len(set(np.round(brightness_change))) > 3
-    again = data.segmentation_dataset(dataset, 16, 10, augment=augmentation, cache_dir=tmp_path, shuffle=False)
+    again = data.segmentation_dataset(
+        dataset, 16, 10, augment=augmentation, cache_dir=tmp_path, shuffle=False
+    )
     np.testing.assert_array_equal(batches(again)[0][0], images)  # ...reproducibly from the seed
-    labelled = data.classification_dataset(dataset, 16, 10, augment="zhang2018", cache_dir=tmp_path, shuffle=False)
+    labelled = data.classification_dataset(
+        dataset, 16, 10, augment="zhang2018", cache_dir=tmp_path, shuffle=False
+    )
     images, labels = batches(labelled)[0]
     assert images.shape == (10, 16, 16, 3) and labels.tolist() == [i % 3 for i in range(10)]

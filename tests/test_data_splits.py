@@ -66,7 +66,9 @@ def test_near_duplicates_are_found_grouped_and_reported(tmp_path):
     df = pd.DataFrame(rows, columns=["image_id", "label", "image"])
     result = data.split(df, {"train": 0.5, "test": 0.5}, seed=1, near_duplicates=True)
     report = result.attrs["near_duplicates"]
-    assert sorted(zip(report["image_id"], report["near_duplicate_of"])) == [(str(i), f"{i}_copy") for i in range(3)]
+    assert sorted(zip(report["image_id"], report["near_duplicate_of"])) == [
+        (str(i), f"{i}_copy") for i in range(3)
+    ]
     for i in range(3):
         assert result.set_index("image_id").loc[[str(i), f"{i}_copy"], "split"].nunique() == 1
 

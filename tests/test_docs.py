@@ -44,57 +44,93 @@ slow = [pytest.mark.slow, pytest.mark.usefixtures("tensorflow_only")]
 # (as a page writes it, as this test runs it), per page, applied in this order.
 BUILD_DENSENET = [
     # VGG16 has DenseNet-201's head, recipe and unfreeze point ("top") and traces in a fifth of its time.
-    ('dermnet.build("densenet201", num_classes=7, weights="imagenet"', 'dermnet.build("vgg16", num_classes=7, weights=None'),
+    (
+        'dermnet.build("densenet201", num_classes=7, weights="imagenet"',
+        'dermnet.build("vgg16", num_classes=7, weights=None',
+    ),
     ('input_shape=(192, 256, 3), head="ray"', 'input_shape=(32, 32, 3), head="ray"'),
 ]
-BUILD_SDL = [('backbone="resnet50", num_classes=2, synergic_weight=3.0',
-              'backbone="baseline_cnn", num_classes=2, synergic_weight=3.0, input_shape=(32, 32, 3), weights=None')]
+BUILD_SDL = [
+    (
+        'backbone="resnet50", num_classes=2, synergic_weight=3.0',
+        'backbone="baseline_cnn", num_classes=2, synergic_weight=3.0, input_shape=(32, 32, 3), weights=None',
+    )
+]
 TINY_PYTHON = {
     "README.md": BUILD_DENSENET,
     "docs/quickstart.md": BUILD_DENSENET,
     "docs/models.md": [
-        ('dermnet.build("segan", weights="imagenet"', 'dermnet.build("segan", input_shape=(32, 32, 3), weights=None'),
+        (
+            'dermnet.build("segan", weights="imagenet"',
+            'dermnet.build("segan", input_shape=(32, 32, 3), weights=None',
+        ),
         *BUILD_DENSENET,
-        ('members=["inception_v3", "densenet201"]',
-         'members=["baseline_cnn", "resnet50"], input_shape=(32, 32, 3), weights=None'),
+        (
+            'members=["inception_v3", "densenet201"]',
+            'members=["baseline_cnn", "resnet50"], input_shape=(32, 32, 3), weights=None',
+        ),
         *BUILD_SDL,
         ("pair_dataset(train_df, 224,", "pair_dataset(train_df, 32,"),
         ("epochs=50", "epochs=1"),
-        ('dermnet.build("unet", input_shape=(None, None, 3))',
-         'dermnet.build("unet", input_shape=(None, None, 3), depth=2, filters=4)'),
+        (
+            'dermnet.build("unet", input_shape=(None, None, 3))',
+            'dermnet.build("unet", input_shape=(None, None, 3), depth=2, filters=4)',
+        ),
         ("segmentation_dataset(lesions_df, 128,", "segmentation_dataset(lesions_df, 32,"),
     ],
     "docs/datasets.md": [
-        ('df[df.split == "train"], 224, batch_size=64', 'df[df.split == "train"].iloc[:64], 32, batch_size=64'),
-        ('df[df.split == "validation"], 224, batch_size=64', 'df[df.split == "validation"].iloc[:32], 32, batch_size=64'),
-        ('dermnet.build("densenet201", num_classes=3, weights="imagenet")',
-         'dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3), weights=None)'),
+        (
+            'df[df.split == "train"], 224, batch_size=64',
+            'df[df.split == "train"].iloc[:64], 32, batch_size=64',
+        ),
+        (
+            'df[df.split == "validation"], 224, batch_size=64',
+            'df[df.split == "validation"].iloc[:32], 32, batch_size=64',
+        ),
+        (
+            'dermnet.build("densenet201", num_classes=3, weights="imagenet")',
+            'dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3), weights=None)',
+        ),
         ("epochs=10,", "epochs=1,"),
     ],
     "docs/training.md": [
         ('out="runs/sdl_api")', 'out="runs/sdl_api", epochs=1, image_size=32, weights=None)'),
         *BUILD_SDL,
-        ('out="lambda.csv", epochs=50)', 'out="lambda.csv", epochs=1, backbone="baseline_cnn", image_size=32)'),
+        (
+            'out="lambda.csv", epochs=50)',
+            'out="lambda.csv", epochs=1, backbone="baseline_cnn", image_size=32)',
+        ),
         ('out="n.csv")', 'out="n.csv", epochs=1, backbone="baseline_cnn", image_size=32)'),
         ("epochs=50", "epochs=1"),
-        ('dermnet.build("densenet201", input_shape=recipe.input_shape',
-         'dermnet.build("vgg16", input_shape=recipe.input_shape'),
-        ("input_shape=recipe.input_shape, **recipe.model_kwargs)",
-         "input_shape=(32, 32, 3), **recipe.model_kwargs, weights=None)"),
-        ("classification_dataset(train_df, recipe.input_shape[:2], recipe.batch_size)",
-         "classification_dataset(train_df, 32, recipe.batch_size)"),
+        (
+            'dermnet.build("densenet201", input_shape=recipe.input_shape',
+            'dermnet.build("vgg16", input_shape=recipe.input_shape',
+        ),
+        (
+            "input_shape=recipe.input_shape, **recipe.model_kwargs)",
+            "input_shape=(32, 32, 3), **recipe.model_kwargs, weights=None)",
+        ),
+        (
+            "classification_dataset(train_df, recipe.input_shape[:2], recipe.batch_size)",
+            "classification_dataset(train_df, 32, recipe.batch_size)",
+        ),
         ("epochs=phase.epochs,", "epochs=1,"),
     ],
     # The Hub cannot be reached here: the same bundle, from its folder.
     "docs/sharing.md": [('"hf://your-name/dermnet-baseline-cnn"', '"published/baseline_cnn"')],
 }
 # Models of the shell blocks: VGG16 takes DenseNet-201's recipe (ray2020, two phases, the same head).
-TINY_SHELL = {"docs/training.md": [(" densenet201 ", " vgg16 ")],
-              "docs/prediction-export.md": [(" densenet201 ", " vgg16 ")]}
+TINY_SHELL = {
+    "docs/training.md": [(" densenet201 ", " vgg16 ")],
+    "docs/prediction-export.md": [(" densenet201 ", " vgg16 ")],
+}
 # Appended to these commands (replacing the page's own values of these options).
-TINY_OPTIONS = {"train": {"--epochs": "1", "--image-size": "32", "--weights": "none"},
-                "sweep": {"--epochs": "1", "--image-size": "32", "--weights": "none", "--backbone": "baseline_cnn"},
-                "evaluate": {"--tta": "2"}, "predict": {"--tta": "2"}}
+TINY_OPTIONS = {
+    "train": {"--epochs": "1", "--image-size": "32", "--weights": "none"},
+    "sweep": {"--epochs": "1", "--image-size": "32", "--weights": "none", "--backbone": "baseline_cnn"},
+    "evaluate": {"--tta": "2"},
+    "predict": {"--tta": "2"},
+}
 
 
 def name(page):
@@ -114,8 +150,11 @@ def tiny(code, replacements):
 
 
 def tiny_options(arguments):
-    options = {option: value for option, value in TINY_OPTIONS.get(arguments[0], {}).items()
-               if option != "--tta" or option in arguments}  # --tta only where the page asks for it
+    options = {
+        option: value
+        for option, value in TINY_OPTIONS.get(arguments[0], {}).items()
+        if option != "--tta" or option in arguments
+    }  # --tta only where the page asks for it
     if "--values" in arguments:  # a sweep: its first two values
         options["--values"] = ",".join(arguments[arguments.index("--values") + 1].split(",")[:2])
     kept, skip = [], False
@@ -137,7 +176,7 @@ def write_images(folder, ids, size=(24, 32), masks=False, seed=0):
         cv2.imwrite(str(folder / f"{image_id}.jpg"), rng.integers(60, 200, (*size, 3), dtype=np.uint8))
         if masks:
             mask = np.zeros(size, np.uint8)
-            mask[size[0] // 4:3 * size[0] // 4, size[1] // 4:3 * size[1] // 4] = 255
+            mask[size[0] // 4 : 3 * size[0] // 4, size[1] // 4 : 3 * size[1] // 4] = 255
             cv2.imwrite(str(folder / f"{image_id}_segmentation.png"), mask)
 
 
@@ -151,9 +190,15 @@ def write_work_files(work):
     write_images(work / "new_images", ["a", "b"], (40, 50))
     write_images(work, ["more"], (30, 30))
     pd.DataFrame({"image": ["new_images/a.jpg"]}).to_csv(work / "list.csv", index=False)
-    rows = [{"image_id": f"IMG_{i}", "label": ["nevus", "melanoma", "keratosis"][i % 3],
-             "split": "train" if i < 14 else "validation" if i < 18 else "test", "image": f"mine/IMG_{i}.jpg"}
-            for i in range(24)]
+    rows = [
+        {
+            "image_id": f"IMG_{i}",
+            "label": ["nevus", "melanoma", "keratosis"][i % 3],
+            "split": "train" if i < 14 else "validation" if i < 18 else "test",
+            "image": f"mine/IMG_{i}.jpg",
+        }
+        for i in range(24)
+    ]
     write_images(work / "mine", [r["image_id"] for r in rows])
     pd.DataFrame(rows).to_csv(work / "my_manifest.csv", index=False)
     # The challenges' file formats, for evaluation.score
@@ -161,25 +206,33 @@ def write_work_files(work):
     ids = [f"ISIC_{i:07d}" for i in range(30)]
     truth = rng.integers(0, 2, (30, 2))
     pd.DataFrame({"image_id": ids, "melanoma": truth[:, 0], "seborrheic_keratosis": truth[:, 1]}).to_csv(
-        work / "ISIC-2017_Test_v2_Part3_GroundTruth.csv", index=False)
-    pd.DataFrame({"image_id": ids, "melanoma": rng.random(30), "seborrheic_keratosis": rng.random(30)}).to_csv(
-        work / "my_submission.csv", index=False)
+        work / "ISIC-2017_Test_v2_Part3_GroundTruth.csv", index=False
+    )
+    pd.DataFrame(
+        {"image_id": ids, "melanoma": rng.random(30), "seborrheic_keratosis": rng.random(30)}
+    ).to_csv(work / "my_submission.csv", index=False)
     official = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
-    pd.DataFrame(np.eye(7)[np.arange(30) % 7], columns=official).assign(image=ids)[["image", *official]].to_csv(
-        work / "task3_truth.csv", index=False)
-    pd.DataFrame(rng.dirichlet(np.ones(7), 30), columns=official).assign(image=ids)[["image", *official]].to_csv(
-        work / "task3_probabilities.csv", index=False)
+    pd.DataFrame(np.eye(7)[np.arange(30) % 7], columns=official).assign(image=ids)[
+        ["image", *official]
+    ].to_csv(work / "task3_truth.csv", index=False)
+    pd.DataFrame(rng.dirichlet(np.ones(7), 30), columns=official).assign(image=ids)[
+        ["image", *official]
+    ].to_csv(work / "task3_probabilities.csv", index=False)
     for folder in ("truth_masks", "predicted_masks"):
         (work / folder).mkdir()
         for image_id in ids[:4]:
-            cv2.imwrite(str(work / folder / f"{image_id}_segmentation.png"),
-                        rng.integers(0, 2, (20, 20), dtype=np.uint8) * 255)
+            cv2.imwrite(
+                str(work / folder / f"{image_id}_segmentation.png"),
+                rng.integers(0, 2, (20, 20), dtype=np.uint8) * 255,
+            )
     for folder in ("truth_attributes", "predicted_attributes"):
         (work / folder).mkdir()
         for image_id in ids[:2]:
             for attribute in dermnet.datasets.ATTRIBUTES:
-                cv2.imwrite(str(work / folder / f"{image_id}_attribute_{attribute}.png"),
-                            rng.integers(0, 2, (20, 20), dtype=np.uint8) * 255)
+                cv2.imwrite(
+                    str(work / folder / f"{image_id}_attribute_{attribute}.png"),
+                    rng.integers(0, 2, (20, 20), dtype=np.uint8) * 255,
+                )
 
 
 @pytest.fixture(scope="module")
@@ -187,12 +240,19 @@ def home(tmp_path_factory):
     """A user's folder: `~/data/<set>` in the published layouts."""
     home = tmp_path_factory.mktemp("home")
     write_images(home / "data" / "isic2016" / "ISBI2016_ISIC_Part3_Training_Data", manifest_ids("isic2016"))
-    write_images(home / "data" / "ham10000" / "ISIC2018_Task3_Training_Input", manifest_ids("ham10000"), (8, 8))
-    for dataset, split in (("isic2017_task1", "ISIC-2017_Training_Data"), ("isic2017_task1", "ISIC-2017_Test_v2_Data"),
-                           ("isic2018_task1", "ISIC2018_Task1-2_Training_Input"),
-                           ("isic2018_task1", "ISIC2018_Task1-2_Validation_Input")):
+    write_images(
+        home / "data" / "ham10000" / "ISIC2018_Task3_Training_Input", manifest_ids("ham10000"), (8, 8)
+    )
+    for dataset, split in (
+        ("isic2017_task1", "ISIC-2017_Training_Data"),
+        ("isic2017_task1", "ISIC-2017_Test_v2_Data"),
+        ("isic2018_task1", "ISIC2018_Task1-2_Training_Input"),
+        ("isic2018_task1", "ISIC2018_Task1-2_Validation_Input"),
+    ):
         start = 10 if "Test" in split or "Validation" in split else 0
-        write_images(home / "data" / dataset / split, [f"ISIC_{i:07d}" for i in range(start, start + 8)], masks=True)
+        write_images(
+            home / "data" / dataset / split, [f"ISIC_{i:07d}" for i in range(start, start + 8)], masks=True
+        )
     return home
 
 
@@ -220,20 +280,27 @@ def given(home):
         "val_df": lambda: test.iloc[:16],
         "test_df": lambda: test.iloc[16:48],
         "images": lambda: rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
-        "labels": lambda: rng.integers(0, 2, 40), "malignant_confidence": lambda: rng.random(40),
-        "truth_csv": lambda: "task3_truth.csv", "probabilities_csv": lambda: "task3_probabilities.csv",
+        "labels": lambda: rng.integers(0, 2, 40),
+        "malignant_confidence": lambda: rng.random(40),
+        "truth_csv": lambda: "task3_truth.csv",
+        "probabilities_csv": lambda: "task3_probabilities.csv",
         "model": lambda: dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3), weights=None),
         "inception_v4": lambda: dermnet.build("baseline_cnn", **classifier_3),
         "resnet101": lambda: dermnet.build("baseline_cnn", **classifier_3),
         "val_images": lambda: rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8),
-        "val_labels": lambda: np.arange(24) % 3, "lesion_ids": lambda: np.arange(24) // 2,
-        "triplet_model": lambda: dermnet.build("triplet_resnet101", backbone="baseline_cnn", num_classes=3,
-                                               input_shape=(32, 32, 3), weights=None),
+        "val_labels": lambda: np.arange(24) % 3,
+        "lesion_ids": lambda: np.arange(24) // 2,
+        "triplet_model": lambda: dermnet.build(
+            "triplet_resnet101", backbone="baseline_cnn", num_classes=3, input_shape=(32, 32, 3), weights=None
+        ),
         "train_images": lambda: rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
         "train_labels": lambda: np.arange(12) % 3,
         "lesions_df": lambda: (lambda s: s[s.split == "train"].iloc[:16])(
-            data.load_dataset("synthetic", home / "synthetic")),
-        "members": lambda: [dermnet.build("unet", input_shape=(None, None, 3), depth=2, filters=4) for _ in range(2)],
+            data.load_dataset("synthetic", home / "synthetic")
+        ),
+        "members": lambda: [
+            dermnet.build("unet", input_shape=(None, None, 3), depth=2, filters=4) for _ in range(2)
+        ],
     }
 
 
@@ -242,9 +309,13 @@ def no_warnings():
     """The pages' flows warn of nothing: a warning a newcomer sees on the first try is a bug of ours."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warnings.simplefilter("ignore", DeprecationWarning)  # the libraries' own deprecations, not ours to fix
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # the libraries' own deprecations, not ours to fix
         yield
-    seen = sorted({f"{w.category.__name__} ({Path(w.filename).name}:{w.lineno}): {w.message}" for w in caught})
+    seen = sorted(
+        {f"{w.category.__name__} ({Path(w.filename).name}:{w.lineno}): {w.message}" for w in caught}
+    )
     assert not seen, "\n".join(seen)
 
 
@@ -286,8 +357,10 @@ def test_the_blocks_of_a_page_run(page, as_user):
             run_shell(block, TINY_SHELL.get(name(page), []))
             continue
         with no_warnings():
-            exec(compile(tiny(block, TINY_PYTHON.get(name(page), [])), f"{name(page)} block {number}", "exec"),  # noqa: S102
-                 namespace)
+            exec(
+                compile(tiny(block, TINY_PYTHON.get(name(page), [])), f"{name(page)} block {number}", "exec"),  # noqa: S102
+                namespace,
+            )
         print(f"{time.perf_counter() - start:.0f} s: {name(page)} python block {number}")
 
 
@@ -296,8 +369,13 @@ def test_the_site_builds_strict(tmp_path):
     pytest.importorskip("mkdocs", reason="the docs extra: pip install '.[docs]'")
     pytest.importorskip("material", reason="the docs extra: pip install '.[docs]'")
     pytest.importorskip("mkdocstrings_handlers.python", reason="the docs extra: pip install '.[docs]'")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                            cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "api" / "index.html").is_file()
 
@@ -314,12 +392,14 @@ def test_every_replacement_finds_its_text():
 
 def test_the_model_table_is_the_generated_one():
     assert cli.model_table(markdown=True) in (DOCS / "models.md").read_text(), (
-        "docs/models.md's model table is stale: paste `dermnet list --markdown` into it")
+        "docs/models.md's model table is stale: paste `dermnet list --markdown` into it"
+    )
 
 
 def test_the_data_set_table_is_the_generated_one():
     assert cli.dataset_table(markdown=True) in (DOCS / "datasets.md").read_text(), (
-        "docs/datasets.md's data set table is stale: paste `dermnet data list --markdown` into it")
+        "docs/datasets.md's data set table is stale: paste `dermnet data list --markdown` into it"
+    )
 
 
 def published_table(paper):
@@ -327,8 +407,10 @@ def published_table(paper):
     from dermnet._papers import NOT_TRANSCRIBED, PAPERS
 
     rows = ["| table | row | metric | published |", "|---|---|---|---|"]
-    rows += [f"| {f.table} | {f.row} | {f.metric} | {NOT_TRANSCRIBED if f.value is None else f.value} |"
-             for f in PAPERS[paper].figures]
+    rows += [
+        f"| {f.table} | {f.row} | {f.metric} | {NOT_TRANSCRIBED if f.value is None else f.value} |"
+        for f in PAPERS[paper].figures
+    ]
     return "\n".join(rows)
 
 
@@ -339,7 +421,8 @@ def test_each_paper_page_prints_the_papers_figures():
     for paper in PAPERS:
         assert published_table(paper) in (DOCS / "papers" / f"{paper}.md").read_text(), (
             f"docs/papers/{paper}.md's figures differ from dermnet/_papers.py: paste "
-            f"tests.test_docs.published_table({paper!r}) into it")
+            f"tests.test_docs.published_table({paper!r}) into it"
+        )
 
 
 def test_the_readme_is_a_landing_page():

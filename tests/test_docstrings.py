@@ -17,7 +17,9 @@ import pytest
 import dermnet
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tensorflow_only")]  # some examples feed tf.data
-MODULES = sorted(m.name for m in pkgutil.walk_packages(dermnet.__path__, "dermnet.") if m.name != "dermnet.cli")
+MODULES = sorted(
+    m.name for m in pkgutil.walk_packages(dermnet.__path__, "dermnet.") if m.name != "dermnet.cli"
+)
 
 
 class _RunsOrMatches(doctest.OutputChecker):
@@ -42,19 +44,30 @@ def user_objects(tmp_path_factory):
     segmentor = {"input_shape": (None, None, 3), "depth": 2, "filters": 4}
     triplet = dermnet.build("triplet_resnet101", backbone="baseline_cnn", num_classes=3, **small)
     return home, {
-        "dermnet": dermnet, "keras": keras, "np": np, "df": df, "train_df": df[df.split == "train"],
-        "images": images, "images_uint8": images, "masks": rng.integers(0, 2, (4, 32, 32, 1)).astype("float32"),
-        "model": dermnet.build("unet", **segmentor), "unet": dermnet.build("unet", **segmentor),
+        "dermnet": dermnet,
+        "keras": keras,
+        "np": np,
+        "df": df,
+        "train_df": df[df.split == "train"],
+        "images": images,
+        "images_uint8": images,
+        "masks": rng.integers(0, 2, (4, 32, 32, 1)).astype("float32"),
+        "model": dermnet.build("unet", **segmentor),
+        "unet": dermnet.build("unet", **segmentor),
         "deeplab": dermnet.build("deeplabv3plus", **small, aspp_filters=8, low_level_filters=4),
-        "unet_probabilities": rng.random((2, 32, 32, 1)), "deeplab_probabilities": rng.random((2, 32, 32, 1)),
+        "unet_probabilities": rng.random((2, 32, 32, 1)),
+        "deeplab_probabilities": rng.random((2, 32, 32, 1)),
         "classifier": dermnet.build("baseline_cnn", num_classes=2, **small),
         "net": dermnet.build("baseline_cnn", num_classes=2, input_shape=(None, None, 3)),
         "inception_v4": dermnet.build("baseline_cnn", num_classes=3, **small),
         "resnet101": dermnet.build("baseline_cnn", num_classes=3, **small),
-        "val_images": rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8), "val_labels": np.arange(24) % 3,
-        "val_lesions": np.arange(24) // 2, "test_images": rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
+        "val_images": rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8),
+        "val_labels": np.arange(24) % 3,
+        "val_lesions": np.arange(24) // 2,
+        "test_images": rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8),
         "embedding_model": triplet.embedding_model(),
-        "train_images": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), "train_labels": np.arange(12) % 3,
+        "train_images": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+        "train_labels": np.arange(12) % 3,
         "ds": tf.data.Dataset.from_tensor_slices(images).batch(2),
     }
 
@@ -68,8 +81,9 @@ def test_docstring_examples_run(module, user_objects, tmp_path, monkeypatch):
     for i, image in enumerate(objects["images"][:2]):
         cv2.imwrite(str(tmp_path / "new" / f"{i}.png"), image)
     tests = doctest.DocTestFinder().find(importlib.import_module(module), extraglobs=objects)
-    runner = doctest.DocTestRunner(checker=_RunsOrMatches(),
-                                   optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner = doctest.DocTestRunner(
+        checker=_RunsOrMatches(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
     for test in tests:
         runner.run(test)
     results = runner.summarize(verbose=False)

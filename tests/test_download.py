@@ -46,7 +46,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         # `truncate` bytes short: a connection that drops mid-download
-        self.wfile.write(body[start:len(body) - server.truncate])
+        self.wfile.write(body[start : len(body) - server.truncate])
 
     def log_message(self, *args):  # keep the test output quiet
         pass
@@ -197,13 +197,17 @@ def test_a_zip_symlink_is_refused(tmp_path):
         dl.safe_extract(tmp_path / "link.zip", tmp_path / "root")
 
 
-@pytest.mark.parametrize("unsafe", [
-    _info("link", tarfile.SYMTYPE, "/etc/passwd"),
-    _info("hard", tarfile.LNKTYPE, "ok.txt"),
-    _info("fifo", tarfile.FIFOTYPE),
-    _info("../evil.txt"),
-    _info("ABSOLUTE"),
-], ids=["symlink", "hard-link", "fifo", "dotdot", "absolute"])
+@pytest.mark.parametrize(
+    "unsafe",
+    [
+        _info("link", tarfile.SYMTYPE, "/etc/passwd"),
+        _info("hard", tarfile.LNKTYPE, "ok.txt"),
+        _info("fifo", tarfile.FIFOTYPE),
+        _info("../evil.txt"),
+        _info("ABSOLUTE"),
+    ],
+    ids=["symlink", "hard-link", "fifo", "dotdot", "absolute"],
+)
 def test_unsafe_tar_members_are_refused_before_writing(tmp_path, unsafe):
     if unsafe.name == "ABSOLUTE":  # under tmp_path, so that a failing test writes nowhere shared
         unsafe = _info(str(tmp_path / "evil.txt"))
@@ -224,14 +228,18 @@ def test_archive_bombs_are_refused_before_writing(tmp_path):
         info.size = 20_000_000
         tar.addfile(info, io.BytesIO(bytes(info.size)))
     for name in ("bomb.zip", "bomb.tar.gz"):
-        with pytest.raises(DataError, match=rf"{name}: refusing to extract: its members add up to 20,000,000 bytes"):
+        with pytest.raises(
+            DataError, match=rf"{name}: refusing to extract: its members add up to 20,000,000 bytes"
+        ):
             dl.safe_extract(tmp_path / name, tmp_path / "root")
     assert not (tmp_path / "root").exists()
 
 
 def test_an_archive_larger_than_the_free_space_is_refused(tmp_path, monkeypatch):
     (tmp_path / "set.zip").write_bytes(_zip({"set/a.jpg": PAYLOAD}))
-    monkeypatch.setattr(dl.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(
+        dl.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
+    )
     with pytest.raises(DataError, match=r"set.zip: extracting needs 0.00 GB and .* has 0.00 GB free"):
         dl.safe_extract(tmp_path / "set.zip", tmp_path / "root")
 
@@ -244,8 +252,9 @@ def test_a_plain_tar_extracts(tmp_path):
 
 def test_cli_data_download(server, tmp_path, monkeypatch, capsys):
     server.files["/set.zip"] = _zip({"set/ISIC_0000001.jpg": b"jpeg"})
-    tiny = datasets.Dataset("tiny", "classification", "manifest", archives=(datasets.Archive(server.url + "/set.zip",
-                                                                                            "set.zip"),))
+    tiny = datasets.Dataset(
+        "tiny", "classification", "manifest", archives=(datasets.Archive(server.url + "/set.zip", "set.zip"),)
+    )
     monkeypatch.setitem(datasets.DATASETS, "tiny", tiny)
     assert cli.main(["data", "download", "tiny", "--root", str(tmp_path)]) == 0
     assert (tmp_path / "set" / "ISIC_0000001.jpg").exists()
@@ -260,4 +269,6 @@ def test_the_isic_archives_are_well_formed():
         assert bool(dataset.archives) == (dataset.layout != "synthetic" and not dataset.manual), name
         for archive in dataset.archives:
             assert archive.url.startswith("https://isic-challenge-data.s3.amazonaws.com/20"), archive
-            assert archive.url.endswith("/" + archive.filename) and archive.filename.endswith((".zip", ".csv"))
+            assert archive.url.endswith("/" + archive.filename) and archive.filename.endswith(
+                (".zip", ".csv")
+            )

@@ -6,31 +6,41 @@ for nearest-class-mean, save/reload."""
 import keras
 import numpy as np
 import pytest
+from harness import gradients
 
 import dermnet
 from dermnet import data, training
-from dermnet.evaluation import NearestClassMean, classification_scores
 from dermnet.data import triplet_dataset
 from dermnet.data.triplets import AlternatingTriplets, minor_major_triplets
+from dermnet.evaluation import NearestClassMean, classification_scores
 from dermnet.losses import sampled_triplet_loss
 from dermnet.models.embedding import TripletClassifier
-from harness import gradients
 
 pytestmark = pytest.mark.portable
-SMALL = {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None, "preprocessing": "per_image"}
+SMALL = {
+    "backbone": "baseline_cnn",
+    "input_shape": (32, 32, 3),
+    "weights": None,
+    "preprocessing": "per_image",
+}
 
 
 def test_batch_hard_loss_is_cross_entropy_plus_weighted_triplet():
     keras.utils.set_random_seed(0)
-    model = dermnet.build("triplet_resnet101", num_classes=3, triplet_weight=2.0, mining="batch_hard", **SMALL)
+    model = dermnet.build(
+        "triplet_resnet101", num_classes=3, triplet_weight=2.0, mining="batch_hard", **SMALL
+    )
     x = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype="uint8")
     y = np.array([0, 0, 1, 1, 2, 2])
     out = model(x, training=True)
     assert set(out) == {"probabilities", "embedding"} and tuple(out["embedding"].shape) == (6, 256)
     cross_entropy = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, out["probabilities"]))
     expected = cross_entropy + 2.0 * model.triplet_loss(y, out["embedding"])
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.compute_loss(x, y, out)),
-                               keras.ops.convert_to_numpy(expected), rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.compute_loss(x, y, out)),
+        keras.ops.convert_to_numpy(expected),
+        rtol=1e-6,
+    )
     assert tuple(model(x).shape) == (6, 3)  # inference: probabilities only
     grads = gradients(model, x, y, loss=lambda y, y_pred: model.compute_loss(x, y, y_pred))
     for variable, grad in zip(model.trainable_variables, grads):
@@ -43,8 +53,11 @@ def test_trains_on_pk_batches_and_predicts_by_nearest_class_mean(tmp_path, monke
     keras.utils.set_random_seed(0)
     model = dermnet.build("triplet_resnet101", num_classes=3, mining="batch_hard", **SMALL)
     streams = []
-    monkeypatch.setattr(data, "triplet_dataset", lambda *args, **kwargs: streams.append(args) or
-                        triplet_dataset(*args, **kwargs))
+    monkeypatch.setattr(
+        data,
+        "triplet_dataset",
+        lambda *args, **kwargs: streams.append(args) or triplet_dataset(*args, **kwargs),
+    )
     recipe = dermnet.recipes.get("xue2018_task3").at_size(32)
     history = training.train(model, recipe, train, epochs=2, batch_size=12, cache_dir=tmp_path, verbose=0)[0]
     assert [args[2:4] for args in streams] == [(3, 4)]  # P = 3 classes × K = 4 images
@@ -52,7 +65,8 @@ def test_trains_on_pk_batches_and_predicts_by_nearest_class_mean(tmp_path, monke
     cache = data.build_cache(test, 32, cache_dir=tmp_path)
     train_cache = data.build_cache(train, 32, cache_dir=tmp_path)
     ncm = NearestClassMean(model.embedding_model(), samples_per_class=20).fit(
-        train_cache.images, data.class_indices(train_cache.rows))
+        train_cache.images, data.class_indices(train_cache.rows)
+    )
     scores = classification_scores(data.class_indices(cache.rows), ncm.predict(cache.images))
     assert np.isfinite(scores["auc"])
 
@@ -64,8 +78,11 @@ def test_saves_and_reloads(tmp_path):
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert isinstance(again, TripletClassifier) and again.triplet_weight == 1.0
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
-    np.testing.assert_allclose(again.embedding_model().predict(x, verbose=0),
-                               model.embedding_model().predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        again.embedding_model().predict(x, verbose=0),
+        model.embedding_model().predict(x, verbose=0),
+        atol=1e-5,
+    )
 
 
 LABELS = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 0])  # class 0 the majority
@@ -133,13 +150,23 @@ def test_a_plain_batch_trains_cross_entropy_and_a_triplet_batch_the_triplet_loss
     out = model(x, training=True)
     plain = {"labels": labels, "role": np.full(6, -1), "triplet": np.full(6, -1)}
     cross_entropy = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, out["probabilities"]))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.compute_loss(x, plain, out)),
-                               keras.ops.convert_to_numpy(cross_entropy), rtol=1e-6)
-    triplets = {"labels": labels, "role": np.array([0, 1, 2, 0, 1, 2]), "triplet": np.array([0, 0, 0, 1, 1, 1])}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.compute_loss(x, plain, out)),
+        keras.ops.convert_to_numpy(cross_entropy),
+        rtol=1e-6,
+    )
+    triplets = {
+        "labels": labels,
+        "role": np.array([0, 1, 2, 0, 1, 2]),
+        "triplet": np.array([0, 0, 0, 1, 1, 1]),
+    }
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(model.compute_loss(x, triplets, out)),
-        keras.ops.convert_to_numpy(sampled_triplet_loss(out["embedding"], triplets["role"], triplets["triplet"])),
-        rtol=1e-6)
+        keras.ops.convert_to_numpy(
+            sampled_triplet_loss(out["embedding"], triplets["role"], triplets["triplet"])
+        ),
+        rtol=1e-6,
+    )
     with pytest.raises(ValueError, match="mining='batch_hard'"):
         model.compute_loss(x, labels, out)
 
@@ -151,8 +178,13 @@ def test_the_paper_recipe_alternates_and_draws_triplets_every_refresh(tmp_path, 
     model = dermnet.build("triplet_resnet101", num_classes=3, refresh_every=2, **SMALL)
     drawings = []
     redraw = AlternatingTriplets.redraw
-    monkeypatch.setattr(AlternatingTriplets, "redraw", lambda self, embeddings, epoch: drawings.append(
-        (epoch, embeddings.shape)) or redraw(self, embeddings, epoch))
+    monkeypatch.setattr(
+        AlternatingTriplets,
+        "redraw",
+        lambda self, embeddings, epoch: (
+            drawings.append((epoch, embeddings.shape)) or redraw(self, embeddings, epoch)
+        ),
+    )
     recipe = dermnet.recipes.get("xue2018_task3").at_size(32)
     history = training.train(model, recipe, train, epochs=3, batch_size=12, cache_dir=tmp_path, verbose=0)[0]
     assert drawings == [(0, (len(train), 256)), (2, (len(train), 256))]  # run epochs 0 and 2 of 0-2
@@ -164,14 +196,16 @@ def test_cross_entropy_only_trains_on_plain_batches(tmp_path):
     model = dermnet.build("triplet_resnet101", num_classes=3, triplet_weight=0.0, **SMALL)
     assert dermnet.models.contract(model).stream == "images"
     recipe = dermnet.recipes.get("xue2018_task3").at_size(32)
-    history = training.train(model, recipe, df[df.split == "train"], epochs=1, batch_size=12, cache_dir=tmp_path,
-                             verbose=0)[0]
+    history = training.train(
+        model, recipe, df[df.split == "train"], epochs=1, batch_size=12, cache_dir=tmp_path, verbose=0
+    )[0]
     assert np.isfinite(history.history["loss"]).all()
 
 
 def test_a_model_saved_before_mining_existed_loads_as_batch_hard():
-    config = TripletClassifier(num_classes=3, mining="batch_hard", **{k: v for k, v in SMALL.items()
-                                                                     if k != "weights"}).get_config()
+    config = TripletClassifier(
+        num_classes=3, mining="batch_hard", **{k: v for k, v in SMALL.items() if k != "weights"}
+    ).get_config()
     del config["mining"], config["refresh_every"]
     old = TripletClassifier.from_config({**config, "squared": False})
     assert old.mining == "batch_hard" and old.margin == 0.5

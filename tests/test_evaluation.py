@@ -51,7 +51,11 @@ def test_isic2024_partial_auc_matches_the_rescaled_mcclish_form():
     # The competition's second form: scikit-learn's standardised partial AUC of the flipped problem,
     # mapped back from [0.5, 1] to [0.5 * 0.2², 0.2].
     scaled = metrics.roc_auc_score(1 - truth, 1 - confidence, max_fpr=0.2)
-    assert scores["partial_auc"] == scores["overall"] == pytest.approx(0.02 + (0.2 - 0.02) / 0.5 * (scaled - 0.5))
+    assert (
+        scores["partial_auc"]
+        == scores["overall"]
+        == pytest.approx(0.02 + (0.2 - 0.02) / 0.5 * (scaled - 0.5))
+    )
     assert score("isic2024", truth, truth.astype(float))["partial_auc"] == pytest.approx(0.2)  # perfect
 
 
@@ -82,7 +86,9 @@ def test_undefined_rates_score_one_as_the_package_does():
 def test_specificity_at_a_sensitivity_by_hand():
     truth = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0])
     confidence = [0.9, 0.8, 0.4, 0.2, 0.7, 0.6, 0.3, 0.1, 0.05]
-    scores = score("isic2017", np.stack([truth, 1 - truth], axis=1), np.stack([confidence, confidence], axis=1))
+    scores = score(
+        "isic2017", np.stack([truth, 1 - truth], axis=1), np.stack([confidence, confidence], axis=1)
+    )
     # Lowering the threshold: 0.9, 0.8 reach sensitivity 0.5 with no false positive; 0.4 reaches
     # 0.75 after 0.7 and 0.6; 0.2 reaches 1.0 (≥ 0.82, 0.89, 0.95) after 0.3 as well (3 of 5 negatives).
     assert scores["spec_at_sens_82_melanoma"] == scores["spec_at_sens_95_melanoma"] == pytest.approx(2 / 5)
@@ -95,13 +101,16 @@ def test_a_shared_highest_probability_is_wrong():
     assert scores["balanced_accuracy"] == pytest.approx((1 / 2 + 1) / 2)
 
 
-@pytest.mark.parametrize("truth, predictions, message", [
-    ([0, 1], [0.5], "shapes"),
-    ([], np.zeros(0), "empty"),
-    ([0, 1], [np.nan, 0.5], "NaN"),
-    ([0, 1], [1.2, 0.5], r"outside \[0, 1\] in the rows \[0\]"),
-    ([0, 1], [[0.4, 0.6], [0.3, 0.7]], "malignant confidence alone"),
-])
+@pytest.mark.parametrize(
+    "truth, predictions, message",
+    [
+        ([0, 1], [0.5], "shapes"),
+        ([], np.zeros(0), "empty"),
+        ([0, 1], [np.nan, 0.5], "NaN"),
+        ([0, 1], [1.2, 0.5], r"outside \[0, 1\] in the rows \[0\]"),
+        ([0, 1], [[0.4, 0.6], [0.3, 0.7]], "malignant confidence alone"),
+    ],
+)
 def test_bad_arrays(truth, predictions, message):
     with pytest.raises(SubmissionError, match=message):
         score("isic2016", truth, predictions)
@@ -114,19 +123,30 @@ def test_truth_outside_the_columns():
 
 def test_isic2017_submission_scores_as_published():
     reference = shared_folder("reference")
-    scores = score("isic2017", reference / "ground_truth" / "ISIC-2017_Test_v2_Part3_GroundTruth.csv",
-                   reference / "predictions" / "isbi2017-titans-testv2-rc36xtrm.txt")
+    scores = score(
+        "isic2017",
+        reference / "ground_truth" / "ISIC-2017_Test_v2_Part3_GroundTruth.csv",
+        reference / "predictions" / "isbi2017-titans-testv2-rc36xtrm.txt",
+    )
     # RECOD Titans' published ISIC 2017 part 3 test AUCs: melanoma 0.874, seborrheic keratosis
     # 0.943, mean 0.908 (the challenge's ranking metric).
     assert round(scores["auc_melanoma"], 3) == 0.874
     assert round(scores["auc_seborrheic_keratosis"], 3) == 0.943
     assert round(scores["auc"], 3) == round(scores["overall"], 3) == 0.908
     truth = pd.read_csv(reference / "ground_truth" / "ISIC-2017_Test_v2_Part3_GroundTruth.csv")
-    submitted = pd.read_csv(reference / "predictions" / "isbi2017-titans-testv2-rc36xtrm.txt", header=None,
-                            index_col=0).loc[truth.image_id]
-    assert scores["ap_melanoma"] == pytest.approx(metrics.average_precision_score(truth.melanoma, submitted[1]))
-    assert 0 < scores["spec_at_sens_95_melanoma"] < scores["spec_at_sens_89_melanoma"] < scores[
-        "spec_at_sens_82_melanoma"] < 1
+    submitted = pd.read_csv(
+        reference / "predictions" / "isbi2017-titans-testv2-rc36xtrm.txt", header=None, index_col=0
+    ).loc[truth.image_id]
+    assert scores["ap_melanoma"] == pytest.approx(
+        metrics.average_precision_score(truth.melanoma, submitted[1])
+    )
+    assert (
+        0
+        < scores["spec_at_sens_95_melanoma"]
+        < scores["spec_at_sens_89_melanoma"]
+        < scores["spec_at_sens_82_melanoma"]
+        < 1
+    )
 
 
 def write_csv(path, rows, header=None):
@@ -147,9 +167,14 @@ def test_isic2016_files_in_every_published_format(tmp_path):
         for path in predictions.values():
             assert score("isic2016", truth, path) == expected
     # A file with a benign and a malignant column is refused, never scored on the first one.
-    both = write_csv(tmp_path / "b.csv", [[i, 1 - c, c] for i, c in zip(ids, confidence)],
-                     ["image_id", "benign", "malignant"])
-    with pytest.raises(SubmissionError, match=r"b.csv: the columns must be exactly malignant; extra \['benign'\]"):
+    both = write_csv(
+        tmp_path / "b.csv",
+        [[i, 1 - c, c] for i, c in zip(ids, confidence)],
+        ["image_id", "benign", "malignant"],
+    )
+    with pytest.raises(
+        SubmissionError, match=r"b.csv: the columns must be exactly malignant; extra \['benign'\]"
+    ):
         score("isic2016", truth, both)
     headerless_three = write_csv(tmp_path / "b3.csv", [[i, 1 - c, c] for i, c in zip(ids, confidence)])
     with pytest.raises(SubmissionError, match="b3.csv: no header naming the id column"):
@@ -158,10 +183,13 @@ def test_isic2016_files_in_every_published_format(tmp_path):
 
 def test_the_official_reading_rules(tmp_path):
     challenge, truth = "isic2018_task3", tmp_path / "t.csv"
-    truth.write_text("image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,1.0,0,0,0,0,0,0\n"
-                                    "ISIC_0000002,0,1.0,0,0,0,0,0\n")
-    plain = "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,0.9,0.1,0.0,0.0,0.0,0.0,0.0\n" \
-            "ISIC_0000002,0.2,0.8,0.0,0.0,0.0,0.0,0.0\n"
+    truth.write_text(
+        "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,1.0,0,0,0,0,0,0\nISIC_0000002,0,1.0,0,0,0,0,0\n"
+    )
+    plain = (
+        "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,0.9,0.1,0.0,0.0,0.0,0.0,0.0\n"
+        "ISIC_0000002,0.2,0.8,0.0,0.0,0.0,0.0,0.0\n"
+    )
     variants = {  # accepted as the package accepts them
         "jpg": plain.replace("ISIC_0000001,", "ISIC_0000001.JPG,"),
         "trailing": plain.replace("\n", ",\n").replace("VASC,", "VASC"),
@@ -173,8 +201,14 @@ def test_the_official_reading_rules(tmp_path):
         (tmp_path / f"{name}.csv").write_text(text)
         np.testing.assert_equal(score(challenge, truth, tmp_path / f"{name}.csv"), expected, err_msg=name)
     refused = {  # refused as the package refuses them, each naming the file and the rows
-        "integers": (plain.replace("0.9", "1").replace("0.2", "0").replace("0.8", "1").replace("0.1", "0")
-                     .replace("0.0", "0"), r"columns \['MEL', 'NV', .*\] hold values that are not decimal"),
+        "integers": (
+            plain.replace("0.9", "1")
+            .replace("0.2", "0")
+            .replace("0.8", "1")
+            .replace("0.1", "0")
+            .replace("0.0", "0"),
+            r"columns \['MEL', 'NV', .*\] hold values that are not decimal",
+        ),
         "outside": (plain.replace("0.9", "1.5"), r"outside \[0, 1\] for the images \['ISIC_0000001'\]"),
         "extra": (plain.replace("VASC\n", "VASC,UNK\n").replace("0.0\n", "0.0,0.0\n"), r"extra \['UNK'\]"),
         "empty": (plain.replace("0.9,", ","), r"missing values for the images \['ISIC_0000001'\]"),
@@ -188,17 +222,23 @@ def test_the_official_reading_rules(tmp_path):
 def test_a_utf8_bom_is_read_as_pandas_reads_it_and_a_truth_that_is_not_0_or_1_is_named(tmp_path):
     """Excel's 'CSV UTF-8' starts with a BOM, which pandas and so the official scorer drop (issue 41)."""
     truth, plain = tmp_path / "t.csv", tmp_path / "p.csv"
-    truth.write_text("image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,1.0,0,0,0,0,0,0\n"
-                     "ISIC_0000002,0,1.0,0,0,0,0,0\n")
-    plain.write_text("image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,0.9,0.1,0.0,0.0,0.0,0.0,0.0\n"
-                     "ISIC_0000002,0.2,0.8,0.0,0.0,0.0,0.0,0.0\n")
+    truth.write_text(
+        "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,1.0,0,0,0,0,0,0\nISIC_0000002,0,1.0,0,0,0,0,0\n"
+    )
+    plain.write_text(
+        "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000001,0.9,0.1,0.0,0.0,0.0,0.0,0.0\n"
+        "ISIC_0000002,0.2,0.8,0.0,0.0,0.0,0.0,0.0\n"
+    )
     expected = score("isic2018_task3", truth, plain)
     for path in (truth, plain):
         (tmp_path / f"bom_{path.name}").write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     np.testing.assert_equal(score("isic2018_task3", tmp_path / "bom_t.csv", tmp_path / "bom_p.csv"), expected)
     (tmp_path / "two.csv").write_text(truth.read_text().replace("ISIC_0000002,0,1.0", "ISIC_0000002,0,2.0"))
-    with pytest.raises(SubmissionError, match=r"two.csv: the truth's values are 0 or 1; column NV holds 2.0 "
-                                              r"in the row of ISIC_0000002"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"two.csv: the truth's values are 0 or 1; column NV holds 2.0 "
+        r"in the row of ISIC_0000002",
+    ):
         score("isic2018_task3", tmp_path / "two.csv", plain)
 
 
@@ -206,13 +246,24 @@ def test_truth_weights_and_the_unscored_image(tmp_path):
     header = "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"
     rows = ["ISIC_0035068,1.0,0,0,0,0,0,0", "ISIC_0000002,0,1.0,0,0,0,0,0", "ISIC_0000003,1.0,0,0,0,0,0,0"]
     (tmp_path / "t.csv").write_text("\n".join([header, *rows]) + "\n")
-    predicted = ["ISIC_0035068,0.0,1.0,0,0,0,0,0", "ISIC_0000002,0,1.0,0,0,0,0,0", "ISIC_0000003,1.0,0,0,0,0,0,0"]
-    (tmp_path / "p.csv").write_text("\n".join([header, *predicted]).replace(",0,", ",0.0,").replace(",0\n", ",0.0\n")
-                                    .replace(",0,", ",0.0,") + "\n")
+    predicted = [
+        "ISIC_0035068,0.0,1.0,0,0,0,0,0",
+        "ISIC_0000002,0,1.0,0,0,0,0,0",
+        "ISIC_0000003,1.0,0,0,0,0,0,0",
+    ]
+    (tmp_path / "p.csv").write_text(
+        "\n".join([header, *predicted])
+        .replace(",0,", ",0.0,")
+        .replace(",0\n", ",0.0\n")
+        .replace(",0,", ",0.0,")
+        + "\n"
+    )
     # ISIC_0035068 weighs 0, as the package rules: its wrong prediction does not count.
     assert score("isic2018_task3", tmp_path / "t.csv", tmp_path / "p.csv")["balanced_accuracy"] == 1.0
     weighted = [r + w for r, w in zip(rows, [",1.0,1.0", ",1.0,0.0", ",0.0,1.0"])]
-    (tmp_path / "w.csv").write_text("\n".join([header + ",score_weight,validation_weight", *weighted[::-1]]) + "\n")
+    (tmp_path / "w.csv").write_text(
+        "\n".join([header + ",score_weight,validation_weight", *weighted[::-1]]) + "\n"
+    )
     scores = score("isic2018_task3", tmp_path / "w.csv", tmp_path / "p.csv")
     # Weights follow their image in any row order (the package applies them by position).
     assert scores["overall"] == 1.0  # the right NV image weighs 1, the right MEL one 0
@@ -225,13 +276,18 @@ def test_missing_extra_and_repeated_images_are_named(tmp_path):
     header = ["image_id", "melanoma", "seborrheic_keratosis"]
     truth = write_csv(tmp_path / "t.csv", [["ISIC_1", 1, 0], ["ISIC_2", 0, 1], ["ISIC_3", 0, 0]], header)
     short = write_csv(tmp_path / "short.csv", [["ISIC_1", 0.9, 0.1], ["ISIC_4", 0.2, 0.8]])
-    with pytest.raises(SubmissionError, match=r"short.csv: 2 images of the truth have no prediction, e\.g\. "
-                                              r"\['ISIC_2', 'ISIC_3'\]; 1 predicted images are not in the truth"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"short.csv: 2 images of the truth have no prediction, e\.g\. "
+        r"\['ISIC_2', 'ISIC_3'\]; 1 predicted images are not in the truth",
+    ):
         score("isic2017", truth, short)
     twice = write_csv(tmp_path / "twice.csv", [["ISIC_1", 0.9, 0.1], ["ISIC_1", 0.2, 0.8]])
     with pytest.raises(SubmissionError, match=r"twice.csv: image ids listed twice: \['ISIC_1'\]"):
         score("isic2017", truth, twice)
-    text = write_csv(tmp_path / "text.csv", [["ISIC_1", "high", 0.1], ["ISIC_2", 0.2, 0.8], ["ISIC_3", 0.0, 0.0]])
+    text = write_csv(
+        tmp_path / "text.csv", [["ISIC_1", "high", 0.1], ["ISIC_2", 0.2, 0.8], ["ISIC_3", 0.0, 0.0]]
+    )
     with pytest.raises(SubmissionError, match=r"text.csv: the columns \['melanoma'\] hold values"):
         score("isic2017", truth, text)
 
@@ -241,7 +297,9 @@ def test_isic2018_task3_files(tmp_path):
     one_hot = np.eye(7)[[0, 1, 0, 0]]
     truth = write_csv(tmp_path / "t.csv", [[f"ISIC_{i}", *row] for i, row in enumerate(one_hot)], header)
     predicted = np.eye(7)[[0, 0, 0, 1]] * 0.9 + 0.1 / 7
-    predictions = write_csv(tmp_path / "p.csv", [[f"ISIC_{i}", *row] for i, row in enumerate(predicted)], header)
+    predictions = write_csv(
+        tmp_path / "p.csv", [[f"ISIC_{i}", *row] for i, row in enumerate(predicted)], header
+    )
     scores = score("isic2018_task3", truth, predictions)
     assert scores["balanced_accuracy"] == pytest.approx(1 / 3)  # the challenge's example
     np.testing.assert_equal(scores, score("isic2018_task3", [0, 1, 0, 0], predicted))
@@ -269,21 +327,35 @@ def test_isic2018_task1(tmp_path):
     assert scores["sensitivity"] == pytest.approx((1 + 3 / 5 + 1) / 3)  # the empty truth: 1, as the package
     assert scores["specificity"] == pytest.approx((40 / 50 + 1 + 1) / 3)
     # bool, {0, 1} and probability arrays are the same masks
-    assert score("isic2018_task1", [truth > 0, truth // 255, empty], [m / 255.0 for m in (close, poor, empty)]) == scores
+    assert (
+        score("isic2018_task1", [truth > 0, truth // 255, empty], [m / 255.0 for m in (close, poor, empty)])
+        == scores
+    )
     truth_folder = write_masks(tmp_path / "truth", [truth, truth, empty], "_segmentation")
-    assert score("isic2018_task1", truth_folder, write_masks(tmp_path / "p", [close, poor, empty], "_x")) == scores
+    assert (
+        score("isic2018_task1", truth_folder, write_masks(tmp_path / "p", [close, poor, empty], "_x"))
+        == scores
+    )
     # A file of 0 and 1 is read as the package reads it: nothing above 128, no lesion.
-    ones = score("isic2018_task1", truth_folder, write_masks(tmp_path / "ones", [close // 255, poor // 255, empty], ""))
+    ones = score(
+        "isic2018_task1", truth_folder, write_masks(tmp_path / "ones", [close // 255, poor // 255, empty], "")
+    )
     assert ones["threshold_jaccard"] == pytest.approx(1 / 3)  # only the empty image scores
     # At 128 a pixel is background; at 129 lesion.
-    edge = score("isic2018_task1", truth_folder, write_masks(tmp_path / "e", [truth // 255 * 128, truth // 255 * 129,
-                                                                               empty], ""))
+    edge = score(
+        "isic2018_task1",
+        truth_folder,
+        write_masks(tmp_path / "e", [truth // 255 * 128, truth // 255 * 129, empty], ""),
+    )
     assert edge["jaccard"] == pytest.approx((0 + 1 + 1) / 3)
     with pytest.raises(SubmissionError, match="mask 0: the predicted mask is"):
         score("isic2018_task1", [truth], [truth[:5]])
     small = write_masks(tmp_path / "small", [close[:5], poor, empty], "")
-    with pytest.raises(SubmissionError, match=r"ISIC_0000000.png: the mask is 10×5 pixels; its truth "
-                                              r"ISIC_0000000_segmentation.png is 10×10"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"ISIC_0000000.png: the mask is 10×5 pixels; its truth "
+        r"ISIC_0000000_segmentation.png is 10×10",
+    ):
         score("isic2018_task1", truth_folder, small)
     rgb = tmp_path / "rgb"
     rgb.mkdir()
@@ -339,7 +411,9 @@ def test_challenge_scores_of_isic2017_pick_melanoma_and_keratosis_by_name():
     probabilities = np.random.default_rng(0).dirichlet(np.ones(3), 6)
     scores = challenge_scores("isic2017", truth, probabilities, classes)
     assert scores["auc_melanoma"] == pytest.approx(metrics.roc_auc_score(truth == 2, probabilities[:, 2]))
-    assert scores["auc_seborrheic_keratosis"] == pytest.approx(metrics.roc_auc_score(truth == 1, probabilities[:, 1]))
+    assert scores["auc_seborrheic_keratosis"] == pytest.approx(
+        metrics.roc_auc_score(truth == 1, probabilities[:, 1])
+    )
     generic = challenge_scores(None, truth, probabilities, classes)
     assert generic == classification_scores(truth, probabilities, classes)
     assert generic["auc_melanoma"] == scores["auc_melanoma"] and "overall" not in generic
@@ -360,8 +434,12 @@ def test_challenge_scores_of_isic2016_and_2018_follow_the_class_names():
     order = rng.permutation(7)  # a model whose outputs come in another order
     truth = rng.integers(0, 7, 70)
     probabilities = rng.dirichlet(np.ones(7), 70)
-    ours = challenge_scores("isic2018_task3", np.argsort(order)[truth], probabilities[:, order],
-                            [official[k].lower() for k in order])
+    ours = challenge_scores(
+        "isic2018_task3",
+        np.argsort(order)[truth],
+        probabilities[:, order],
+        [official[k].lower() for k in order],
+    )
     np.testing.assert_equal(ours, score("isic2018_task3", truth, probabilities))
     with pytest.raises(ValueError, match="MEL, NV"):
         challenge_scores("isic2018_task3", truth[:6] % 3, probabilities[:6, :3], ("mel", "nv", "bcc"))

@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from harness import SHARED
 
 import dermnet
 from dermnet import cli, serving
 from dermnet.data import read_image
-from harness import SHARED
 
 pytestmark = pytest.mark.usefixtures("tensorflow_only")
 
@@ -43,7 +43,9 @@ def test_resize_bicubic_is_opencvs(tmp_path):
 def test_jpeg_and_png_decode_as_opencv_decodes_them(tmp_path):
     import tensorflow as tf
 
-    cv2.imwrite(str(tmp_path / "a.png"), np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    cv2.imwrite(
+        str(tmp_path / "a.png"), np.random.default_rng(2).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    )
     for path in (jpeg(tmp_path / "a.jpg"), tmp_path / "a.png"):
         decoded = serving.decode_image(tf.io.read_file(str(path))).numpy()
         np.testing.assert_array_equal(decoded, read_image(path))
@@ -64,11 +66,15 @@ def odd_images(folder):
     exif = Image.Exif()
     exif[0x0112] = 6
     files = [jpeg(folder / "lesion.jpg")]
-    for name, image, options in (("progressive.jpg", base, {"progressive": True, "quality": 90}),
-                                 ("cmyk.jpg", base.convert("CMYK"), {"quality": 90}),
-                                 ("rotated.jpg", base, {"exif": exif.tobytes(), "quality": 90}),
-                                 ("lesion.png", base, {}), ("lesion.webp", base, {"quality": 80}),
-                                 ("lesion.gif", base.convert("P"), {}), ("lesion.bmp", base, {})):
+    for name, image, options in (
+        ("progressive.jpg", base, {"progressive": True, "quality": 90}),
+        ("cmyk.jpg", base.convert("CMYK"), {"quality": 90}),
+        ("rotated.jpg", base, {"exif": exif.tobytes(), "quality": 90}),
+        ("lesion.png", base, {}),
+        ("lesion.webp", base, {"quality": 80}),
+        ("lesion.gif", base.convert("P"), {}),
+        ("lesion.bmp", base, {}),
+    ):
         image.save(folder / name, **options)
         files.append(folder / name)
     return files
@@ -88,11 +94,25 @@ def test_saved_model_cli_runs_the_export_as_dermnet_predict_does(tmp_path):
     assert "signature_def['serving_default']" in shown and "signature_def['serving_pixels']" in shown
     # An object array: a fixed-width bytes array ("S") drops trailing NUL bytes, which ends a WebP file.
     np.save(tmp_path / "images.npy", np.array([Path(image).read_bytes() for image in images], object))
-    saved_model_cli("run", "--dir", str(tmp_path / "served"), "--tag_set", "serve", "--signature_def",
-                    "serving_default", "--inputs", f"images={tmp_path / 'images.npy'}", "--outdir", str(tmp_path))
+    saved_model_cli(
+        "run",
+        "--dir",
+        str(tmp_path / "served"),
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "serving_default",
+        "--inputs",
+        f"images={tmp_path / 'images.npy'}",
+        "--outdir",
+        str(tmp_path),
+    )
     predicted = pd.read_csv(tmp_path / "predicted.csv")
-    np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy"),
-                               predicted[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "probabilities.npy"),
+        predicted[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(),
+        atol=1e-5,
+    )
     labels = np.load(tmp_path / "label.npy", allow_pickle=True)  # an object array of bytes: our own file
     assert [label.decode() for label in labels] == predicted["predicted"].tolist()
     assert json.loads((tmp_path / "served" / "dermnet.json").read_text())["classes"][0] == "nevus"
@@ -105,11 +125,14 @@ def test_export_never_replaces_a_users_files(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("my notes")
     monkeypatch.chdir(tmp_path)
-    for out, problem, *options in ((run, "model.keras, which this command reads and must not replace"),
-                                   (run / "model.keras", "must not replace", "--format", "tflite", "--overwrite"),
-                                   (".", "is the working folder"), (tmp_path, "is the working folder"),
-                                   (tmp_path / "mine", "mine exists: give --overwrite"),
-                                   (tmp_path / "mine", "holds files dermnet did not write", "--overwrite")):
+    for out, problem, *options in (
+        (run, "model.keras, which this command reads and must not replace"),
+        (run / "model.keras", "must not replace", "--format", "tflite", "--overwrite"),
+        (".", "is the working folder"),
+        (tmp_path, "is the working folder"),
+        (tmp_path / "mine", "mine exists: give --overwrite"),
+        (tmp_path / "mine", "holds files dermnet did not write", "--overwrite"),
+    ):
         with pytest.raises(FileExistsError, match=problem):
             cli.main(["--debug", "export", str(run), "--out", str(out), *options])
     assert sorted(p.name for p in run.iterdir()) == ["model.keras"]
@@ -131,8 +154,14 @@ def served(tmp_path_factory):
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("served")
     model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
-    serving.export_saved_model(model, folder / "served", (32, 32), ["benign", "malignant"], max_pixels=50_000,
-                               max_request_pixels=80_000)
+    serving.export_saved_model(
+        model,
+        folder / "served",
+        (32, 32),
+        ["benign", "malignant"],
+        max_pixels=50_000,
+        max_request_pixels=80_000,
+    )
     return model, tf.saved_model.load(str(folder / "served")).signatures["serving_default"], folder / "served"
 
 
@@ -153,7 +182,6 @@ def refused(served, problem, *files):
 def test_the_served_model_has_limits(tmp_path, served):
     import tensorflow as tf
     from PIL import Image
-
     from test_data_images import png_header_only
 
     empty = served[1](images=tf.constant([], tf.string))
@@ -166,8 +194,13 @@ def test_the_served_model_has_limits(tmp_path, served):
     assert request(served, good)["probabilities"].shape == (1, 2)
     # 30,000 pixels each: two fit the request's budget of 80,000, the third does not
     assert request(served, good, good)["probabilities"].shape == (2, 2)
-    refused(served, "image 2 of the request: brings the request to 90000 pixels, more than its budget of "
-            "80,000", good, good, good)
+    refused(
+        served,
+        "image 2 of the request: brings the request to 90000 pixels, more than its budget of 80,000",
+        good,
+        good,
+        good,
+    )
     described = json.loads((served[2] / "dermnet.json").read_text())
     assert (described["max_pixels"], described["max_request_pixels"]) == (50_000, 80_000)
 
@@ -188,7 +221,7 @@ def gif_on_a_canvas(path, frame_size, canvas_size, at=(0, 0)):
             position += data[position] + 1
         position += 1
     assert data[position] == 0x2C  # the image descriptor: left, top, width, height
-    data[position + 1:position + 9] = struct.pack("<HHHH", *at, *frame_size)
+    data[position + 1 : position + 9] = struct.pack("<HHHH", *at, *frame_size)
     path.write_bytes(data)
     return path
 
@@ -201,9 +234,13 @@ def bmp_4bit(path, width=30, height=20):
     rows = b"".join((row @ [16, 1]).astype(np.uint8).tobytes().ljust(stride, b"\0") for row in pairs[::-1])
     palette = np.random.default_rng(5).integers(0, 256, (16, 4), dtype=np.uint8)
     offset = 14 + 40 + palette.nbytes
-    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset)
-                     + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 4, 0, len(rows), 2835, 2835, 16, 16)
-                     + palette.tobytes() + rows)
+    path.write_bytes(
+        b"BM"
+        + struct.pack("<IHHI", offset + len(rows), 0, 0, offset)
+        + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 4, 0, len(rows), 2835, 2835, 16, 16)
+        + palette.tobytes()
+        + rows
+    )
     return path
 
 
@@ -221,11 +258,17 @@ def test_palette_bmps_and_gif_frames_are_read_as_predict_reads_them_or_refused_b
     for name in ("palette.bmp", "gray.bmp", "rgb.bmp"):  # decoded in the graph as predict decodes them
         expected = predict_images(model, [str(tmp_path / name)], (32, 32), ["benign", "malignant"])
         answered = request(served, tmp_path / name)["probabilities"][0]
-        np.testing.assert_allclose(answered, expected.filter(like="p_").to_numpy()[0], atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            answered, expected.filter(like="p_").to_numpy()[0], atol=1e-5, err_msg=name
+        )
     base.convert("1").save(tmp_path / "one.bmp")
-    refusals = {tmp_path / "one.bmp": "a 1-bit BMP", bmp_4bit(tmp_path / "four.bmp"): "a 4-bit BMP",
-                gif_on_a_canvas(tmp_path / "small.gif", (12, 10), (30, 20), at=(5, 3)):
-                r"a GIF whose first frame \(12x10 at 5,3\) does not fill its canvas \(30x20\)"}
+    refusals = {
+        tmp_path / "one.bmp": "a 1-bit BMP",
+        bmp_4bit(tmp_path / "four.bmp"): "a 4-bit BMP",
+        gif_on_a_canvas(
+            tmp_path / "small.gif", (12, 10), (30, 20), at=(5, 3)
+        ): r"a GIF whose first frame \(12x10 at 5,3\) does not fill its canvas \(30x20\)",
+    }
     for path, problem in refusals.items():
         refused(served, f"image 1 of the request: {problem}", tmp_path / "rgb.bmp", path)
         with pytest.raises(DataError, match=f"{path.name}: {problem}"):
@@ -250,8 +293,9 @@ def test_a_file_that_cannot_be_decoded_is_named(tmp_path, served):
     image.save(tmp_path / "a.png")
     for name in ("a.jpg", "a.png"):
         cut = (tmp_path / name).read_bytes()[:2000]  # the header whole, the pixels cut short
-        refused(served, "image 2 of the request: cannot be decoded", tmp_path / "a.png", tmp_path / "a.jpg",
-                cut)
+        refused(
+            served, "image 2 of the request: cannot be decoded", tmp_path / "a.png", tmp_path / "a.jpg", cut
+        )
     cut = (tmp_path / "a.jpg").read_bytes()[:40]  # TensorFlow cannot read the size of this one
     refused(served, "image 1 of the request: its header cannot be read", tmp_path / "a.png", cut)
 
@@ -261,14 +305,22 @@ def test_header_sizes_of_every_served_format(tmp_path):
     from PIL import Image
 
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8))
-    for name, options in (("a.jpg", {}), ("a.png", {}), ("a.gif", {}), ("a.bmp", {}),
-                          ("lossy.webp", {"quality": 80}), ("lossless.webp", {"lossless": True}),
-                          ("extended.webp", {"exif": b"Exif\0\0", "quality": 80})):
+    for name, options in (
+        ("a.jpg", {}),
+        ("a.png", {}),
+        ("a.gif", {}),
+        ("a.bmp", {}),
+        ("lossy.webp", {"quality": 80}),
+        ("lossless.webp", {"lossless": True}),
+        ("extended.webp", {"exif": b"Exif\0\0", "quality": 80}),
+    ):
         image.save(tmp_path / name, **options)
         known, height, width = serving.header_size(tf.constant((tmp_path / name).read_bytes()))
         assert (bool(known), int(height), int(width)) == (True, 37, 53), name
     cv2.imwrite(str(tmp_path / "topdown.bmp"), np.zeros((37, 53, 3), np.uint8))
-    assert [int(v) for v in serving.header_size(tf.constant((tmp_path / "topdown.bmp").read_bytes()))[1:]] == [37, 53]
+    assert [
+        int(v) for v in serving.header_size(tf.constant((tmp_path / "topdown.bmp").read_bytes()))[1:]
+    ] == [37, 53]
 
 
 def test_a_segmentor_answers_masks_at_the_images_size(tmp_path):
@@ -282,10 +334,14 @@ def test_a_segmentor_answers_masks_at_the_images_size(tmp_path):
     encoded = cv2.imencode(".png", image[..., ::-1])[1].tobytes()
     masks = served(images=tf.constant([encoded, encoded]))["masks"].numpy()
     assert masks.shape == (2, 40, 56, 1)
-    expected = serving.resize_masks(model.predict(np.asarray(serving.resize_bicubic(image, (32, 32)))[None],
-                                                  verbose=0), (40, 56))
+    expected = serving.resize_masks(
+        model.predict(np.asarray(serving.resize_bicubic(image, (32, 32)))[None], verbose=0), (40, 56)
+    )
     np.testing.assert_allclose(masks[:1], expected, atol=1e-5)
     other = cv2.imencode(".png", image[:30, :30, ::-1])[1].tobytes()
-    with pytest.raises(tf.errors.InvalidArgumentError, match="image 1 of the request: 30x30, where image 0 is "
-                       "56x40: a segmentor takes the images of a request at one size"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="image 1 of the request: 30x30, where image 0 is "
+        "56x40: a segmentor takes the images of a request at one size",
+    ):
         served(images=tf.constant([encoded, other]))

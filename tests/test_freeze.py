@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from harness import random_images, skip_deep_on_jax
 
 import dermnet
-from harness import random_images, skip_deep_on_jax
 
 pytestmark = pytest.mark.portable
 
@@ -53,9 +53,7 @@ def test_set_trainable_switches_phases_without_rebuilding():
     head_only = len(model.trainable_variables)
     dermnet.set_trainable(model, "all")
     assert len(model.trainable_variables) > head_only
-    assert not model.non_trainable_variables or all(
-        "moving" in v.path for v in model.non_trainable_variables
-    )
+    assert not model.non_trainable_variables or all("moving" in v.path for v in model.non_trainable_variables)
     dermnet.set_trainable(model, "conv5_block3_1_conv")
     first, _ = _first_trainable_in_backbone(model, "resnet50")
     assert first == "conv5_block3_1_conv"
@@ -72,8 +70,7 @@ def test_unknown_freeze_value_is_refused():
 
 
 def test_frozen_batchnorm_runs_in_inference_mode_during_training():
-    model = dermnet.build("resnet50", weights=None, input_shape=(32, 32, 3), freeze="backbone",
-                          head="sdl")
+    model = dermnet.build("resnet50", weights=None, input_shape=(32, 32, 3), freeze="backbone", head="sdl")
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     bn = model.get_layer("resnet50_backbone").get_layer("conv1_bn")
     before = keras.ops.convert_to_numpy(bn.moving_mean).copy()
@@ -89,10 +86,11 @@ def test_frozen_batchnorm_runs_in_inference_mode_during_training():
 
 
 def test_set_trainable_reaches_every_ensemble_member():
-    members = [dermnet.build("baseline_cnn", num_classes=3),
-               dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3))]
-    model = dermnet.build("ensemble", members=members, num_classes=3, weights=None,
-                          freeze="backbone")
+    members = [
+        dermnet.build("baseline_cnn", num_classes=3),
+        dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3)),
+    ]
+    model = dermnet.build("ensemble", members=members, num_classes=3, weights=None, freeze="backbone")
     paths = {v.path.split("/")[0] for v in model.trainable_variables}
     assert paths == {"features", "logits"}
     assert len(model.trainable_variables) == 8  # two Dense layers in each of two members
@@ -101,8 +99,10 @@ def test_set_trainable_reaches_every_ensemble_member():
 
 
 def test_a_bad_freeze_value_leaves_every_ensemble_member_as_it_was():
-    members = [dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3)),
-               dermnet.build("baseline_cnn", num_classes=3, input_shape=(64, 64, 3))]
+    members = [
+        dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3)),
+        dermnet.build("baseline_cnn", num_classes=3, input_shape=(64, 64, 3)),
+    ]
     model = dermnet.build("ensemble", members=members, num_classes=3, weights=None, freeze="backbone")
     before = [v.path for v in model.trainable_variables]
     with pytest.raises(ValueError):
@@ -111,8 +111,13 @@ def test_a_bad_freeze_value_leaves_every_ensemble_member_as_it_was():
 
 
 def test_ensemble_members_built_from_names_take_its_input_size_and_unique_names():
-    model = dermnet.build("ensemble", members=["baseline_cnn", "baseline_cnn"], num_classes=3,
-                          input_shape=(40, 56, 3), weights=None)
+    model = dermnet.build(
+        "ensemble",
+        members=["baseline_cnn", "baseline_cnn"],
+        num_classes=3,
+        input_shape=(40, 56, 3),
+        weights=None,
+    )
     assert [layer.name for layer in model.layers[1:3]] == ["baseline_cnn_1", "baseline_cnn_2"]
     assert all(layer.input_shape == (None, 40, 56, 3) for layer in model.layers[1:3])
     assert not any(layer.name.endswith("_resize") for layer in model.layers)
@@ -121,12 +126,21 @@ def test_ensemble_members_built_from_names_take_its_input_size_and_unique_names(
 def test_segans_first_phase_fixes_the_pretrained_vgg_and_trains_its_squeeze_excite_gates():
     # Xue et al. fix "the weights of the pre-trained VGG net for 50 epochs and only train other parts of
     # the segmentor": the SE gates are new, not VGG's, though they sit inside the encoder.
-    model = dermnet.build("segan", input_shape=(32, 32, 3), weights=None, decoder_filters=(8, 8, 8, 8),
-                          critic_filters=(4, 8), freeze="backbone")
+    model = dermnet.build(
+        "segan",
+        input_shape=(32, 32, 3),
+        weights=None,
+        decoder_filters=(8, 8, 8, 8),
+        critic_filters=(4, 8),
+        freeze="backbone",
+    )
     encoder = model.segmentor.get_layer("vgg19_backbone")
     gates = [layer for layer in encoder.layers if layer.name.endswith("_se")]
-    convolutions = [layer for layer in encoder.layers if layer.name.startswith("block") and layer.weights
-                    and layer not in gates]
+    convolutions = [
+        layer
+        for layer in encoder.layers
+        if layer.name.startswith("block") and layer.weights and layer not in gates
+    ]
     trainable = {id(v) for v in model.trainable_variables}
     assert gates and all(id(v) in trainable for gate in gates for v in gate.trainable_weights)
     assert gates[0].trainable and all(gate.trainable_weights for gate in gates)

@@ -18,12 +18,26 @@ KERAS_APPLICATIONS = {
     "inception_v3": keras.applications.InceptionV3,
     "densenet201": keras.applications.DenseNet201,
     "inception_resnet_v2": keras.applications.InceptionResNetV2,
-    **{name: getattr(keras.applications, f"EfficientNet{name[-2:].upper()}") for name in backbones.BACKBONES
-       if name.startswith("efficientnet_")},
-    **{name: getattr(keras.applications, f"EfficientNetV2{name.split('_')[1].upper()}") for name in backbones.BACKBONES
-       if name.startswith("efficientnetv2_")},
-    **{f"convnext_{v}": getattr(keras.applications, f"ConvNeXt{k}") for v, k in
-       {"tiny": "Tiny", "small": "Small", "base": "Base", "large": "Large", "xlarge": "XLarge"}.items()},
+    **{
+        name: getattr(keras.applications, f"EfficientNet{name[-2:].upper()}")
+        for name in backbones.BACKBONES
+        if name.startswith("efficientnet_")
+    },
+    **{
+        name: getattr(keras.applications, f"EfficientNetV2{name.split('_')[1].upper()}")
+        for name in backbones.BACKBONES
+        if name.startswith("efficientnetv2_")
+    },
+    **{
+        f"convnext_{v}": getattr(keras.applications, f"ConvNeXt{k}")
+        for v, k in {
+            "tiny": "Tiny",
+            "small": "Small",
+            "base": "Base",
+            "large": "Large",
+            "xlarge": "XLarge",
+        }.items()
+    },
 }
 
 
@@ -64,13 +78,26 @@ def test_remaining_cards_give_the_parameters_that_build_gives():
     # The ensemble adds no parameters of its own to its default members'.
     members = [dermnet.model_card(m).parameters for m in ("inception_v3", "densenet201")]
     assert dermnet.model_card("ensemble").parameters == sum(members)
-    checked = set(KERAS_APPLICATIONS) | {"inception_v4", "baseline_cnn", "ensemble", "sdl", "resnet50x2", "triplet_resnet101"}  # below
+    checked = set(KERAS_APPLICATIONS) | {
+        "inception_v4",
+        "baseline_cnn",
+        "ensemble",
+        "sdl",
+        "resnet50x2",
+        "triplet_resnet101",
+    }  # below
     assert set(dermnet.list_models(task="classification")) == checked, "a new model's card is unchecked"
 
 
 # unet_fc's 544 M parameters are checked against its formula (tests/test_segmentation_models.py)
-@pytest.mark.parametrize("name", [name for name in dermnet.list_models()
-                                  if dermnet.model_card(name).task != "classification" and name != "unet_fc"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        for name in dermnet.list_models()
+        if dermnet.model_card(name).task != "classification" and name != "unet_fc"
+    ],
+)
 def test_segmentor_and_attribute_cards_give_the_parameters_that_build_gives(name):
     assert dermnet.build(name, weights=None).count_params() == dermnet.model_card(name).parameters
 
@@ -121,13 +148,16 @@ def test_unet_vgg16_encoder_is_vgg16_without_its_last_pooling():
 _HEAVY = pytest.mark.skipif(
     not __import__("os").environ.get("DERMNET_FULL_SIZE_STEPS"),
     reason="7.5-14 GB for a step: beside another CI worker the OOM killer took it; run with "
-    "DERMNET_FULL_SIZE_STEPS=1 pytest -p no:xdist -k one_step")
-FULL_SIZE_RECIPES = [pytest.param("sdl", "zhang2018", marks=_HEAVY),
-                     pytest.param("inception_v4", "menegola2017_cls", marks=_HEAVY),
-                     ("densenet201", "ray2020"),
-                     pytest.param("segan", "xue2018", marks=_HEAVY),
-                     ("unet_bn", "menegola2017"),
-                     pytest.param("triplet_resnet101", "xue2018_task3", marks=_HEAVY)]
+    "DERMNET_FULL_SIZE_STEPS=1 pytest -p no:xdist -k one_step",
+)
+FULL_SIZE_RECIPES = [
+    pytest.param("sdl", "zhang2018", marks=_HEAVY),
+    pytest.param("inception_v4", "menegola2017_cls", marks=_HEAVY),
+    ("densenet201", "ray2020"),
+    pytest.param("segan", "xue2018", marks=_HEAVY),
+    ("unet_bn", "menegola2017"),
+    pytest.param("triplet_resnet101", "xue2018_task3", marks=_HEAVY),
+]
 
 
 @pytest.mark.parametrize("name, recipe_name", FULL_SIZE_RECIPES)
@@ -138,8 +168,12 @@ def test_one_step_of_each_recipe_at_its_full_size(name, recipe_name, tmp_path):
 
     recipe = recipes.get(recipe_name).for_model(name)
     keras.utils.set_random_seed(0)
-    df = data.write_synthetic(tmp_path / "synthetic", n=recipe.batch_size * (2 if name == "sdl" else 1),
-                              image_size=128, num_classes=2)
+    df = data.write_synthetic(
+        tmp_path / "synthetic",
+        n=recipe.batch_size * (2 if name == "sdl" else 1),
+        image_size=128,
+        num_classes=2,
+    )
     df = data.validate(df.assign(split="train"), classes=df.attrs["classes"])
     kwargs = {"num_classes": 2} if dermnet.model_card(name).task == "classification" else {}
     shape = (None, None, 3) if recipe.resize else recipe.input_shape  # a segmentor trained on crops

@@ -6,8 +6,13 @@ import pytest
 from scipy import stats
 
 from dermnet.evaluation import official, score
-from dermnet.evaluation.intervals import (bootstrap_intervals, delong, delong_interval, delong_test,
-                                          resampling_groups)
+from dermnet.evaluation.intervals import (
+    bootstrap_intervals,
+    delong,
+    delong_interval,
+    delong_test,
+    resampling_groups,
+)
 from dermnet.evaluation.scoring import challenge_scores, headline, per_category
 
 
@@ -52,7 +57,7 @@ def test_delong_equals_the_direct_computation_with_ties():
 
 def test_delong_test_of_one_column_as_a_matrix_and_of_a_model_with_itself():
     truth, a = binary_case(120)
-    b = a ** 2 + np.random.default_rng(2).normal(0, 0.05, len(a))
+    b = a**2 + np.random.default_rng(2).normal(0, 0.05, len(a))
     assert delong_test(truth[:, None], a[:, None], b[:, None]) == pytest.approx(delong_test(truth, a, b))
     same = delong_test(truth, a, a)
     assert same["difference"] == 0 and same["z"] == 0 and same["p"] == 1
@@ -83,9 +88,16 @@ def test_images_of_one_lesion_are_drawn_together():
     width = np.diff(grouped["intervals"]["auc"])[0]
     assert np.diff(by_image["intervals"]["auc"])[0] < 0.7 * width  # about 1/√3: too narrow
     assert grouped["interval_method"] | {"skipped": 0} == {
-        "method": "percentile bootstrap", "confidence": 0.95, "n_resamples": 1000, "skipped": 0,
-        "skipped_why": "a class of the test set absent from the draw", "seed": 0, "resampled": "lesions",
-        "groups": 200, "images": 600}
+        "method": "percentile bootstrap",
+        "confidence": 0.95,
+        "n_resamples": 1000,
+        "skipped": 0,
+        "skipped_why": "a class of the test set absent from the draw",
+        "seed": 0,
+        "resampled": "lesions",
+        "groups": 200,
+        "images": 600,
+    }
 
 
 def test_draws_without_a_class_are_skipped_counted_and_seeded():
@@ -136,8 +148,13 @@ def test_segmentation_scores_have_intervals_too():
 
 
 def test_resampling_groups_by_patient_then_lesion_then_image():
-    df = pd.DataFrame({"image_id": list("abcd"), "lesion_id": ["L1", "L1", "L2", "L3"],
-                       "patient_id": ["P1", "P2", "P2", None]})
+    df = pd.DataFrame(
+        {
+            "image_id": list("abcd"),
+            "lesion_id": ["L1", "L1", "L2", "L3"],
+            "patient_id": ["P1", "P2", "P2", None],
+        }
+    )
     groups, unit = resampling_groups(df)
     assert unit == "patients" and len(set(groups)) == 2  # L1 and L2 joined by P2; L3 alone
     groups, unit = resampling_groups(df.drop(columns="patient_id"))
@@ -161,8 +178,14 @@ def test_delong_test_of_a_mean_over_categories_agrees_with_the_paired_bootstrap(
 
     def difference(rows):
         truth_of = one_hot[rows]
-        return {"auc": np.mean([rank_auc(truth_of[:, k], a[rows, k]) - rank_auc(truth_of[:, k], b[rows, k])
-                                for k in range(3)])}
+        return {
+            "auc": np.mean(
+                [
+                    rank_auc(truth_of[:, k], a[rows, k]) - rank_auc(truth_of[:, k], b[rows, k])
+                    for k in range(3)
+                ]
+            )
+        }
 
     half = 1.96 * test["difference"] / test["z"]
     bootstrap = bootstrap_intervals(difference, truth)["intervals"]["auc"]

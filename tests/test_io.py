@@ -13,6 +13,7 @@ def _folder(files):
         for name in files:
             (Path(partial) / name).parent.mkdir(parents=True, exist_ok=True)
             (Path(partial) / name).write_text(name)
+
     return write
 
 
@@ -66,7 +67,9 @@ def test_a_user_entry_named_like_the_staging_folder_is_refused_and_kept(tmp_path
         (theirs / "notes.txt").write_text("mine")
     else:
         theirs.write_text("mine")
-    with pytest.raises(FileExistsError, match=r"\.partial\.model\.keras is in the way .* dermnet did not make it"):
+    with pytest.raises(
+        FileExistsError, match=r"\.partial\.model\.keras is in the way .* dermnet did not make it"
+    ):
         write_atomically(tmp_path / "model.keras", lambda partial: open(partial, "w").write("whole"))
     assert (theirs / "notes.txt" if kind == "folder" else theirs).read_text() == "mine"
     assert not (tmp_path / "model.keras").exists()
@@ -110,8 +113,10 @@ def test_a_folder_replaced_is_whole_after_a_kill_at_any_step(tmp_path, step):
     subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(tmp_path / "served"), str(step)])
     _io.recover_interrupted_write(tmp_path / "served")  # what the next write or a reader does first
     contents = {p.name: p.read_text() for p in (tmp_path / "served").iterdir()}
-    assert contents in ({"saved_model.pb": "new", "dermnet.json": "new"},
-                        {"saved_model.pb": "saved_model.pb", "dermnet.json": "dermnet.json"})
+    assert contents in (
+        {"saved_model.pb": "new", "dermnet.json": "new"},
+        {"saved_model.pb": "saved_model.pb", "dermnet.json": "dermnet.json"},
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["served"]
     write_atomically(tmp_path / "served", _folder(["saved_model.pb", "dermnet.json"]))
     assert (tmp_path / "served" / "dermnet.json").read_text() == "dermnet.json"

@@ -5,9 +5,9 @@ import itertools
 import keras
 import numpy as np
 import pytest
+from harness import gradients
 
 from dermnet.losses import BatchHardTripletLoss
-from harness import gradients
 
 pytestmark = pytest.mark.portable
 
@@ -34,8 +34,9 @@ def test_equals_brute_force(squared, normalize):
     embeddings = rng.normal(size=(8, 5)).astype("float32")
     loss = BatchHardTripletLoss(margin=0.3, squared=squared, normalize=normalize)
     got = keras.ops.convert_to_numpy(loss(labels, embeddings))
-    np.testing.assert_allclose(got, brute_force(labels, embeddings.astype("float64"), 0.3, squared, normalize),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        got, brute_force(labels, embeddings.astype("float64"), 0.3, squared, normalize), rtol=1e-4
+    )
 
 
 def test_gradients_are_finite_with_duplicate_embeddings():
@@ -55,4 +56,7 @@ def test_serializable():
     loss = BatchHardTripletLoss(margin=0.2, squared=True, normalize=False)
     again = keras.losses.deserialize(keras.losses.serialize(loss))
     assert isinstance(again, BatchHardTripletLoss) and (again.margin, again.squared, again.normalize) == (
-        0.2, True, False)
+        0.2,
+        True,
+        False,
+    )

@@ -14,14 +14,17 @@ from dermnet.models import contract
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    return dermnet.build("ha2020_effnet", backbone="efficientnet_b0", input_shape=(32, 32, 3), weights=None,
-                         num_classes=3)
+    return dermnet.build(
+        "ha2020_effnet", backbone="efficientnet_b0", input_shape=(32, 32, 3), weights=None, num_classes=3
+    )
 
 
 def _inputs(batch=4, seed=0):
     rng = np.random.default_rng(seed)
-    return {"image": rng.integers(96, 160, (batch, 32, 32, 3)).astype("uint8"),
-            "metadata": rng.normal(size=(batch, len(FEATURES))).astype("float32")}
+    return {
+        "image": rng.integers(96, 160, (batch, 32, 32, 3)).astype("uint8"),
+        "metadata": rng.normal(size=(batch, len(FEATURES))).astype("float32"),
+    }
 
 
 def test_the_model_takes_image_and_metadata_and_both_change_its_answer(model):
@@ -47,46 +50,69 @@ def test_the_model_takes_image_and_metadata_and_both_change_its_answer(model):
 def test_the_model_reloads_in_safe_mode_with_its_class_and_outputs(model, tmp_path):
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert type(reloaded) is type(model) and [w.path for w in reloaded.weights] == [w.path for w in model.weights]
-    arguments = {k: v for k, v in model.get_config().items() if k != "trunk"}  # the trunk: a Keras graph's config
+    assert type(reloaded) is type(model) and [w.path for w in reloaded.weights] == [
+        w.path for w in model.weights
+    ]
+    arguments = {
+        k: v for k, v in model.get_config().items() if k != "trunk"
+    }  # the trunk: a Keras graph's config
     assert {k: v for k, v in reloaded.get_config().items() if k != "trunk"} == arguments
-    np.testing.assert_allclose(reloaded.predict(_inputs(), verbose=0), model.predict(_inputs(), verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(_inputs(), verbose=0), model.predict(_inputs(), verbose=0), atol=1e-6
+    )
 
 
 def test_its_card_and_default_build_are_the_winners(model):
     card = dermnet.model_card("ha2020_effnet")
     assert (card.num_classes, card.input_shape, card.recipe, card.paper_key) == (
-        9, (512, 512, 3), "ha2020", "ha2020")
+        9,
+        (512, 512, 3),
+        "ha2020",
+        "ha2020",
+    )
     assert dermnet.recipes.get("ha2020").model_kwargs == {"backbone": "efficientnet_b3"}
     assert len(CLASSES) == 9 and CLASSES.index("melanoma") == 6  # the winners' mel_idx
 
 
 def test_the_encoding_of_hand_made_rows(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x" * 1000)
-    rows = pd.DataFrame({
-        "sex": ["male", "female", None, "MALE "],
-        "age_approx": ["45", "90.0", "", None],
-        "patient_id": ["P1", "P1", None, "P2"],
-        "anatom_site_general": ["posterior torso", "palms/soles", "", "scalp"],
-        "image": [str(tmp_path / "a.jpg"), str(tmp_path / "missing.jpg"), None, ""],
-    })
+    rows = pd.DataFrame(
+        {
+            "sex": ["male", "female", None, "MALE "],
+            "age_approx": ["45", "90.0", "", None],
+            "patient_id": ["P1", "P1", None, "P2"],
+            "anatom_site_general": ["posterior torso", "palms/soles", "", "scalp"],
+            "image": [str(tmp_path / "a.jpg"), str(tmp_path / "missing.jpg"), None, ""],
+        }
+    )
     encoded = encode_metadata(rows)
-    assert encoded.shape == (4, 11) and encoded.dtype == np.float32 and FEATURES[:4] == (
-        "sex", "age_approx", "n_images", "image_size")
-    np.testing.assert_allclose(encoded[:, :4], [[1, 0.5, np.log(3), np.log(1000)],
-                                                [0, 1.0, np.log(3), 0],
-                                                [-1, 0, np.log(2), 0],   # no patient: one image
-                                                [1, 0, np.log(2), 0]], rtol=1e-6)
-    sites = [FEATURES[4 + i][len("site_"):] for i in encoded[:, 4:].argmax(1)]
+    assert (
+        encoded.shape == (4, 11)
+        and encoded.dtype == np.float32
+        and FEATURES[:4] == ("sex", "age_approx", "n_images", "image_size")
+    )
+    np.testing.assert_allclose(
+        encoded[:, :4],
+        [
+            [1, 0.5, np.log(3), np.log(1000)],
+            [0, 1.0, np.log(3), 0],
+            [-1, 0, np.log(2), 0],  # no patient: one image
+            [1, 0, np.log(2), 0],
+        ],
+        rtol=1e-6,
+    )
+    sites = [FEATURES[4 + i][len("site_") :] for i in encoded[:, 4:].argmax(1)]
     assert sites == ["torso", "palms/soles", "nan", "head/neck"] and (encoded[:, 4:].sum(1) == 1).all()
     # the categories are fixed: a table with one site gives the same columns (images per patient are counted
     # in the table given: P1 has one image there), and a missing column is unknown in every row
     alone = encode_metadata(rows.iloc[1:2])
     np.testing.assert_array_equal(np.delete(alone, 2, axis=1), np.delete(encoded[1:2], 2, axis=1))
     assert alone[0, 2] == np.float32(np.log(2))
-    np.testing.assert_allclose(encode_metadata(pd.DataFrame(index=range(2))),
-                               [[-1, 0, np.log(2), 0, 0, 0, 0, 0, 0, 0, 1]] * 2, rtol=1e-6)
+    np.testing.assert_allclose(
+        encode_metadata(pd.DataFrame(index=range(2))),
+        [[-1, 0, np.log(2), 0, 0, 0, 0, 0, 0, 0, 1]] * 2,
+        rtol=1e-6,
+    )
 
 
 def test_the_diagnoses_map_to_the_winners_nine_classes():
@@ -99,9 +125,12 @@ def test_the_diagnoses_map_to_the_winners_nine_classes():
 def _synthetic_with_metadata(tmp_path, n=24):
     df = dermnet.data.write_synthetic(tmp_path / "synthetic", n=n, image_size=32, num_classes=3)
     rng = np.random.default_rng(0)
-    return df.assign(sex=rng.choice(["male", "female"], len(df)),
-                     age_approx=rng.integers(20, 80, len(df)).astype(str), anatom_site_general="torso",
-                     patient_id=[f"P{i // 3}" for i in range(len(df))])
+    return df.assign(
+        sex=rng.choice(["male", "female"], len(df)),
+        age_approx=rng.integers(20, 80, len(df)).astype(str),
+        anatom_site_general="torso",
+        patient_id=[f"P{i // 3}" for i in range(len(df))],
+    )
 
 
 def test_one_epoch_trains_on_images_with_metadata_and_is_scored_by_isic2020(model, tmp_path):
@@ -111,17 +140,26 @@ def test_one_epoch_trains_on_images_with_metadata_and_is_scored_by_isic2020(mode
     stream = training.training_stream(model, df, (32, 32), 8, "ha2020", 0, tmp_path / "cache")
     x, y = next(iter(stream))
     assert set(x) == {"image", "metadata"} and tuple(x["metadata"].shape) == (8, 11)
-    histories = training.train(model, reproduce.smoke_recipe("ha2020"), df, epochs=1, batch_size=8,
-                               cache_dir=tmp_path / "cache", verbose=0)
+    histories = training.train(
+        model,
+        reproduce.smoke_recipe("ha2020"),
+        df,
+        epochs=1,
+        batch_size=8,
+        cache_dir=tmp_path / "cache",
+        verbose=0,
+    )
     assert np.isfinite(histories[0].history["loss"]).all()
     probabilities = evaluation.predict_probabilities(model, df, cache_dir=tmp_path / "cache")
-    scores = evaluation.challenge_scores("isic2020", dermnet.data.class_indices(df), probabilities,
-                                         dermnet.data.class_names(df))
+    scores = evaluation.challenge_scores(
+        "isic2020", dermnet.data.class_indices(df), probabilities, dermnet.data.class_names(df)
+    )
     assert probabilities.shape == (len(df), 3) and 0 <= scores["overall"] <= 1
 
 
-def test_keras_exports_both_inputs_where_dermnets_exporter_serves_images_alone(model, tmp_path,
-                                                                               tensorflow_only):
+def test_keras_exports_both_inputs_where_dermnets_exporter_serves_images_alone(
+    model, tmp_path, tensorflow_only
+):
     import tensorflow as tf
 
     from dermnet import serving

@@ -6,14 +6,23 @@ test_embedding.py, test_segmentation_models.py, ...)."""
 import keras
 import numpy as np
 import pytest
+from harness import (
+    BUILD_ONLY,
+    check_bfloat16,
+    check_config_round_trip,
+    check_export,
+    check_forward,
+    check_gradients_reach_every_weight,
+    check_save_and_reload,
+    gradients,
+    skip_deep_on_jax,
+    small_kwargs,
+)
 
 import dermnet
 from dermnet.layers import Preprocess
 from dermnet.models import contract
 from dermnet.models.classifier import HEADS
-from harness import (BUILD_ONLY, check_bfloat16, check_config_round_trip, check_export, check_forward,
-                     check_gradients_reach_every_weight, check_save_and_reload, gradients, skip_deep_on_jax,
-                     small_kwargs)
 
 pytestmark = pytest.mark.portable
 MODELS = [name for name in dermnet.list_models() if name not in BUILD_ONLY]
@@ -22,8 +31,10 @@ MODELS = [name for name in dermnet.list_models() if name not in BUILD_ONLY]
 def test_every_registered_model_has_a_small_build_and_a_contract():
     for name in dermnet.list_models():
         small_kwargs(name)  # a KeyError names a model without one
-    kinds = {name: contract(dermnet.build(name, **small_kwargs(name))).kind for name in ("sdl", "unet", "segan")}
-    assert kinds == {"sdl": "classifier", "unet": "segmentor", "segan": "segmentor"}
+    tasks = {
+        name: contract(dermnet.build(name, **small_kwargs(name))).task for name in ("sdl", "unet", "segan")
+    }
+    assert tasks == {"sdl": "classification", "unet": "segmentation", "segan": "segmentation"}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -62,9 +73,15 @@ def test_export(name, tmp_path, tensorflow_only):
 
 
 # 5-17 s each on 2 cores (two builds for a ConvNeXt): the members over 40 M parameters run with the slow tests.
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow)
-                                  if dermnet.model_card(name).parameters > 40_000_000 else name
-                                  for name in BUILD_ONLY])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow)
+        if dermnet.model_card(name).parameters > 40_000_000
+        else name
+        for name in BUILD_ONLY
+    ],
+)
 def test_the_other_members_build(name):
     """Built small, with their "top" unfreeze point (a layer name per member) found and trained from."""
     model = dermnet.build(name, **small_kwargs(name), freeze="top")
@@ -88,10 +105,13 @@ def test_a_model_of_no_dermnet_kind_has_no_contract():
     [(HEADS[i % len(HEADS)], mode) for i, mode in enumerate(Preprocess.MODES)],
 )
 def test_every_head_and_preprocessing_trains_and_reloads(head, preprocessing, tmp_path):
-    model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 48, 3), head=head,
-                          preprocessing=preprocessing)
+    model = dermnet.build(
+        "baseline_cnn", num_classes=3, input_shape=(32, 48, 3), head=head, preprocessing=preprocessing
+    )
     x = np.random.default_rng(0).integers(96, 160, (4, 32, 48, 3)).astype("uint8")
-    grads = gradients(model, x, keras.utils.to_categorical([0, 1, 2, 0], 3), loss=keras.losses.CategoricalCrossentropy())
+    grads = gradients(
+        model, x, keras.utils.to_categorical([0, 1, 2, 0], 3), loss=keras.losses.CategoricalCrossentropy()
+    )
     assert all(np.any(keras.ops.convert_to_numpy(g) != 0) for g in grads)
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)

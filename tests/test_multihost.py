@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from harness import write_dataset
 
 from dermnet import recipes
-from harness import write_dataset
 
 pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
@@ -62,18 +62,42 @@ def job(tmp_path_factory):
         recipe = recipes.get(name)
         phases = tuple(dataclasses.replace(p, learning_rate=1e-2, schedule=None) for p in recipe.phases)
         backbone = {"backbone": "baseline_cnn"} if name == "zhang2018" else {}  # SDL of small components
-        recipe = dataclasses.replace(recipe, augment="none", phases=phases,
-                                     model_kwargs={**recipe.model_kwargs, **backbone})
+        recipe = dataclasses.replace(
+            recipe, augment="none", phases=phases, model_kwargs={**recipe.model_kwargs, **backbone}
+        )
         (folder / f"{name}.json").write_text(json.dumps(recipe.to_config()))
-    env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
-           "DERMNET_CACHE": str(folder / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+        "DERMNET_CACHE": str(folder / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
 
     def start(model, recipe, out, processes, epochs):
         port = free_port()
-        return [subprocess.Popen([sys.executable, "-c", SCRIPT, str(manifest), str(folder / f"{recipe}.json"),
-                                  str(folder / out), model, str(i), str(processes), str(port), str(epochs)],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for i in range(processes)]
+        return [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    SCRIPT,
+                    str(manifest),
+                    str(folder / f"{recipe}.json"),
+                    str(folder / out),
+                    model,
+                    str(i),
+                    str(processes),
+                    str(port),
+                    str(epochs),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(processes)
+        ]
 
     def finish(processes, timeout=600):
         outputs = [p.communicate(timeout=timeout) for p in processes]
@@ -108,7 +132,13 @@ def test_two_processes_agree_and_follow_the_single_process_curve(job, model, rec
     assert "val_loss" in history
     # Process 0 wrote the run; process 1 wrote nothing and returned process 0's scores.
     assert sorted(p.name for p in (folder / f"{model}-2-3").iterdir()) == [
-        ".lock", "config.json", "history.csv", "logs", "model.keras", "scores.json"]
+        ".lock",
+        "config.json",
+        "history.csv",
+        "logs",
+        "model.keras",
+        "scores.json",
+    ]
     assert stdout[0].splitlines()[-1] == stdout[1].splitlines()[-1]
 
 
@@ -118,7 +148,9 @@ def test_a_killed_process_and_a_restart_of_both_resume_to_the_same_end(job):
     processes = start("baseline_cnn", "ray2020", "killed", 2, epochs=3)
     deadline = time.monotonic() + 300
     while not list((folder / "killed" / "resume").glob("epoch-*")):  # an epoch saved
-        assert time.monotonic() < deadline and processes[0].poll() is None, processes[0].communicate()[1][-3000:]
+        assert time.monotonic() < deadline and processes[0].poll() is None, processes[0].communicate()[1][
+            -3000:
+        ]
         time.sleep(0.05)
     processes[1].send_signal(signal.SIGKILL)
     try:  # its peer fails at its next collective, or waits on it: killed too
@@ -127,7 +159,10 @@ def test_a_killed_process_and_a_restart_of_both_resume_to_the_same_end(job):
         processes[0].kill()
     for p in processes:
         p.communicate()
-    saved = max(json.loads(f.read_text())["epoch"] for f in (folder / "killed" / "resume").glob("epoch-*/progress.json"))
+    saved = max(
+        json.loads(f.read_text())["epoch"]
+        for f in (folder / "killed" / "resume").glob("epoch-*/progress.json")
+    )
     assert saved < 3, "the job finished before the kill: nothing to resume"
     stdout = finish(start("baseline_cnn", "ray2020", "killed", 2, epochs=3))
     assert "resuming an interrupted run after epoch" in stdout[0]
@@ -137,8 +172,12 @@ def test_a_killed_process_and_a_restart_of_both_resume_to_the_same_end(job):
 
 
 def test_tensorflow_refuses_multi_host_and_names_jax(tmp_path):
-    probe = ("from dermnet.training import join_processes\n"
-             "try:\n    join_processes('127.0.0.1:1', 2, 0)\nexcept ValueError as err:\n    print(err)")
+    probe = (
+        "from dermnet.training import join_processes\n"
+        "try:\n    join_processes('127.0.0.1:1', 2, 0)\nexcept ValueError as err:\n    print(err)"
+    )
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-    assert "with the JAX backend: run every process with KERAS_BACKEND=jax" in done.stdout, done.stderr[-2000:]
+    assert "with the JAX backend: run every process with KERAS_BACKEND=jax" in done.stdout, done.stderr[
+        -2000:
+    ]

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fa
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
+
 def test_the_readme_links_every_notebook():
     readme = (NOTEBOOKS[0].parents[1] / "README.md").read_text()
     assert len(NOTEBOOKS) == 6
@@ -30,8 +31,9 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, tensorflow_only):
     notebook.cells.insert(tagged[0] + 1, overrides)
     # The timeout catches a hung kernel, not a slow one: in CI, beside the other test process and its 16 GB,
     # Xue's Table 1 cell took over 900 s (9.4 min for the whole notebook alone).
-    NotebookClient(notebook, timeout=2400, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any cell's error
+    NotebookClient(
+        notebook, timeout=2400, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()  # raises on any cell's error
     first = next(output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
     assert first.get("text") == "MODE = 'smoke'\n", first
     final = notebook.cells[-1].outputs[-1]["data"]["text/plain"]
@@ -53,10 +55,22 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, tensorflow_only):
 def test_the_closing_table_takes_only_figures_the_paper_publishes():
     from dermnet import reproduce
 
-    table = reproduce.comparison("menegola2017", [("Part 3", "TTA + SVM stacking", "mean AUC", 0.5),
-                                                  ("Part 3", "TTA + SVM stacking", "melanoma AUC", 0.7, 0.55)], "smoke")
+    table = reproduce.comparison(
+        "menegola2017",
+        [
+            ("Part 3", "TTA + SVM stacking", "mean AUC", 0.5),
+            ("Part 3", "TTA + SVM stacking", "melanoma AUC", 0.7, 0.55),
+        ],
+        "smoke",
+    )
     row = table[table.metric == "mean AUC"].iloc[0]
-    assert (row.paper, row.dermnet, row.chance, row["beats chance"], row["mode"]) == (0.908, 0.5, "—", "—", "smoke")
+    assert (row.paper, row.dermnet, row.chance, row["beats chance"], row["mode"]) == (
+        0.908,
+        0.5,
+        "—",
+        "—",
+        "smoke",
+    )
     melanoma = table[table.metric == "melanoma AUC"].iloc[0]
     assert (melanoma.dermnet, melanoma.chance, melanoma["beats chance"]) == (0.7, 0.55, "yes")
     assert (table[~table.metric.isin(["mean AUC", "melanoma AUC"])].dermnet == "—").all()
@@ -78,9 +92,11 @@ def test_smoke_recipes_change_the_optimizer_and_batchnorm_momentum_alone_and_cha
     smoke = reproduce.smoke_recipe(paper, learning_rate=2e-3)
     for recipe in (smoke, smoke.for_model("unet_vgg16")):  # the per-model phases too
         assert {(p.optimizer_name, p.learning_rate, p.schedule, p.callbacks) for p in recipe.phases} == {
-            ("Adam", 2e-3, None, ())}
+            ("Adam", 2e-3, None, ())
+        }
     assert [p.freeze for p in smoke.for_model("unet_vgg16").phases] == [
-        p.freeze for p in paper.for_model("unet_vgg16").phases]
+        p.freeze for p in paper.for_model("unet_vgg16").phases
+    ]
     assert (smoke.augment, smoke.loss, smoke.input_shape) == (paper.augment, paper.loss, paper.input_shape)
     assert (smoke.batchnorm_momentum, paper.batchnorm_momentum) == (0.9, None)
     assert reproduce.mode_recipe("menegola2017", "full") == paper
@@ -92,5 +108,7 @@ def test_smoke_recipes_change_the_optimizer_and_batchnorm_momentum_alone_and_cha
     accuracy = lambda p: float(np.mean(p.argmax(1) == truth))  # noqa: E731
     best_shuffle = reproduce.chance(accuracy, perfect)
     assert accuracy(perfect) == 1.0 and 0.5 < best_shuffle < 0.65  # the best of 20 shuffles, above their mean
-    by_name = reproduce.chance(lambda p: {"accuracy": accuracy(p), "test loss": 1 - accuracy(p), "name": "x"}, perfect)
+    by_name = reproduce.chance(
+        lambda p: {"accuracy": accuracy(p), "test loss": 1 - accuracy(p), "name": "x"}, perfect
+    )
     assert by_name == {"accuracy": best_shuffle, "test loss": 1 - best_shuffle}  # a loss's best is its lowest

@@ -8,13 +8,13 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from harness import BUILD_ONLY, SHARED, check_portable_export, write_dataset
+from test_export import odd_images
 
 import dermnet
 from dermnet import cli, portable
 from dermnet.data import from_csv
 from dermnet.inference import predict_images
-from harness import BUILD_ONLY, SHARED, check_portable_export, write_dataset
-from test_export import odd_images
 
 pytestmark = pytest.mark.usefixtures("tensorflow_only")
 FORMATS = ("onnx", "litert")
@@ -51,7 +51,9 @@ def classifier():
 def test_dermnet_predict_runs_the_export_as_it_runs_the_model(format, classifier, tmp_path):
     classes = ["nevus", "melanoma", "keratosis"]
     images = real_images(tmp_path / "images")
-    described = portable.export_portable(classifier, tmp_path / "out", format, (32, 32), classes, check_images=images)
+    described = portable.export_portable(
+        classifier, tmp_path / "out", format, (32, 32), classes, check_images=images
+    )
     written = json.loads((tmp_path / "out" / "dermnet.json").read_text())
     assert written == json.loads(json.dumps(described))
     assert written["check"]["passed"] and written["check"]["count"] == len(images)
@@ -59,12 +61,16 @@ def test_dermnet_predict_runs_the_export_as_it_runs_the_model(format, classifier
     assert "float32 [batch, 32, 32, 3]" in written["input"]["description"]
     assert "INTER_CUBIC" in written["input"]["description"]
     expected = predict_images(classifier, images, (32, 32), classes)
-    got = predict_images(tmp_path / "out" / portable.FILES[format], images)  # size and names from dermnet.json
+    got = predict_images(
+        tmp_path / "out" / portable.FILES[format], images
+    )  # size and names from dermnet.json
     assert got["predicted"].tolist() == expected["predicted"].tolist()
     columns = [f"p_{name}" for name in classes]
     np.testing.assert_allclose(got[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-4)
-    assert cli.main(["predict", str(tmp_path / "out"), *map(str, images), "--out",
-                     str(tmp_path / "cli.csv")]) == 0  # the command line takes the export folder itself
+    assert (
+        cli.main(["predict", str(tmp_path / "out"), *map(str, images), "--out", str(tmp_path / "cli.csv")])
+        == 0
+    )  # the command line takes the export folder itself
     by_cli = pd.read_csv(tmp_path / "cli.csv")
     np.testing.assert_allclose(by_cli[columns].to_numpy(), got[columns].to_numpy(), atol=1e-6)
     # The file alone: the ONNX file carries its description; a .tflite its size (names default)
@@ -72,7 +78,7 @@ def test_dermnet_predict_runs_the_export_as_it_runs_the_model(format, classifier
     alone.parent.mkdir()
     shutil.copy(tmp_path / "out" / portable.FILES[format], alone)
     exported = portable.load(alone)
-    assert exported.size == (32, 32) and exported.kind == "classifier"
+    assert exported.size == (32, 32) and exported.task == "classification"
     assert exported.classes == (classes if format == "onnx" else None)
 
 
@@ -88,8 +94,12 @@ def test_a_segmentors_export_writes_masks_as_predict_does(tmp_path):
 
 def test_a_failed_check_refuses_the_export(classifier, tmp_path, monkeypatch):
     predict = portable.Exported.predict
-    monkeypatch.setattr(portable.Exported, "predict", lambda self, pixels, verbose=0: predict(self, pixels) + 2e-4)
-    with pytest.raises(ValueError, match="'output' differs from the Keras model's by 2.00e-04 .* not written"):
+    monkeypatch.setattr(
+        portable.Exported, "predict", lambda self, pixels, verbose=0: predict(self, pixels) + 2e-4
+    )
+    with pytest.raises(
+        ValueError, match="'output' differs from the Keras model's by 2.00e-04 .* not written"
+    ):
         portable.export_portable(classifier, tmp_path / "out", "onnx", (32, 32))
     assert not (tmp_path / "out").exists()
 
@@ -100,12 +110,35 @@ def test_what_cannot_be_exported_is_refused_saying_why(classifier, tmp_path, cap
     with pytest.raises(ValueError, match="format is one of"):
         portable.export_portable(classifier, tmp_path / "out", "tflite", (32, 32))
     classifier.save(tmp_path / "model.keras")
-    assert cli.main(["export", str(tmp_path / "model.keras"), "--format", "tflite", "--out", str(tmp_path / "t")]) == 1
+    assert (
+        cli.main(
+            ["export", str(tmp_path / "model.keras"), "--format", "tflite", "--out", str(tmp_path / "t")]
+        )
+        == 1
+    )
     assert "--format tflite is now --format litert" in capsys.readouterr().err
-    assert cli.main(["export", str(tmp_path / "model.keras"), "--quantize", "int8", "--out", str(tmp_path / "q")]) == 1
+    assert (
+        cli.main(
+            ["export", str(tmp_path / "model.keras"), "--quantize", "int8", "--out", str(tmp_path / "q")]
+        )
+        == 1
+    )
     assert "--quantize is for --format onnx or litert" in capsys.readouterr().err
-    assert cli.main(["export", str(tmp_path / "model.keras"), "--format", "onnx", "--quantize", "int8",
-                     "--out", str(tmp_path / "q")]) == 1
+    assert (
+        cli.main(
+            [
+                "export",
+                str(tmp_path / "model.keras"),
+                "--format",
+                "onnx",
+                "--quantize",
+                "int8",
+                "--out",
+                str(tmp_path / "q"),
+            ]
+        )
+        == 1
+    )
     assert "its data set (none recorded) is not here" in capsys.readouterr().err
 
 
@@ -119,8 +152,9 @@ def tiny_run(tmp_path, masks=False):
     run.mkdir()
     keras.utils.set_random_seed(0)
     dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3)).save(run / "model.keras")
-    (run / "config.json").write_text(json.dumps({"classes": ["class_0", "class_1", "class_2"],
-                                                 "arguments": {"dataset": str(manifest)}}))
+    (run / "config.json").write_text(
+        json.dumps({"classes": ["class_0", "class_1", "class_2"], "arguments": {"dataset": str(manifest)}})
+    )
     return run, manifest
 
 
@@ -129,8 +163,23 @@ def tiny_run(tmp_path, masks=False):
 def test_int8_is_calibrated_on_training_images_and_scored_before_and_after(format, tmp_path, capsys):
     run, manifest = tiny_run(tmp_path)
     out = tmp_path / "int8"
-    assert cli.main(["export", str(run), "--format", format, "--quantize", "int8", "--max-drop", "1",
-                     "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "export",
+                str(run),
+                "--format",
+                format,
+                "--quantize",
+                "int8",
+                "--max-drop",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     written = json.loads((out / "dermnet.json").read_text())
     assert written["quantization"] == "int8" and written["calibrated_on"] == "12 training images"
     score = written["score"]
@@ -142,8 +191,23 @@ def test_int8_is_calibrated_on_training_images_and_scored_before_and_after(forma
     # The checked images are the run's validation images
     assert written["check"]["images"] == [f"IMG_{k:04d}.png" for k in (2, 6, 10, 14, 18, 22)]
     # A drop larger than the user allows is refused, nothing written
-    assert cli.main(["export", str(run), "--format", format, "--quantize", "int8", "--max-drop", "-2",
-                     "--out", str(tmp_path / "refused")]) == 1
+    assert (
+        cli.main(
+            [
+                "export",
+                str(run),
+                "--format",
+                format,
+                "--quantize",
+                "int8",
+                "--max-drop",
+                "-2",
+                "--out",
+                str(tmp_path / "refused"),
+            ]
+        )
+        == 1
+    )
     assert "more than --max-drop -2.0: not written" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
 
@@ -156,8 +220,15 @@ def test_a_segmentor_quantizes_with_its_mask_scores(format, quantize, tmp_path):
     data = from_csv(manifest)
     keras.utils.set_random_seed(0)
     unet = dermnet.build("unet", input_shape=(32, 32, 3), depth=2, filters=4)
-    written = portable.export_portable(unet, tmp_path / "out", format, (32, 32), quantize=quantize,
-                                       calibration=list(data["image"][:6]), scoring=data)
+    written = portable.export_portable(
+        unet,
+        tmp_path / "out",
+        format,
+        (32, 32),
+        quantize=quantize,
+        calibration=list(data["image"][:6]),
+        scoring=data,
+    )
     assert written["score"]["name"] == "overall" and written["score"]["images"] == 12
     assert "threshold_jaccard" in written["score"]["headline_after"]
     if quantize == "float16":

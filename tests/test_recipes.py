@@ -3,11 +3,11 @@
 import json
 import re
 
-import dermnet
 import keras
 import numpy as np
 import pytest
 
+import dermnet
 from dermnet import recipes
 from dermnet.data.augment import get as get_augmentation
 
@@ -89,7 +89,9 @@ def test_xue2018_tasks_1_and_2_are_the_papers_recipes():
     for phase in task1.phases:
         schedule = phase.make_optimizer(steps)._learning_rate  # the schedule (learning_rate: its value now)
         rates += [float(schedule(step)) for step in range(0, phase.epochs * steps, 100)]
-    np.testing.assert_allclose(rates, np.linspace(1e-3, 0, 11)[:-1], rtol=1e-5, atol=1e-9)  # one straight line
+    np.testing.assert_allclose(
+        rates, np.linspace(1e-3, 0, 11)[:-1], rtol=1e-5, atol=1e-9
+    )  # one straight line
     for plain, doubled in zip(task1.phases, task1.for_model("segan").phases):  # two optimizer steps a batch
         assert doubled.schedule["config"]["decay_epochs"] == 2 * plain.schedule["config"]["decay_epochs"]
     assert task1.make_loss().dice_weight == 0.0  # DeepLab v3+: the pixels' cross-entropy
@@ -104,7 +106,9 @@ def test_xue2018_tasks_1_and_2_are_the_papers_recipes():
     (phase,) = task2.phases
     assert (phase.optimizer_name, phase.learning_rate, phase.epochs) == ("Adam", 1e-3, 300)
     schedule = phase.make_optimizer(steps)._learning_rate
-    np.testing.assert_allclose([float(schedule(s)) for s in (0, 999, 1000, 2000)], [1e-3, 1e-3, 1e-4, 1e-5], rtol=1e-5)
+    np.testing.assert_allclose(
+        [float(schedule(s)) for s in (0, 999, 1000, 2000)], [1e-3, 1e-3, 1e-4, 1e-5], rtol=1e-5
+    )
 
 
 def test_xue2018_task3_is_the_papers_recipe():
@@ -127,7 +131,11 @@ def test_menegola2017_decays_the_rate_every_two_epochs():
     optimizer = phase.make_optimizer(steps_per_epoch=50)
     assert isinstance(optimizer, keras.optimizers.RMSprop)
     assert (optimizer.rho, optimizer.momentum, optimizer.epsilon, optimizer.weight_decay) == (
-        0.9, 0.9, 1.0, 4e-5)
+        0.9,
+        0.9,
+        1.0,
+        4e-5,
+    )
     schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
     rates = [float(schedule(step)) for step in (0, 99, 100, 250)]
     np.testing.assert_allclose(rates, [0.01, 0.01, 0.0094, 0.01 * 0.94**2], rtol=1e-6)
@@ -147,11 +155,19 @@ def _recipe_file(tmp_path, change):
 def _callback(name, **config):
     def change(recipe):
         recipe["phases"][0]["callbacks"] = [{"class_name": name, "config": config}]
+
     return change
 
 
-@pytest.mark.parametrize("name, argument", [("BackupAndRestore", "backup_dir"), ("CSVLogger", "filename"),
-                                            ("RemoteMonitor", "root"), ("LambdaCallback", "on_epoch_end")])
+@pytest.mark.parametrize(
+    "name, argument",
+    [
+        ("BackupAndRestore", "backup_dir"),
+        ("CSVLogger", "filename"),
+        ("RemoteMonitor", "root"),
+        ("LambdaCallback", "on_epoch_end"),
+    ],
+)
 def test_a_recipe_file_naming_a_callback_outside_the_allowed_ones_is_refused(tmp_path, name, argument):
     """A recipe is data: a callback that writes, deletes or sends what the file names is never built."""
     victim = tmp_path / "thesis"
@@ -163,12 +179,15 @@ def test_a_recipe_file_naming_a_callback_outside_the_allowed_ones_is_refused(tmp
     assert victim.is_dir()
 
 
-@pytest.mark.parametrize("config, refused", [
-    ({"monitor": "val_loss", "filepath": "/tmp/x"}, "filepath"),  # an argument it does not take
-    ({"monitor": "http://example.com/steal"}, "monitor"),  # a metric's name, never an address or path
-    ({"monitor": "loss", "factor": 2.0}, "factor"),
-    ({"monitor": "loss", "patience": "3"}, "patience"),
-])
+@pytest.mark.parametrize(
+    "config, refused",
+    [
+        ({"monitor": "val_loss", "filepath": "/tmp/x"}, "filepath"),  # an argument it does not take
+        ({"monitor": "http://example.com/steal"}, "monitor"),  # a metric's name, never an address or path
+        ({"monitor": "loss", "factor": 2.0}, "factor"),
+        ({"monitor": "loss", "patience": "3"}, "patience"),
+    ],
+)
 def test_an_allowed_callback_has_its_arguments_checked(tmp_path, config, refused):
     path = _recipe_file(tmp_path, _callback("ReduceLROnPlateau", **config))
     with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: .*ReduceLROnPlateau.*{refused}"):
@@ -176,8 +195,9 @@ def test_an_allowed_callback_has_its_arguments_checked(tmp_path, config, refused
 
 
 def test_an_allowed_callback_loads_and_builds(tmp_path):
-    path = _recipe_file(tmp_path, _callback("EarlyStopping", monitor="val_loss", patience=2,
-                                            restore_best_weights=True))
+    path = _recipe_file(
+        tmp_path, _callback("EarlyStopping", monitor="val_loss", patience=2, restore_best_weights=True)
+    )
     (callback,) = recipes.load(path).phases[0].make_callbacks()
     assert isinstance(callback, keras.callbacks.EarlyStopping) and callback.patience == 2
 
@@ -188,29 +208,54 @@ def _set(*keys, value):
         for key in keys[:-1]:
             target = target[key]
         target[keys[-1]] = value
+
     return change
 
 
-@pytest.mark.parametrize("change, named", [
-    (_set("phases", 0, "optimizer_name", value="deserialize"), "deserialize"),
-    (_set("phases", 0, "optimizer_args", value={"name": "../x"}), "name"),
-    (_set("phases", 0, "schedule", value={"class_name": "LearningRateSchedule", "config": {}}),
-     "LearningRateSchedule"),
-    (_set("phases", 0, "schedule", value={"class_name": "ExponentialDecay",
-                                          "config": {"decay_rate": 0.5, "decay_epochs": 1, "module": "os"}}),
-     "module"),
-    (_set("loss", value={"class_name": "Loss", "config": {}}), "Loss"),
-    (_set("loss", value={"class_name": "DiceLoss", "config": {"reduction": "x"}}), "reduction"),
-    (_set("model_kwargs", value={"weights": "/home/me/other.keras"}), "weights"),
-    (_set("model_kwargs", value={"preprocessing": "https://example.com/x"}), "preprocessing"),
-    (_set("per_model", "vgg16", value={"model_kwargs": {"weights": "x.keras"}}), "vgg16.*weights"),
-    (_set("per_model", "vgg16", value={"phases": [dict(recipes.get("ray2020").to_config()["phases"][0],
-                                                       optimizer_name="Optimizer")]}), "vgg16.*Optimizer"),
-    (_set("augment", value="../presets"), "augment"),
-    (_set("postprocess", value={"opening": 2, "module": "os"}), "module"),
-    (_set("postprocess", value={"opening": -1}), "opening"),
-    (_set("postprocess", value=["crf"]), "postprocess"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (_set("phases", 0, "optimizer_name", value="deserialize"), "deserialize"),
+        (_set("phases", 0, "optimizer_args", value={"name": "../x"}), "name"),
+        (
+            _set("phases", 0, "schedule", value={"class_name": "LearningRateSchedule", "config": {}}),
+            "LearningRateSchedule",
+        ),
+        (
+            _set(
+                "phases",
+                0,
+                "schedule",
+                value={
+                    "class_name": "ExponentialDecay",
+                    "config": {"decay_rate": 0.5, "decay_epochs": 1, "module": "os"},
+                },
+            ),
+            "module",
+        ),
+        (_set("loss", value={"class_name": "Loss", "config": {}}), "Loss"),
+        (_set("loss", value={"class_name": "DiceLoss", "config": {"reduction": "x"}}), "reduction"),
+        (_set("model_kwargs", value={"weights": "/home/me/other.keras"}), "weights"),
+        (_set("model_kwargs", value={"preprocessing": "https://example.com/x"}), "preprocessing"),
+        (_set("per_model", "vgg16", value={"model_kwargs": {"weights": "x.keras"}}), "vgg16.*weights"),
+        (
+            _set(
+                "per_model",
+                "vgg16",
+                value={
+                    "phases": [
+                        dict(recipes.get("ray2020").to_config()["phases"][0], optimizer_name="Optimizer")
+                    ]
+                },
+            ),
+            "vgg16.*Optimizer",
+        ),
+        (_set("augment", value="../presets"), "augment"),
+        (_set("postprocess", value={"opening": 2, "module": "os"}), "module"),
+        (_set("postprocess", value={"opening": -1}), "opening"),
+        (_set("postprocess", value=["crf"]), "postprocess"),
+    ],
+)
 def test_everything_a_recipe_file_builds_by_name_is_allowed_and_checked(tmp_path, change, named):
     path = _recipe_file(tmp_path, change)
     with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: .*{named}"):
@@ -228,8 +273,13 @@ def test_xue2018_post_processes_by_a_crf_with_morphological_operations():
     """Xue et al. 2018, task 1: "we leverage the Conditional Random Fields (CRFs) with morphological
     operations to refine the generated segmentation masks and remove the isolated small regions"."""
     recipe = recipes.get("xue2018")
-    assert recipe.postprocess == {"crf": True, "opening": 3, "closing": 3, "fill_holes": True,
-                                  "largest_component": True}
+    assert recipe.postprocess == {
+        "crf": True,
+        "opening": 3,
+        "closing": 3,
+        "fill_holes": True,
+        "largest_component": True,
+    }
     assert recipe.for_model("segan").postprocess == recipe.postprocess
     small = recipe.at_size(64)  # radii in pixels: they scale with the inputs, never below 1
     assert (small.postprocess["opening"], small.postprocess["closing"]) == (1, 1)

@@ -11,8 +11,17 @@ from dermnet import backbones
 def test_list_models_is_sorted_and_filters_by_pattern_and_task():
     names = dermnet.list_models()
     assert names == sorted(names)
-    assert {"vgg16", "inception_v3", "densenet201", "inception_resnet_v2", "resnet50", "resnet101",
-            "inception_v4", "baseline_cnn", "ensemble"} <= set(names)
+    assert {
+        "vgg16",
+        "inception_v3",
+        "densenet201",
+        "inception_resnet_v2",
+        "resnet50",
+        "resnet101",
+        "inception_v4",
+        "baseline_cnn",
+        "ensemble",
+    } <= set(names)
     assert dermnet.list_models("*dense*", task="classification") == ["densenet201"]
     assert dermnet.list_models(task="no-such-task") == []
 
@@ -73,7 +82,9 @@ def test_a_users_model_registers_beside_dermnets_and_cannot_take_their_names():
 
     card = dataclasses.replace(dermnet.model_card("baseline_cnn"), name="my_cnn", description="mine")
     try:
-        dermnet.register_model(card)(lambda num_classes=7: dermnet.build("baseline_cnn", num_classes=num_classes))
+        dermnet.register_model(card)(
+            lambda num_classes=7: dermnet.build("baseline_cnn", num_classes=num_classes)
+        )
         assert "my_cnn" in dermnet.list_models() and dermnet.model_card("my_cnn").description == "mine"
         assert dermnet.build("my_cnn", num_classes=3).output_shape == (None, 3)
         with pytest.raises(ValueError, match="already registered"):
@@ -123,8 +134,9 @@ def test_unknown_head_is_refused():
 
 
 def test_build_passes_the_papers_arguments_through():
-    model = dermnet.build("densenet201", num_classes=7, weights=None, freeze="top",
-                          input_shape=(192, 256, 3), head="ray")
+    model = dermnet.build(
+        "densenet201", num_classes=7, weights=None, freeze="top", input_shape=(192, 256, 3), head="ray"
+    )
     assert model.input_shape == (None, 192, 256, 3)
     assert model.output_shape == (None, 7)
     assert model.get_layer("pool").__class__.__name__ == "GlobalMaxPooling2D"
@@ -134,11 +146,17 @@ def test_build_passes_the_papers_arguments_through():
 def test_todays_backbones_cite_their_own_papers_and_list_beside_the_others():
     from dermnet.cli import model_table
 
-    for name, paper in (("efficientnet_b7", "Tan & Le, ICML 2019"), ("efficientnetv2_s", "Tan & Le, ICML 2021"),
-                        ("convnext_xlarge", "Liu et al., CVPR 2022")):
+    for name, paper in (
+        ("efficientnet_b7", "Tan & Le, ICML 2019"),
+        ("efficientnetv2_s", "Tan & Le, ICML 2021"),
+        ("convnext_xlarge", "Liu et al., CVPR 2022"),
+    ):
         card = dermnet.model_card(name)
         assert card.paper.startswith(paper) and card.paper_key is None and card.reported == ()
-        assert "ImageNet-1k" in card.training_data and (card.weights, card.preprocessing) == ("imagenet", "raw")
+        assert "ImageNet-1k" in card.training_data and (card.weights, card.preprocessing) == (
+            "imagenet",
+            "raw",
+        )
         assert f"| {name} | classification | {paper} | {card.parameters:,} |" in model_table(markdown=True)
     assert len(dermnet.list_models("efficientnet_b*")) == 8 and len(dermnet.list_models("convnext_*")) == 5
     assert len(dermnet.list_models("efficientnetv2_*")) == 7

@@ -31,8 +31,9 @@ def model():
 @pytest.mark.portable
 def test_evaluate_writes_scores_figures_and_report(tmp_path, model):
     df = data.from_csv(write_dataset(tmp_path / "data", n=18, num_classes=3, lesions_per_image=2))
-    scores = evaluate(model, df, tmp_path / "eval", heat_maps_per_class=1, cache_dir=tmp_path / "cache",
-                      n_resamples=40)
+    scores = evaluate(
+        model, df, tmp_path / "eval", heat_maps_per_class=1, cache_dir=tmp_path / "cache", n_resamples=40
+    )
     assert scores == json.loads((tmp_path / "eval" / "scores.json").read_text())
     assert {"accuracy", "balanced_accuracy", "auc", "expected_calibration_error"} <= set(scores)
     # An interval beside every score, the lesions (two images each) drawn whole.
@@ -42,8 +43,16 @@ def test_evaluate_writes_scores_figures_and_report(tmp_path, model):
     assert scores["scoring"] == {"challenge": None, "scored_classes": None}
     predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
     assert len(predictions) == 18  # the columns of `dermnet predict`, with the true label and the lesion
-    assert list(predictions) == ["image_id", "image", "label", "lesion_id", "predicted", "p_class_0",
-                                 "p_class_1", "p_class_2"]
+    assert list(predictions) == [
+        "image_id",
+        "image",
+        "label",
+        "lesion_id",
+        "predicted",
+        "p_class_0",
+        "p_class_1",
+        "p_class_2",
+    ]
     report = (tmp_path / "eval" / "report.md").read_text()
     for figure in FIGURES:
         assert opens(tmp_path / "eval" / figure), figure
@@ -53,17 +62,29 @@ def test_evaluate_writes_scores_figures_and_report(tmp_path, model):
     low, high = scores["intervals"]["auc_class_1"]
     assert f" {scores['auc_class_1']:.4f} ({low:.4f} to {high:.4f}) |" in report
     assert "- 95 % intervals: percentile bootstrap, 40 draws of the 9 lesions of the 18 images (seed 0" in (
-        report)
+        report
+    )
 
 
 def test_evaluate_with_a_temperature_scores_the_calibrated_probabilities(tmp_path, model):
     df = data.from_csv(write_dataset(tmp_path / "data", n=12, num_classes=3))
-    plain = evaluate(model, df, tmp_path / "plain", heat_maps_per_class=0, cache_dir=tmp_path / "cache",
-                     n_resamples=0)
-    scores = evaluate(model, df, tmp_path / "eval", heat_maps_per_class=0, cache_dir=tmp_path / "cache",
-                      temperature=0.25, n_resamples=0)
-    assert scores["calibration"] == {"temperature": 0.25, "fitted_on": "validation split",
-                                     "expected_calibration_error_before": plain["expected_calibration_error"]}
+    plain = evaluate(
+        model, df, tmp_path / "plain", heat_maps_per_class=0, cache_dir=tmp_path / "cache", n_resamples=0
+    )
+    scores = evaluate(
+        model,
+        df,
+        tmp_path / "eval",
+        heat_maps_per_class=0,
+        cache_dir=tmp_path / "cache",
+        temperature=0.25,
+        n_resamples=0,
+    )
+    assert scores["calibration"] == {
+        "temperature": 0.25,
+        "fitted_on": "validation split",
+        "expected_calibration_error_before": plain["expected_calibration_error"],
+    }
     assert scores["expected_calibration_error"] != plain["expected_calibration_error"]
     assert "intervals" not in scores and scores["multiclass_accuracy"] == plain["multiclass_accuracy"]
     one, two = (cv2.imread(str(tmp_path / folder / "reliability.png")) for folder in ("plain", "eval"))
@@ -82,7 +103,8 @@ def test_gradcam_of_a_linear_head_is_the_class_activation_map():
     model = dermnet.build("baseline_cnn", num_classes=2, input_shape=(32, 32, 3), head="linear")
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     features = keras.ops.convert_to_numpy(
-        model.get_layer("baseline_cnn_backbone")(model.get_layer("preprocess")(images)))
+        model.get_layer("baseline_cnn_backbone")(model.get_layer("preprocess")(images))
+    )
     kernel = keras.ops.convert_to_numpy(model.get_layer("logits").kernel)
     # the two classes' maps are each other's negative parts: one of them is not all zero
     assert np.abs(features @ (kernel[:, 0] - kernel[:, 1])).max() > 0
@@ -109,8 +131,25 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     table.to_csv(manifest, index=False)
     run = tmp_path / "run"
     monkeypatch.chdir(tmp_path)  # the manifest given relative to the training's folder
-    assert cli.main(["train", "baseline_cnn", "--dataset", "data/manifest.csv", "--image-size", "32", "--epochs",
-                     "1", "--batch-size", "8", "--out", str(run)]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "baseline_cnn",
+                "--dataset",
+                "data/manifest.csv",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     monkeypatch.chdir(run)  # evaluated from elsewhere, without --dataset: the run's own data set
     assert cli.main(["evaluate", str(run), "--tta", "2"]) == 0
     assert "ap" in json.loads((run / "evaluation" / "scores.json").read_text())
@@ -124,7 +163,9 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     assert "no run config says which data set" in capsys.readouterr().err
     three = write_dataset(tmp_path / "three", n=24, num_classes=3)
     pd.read_csv(three).assign(split=["train"] * 16 + ["test"] * 8).to_csv(three, index=False)
-    assert cli.main(["evaluate", str(run), "--dataset", str(three), "--out", "three"]) == 0  # another data set
+    assert (
+        cli.main(["evaluate", str(run), "--dataset", str(three), "--out", "three"]) == 0
+    )  # another data set
     assert "left out, answering no class of the model: 8 class_2" in (run / "three" / "report.md").read_text()
     assert cli.main(["evaluate", str(run), "--dataset", str(three), "--classes", "class_2=class_9"]) == 1
     assert "the model has no class class_9 (its classes: class_0, class_1)" in capsys.readouterr().err

@@ -12,10 +12,11 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from harness import write_dataset
 
 from dermnet import recipes, training
-from dermnet.training import callbacks as training_callbacks, state as training_state
-from harness import write_dataset
+from dermnet.training import callbacks as training_callbacks
+from dermnet.training import state as training_state
 
 PLATEAU = {"class_name": "ReduceLROnPlateau", "config": {"monitor": "loss", "patience": 1, "factor": 0.5}}
 
@@ -30,13 +31,39 @@ def command(tmp_path_factory):
     table = pd.read_csv(manifest)
     table.loc[36:41, "split"], table.loc[42:, "split"] = "validation", "test"
     table.to_csv(manifest, index=False)
-    recipe = dataclasses.replace(recipes.get("ray2020"), per_model={}, phases=(
-        recipes.Phase("head", "backbone", 2, "Adam", 1e-3),
-        recipes.Phase("finetune", "none", 5, "Adam", 1e-3, callbacks=(PLATEAU,),
-                      schedule={"class_name": "ExponentialDecay", "config": {"decay_steps": 3, "decay_rate": 0.9}})))
+    recipe = dataclasses.replace(
+        recipes.get("ray2020"),
+        per_model={},
+        phases=(
+            recipes.Phase("head", "backbone", 2, "Adam", 1e-3),
+            recipes.Phase(
+                "finetune",
+                "none",
+                5,
+                "Adam",
+                1e-3,
+                callbacks=(PLATEAU,),
+                schedule={"class_name": "ExponentialDecay", "config": {"decay_steps": 3, "decay_rate": 0.9}},
+            ),
+        ),
+    )
     (root / "recipe.json").write_text(json.dumps(recipe.to_config()))
-    return [sys.executable, "-m", "dermnet.cli", "train", "baseline_cnn", "--dataset", str(manifest),
-            "--recipe", str(root / "recipe.json"), "--image-size", "32", "--batch-size", "8", "--deterministic"]
+    return [
+        sys.executable,
+        "-m",
+        "dermnet.cli",
+        "train",
+        "baseline_cnn",
+        "--dataset",
+        str(manifest),
+        "--recipe",
+        str(root / "recipe.json"),
+        "--image-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--deterministic",
+    ]
 
 
 def environment(tmp_path):
@@ -50,8 +77,9 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_weights(command, tmp_path):
     subprocess.run([*command, "--out", str(tmp_path / "whole")], env=env, check=True, capture_output=True)
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([*command, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*command, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     # Kill once the state after epoch 3 (the first of the second phase) exists.
     while not (killed / "resume" / "epoch-0003").exists() and process.poll() is None:
         time.sleep(0.01)
@@ -59,7 +87,9 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_weights(command, tmp_path):
     process.wait()
     assert not (killed / "model.keras").exists(), "the run finished before it was killed: nothing was tested"
 
-    resumed = subprocess.run([*command, "--out", str(killed)], env=env, check=True, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*command, "--out", str(killed)], env=env, check=True, capture_output=True, text=True
+    )
     assert "resuming an interrupted run after epoch" in resumed.stdout
     assert not (killed / "resume").exists()  # a finished run leaves no state behind
 
@@ -77,8 +107,9 @@ def test_the_same_folder_with_other_arguments_is_refused(tmp_path):
     (out / "resume" / "epoch-0001").mkdir(parents=True)
     (out / "resume" / "epoch-0001" / "progress.json").write_text(json.dumps({"epoch": 1}))
     (out / "resume" / "arguments.json").write_text(json.dumps({"model_name": "sdl"}))
-    with pytest.raises(ValueError, match="interrupted run with other arguments .*model_name: 'sdl' then, "
-                                         "'baseline_cnn' now"):
+    with pytest.raises(
+        ValueError, match="interrupted run with other arguments .*model_name: 'sdl' then, 'baseline_cnn' now"
+    ):
         training.run("baseline_cnn", out=out, epochs=1)
 
 
@@ -102,8 +133,9 @@ def test_a_damaged_newest_state_resumes_from_the_epoch_before_and_keeps_the_run_
         save(folder, model, progress)
 
     monkeypatch.setattr(training_callbacks, "save_training_state", save_then_stop)
-    arguments = dict(dataset=str(manifest), out=out, epochs=4, image_size=32, batch_size=8, weights=None,
-                     verbose=0)
+    arguments = dict(
+        dataset=str(manifest), out=out, epochs=4, image_size=32, batch_size=8, weights=None, verbose=0
+    )
     with pytest.raises(Interruption):
         training.run("baseline_cnn", **arguments)
     assert trained == [1, 2, 3, 4]

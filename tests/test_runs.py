@@ -29,8 +29,28 @@ def trained(tmp_path_factory):
     table.loc[16:19, "split"], table.loc[20:, "split"] = "validation", "test"
     table.to_csv(manifest, index=False)
     run = root / "run"
-    assert cli.main(["--debug", "train", "baseline_cnn", "--dataset", str(manifest), "--image-size", "32",
-                     "--epochs", "1", "--batch-size", "8", "--out", str(run), "--seed", "3"]) == 0
+    assert (
+        cli.main(
+            [
+                "--debug",
+                "train",
+                "baseline_cnn",
+                "--dataset",
+                str(manifest),
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--out",
+                str(run),
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     images = root / "images"
     images.mkdir()
     rng = np.random.default_rng(0)
@@ -48,8 +68,12 @@ def test_a_run_opens_with_what_it_was_trained_on(trained):
     run_folder, _ = trained
     run = dermnet.load(run_folder)
     assert run.model_name == "baseline_cnn" and run.classes == ["class_0", "class_1"]
-    assert run.prediction_size == (32, 32) and run.recipe.name == "ray2020" and run.card.name == "baseline_cnn"
-    assert run.dataset.endswith("manifest.csv") and run.scores == json.loads((run_folder / "scores.json").read_text())
+    assert (
+        run.prediction_size == (32, 32) and run.recipe.name == "ray2020" and run.card.name == "baseline_cnn"
+    )
+    assert run.dataset.endswith("manifest.csv") and run.scores == json.loads(
+        (run_folder / "scores.json").read_text()
+    )
     data = run.config["data"]
     assert data["grouped_by"] == "lesion_id" and data["splits"]["test"] == {"images": 4, "lesion_ids": 4}
     assert run.config["seed"] == 3 and run.config["input"]["size"] == [32, 32]
@@ -60,8 +84,13 @@ def test_a_run_opens_with_what_it_was_trained_on(trained):
 def test_a_published_bundle_predicts_as_the_run_from_a_folder_and_from_the_hub_cache(trained, tmp_path):
     run_folder, images = trained
     bundle = runs.publish(run_folder, tmp_path / "bundle")
-    assert sorted(p.name for p in bundle.iterdir()) == ["README.md", "dermnet.json", "history.csv", "model.keras",
-                                                        "scores.json"]
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "README.md",
+        "dermnet.json",
+        "history.csv",
+        "model.keras",
+        "scores.json",
+    ]
     expected = predictions(run_folder, images, tmp_path / "run.csv")
     from_folder = predictions(bundle, images, tmp_path / "bundle.csv")
 
@@ -76,10 +105,20 @@ def test_a_published_bundle_predicts_as_the_run_from_a_folder_and_from_the_hub_c
     for i, file in enumerate(sorted(bundle.iterdir())):
         blob = repo / "blobs" / f"blob{i}"
         blob.write_bytes(file.read_bytes())
-        (repo / "snapshots" / commit / file.name).symlink_to(os.path.relpath(blob, repo / "snapshots" / commit))
+        (repo / "snapshots" / commit / file.name).symlink_to(
+            os.path.relpath(blob, repo / "snapshots" / commit)
+        )
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
-    command = [sys.executable, "-m", "dermnet.cli", "predict", "hf://someone/skin-model", str(images), "--out",
-               str(tmp_path / "hub.csv")]
+    command = [
+        sys.executable,
+        "-m",
+        "dermnet.cli",
+        "predict",
+        "hf://someone/skin-model",
+        str(images),
+        "--out",
+        str(tmp_path / "hub.csv"),
+    ]
     done = subprocess.run(command, env=environment, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     from_hub = pd.read_csv(tmp_path / "hub.csv")
@@ -105,14 +144,17 @@ def test_the_card_parses_on_the_hub_and_the_network_loads_in_plain_keras(trained
     assert card.data.license == "other" and card.data.license_name  # a manifest CSV's terms are not known
     scores = json.loads((run_folder / "scores.json").read_text())
     assert set(card.data.metrics) >= {"auc", "balanced_accuracy"}
-    assert {r.metric_type: r.metric_value for r in card.data.eval_results}["auc"] == pytest.approx(scores["auc"])
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results}["auc"] == pytest.approx(
+        scores["auc"]
+    )
     assert "not a medical device" in card.text and "class_0, class_1" in card.text
     assert runs.publish(run_folder, tmp_path / "isic", licence="cc-by-nc-4.0")
     assert ModelCard.load(tmp_path / "isic" / "README.md").data.license == "cc-by-nc-4.0"
     model = keras.saving.load_model(bundle / "model.keras", safe_mode=True)
     pixels = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), dermnet.load(run_folder).model.predict(pixels, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(pixels, verbose=0), dermnet.load(run_folder).model.predict(pixels, verbose=0), atol=1e-6
+    )
 
 
 def test_publishing_refuses_an_unfinished_run_and_replaces_only_an_earlier_bundle(trained, tmp_path, capsys):
@@ -159,15 +201,24 @@ def test_publishing_to_the_hub_uploads_the_bundle_through_huggingface_hub(traine
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     assert runs.publish(run_folder, "hf://someone/skin-model") == "https://huggingface.co/someone/skin-model"
-    assert calls[0] == ("HfApi", {"library_name": "dermnet", "library_version": dermnet.__version__, "token": None})
+    assert calls[0] == (
+        "HfApi",
+        {"library_name": "dermnet", "library_version": dermnet.__version__, "token": None},
+    )
     assert calls[1] == ("create_repo", "someone/skin-model", {"exist_ok": True, "private": None})
-    assert calls[2] == ("upload_folder", "someone/skin-model",
-                        ["README.md", "dermnet.json", "history.csv", "model.keras", "scores.json"], "keras")
+    assert calls[2] == (
+        "upload_folder",
+        "someone/skin-model",
+        ["README.md", "dermnet.json", "history.csv", "model.keras", "scores.json"],
+        "keras",
+    )
 
 
 def test_sources_that_hold_no_model_are_named(tmp_path, capsys):
-    for source, message in [(tmp_path / "nothing", "no such model file or folder"),
-                            ("kaggle://someone/model", "download a Kaggle model with kagglehub")]:
+    for source, message in [
+        (tmp_path / "nothing", "no such model file or folder"),
+        ("kaggle://someone/model", "download a Kaggle model with kagglehub"),
+    ]:
         assert cli.main(["predict", str(source), str(tmp_path)]) == 1
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and str(source) in error and message in error
@@ -178,29 +229,69 @@ def test_sources_that_hold_no_model_are_named(tmp_path, capsys):
 
 def test_only_the_runs_module_knows_a_runs_file_names():
     package = Path(dermnet.__file__).parent
-    names = [runs.MODEL, runs.CONFIG, runs.BUNDLE_CONFIG, runs.SCORES, runs.HISTORY, runs.CHECKPOINT, runs.LOCK]
+    names = [
+        runs.MODEL,
+        runs.CONFIG,
+        runs.BUNDLE_CONFIG,
+        runs.SCORES,
+        runs.HISTORY,
+        runs.CHECKPOINT,
+        runs.LOCK,
+    ]
     for module in ("cli.py", "training/run.py"):
         tree = ast.parse((package / module).read_text())
-        documentation = {id(node.body[0].value) for node in ast.walk(tree)
-                         if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body
-                         and isinstance(node.body[0], ast.Expr)}
-        code = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
-                and isinstance(node.value, str) and id(node) not in documentation]
-        found = [name for name in names for text in code if re.search(rf"(?<![\w.]){re.escape(name)}\b", text)]
+        documentation = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        code = [
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in documentation
+        ]
+        found = [
+            name for name in names for text in code if re.search(rf"(?<![\w.]){re.escape(name)}\b", text)
+        ]
         assert not found, f"{module} names a run's files {found}: ask dermnet.runs instead"
 
 
 def test_an_isic_archive_download_trains_and_its_licences_reach_the_card(tmp_path):
-    from huggingface_hub import ModelCard
-
     import layouts
+    from huggingface_hub import ModelCard
 
     root = tmp_path / "download"
     root.mkdir()
     layouts.isic_archive(root, np.random.default_rng(0))
     run = tmp_path / "run"
-    assert cli.main(["--debug", "train", "baseline_cnn", "--dataset", "isic_archive", "--root", str(root), "--label",
-                     "diagnosis_1", "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--out", str(run)]) == 0
+    assert (
+        cli.main(
+            [
+                "--debug",
+                "train",
+                "baseline_cnn",
+                "--dataset",
+                "isic_archive",
+                "--root",
+                str(root),
+                "--label",
+                "diagnosis_1",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     opened = dermnet.load(run)
     assert opened.classes == ["Benign", "Malignant"] and opened.arguments["label"] == "diagnosis_1"
     provenance = opened.config["data"]["provenance"]
@@ -219,7 +310,12 @@ def test_an_isic_archive_download_trains_and_its_licences_reach_the_card(tmp_pat
 def test_a_run_folder_with_its_own_predictions_trains_over_with_overwrite(tmp_path):
     folder = runs.RunFolder(tmp_path / "run")
     folder.path.mkdir()
-    for name in ("model.keras", "scores.json", "config.json", "predictions.csv"):  # predict's default output too
+    for name in (
+        "model.keras",
+        "scores.json",
+        "config.json",
+        "predictions.csv",
+    ):  # predict's default output too
         (folder.path / name).write_text("{}")
     with pytest.raises(FileExistsError, match="holds a finished run"):
         folder.start_or_resume({"seed": 0}, lambda _: None)
@@ -234,15 +330,37 @@ def test_two_runs_compare_on_the_same_test_images_and_not_on_others(trained, tmp
     run_folder, _ = trained
     manifest = dermnet.load(run_folder).dataset
     other = tmp_path / "other"
-    assert cli.main(["train", "baseline_cnn", "--dataset", manifest, "--image-size", "32", "--epochs", "1",
-                     "--batch-size", "8", "--out", str(other), "--seed", "4"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "baseline_cnn",
+                "--dataset",
+                manifest,
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--out",
+                str(other),
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     scores = json.loads((other / "scores.json").read_text())
     assert scores["interval_method"]["resampled"] == "lesions" and "auc" in scores["intervals"]
     first = tmp_path / "first"  # an evaluation folder of its own (the run's is the fixture's, shared)
     assert cli.main(["evaluate", str(run_folder), "--out", str(first)]) == 0
     assert cli.main(["evaluate", str(other)]) == 0
     capsys.readouterr()
-    assert cli.main(["compare", str(first), str(other), "--resamples", "50", "--out", str(tmp_path / "c.json")]) == 0
+    assert (
+        cli.main(["compare", str(first), str(other), "--resamples", "50", "--out", str(tmp_path / "c.json")])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert re.search(r"'s auc (is higher|is lower|are the same)", printed) and "95 % CI" in printed
     result = json.loads((tmp_path / "c.json").read_text())
@@ -256,7 +374,9 @@ def test_two_runs_compare_on_the_same_test_images_and_not_on_others(trained, tmp
     capsys.readouterr()
     assert cli.main(["compare", str(first), str(tmp_path / "elsewhere")]) == 1
     assert "are in one table only" in capsys.readouterr().err
-    assert cli.main(["compare", str(run_folder), str(tmp_path / "elsewhere")]) == 1  # the fixture: not evaluated
+    assert (
+        cli.main(["compare", str(run_folder), str(tmp_path / "elsewhere")]) == 1
+    )  # the fixture: not evaluated
     assert "not evaluated yet" in capsys.readouterr().err
 
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from dermnet.evaluation.scoring import segmentation_scores
-from dermnet.metrics import JACCARD_THRESHOLD
 from dermnet.losses import BCEDiceLoss, DiceLoss, JaccardLoss
-from dermnet.metrics import DiceCoefficient, JaccardIndex, ThresholdedJaccard
+from dermnet.metrics import JACCARD_THRESHOLD, DiceCoefficient, JaccardIndex, ThresholdedJaccard
 
 pytestmark = pytest.mark.portable
 
@@ -115,7 +114,8 @@ def test_thresholded_jaccard_zeroes_an_image_below_the_floor():
     # The challenge's scoring agrees.
     official = segmentation_scores(list(y[..., 0]), list(p[..., 0] > 0.5))
     assert {key: official[key] for key in ("threshold_jaccard", "jaccard", "dice")} == pytest.approx(
-        {"threshold_jaccard": 5 / 9, "jaccard": 2 / 3, "dice": 2.3 / 3})
+        {"threshold_jaccard": 5 / 9, "jaccard": 2 / 3, "dice": 2.3 / 3}
+    )
 
 
 def test_threshold_binarises_the_prediction():
@@ -149,7 +149,8 @@ def test_uint8_truth_and_truth_without_channel_axis():
     y, p = three_images()
     for truth in (y.astype("uint8"), y[..., 0].astype("uint8")):
         assert float(value(DiceLoss(per_image=True)(truth, p))) == pytest.approx(
-            float(value(DiceLoss(per_image=True)(y, p))))
+            float(value(DiceLoss(per_image=True)(y, p)))
+        )
         assert float(value(BCEDiceLoss()(truth, p))) == pytest.approx(float(value(BCEDiceLoss()(y, p))))
         assert metric_result(ThresholdedJaccard, truth, p) == pytest.approx(5 / 9)
 
@@ -169,28 +170,43 @@ def test_float32_under_mixed_bfloat16(mixed_bfloat16):
         assert float(value(metric.result())) == 0.5  # image 1 scores 1, image 2 (empty truth) 0
 
 
-@pytest.mark.parametrize("obj", [DiceLoss(per_image=True, smooth=0.5, name="d"), JaccardLoss(smooth=2.0),
-                                 BCEDiceLoss(dice_weight=0.3, per_image=True, smooth=0.0)])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        DiceLoss(per_image=True, smooth=0.5, name="d"),
+        JaccardLoss(smooth=2.0),
+        BCEDiceLoss(dice_weight=0.3, per_image=True, smooth=0.0),
+    ],
+)
 def test_losses_are_serializable(obj):
     again = keras.losses.deserialize(keras.losses.serialize(obj))
     assert type(again) is type(obj) and again.get_config() == obj.get_config()
 
 
-@pytest.mark.parametrize("obj", [DiceCoefficient(threshold=0.3), JaccardIndex(name="iou"),
-                                 ThresholdedJaccard(threshold=0.4, floor=0.5)])
+@pytest.mark.parametrize(
+    "obj",
+    [DiceCoefficient(threshold=0.3), JaccardIndex(name="iou"), ThresholdedJaccard(threshold=0.4, floor=0.5)],
+)
 def test_metrics_are_serializable(obj):
     again = keras.metrics.deserialize(keras.metrics.serialize(obj))
     assert type(again) is type(obj) and again.get_config() == obj.get_config()
 
 
 def tiny_segmentor():
-    return keras.Sequential([keras.Input((8, 8, 3)),
-                             keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-                             keras.layers.Conv2D(1, 1, activation="sigmoid")])
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(1, 1, activation="sigmoid"),
+        ]
+    )
 
 
-@pytest.mark.parametrize("loss", [DiceLoss(per_image=True), JaccardLoss(), BCEDiceLoss(dice_weight=0.5)],
-                         ids=["dice", "jaccard", "bce_dice"])
+@pytest.mark.parametrize(
+    "loss",
+    [DiceLoss(per_image=True), JaccardLoss(), BCEDiceLoss(dice_weight=0.5)],
+    ids=["dice", "jaccard", "bce_dice"],
+)
 def test_compile_fit_save_and_reload(loss, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (8, 8, 8, 3)).astype("float32")

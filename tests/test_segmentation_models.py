@@ -7,12 +7,12 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from harness import masks_of, small_kwargs, small_model, training_batch
 
 import dermnet
 from dermnet.models import compile_arguments
 from dermnet.models.segan import SegAN
 from dermnet.models.unet import unet_fc_parameters
-from harness import masks_of, small_kwargs, small_model, training_batch
 
 pytestmark = pytest.mark.portable
 SEGMENTORS = dermnet.list_models(task="segmentation") + dermnet.list_models(task="attributes")
@@ -63,8 +63,10 @@ def test_segan_alternates_critic_and_segmentor_steps():
     segmentor_before = [keras.ops.convert_to_numpy(v).copy() for v in model.segmentor.trainable_variables]
     model.train_on_batch(images, masks)
     assert float(model.multiscale_l1(images, predicted, masks, training=True)) > before
-    assert any(not np.array_equal(b, keras.ops.convert_to_numpy(v))  # (every weight: the test above)
-               for b, v in zip(segmentor_before, model.segmentor.trainable_variables))
+    assert any(
+        not np.array_equal(b, keras.ops.convert_to_numpy(v))  # (every weight: the test above)
+        for b, v in zip(segmentor_before, model.segmentor.trainable_variables)
+    )
 
 
 def test_segan_encoder_is_vgg19_with_a_squeeze_excite_gate_after_every_block():
@@ -151,7 +153,9 @@ def test_unet_vgg16_has_a_dropout_after_each_of_its_five_copied_feature_layers()
     assert len(dropouts) == 5
     encoder = model.get_layer("vgg16_backbone")
     fed = [layer._inbound_nodes[0].input_tensors[0] for layer in dropouts]
-    assert all(t._keras_history.operation is encoder for t in fed), "each dropout takes one of the encoder's maps"
+    assert all(t._keras_history.operation is encoder for t in fed), (
+        "each dropout takes one of the encoder's maps"
+    )
     assert sorted(t._keras_history.tensor_index for t in fed) == [0, 1, 2, 3, 4]
 
 

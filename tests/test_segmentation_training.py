@@ -7,12 +7,12 @@ import json
 import cv2
 import numpy as np
 import pytest
+from harness import shared_folder, write_dataset
 
 import dermnet
 from dermnet import cli, data, recipes, training
 from dermnet.data import read_image, read_mask
 from dermnet.evaluation import mask_scores, predict_masks
-from harness import shared_folder, write_dataset
 
 pytestmark = pytest.mark.slow  # over a minute: `pytest -m "not slow"` is the fast loop
 
@@ -25,7 +25,9 @@ def trained_unet(tmp_path_factory):
     keras.utils.set_random_seed(0)
     df = data.load_dataset("synthetic", tmp_path_factory.mktemp("synthetic"))
     model = dermnet.build("unet", input_shape=(64, 64, 3), depth=4, filters=8)
-    recipe = dataclasses.replace(recipes.get("menegola2017"), phases=(recipes.Phase("train", "none", 12, "Adam", 1e-3),))
+    recipe = dataclasses.replace(
+        recipes.get("menegola2017"), phases=(recipes.Phase("train", "none", 12, "Adam", 1e-3),)
+    )
     cache = tmp_path_factory.mktemp("cache")
     training.train(model, recipe, df[df.split == "train"], batch_size=16, cache_dir=cache, verbose=0)
     return model, df[df.split == "test"], cache
@@ -49,8 +51,12 @@ def test_the_synthetic_unet_segments_real_ham10000_images(trained_unet):
         predicted = cv2.resize(probability, truth.shape[::-1]) > 0.5
         dice[path.stem] = 2 * (predicted & truth).sum() / (predicted.sum() + truth.sum())
         everything[path.stem] = 2 * truth.sum() / (truth.size + truth.sum())  # "all lesion" as the prediction
-    print("Dice on the 5 HAM10000 images:", {k: round(float(v), 3) for k, v in dice.items()},
-          "calling every pixel lesion:", {k: round(float(v), 3) for k, v in everything.items()})
+    print(
+        "Dice on the 5 HAM10000 images:",
+        {k: round(float(v), 3) for k, v in dice.items()},
+        "calling every pixel lesion:",
+        {k: round(float(v), 3) for k, v in everything.items()},
+    )
     assert len(dice) == 5
     # Trained on drawn lesions only, it must still beat calling every pixel lesion, on average.
     assert np.mean(list(dice.values())) > np.mean(list(everything.values())) + 0.1, (dice, everything)
@@ -64,11 +70,40 @@ def test_dermnet_train_and_evaluate_a_segmentor(model_name, recipe, tmp_path, mo
     table.loc[table.index % 5 == 0, "split"] = "test"
     table.to_csv(manifest, index=False)
     out = tmp_path / "run"
-    assert cli.main(["train", model_name, "--dataset", str(manifest), "--recipe", recipe, "--epochs", "1",
-              "--image-size", "32", "--batch-size", "4", "--weights", "none", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                model_name,
+                "--dataset",
+                str(manifest),
+                "--recipe",
+                recipe,
+                "--epochs",
+                "1",
+                "--image-size",
+                "32",
+                "--batch-size",
+                "4",
+                "--weights",
+                "none",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     scores = json.loads((out / "scores.json").read_text())
-    assert set(scores) == {"overall", "validation", "accuracy", "sensitivity", "specificity", "jaccard",
-                           "threshold_jaccard", "dice"}
+    assert set(scores) == {
+        "overall",
+        "validation",
+        "accuracy",
+        "sensitivity",
+        "specificity",
+        "jaccard",
+        "threshold_jaccard",
+        "dice",
+    }
     config = json.loads((out / "config.json").read_text())
     assert config["classes"] == ["lesion"]
     if recipe == "xue2018":  # crops of resized images, whole images at prediction
@@ -76,7 +111,9 @@ def test_dermnet_train_and_evaluate_a_segmentor(model_name, recipe, tmp_path, mo
     assert cli.main(["evaluate", str(out), "--dataset", str(manifest)]) == 0
     evaluation = out / "evaluation"
     assert json.loads((evaluation / "scores.json").read_text()) == pytest.approx(scores)
-    assert (evaluation / "masks.png").stat().st_size > 0 and "masks.png" in (evaluation / "report.md").read_text()
+    assert (evaluation / "masks.png").stat().st_size > 0 and "masks.png" in (
+        evaluation / "report.md"
+    ).read_text()
 
 
 def test_mask_scores_score_each_attribute_at_its_masks_own_size(tmp_path):
@@ -84,8 +121,13 @@ def test_mask_scores_score_each_attribute_at_its_masks_own_size(tmp_path):
     truth[10:30, 20:40] = 255
     cv2.imwrite(str(tmp_path / "globules.png"), truth)
     cv2.imwrite(str(tmp_path / "streaks.png"), np.zeros_like(truth))  # the image shows no streaks
-    df = __import__("pandas").DataFrame({"image_id": ["ISIC_0000001"], "mask_globules": [tmp_path / "globules.png"],
-                                         "mask_streaks": [tmp_path / "streaks.png"]})
+    df = __import__("pandas").DataFrame(
+        {
+            "image_id": ["ISIC_0000001"],
+            "mask_globules": [tmp_path / "globules.png"],
+            "mask_streaks": [tmp_path / "streaks.png"],
+        }
+    )
     probabilities = np.zeros((1, 20, 30, 2), np.float32)
     probabilities[0, 5:15, 10:20, 0] = 1.0  # the globules at half size: exact once resized back
     probabilities[0, ..., 1] = 0.9  # streaks everywhere

@@ -78,8 +78,9 @@ def test_the_svms_are_saved_as_arrays_and_predict_the_same(tmp_path):
     again = Stacker.load(tmp_path / "stack")
     features = np.concatenate(members, axis=1)
     for fitted, rebuilt in zip(stacker.svms, again.svms, strict=True):
-        np.testing.assert_allclose(rebuilt.decision_function(features), fitted.decision_function(features),
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            rebuilt.decision_function(features), fitted.decision_function(features), rtol=0, atol=1e-12
+        )
     np.testing.assert_allclose(again.predict(members), stacker.predict(members), rtol=0, atol=1e-12)
 
 

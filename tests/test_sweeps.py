@@ -23,8 +23,9 @@ def manifest(tmp_path):
 def test_synergic_weight_sweep_writes_a_row_per_value(manifest, tmp_path):
     df = data.from_csv(manifest)
     out = tmp_path / "lambda.csv"
-    table = sweeps.synergic_weight_sweep(df[df.split == "train"], df[df.split == "test"], values=(0, 3),
-                                         out=out, cache_dir=tmp_path, **TINY)
+    table = sweeps.synergic_weight_sweep(
+        df[df.split == "train"], df[df.split == "test"], values=(0, 3), out=out, cache_dir=tmp_path, **TINY
+    )
     written = pd.read_csv(out)
     assert written.synergic_weight.tolist() == [0.0, 3.0] and len(table) == 2
     assert {"ap", "accuracy", "auc", "val_auc", "train_seconds", "seconds_per_step"} <= set(written)
@@ -44,8 +45,9 @@ def test_lambda_is_chosen_on_the_validation_split_it_is_given(manifest, tmp_path
 
     monkeypatch.setattr(sweeps, "train_and_predict", recording)
     train, validation = df[df.split == "train"].iloc[:18], df[df.split == "train"].iloc[18:]
-    table = sweeps.synergic_weight_sweep(train, df[df.split == "test"], values=(1,), validation_df=validation,
-                                         cache_dir=tmp_path, **TINY)
+    table = sweeps.synergic_weight_sweep(
+        train, df[df.split == "test"], values=(1,), validation_df=validation, cache_dir=tmp_path, **TINY
+    )
     assert seen == [set(train.image_id)] and table.chosen.tolist() == [True]
     assert np.isfinite(table.val_auc).all()
 
@@ -60,9 +62,28 @@ def test_an_undefined_validation_score_is_never_chosen(monkeypatch):
 def test_components_sweep_from_the_command_line(manifest, tmp_path, monkeypatch):
     monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "n.csv"
-    status = cli.main(["sweep", "components", "--dataset", str(manifest), "--values", "1,2", "--backbone",
-                       "baseline_cnn", "--image-size", "32", "--weights", "none", "--epochs", "1",
-                       "--batch-size", "8", "--out", str(out)])
+    status = cli.main(
+        [
+            "sweep",
+            "components",
+            "--dataset",
+            str(manifest),
+            "--values",
+            "1,2",
+            "--backbone",
+            "baseline_cnn",
+            "--image-size",
+            "32",
+            "--weights",
+            "none",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0
     table = pd.read_csv(out)
     assert table.n.tolist() == [1, 2] and table.relative_step_time[0] == 1.0
@@ -85,5 +106,7 @@ def test_the_lambda_sweep_trains_without_augmentation_as_fig_4(manifest, tmp_pat
 
 def test_sweep_needs_a_held_out_split(tmp_path, capsys):
     manifest = write_dataset(tmp_path / "data", n=12, num_classes=2)  # every image in "train"
-    assert cli.main(["sweep", "components", "--dataset", str(manifest), "--out", str(tmp_path / "n.csv")]) == 1
+    assert (
+        cli.main(["sweep", "components", "--dataset", str(manifest), "--out", str(tmp_path / "n.csv")]) == 1
+    )
     assert "needs 'train' and 'test'" in capsys.readouterr().err

@@ -5,10 +5,10 @@ import itertools
 import keras
 import numpy as np
 import pytest
+from harness import gradients
 
 import dermnet
 from dermnet.models.synergic import SynergicModel
-from harness import gradients
 
 pytestmark = pytest.mark.portable
 SMALL = {"backbone": "baseline_cnn", "input_shape": (32, 32, 3), "weights": None}
@@ -28,7 +28,10 @@ def test_n_components_and_a_synergic_network_per_pair(n):
     assert len(model.components) == n and len(model.synergic_networks) == n * (n - 1) // 2
     x, y = pair_batch(n)
     out = model(x)
-    assert tuple(out["probabilities"].shape) == (6, n, 2) and tuple(out["synergic"].shape) == (6, n * (n - 1) // 2)
+    assert tuple(out["probabilities"].shape) == (6, n, 2) and tuple(out["synergic"].shape) == (
+        6,
+        n * (n - 1) // 2,
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     history = model.fit(x, y, epochs=2, batch_size=3, verbose=0)
     assert {"loss", "synergic_accuracy", *[f"accuracy_{i + 1}" for i in range(n)]} <= set(history.history)
@@ -58,8 +61,12 @@ def test_with_lambda_zero_components_train_as_plain_classifiers():
         plain = keras.Model(component.input, component.output[0])
         variables = plain.trainable_variables
         targets = keras.utils.to_categorical(y["labels"][:, i], 2)
-        for variable, grad in zip(variables, gradients(plain, x[i], targets, loss=keras.losses.CategoricalCrossentropy())):
-            np.testing.assert_allclose(grads[id(variable)], keras.ops.convert_to_numpy(grad), rtol=1e-4, atol=1e-7)
+        for variable, grad in zip(
+            variables, gradients(plain, x[i], targets, loss=keras.losses.CategoricalCrossentropy())
+        ):
+            np.testing.assert_allclose(
+                grads[id(variable)], keras.ops.convert_to_numpy(grad), rtol=1e-4, atol=1e-7
+            )
     # λ = 0 builds no synergic networks: nothing untrained rides along.
     assert model.synergic_networks == [] and "synergic" not in model(x)
     assert len(grads) == sum(len(c.trainable_variables) for c in model.components)
@@ -91,16 +98,27 @@ def test_eq_5_lambda_weighs_the_components_updates_not_the_synergic_networks():
         if path.startswith("synergic_"):  # Δ(S) = ∂l_S/∂θ_S, whatever λ
             np.testing.assert_allclose(grads[3.0][path], grad, rtol=1e-5, atol=1e-8, err_msg=path)
         else:  # ∂lᵢ/∂θᵢ + λ·∂l_S/∂θᵢ: linear in λ
-            np.testing.assert_allclose(grads[5.0][path] - grads[3.0][path], grads[3.0][path] - grad, rtol=1e-3,
-                                       atol=1e-6, err_msg=path)
-    changed = [p for p, g in grads[1.0].items() if not p.startswith("synergic_") and not np.allclose(grads[3.0][p], g)]
+            np.testing.assert_allclose(
+                grads[5.0][path] - grads[3.0][path],
+                grads[3.0][path] - grad,
+                rtol=1e-3,
+                atol=1e-6,
+                err_msg=path,
+            )
+    changed = [
+        p
+        for p, g in grads[1.0].items()
+        if not p.startswith("synergic_") and not np.allclose(grads[3.0][p], g)
+    ]
     assert changed, "λ changes no component's gradient"
 
 
 def test_the_synergic_networks_start_from_the_seed():
     def synergic_weights(seed):
         keras.utils.set_random_seed(seed)
-        model = dermnet.build("sdl", backbone="baseline_cnn", num_classes=2, input_shape=(32, 32, 3), weights=None)
+        model = dermnet.build(
+            "sdl", backbone="baseline_cnn", num_classes=2, input_shape=(32, 32, 3), weights=None
+        )
         return [np.asarray(w) for w in model.synergic_networks[0].weights]
 
     same, again, other = synergic_weights(0), synergic_weights(0), synergic_weights(1)
@@ -117,15 +135,21 @@ def test_save_reload_and_inference_model(tmp_path):
     model.save(tmp_path / "sdl.keras")
     reloaded = keras.saving.load_model(tmp_path / "sdl.keras", safe_mode=True)
     assert isinstance(reloaded, SynergicModel) and reloaded.n == 2
-    np.testing.assert_allclose(reloaded.predict(single, verbose=0), model.predict(single, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        reloaded.predict(single, verbose=0), model.predict(single, verbose=0), atol=1e-5
+    )
     inference = model.inference_model()
-    np.testing.assert_allclose(inference.predict(single, verbose=0), model.predict(single, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        inference.predict(single, verbose=0), model.predict(single, verbose=0), atol=1e-6
+    )
     inference.save(tmp_path / "inference.keras")
     again = keras.saving.load_model(tmp_path / "inference.keras", safe_mode=True)
     np.testing.assert_allclose(again.predict(single, verbose=0), model.predict(single, verbose=0), atol=1e-5)
     model.save_weights(tmp_path / "sdl.weights.h5")
     from_file = dermnet.build("sdl", n=2, **{**SMALL, "weights": str(tmp_path / "sdl.weights.h5")})
-    np.testing.assert_allclose(from_file.predict(single, verbose=0), model.predict(single, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        from_file.predict(single, verbose=0), model.predict(single, verbose=0), atol=1e-5
+    )
 
 
 def test_inference_model_exports_a_savedmodel(tmp_path, tensorflow_only):

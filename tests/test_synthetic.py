@@ -79,8 +79,11 @@ def _hand_features(images, masks):
 @pytest.mark.parametrize("num_classes, least", [(3, 0.8), (7, 0.7)])
 def test_learnable_but_not_from_brightness(num_classes, least):
     images, masks, labels = drawn(600, num_classes=num_classes, seed=1)
-    learned = _accuracy(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-                        _hand_features(images, masks), labels)
+    learned = _accuracy(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+        _hand_features(images, masks),
+        labels,
+    )
     assert learned > least, learned
     # A flexible learner on the mean brightness alone stays near chance
     brightness = images.mean((1, 2, 3))[:, None]
@@ -100,7 +103,9 @@ def test_write_synthetic(tmp_path):
     assert json.loads((root / "synthetic.json").read_text())["image_size"] == [48, 64]
     on_disk = pd.read_csv(root / "manifest.csv")
     assert on_disk["image"][0] == "images/SYN_00000.png"
-    pd.testing.assert_frame_equal(table.drop(columns=["image", "mask"]), on_disk.drop(columns=["image", "mask"]))
+    pd.testing.assert_frame_equal(
+        table.drop(columns=["image", "mask"]), on_disk.drop(columns=["image", "mask"])
+    )
 
     images, masks, labels = synthetic(20, (48, 64), 3, seed=3)
     assert table.label.tolist() == [CLASS_NAMES[label] for label in labels]
@@ -143,8 +148,10 @@ def test_write_synthetic_refuses_other_folders(tmp_path):
 
 
 @pytest.mark.portable
-@pytest.mark.parametrize("kwargs", [dict(n=0), dict(num_classes=1), dict(num_classes=8), dict(image_size=31),
-                                    dict(image_size=(64, 16))])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(n=0), dict(num_classes=1), dict(num_classes=8), dict(image_size=31), dict(image_size=(64, 16))],
+)
 def test_bad_arguments(kwargs, tmp_path):
     arguments = {"n": 4, **kwargs}
     with pytest.raises(ValueError):

@@ -25,15 +25,18 @@ def images(n=4):
 def test_identity_views_equal_the_plain_prediction(classifier):
     plain = classifier.predict(images(), verbose=0)
     np.testing.assert_allclose(tta(classifier, images(), replicas=4, augmentation="none"), plain, atol=1e-6)
-    np.testing.assert_allclose(tta(classifier, images(), replicas=4, augmentation="none", pool="max_logit"), plain,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        tta(classifier, images(), replicas=4, augmentation="none", pool="max_logit"), plain, atol=1e-5
+    )
 
 
 def test_views_are_augmented_and_pooled(classifier):
     model = tta_model(classifier, replicas=3, augmentation=Augmentation(flip_horizontal=True), seed=0)
     x = images()
     views = [x] + [keras.ops.convert_to_numpy(model.get_layer(f"view_{i}")(x)) for i in (1, 2)]
-    flipped = [[np.array_equal(v[b], x[b][:, ::-1]) or np.array_equal(v[b], x[b]) for b in range(4)] for v in views]
+    flipped = [
+        [np.array_equal(v[b], x[b][:, ::-1]) or np.array_equal(v[b], x[b]) for b in range(4)] for v in views
+    ]
     assert all(all(row) for row in flipped) and not all(np.array_equal(v, x) for v in views)
     each = [classifier.predict(v, verbose=0) for v in views]
     np.testing.assert_allclose(model.predict(x, verbose=0), np.mean(each, axis=0), atol=1e-6)

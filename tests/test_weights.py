@@ -85,8 +85,9 @@ except OSError as error:
 def test_imagenet_offline_error_says_which_file_goes_where(tmp_path):
     # A fresh process: Keras reads KERAS_HOME when it is imported.
     env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras_home"))
-    result = subprocess.run([sys.executable, "-c", OFFLINE], env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", OFFLINE], env=env, capture_output=True, text=True, check=True
+    )
     expected = tmp_path / "keras_home" / "models" / "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5"
     assert str(expected) in result.stdout
     assert "Network is unreachable" in result.stdout
@@ -117,10 +118,12 @@ def test_weights_that_fit_nothing_name_the_file(tmp_path):
     # an ensemble takes whole-ensemble files only: a backbone's file would fit only one member
     backbone_file = tmp_path / "backbone.weights.h5"
     dermnet.build("vgg16", weights=None, input_shape=(64, 64, 3)).get_layer("vgg16_backbone").save_weights(
-        backbone_file)
+        backbone_file
+    )
     with pytest.raises(ValueError, match="whole-model file"):
-        dermnet.build("ensemble", members=["vgg16", "baseline_cnn"], input_shape=(64, 64, 3),
-                      weights=backbone_file)
+        dermnet.build(
+            "ensemble", members=["vgg16", "baseline_cnn"], input_shape=(64, 64, 3), weights=backbone_file
+        )
 
 
 def test_missing_weights_file_is_named(tmp_path):
@@ -130,8 +133,10 @@ def test_missing_weights_file_is_named(tmp_path):
 
 def test_ensemble_loads_its_own_weights_file(tmp_path):
     def make(weights):
-        members = [dermnet.build("baseline_cnn", num_classes=3),
-                   dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3))]
+        members = [
+            dermnet.build("baseline_cnn", num_classes=3),
+            dermnet.build("vgg16", num_classes=3, weights=None, input_shape=(64, 64, 3)),
+        ]
         return dermnet.build("ensemble", members=members, num_classes=3, weights=weights)
 
     trained = make(None)

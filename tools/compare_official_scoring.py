@@ -34,8 +34,14 @@ from dermnet.evaluation.scoring import CHALLENGES
 REPOSITORY = Path(__file__).resolve().parents[1]
 REFERENCE = REPOSITORY.parent / "shared" / "reference"
 # The target metric the package is run with for each classification challenge.
-PACKAGE_METRIC = {"isic2016": "ap", "isic2017": "auc", "isic2018_task3": "balanced_accuracy",
-                  "isic2019": "balanced_accuracy", "isic2020": "auc", "isic2024": "auc"}
+PACKAGE_METRIC = {
+    "isic2016": "ap",
+    "isic2017": "auc",
+    "isic2018_task3": "balanced_accuracy",
+    "isic2019": "balanced_accuracy",
+    "isic2020": "auc",
+    "isic2024": "auc",
+}
 
 OFFICIAL_SCRIPT = r"""
 import json, sys, warnings
@@ -74,10 +80,17 @@ print(json.dumps(results))
 def flat_official(kind, official, categories):
     """The package's nested answer under dermnet's flat keys."""
     if kind == "segmentation":
-        return {"overall": official["overall"], "validation": official["validation"], **official["macro_average"]}
+        return {
+            "overall": official["overall"],
+            "validation": official["validation"],
+            **official["macro_average"],
+        }
     if kind == "attributes":
-        flat = {"overall": official["overall"], "jaccard": official["micro_average"]["jaccard"],
-                "dice": official["micro_average"]["dice"]}
+        flat = {
+            "overall": official["overall"],
+            "jaccard": official["micro_average"]["jaccard"],
+            "dice": official["micro_average"]["dice"],
+        }
         for attribute, values in official.items():
             if attribute not in ("overall", "micro_average"):
                 flat.update({f"jaccard_{attribute}": values["jaccard"], f"dice_{attribute}": values["dice"]})
@@ -107,7 +120,9 @@ def write_classification(folder, name, categories, truth, predictions, ids, weig
 
 
 def random_classification(rng, folder, index):
-    challenge = CHALLENGES[["isic2016", "isic2017", "isic2018_task3", "isic2019", "isic2020", "isic2024"][index % 6]]
+    challenge = CHALLENGES[
+        ["isic2016", "isic2017", "isic2018_task3", "isic2019", "isic2020", "isic2024"][index % 6]
+    ]
     categories = list(challenge.categories)
     k, n = len(categories), int(rng.integers(4, 80))
     if challenge.single_label:
@@ -131,15 +146,24 @@ def random_classification(rng, folder, index):
         ids[0] = "ISIC_0035068"  # the image the package weighs 0
     weights = None
     if rng.random() < 0.4:
-        weights = (rng.choice([0.0, 1.0, 0.5, 2.0], n, p=[0.15, 0.6, 0.15, 0.1]),
-                   rng.choice([0.0, 1.0], n, p=[0.3, 0.7]))
+        weights = (
+            rng.choice([0.0, 1.0, 0.5, 2.0], n, p=[0.15, 0.6, 0.15, 0.1]),
+            rng.choice([0.0, 1.0], n, p=[0.3, 0.7]),
+        )
     shuffle = rng.permutation(n) if rng.random() < 0.5 else None
     name = f"random_{index:04d}_{challenge.name}"
-    truth_path, prediction_path = write_classification(folder, name, categories, truth, predictions, ids, weights,
-                                                       shuffle)
-    return {"name": name, "kind": "classification", "challenge": challenge.name, "categories": categories,
-            "truth": str(truth_path), "predictions": str(prediction_path),
-            "metric": PACKAGE_METRIC[challenge.name]}
+    truth_path, prediction_path = write_classification(
+        folder, name, categories, truth, predictions, ids, weights, shuffle
+    )
+    return {
+        "name": name,
+        "kind": "classification",
+        "challenge": challenge.name,
+        "categories": categories,
+        "truth": str(truth_path),
+        "predictions": str(prediction_path),
+        "metric": PACKAGE_METRIC[challenge.name],
+    }
 
 
 def random_masks(rng, folder, index, attributes):
@@ -157,10 +181,17 @@ def random_masks(rng, folder, index, attributes):
             prediction = rng.choice(values, (height, width)) if rng.random() < 0.7 else truth
             stem = f"ISIC_{number}" + (f"_attribute_{attribute}" if attribute else "_segmentation")
             Image.fromarray(truth.astype(np.uint8), "L").save(truth_folder / f"{stem}.png")
-            Image.fromarray(prediction.astype(np.uint8), "L").save(prediction_folder / f"{stem}_prediction.png")
-    return {"name": name, "kind": "attributes" if attributes else "segmentation",
-            "challenge": "isic2018_task2" if attributes else "isic2018_task1", "categories": [],
-            "truth": str(truth_folder), "predictions": str(prediction_folder)}
+            Image.fromarray(prediction.astype(np.uint8), "L").save(
+                prediction_folder / f"{stem}_prediction.png"
+            )
+    return {
+        "name": name,
+        "kind": "attributes" if attributes else "segmentation",
+        "challenge": "isic2018_task2" if attributes else "isic2018_task1",
+        "categories": [],
+        "truth": str(truth_folder),
+        "predictions": str(prediction_folder),
+    }
 
 
 def real_cases(rng, folder):
@@ -169,16 +200,22 @@ def real_cases(rng, folder):
     original files where they differ (headerless 2016, `image_id` 2017)."""
     truths = REFERENCE / "ground_truth"
     cases = []
-    sources = [("isic2016", f, None) for f in ("ISBI2016_ISIC_Part3_Test_GroundTruth.csv",
-                                               "ISBI2016_ISIC_Part3_Training_GroundTruth.csv")]
-    sources += [("isic2017", "ISIC-2017_Test_v2_Part3_GroundTruth.csv", "isbi2017-titans-testv2-rc36xtrm.txt"),
-                ("isic2017", "ISIC-2017_Validation_Part3_GroundTruth.csv", "isbi2017-titans-val-rc36xtrm.txt"),
-                ("isic2017", "ISIC-2017_Training_Part3_GroundTruth.csv", None),
-                ("isic2018_task3", "ISIC2018_Task3_Test_GroundTruth.csv", None)]
+    sources = [
+        ("isic2016", f, None)
+        for f in ("ISBI2016_ISIC_Part3_Test_GroundTruth.csv", "ISBI2016_ISIC_Part3_Training_GroundTruth.csv")
+    ]
+    sources += [
+        ("isic2017", "ISIC-2017_Test_v2_Part3_GroundTruth.csv", "isbi2017-titans-testv2-rc36xtrm.txt"),
+        ("isic2017", "ISIC-2017_Validation_Part3_GroundTruth.csv", "isbi2017-titans-val-rc36xtrm.txt"),
+        ("isic2017", "ISIC-2017_Training_Part3_GroundTruth.csv", None),
+        ("isic2018_task3", "ISIC2018_Task3_Test_GroundTruth.csv", None),
+    ]
     for challenge, truth_name, submission in sources:
         categories = list(CHALLENGES[challenge].categories)
         if challenge == "isic2016":
-            table = pd.read_csv(truths / truth_name, header=None, names=["image", "label"], dtype={"label": str})
+            table = pd.read_csv(
+                truths / truth_name, header=None, names=["image", "label"], dtype={"label": str}
+            )
             truth = table["label"].isin(["1", "malignant"]).to_numpy(dtype=float)[:, None]
         else:
             table = pd.read_csv(truths / truth_name).rename(columns={"image_id": "image"})
@@ -193,10 +230,19 @@ def real_cases(rng, folder):
         truth_path, prediction_path = write_classification(folder, name, categories, truth, predictions, ids)
         dermnet_truth = truths / truth_name  # the published file itself
         dermnet_predictions = REFERENCE / "predictions" / submission if submission else prediction_path
-        cases.append({"name": name, "kind": "classification", "challenge": challenge, "categories": categories,
-                      "truth": str(truth_path), "predictions": str(prediction_path),
-                      "dermnet_truth": str(dermnet_truth), "dermnet_predictions": str(dermnet_predictions),
-                      "metric": PACKAGE_METRIC[challenge]})
+        cases.append(
+            {
+                "name": name,
+                "kind": "classification",
+                "challenge": challenge,
+                "categories": categories,
+                "truth": str(truth_path),
+                "predictions": str(prediction_path),
+                "dermnet_truth": str(dermnet_truth),
+                "dermnet_predictions": str(dermnet_predictions),
+                "metric": PACKAGE_METRIC[challenge],
+            }
+        )
     return cases
 
 
@@ -210,14 +256,14 @@ def format_cases(folder):
         "columns_reordered": "NV,image,MEL\n0.1,ISIC_0000001,0.9\n0.8,ISIC_0000002,0.2\n0.4,ISIC_0000003,0.6\n",
         "out_of_range": "image,MEL,NV\nISIC_0000001,1.2,0.1\nISIC_0000002,0.2,0.8\nISIC_0000003,0.6,0.4\n",
         "extra_column": "image,MEL,NV,BCC\nISIC_0000001,0.9,0.1,0.0\nISIC_0000002,0.2,0.8,0.0\n"
-                        "ISIC_0000003,0.6,0.4,0.0\n",
+        "ISIC_0000003,0.6,0.4,0.0\n",
         "missing_column": "image,MEL\nISIC_0000001,0.9\nISIC_0000002,0.2\nISIC_0000003,0.6\n",
         "integers": "image,MEL,NV\nISIC_0000001,1,0\nISIC_0000002,0,1\nISIC_0000003,1,0\n",
         "missing_row": "image,MEL,NV\nISIC_0000001,0.9,0.1\nISIC_0000002,0.2,0.8\n",
         "extra_row": "image,MEL,NV\nISIC_0000001,0.9,0.1\nISIC_0000002,0.2,0.8\nISIC_0000003,0.6,0.4\n"
-                     "ISIC_0000004,0.6,0.4\n",
+        "ISIC_0000004,0.6,0.4\n",
         "repeated_row": "image,MEL,NV\nISIC_0000001,0.9,0.1\nISIC_0000002,0.2,0.8\nISIC_0000002,0.2,0.8\n"
-                        "ISIC_0000003,0.6,0.4\n",
+        "ISIC_0000003,0.6,0.4\n",
         "empty_cell": "image,MEL,NV\nISIC_0000001,0.9,\nISIC_0000002,0.2,0.8\nISIC_0000003,0.6,0.4\n",
         "no_header": "ISIC_0000001,0.9,0.1\nISIC_0000002,0.2,0.8\nISIC_0000003,0.6,0.4\n",
         "text_value": "image,MEL,NV\nISIC_0000001,high,0.1\nISIC_0000002,0.2,0.8\nISIC_0000003,0.6,0.4\n",
@@ -225,18 +271,39 @@ def format_cases(folder):
     (folder / "format_truth.csv").write_text(truth)
     (folder / "format_truth_lesion.csv").write_text(truth.replace("image,", "lesion_id,"))
     cases = []
-    for name, text in {**submissions, "lesion_id": submissions["plain"].replace("image,", "lesion_id,")}.items():
+    for name, text in {
+        **submissions,
+        "lesion_id": submissions["plain"].replace("image,", "lesion_id,"),
+    }.items():
         (folder / f"format_{name}.csv").write_text(text)
         truth_file = "format_truth_lesion.csv" if name == "lesion_id" else "format_truth.csv"
-        cases.append({"name": f"format_{name}", "kind": "classification", "challenge": "format",
-                      "categories": ["MEL", "NV"], "truth": str(folder / truth_file),
-                      "predictions": str(folder / f"format_{name}.csv"), "metric": "balanced_accuracy"})
-    masks = {"png": ("L", ".png"), "jpeg": ("L", ".jpg"), "one_bit": ("1", ".png"), "rgb": ("RGB", ".png"),
-             "number_only": ("L", ".png"), "wrong_size": ("L", ".png"), "two_matches": ("L", ".png")}
+        cases.append(
+            {
+                "name": f"format_{name}",
+                "kind": "classification",
+                "challenge": "format",
+                "categories": ["MEL", "NV"],
+                "truth": str(folder / truth_file),
+                "predictions": str(folder / f"format_{name}.csv"),
+                "metric": "balanced_accuracy",
+            }
+        )
+    masks = {
+        "png": ("L", ".png"),
+        "jpeg": ("L", ".jpg"),
+        "one_bit": ("1", ".png"),
+        "rgb": ("RGB", ".png"),
+        "number_only": ("L", ".png"),
+        "wrong_size": ("L", ".png"),
+        "two_matches": ("L", ".png"),
+    }
     rng = np.random.default_rng(1)
     truth_mask = (rng.random((20, 30)) < 0.4) * 255
     for name, (mode, suffix) in masks.items():
-        truth_folder, prediction_folder = folder / f"masks_{name}" / "truth", folder / f"masks_{name}" / "predictions"
+        truth_folder, prediction_folder = (
+            folder / f"masks_{name}" / "truth",
+            folder / f"masks_{name}" / "predictions",
+        )
         truth_folder.mkdir(parents=True)
         prediction_folder.mkdir(parents=True)
         Image.fromarray(truth_mask.astype(np.uint8), "L").save(truth_folder / "ISIC_0000001_segmentation.png")
@@ -244,16 +311,31 @@ def format_cases(folder):
         if name == "wrong_size":
             predicted = predicted[:10]
         image = Image.fromarray(predicted, "L").convert(mode)
-        image.save(prediction_folder / (("0000001" if name == "number_only" else "ISIC_0000001_prediction") + suffix))
+        image.save(
+            prediction_folder / (("0000001" if name == "number_only" else "ISIC_0000001_prediction") + suffix)
+        )
         if name == "two_matches":
             image.save(prediction_folder / "ISIC_0000001_copy.png")
-        cases.append({"name": f"masks_{name}", "kind": "segmentation", "challenge": "isic2018_task1",
-                      "categories": [], "truth": str(truth_folder), "predictions": str(prediction_folder)})
+        cases.append(
+            {
+                "name": f"masks_{name}",
+                "kind": "segmentation",
+                "challenge": "isic2018_task1",
+                "categories": [],
+                "truth": str(truth_folder),
+                "predictions": str(prediction_folder),
+            }
+        )
     return cases
 
 
 def same(a, b):
-    if a is None or b is None or (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
+    if (
+        a is None
+        or b is None
+        or (isinstance(a, float) and math.isnan(a))
+        or (isinstance(b, float) and math.isnan(b))
+    ):
         return (a is None or math.isnan(a)) and (b is None or math.isnan(b))
     return abs(a - b) <= 1e-12
 
@@ -271,24 +353,40 @@ def score_format_case(case):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official-python", required=True, help="a Python with isic-challenge-scoring installed")
-    parser.add_argument("--cases", type=int, default=300, help="random classification cases (masks: a fifth each)")
+    parser.add_argument(
+        "--official-python", required=True, help="a Python with isic-challenge-scoring installed"
+    )
+    parser.add_argument(
+        "--cases", type=int, default=300, help="random classification cases (masks: a fifth each)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         cases = [random_classification(rng, folder, i) for i in range(args.cases)]
-        cases += [random_masks(rng, folder, i, attributes=i % 2 == 1) for i in range(2 * max(1, args.cases // 5))]
+        cases += [
+            random_masks(rng, folder, i, attributes=i % 2 == 1) for i in range(2 * max(1, args.cases // 5))
+        ]
         cases += format_cases(folder)
         if REFERENCE.is_dir():
             cases += real_cases(rng, folder)
         (folder / "cases.json").write_text(json.dumps(cases))
-        version = subprocess.run([args.official_python, "-c", "import importlib.metadata as m; "
-                                  "print(m.version('isic-challenge-scoring'))"], capture_output=True, text=True,
-                                 check=True).stdout.strip()
-        answer = subprocess.run([args.official_python, "-c", OFFICIAL_SCRIPT, str(folder / "cases.json")],
-                                capture_output=True, text=True)
+        version = subprocess.run(
+            [
+                args.official_python,
+                "-c",
+                "import importlib.metadata as m; print(m.version('isic-challenge-scoring'))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        answer = subprocess.run(
+            [args.official_python, "-c", OFFICIAL_SCRIPT, str(folder / "cases.json")],
+            capture_output=True,
+            text=True,
+        )
         if answer.returncode:
             sys.exit(f"the official package failed:\n{answer.stderr}")
         official = json.loads(answer.stdout)
@@ -296,8 +394,15 @@ def main():
         for case in cases:
             theirs = official[case["name"]]
             try:
-                ours = (score_format_case(case) if case["challenge"] == "format" else score(case["challenge"], case.get("dermnet_truth", case["truth"]),
-                             case.get("dermnet_predictions", case["predictions"])))
+                ours = (
+                    score_format_case(case)
+                    if case["challenge"] == "format"
+                    else score(
+                        case["challenge"],
+                        case.get("dermnet_truth", case["truth"]),
+                        case.get("dermnet_predictions", case["predictions"]),
+                    )
+                )
             except SubmissionError as error:
                 ours = error
             if "error" in theirs:
@@ -317,9 +422,11 @@ def main():
                 if key not in ours or not same(ours[key], value):
                     differences.append((case["name"], key, f"dermnet {ours.get(key)} official {value}"))
     kinds = pd.Series([c["kind"] for c in cases]).value_counts().to_dict()
-    print(f"isic-challenge-scoring {version}: {len(cases)} cases {kinds}, {compared} values compared, "
-          f"{len(differences)} differ; {refused_by_both} refused by both; "
-          f"{len(refused_official_only)} refused by the package only (dermnet scores them, NaN where undefined)")
+    print(
+        f"isic-challenge-scoring {version}: {len(cases)} cases {kinds}, {compared} values compared, "
+        f"{len(differences)} differ; {refused_by_both} refused by both; "
+        f"{len(refused_official_only)} refused by the package only (dermnet scores them, NaN where undefined)"
+    )
     for name, error in refused_official_only[:5]:
         print(f"  package refused {name}: {error[:150]}")
     for difference in differences[:30]:

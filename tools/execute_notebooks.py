@@ -18,8 +18,12 @@ def execute(path):
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     # The timeout catches a hung kernel, not a slow one (as tests/test_notebooks.py).
-    NotebookClient(notebook, timeout=2400, kernel_name="python3",
-                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=2400,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(Path(path).parent)}},
+    ).execute()
     nbformat.write(notebook, path)
     print(f"{path}: executed in {time.perf_counter() - start:.0f} s", flush=True)
 

@@ -68,6 +68,7 @@ def _keras_app_renamed(constructor, mark_stages=False):
     `<name>_stage_<i>_output`, in a copy of the trunk given its weights. (A copy reusing the layers
     would leave each with two graphs, and `layer.output` would answer the first one's.)
     """
+
     def build(input_shape, weights, name):
         model = constructor(include_top=False, weights=weights, input_shape=input_shape)
         if mark_stages:
@@ -80,7 +81,9 @@ def _keras_app_renamed(constructor, mark_stages=False):
                     args = (keras.layers.Identity(name=marks[operation.name])(args[0]),)
                 return operation(*args, **kwargs)
 
-            marked = keras.models.clone_model(model, input_tensors=keras.Input(input_shape), call_function=call)
+            marked = keras.models.clone_model(
+                model, input_tensors=keras.Input(input_shape), call_function=call
+            )
             marked.set_weights(model.get_weights())
             model = marked
         model.name = name
@@ -108,12 +111,25 @@ def _notop(stem):
 
 
 # {variant: (default side, last layer of the stage before the last)}; keras.applications' defaults
-_EFFICIENTNET = {"b0": (224, "block6d_add"), "b1": (240, "block6e_add"), "b2": (260, "block6e_add"),
-                 "b3": (300, "block6f_add"), "b4": (380, "block6h_add"), "b5": (456, "block6i_add"),
-                 "b6": (528, "block6k_add"), "b7": (600, "block6m_add")}
-_EFFICIENTNET_V2 = {"b0": (224, "block5e_add"), "b1": (240, "block5f_add"), "b2": (260, "block5f_add"),
-                    "b3": (300, "block5g_add"), "s": (384, "block5i_add"), "m": (480, "block6r_add"),
-                    "l": (480, "block6y_add")}
+_EFFICIENTNET = {
+    "b0": (224, "block6d_add"),
+    "b1": (240, "block6e_add"),
+    "b2": (260, "block6e_add"),
+    "b3": (300, "block6f_add"),
+    "b4": (380, "block6h_add"),
+    "b5": (456, "block6i_add"),
+    "b6": (528, "block6k_add"),
+    "b7": (600, "block6m_add"),
+}
+_EFFICIENTNET_V2 = {
+    "b0": (224, "block5e_add"),
+    "b1": (240, "block5f_add"),
+    "b2": (260, "block5f_add"),
+    "b3": (300, "block5g_add"),
+    "s": (384, "block5i_add"),
+    "m": (480, "block6r_add"),
+    "l": (480, "block6y_add"),
+}
 _CONVNEXT = {"tiny": "Tiny", "small": "Small", "base": "Base", "large": "Large", "xlarge": "XLarge"}
 
 
@@ -122,58 +138,139 @@ def _next_block(after):
 
 
 _MODERN = [
-    *(Backbone(f"efficientnet_{v}", _keras_app_renamed(getattr(keras.applications, f"EfficientNet{v.upper()}")),
-               "raw", (side, side, 3), 32, after, f"the last stage and the top convolution ({_next_block(after)})",
-               f"efficientnet{v}_notop.h5") for v, (side, after) in _EFFICIENTNET.items()),
-    *(Backbone(f"efficientnetv2_{v}",
-               _keras_app_renamed(getattr(keras.applications, f"EfficientNetV2{v.upper()}")),
-               "raw", (side, side, 3), 32, after, f"the last stage and the top convolution ({_next_block(after)})",
-               f"efficientnetv2-{v}_notop.h5") for v, (side, after) in _EFFICIENTNET_V2.items()),
-    *(Backbone(f"convnext_{v}", _keras_app_renamed(getattr(keras.applications, f"ConvNeXt{k}"), True),
-               "raw", (224, 224, 3), 32, f"convnext_{v}_stage_2_output",
-               f"the last stage (convnext_{v}_downsampling_block_2 onward)", f"convnext_{v}_notop.h5")
-      for v, k in _CONVNEXT.items()),
+    *(
+        Backbone(
+            f"efficientnet_{v}",
+            _keras_app_renamed(getattr(keras.applications, f"EfficientNet{v.upper()}")),
+            "raw",
+            (side, side, 3),
+            32,
+            after,
+            f"the last stage and the top convolution ({_next_block(after)})",
+            f"efficientnet{v}_notop.h5",
+        )
+        for v, (side, after) in _EFFICIENTNET.items()
+    ),
+    *(
+        Backbone(
+            f"efficientnetv2_{v}",
+            _keras_app_renamed(getattr(keras.applications, f"EfficientNetV2{v.upper()}")),
+            "raw",
+            (side, side, 3),
+            32,
+            after,
+            f"the last stage and the top convolution ({_next_block(after)})",
+            f"efficientnetv2-{v}_notop.h5",
+        )
+        for v, (side, after) in _EFFICIENTNET_V2.items()
+    ),
+    *(
+        Backbone(
+            f"convnext_{v}",
+            _keras_app_renamed(getattr(keras.applications, f"ConvNeXt{k}"), True),
+            "raw",
+            (224, 224, 3),
+            32,
+            f"convnext_{v}_stage_2_output",
+            f"the last stage (convnext_{v}_downsampling_block_2 onward)",
+            f"convnext_{v}_notop.h5",
+        )
+        for v, k in _CONVNEXT.items()
+    ),
 ]
 
 BACKBONES = {
     b.name: b
     for b in [
         Backbone(
-            "vgg16", _keras_app(keras.applications.VGG16), "caffe", (224, 224, 3), 32,
-            "block4_pool", "block 5 (block5_conv1 onward)", _notop("vgg16"),
+            "vgg16",
+            _keras_app(keras.applications.VGG16),
+            "caffe",
+            (224, 224, 3),
+            32,
+            "block4_pool",
+            "block 5 (block5_conv1 onward)",
+            _notop("vgg16"),
         ),
         Backbone(
-            "vgg19", _keras_app(keras.applications.VGG19), "caffe", (224, 224, 3), 32,
-            "block4_pool", "block 5 (block5_conv1 onward)", _notop("vgg19"),
+            "vgg19",
+            _keras_app(keras.applications.VGG19),
+            "caffe",
+            (224, 224, 3),
+            32,
+            "block4_pool",
+            "block 5 (block5_conv1 onward)",
+            _notop("vgg19"),
         ),
         Backbone(
-            "resnet50", _keras_app(keras.applications.ResNet50), "caffe", (224, 224, 3), 32,
-            "conv4_block6_out", "stage conv5 (conv5_block1_1_conv onward)", _notop("resnet50"),
+            "resnet50",
+            _keras_app(keras.applications.ResNet50),
+            "caffe",
+            (224, 224, 3),
+            32,
+            "conv4_block6_out",
+            "stage conv5 (conv5_block1_1_conv onward)",
+            _notop("resnet50"),
         ),
         Backbone(
-            "resnet101", _keras_app(keras.applications.ResNet101), "caffe", (224, 224, 3), 32,
-            "conv4_block23_out", "stage conv5 (conv5_block1_1_conv onward)", _notop("resnet101"),
+            "resnet101",
+            _keras_app(keras.applications.ResNet101),
+            "caffe",
+            (224, 224, 3),
+            32,
+            "conv4_block23_out",
+            "stage conv5 (conv5_block1_1_conv onward)",
+            _notop("resnet101"),
         ),
         Backbone(
-            "inception_v3", _keras_app(keras.applications.InceptionV3), "tf", (299, 299, 3), 75,
-            "mixed8", "layer 249 onward (the first layer after mixed8)", _notop("inception_v3"),
+            "inception_v3",
+            _keras_app(keras.applications.InceptionV3),
+            "tf",
+            (299, 299, 3),
+            75,
+            "mixed8",
+            "layer 249 onward (the first layer after mixed8)",
+            _notop("inception_v3"),
         ),
         Backbone(
-            "densenet201", _keras_app(keras.applications.DenseNet201), "torch", (224, 224, 3), 32,
-            "pool4_pool", "conv5_block1_0_bn onward", _notop("densenet201"),
+            "densenet201",
+            _keras_app(keras.applications.DenseNet201),
+            "torch",
+            (224, 224, 3),
+            32,
+            "pool4_pool",
+            "conv5_block1_0_bn onward",
+            _notop("densenet201"),
         ),
         Backbone(
-            "inception_resnet_v2", _keras_app(keras.applications.InceptionResNetV2), "tf",
-            (299, 299, 3), 75, "mixed_7a", "layer 618 onward (the first layer after mixed_7a)",
+            "inception_resnet_v2",
+            _keras_app(keras.applications.InceptionResNetV2),
+            "tf",
+            (299, 299, 3),
+            75,
+            "mixed_7a",
+            "layer 618 onward (the first layer after mixed_7a)",
             _notop("inception_resnet_v2"),
         ),
         Backbone(
-            "inception_v4", _inception_v4, "tf", (299, 299, 3), 75,
-            "mixed_7a", "the Inception-C blocks (mixed_7b onward)", None,
+            "inception_v4",
+            _inception_v4,
+            "tf",
+            (299, 299, 3),
+            75,
+            "mixed_7a",
+            "the Inception-C blocks (mixed_7b onward)",
+            None,
         ),
         Backbone(
-            "baseline_cnn", _baseline_cnn, "rescale", (192, 256, 3), 8,
-            None, "none: trained from scratch", None,
+            "baseline_cnn",
+            _baseline_cnn,
+            "rescale",
+            (192, 256, 3),
+            8,
+            None,
+            "none: trained from scratch",
+            None,
         ),
         *_MODERN,
     ]
@@ -253,7 +350,9 @@ def check_input_shape(backbone, input_shape):
     """Returns `input_shape` as a tuple, or raises `ValueError` saying what the trunk needs."""
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"{backbone.name} takes RGB images: input_shape=(height, width, 3), got {input_shape}.")
+        raise ValueError(
+            f"{backbone.name} takes RGB images: input_shape=(height, width, 3), got {input_shape}."
+        )
     for side in input_shape[:2]:
         if side is not None and side < backbone.min_size:
             raise ValueError(

@@ -11,9 +11,9 @@ from keras import layers
 
 
 def _conv(x, filters, kernel, name, strides=1, padding="same"):
-    x = layers.Conv2D(
-        filters, kernel, strides=strides, padding=padding, use_bias=False, name=f"{name}_conv"
-    )(x)
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False, name=f"{name}_conv")(
+        x
+    )
     x = layers.BatchNormalization(scale=False, epsilon=1e-3, momentum=0.9997, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 

@@ -68,8 +68,16 @@ class Augmentation:
 
     @property
     def geometric(self):
-        return bool(self.flip_horizontal or self.flip_vertical or self.rotate90 or self.rotation
-                    or self.shift or self.zoom or self.shear or self.crop)
+        return bool(
+            self.flip_horizontal
+            or self.flip_vertical
+            or self.rotate90
+            or self.rotation
+            or self.shift
+            or self.zoom
+            or self.shear
+            or self.crop
+        )
 
     @property
     def colour(self):
@@ -93,12 +101,20 @@ PRESETS = {
     "zhang2018": Augmentation(flip_horizontal=True, flip_vertical=True, rotation=180.0),
     # Ray et al. 2020 used Keras' ImageDataGenerator, whose arguments were not found; all ranges here
     # are dermnet's choice, within what ImageDataGenerator expresses.
-    "ray2020": Augmentation(flip_horizontal=True, flip_vertical=True, rotation=10.0, shift=0.1,
-                            zoom=(0.9, 1.1)),
+    "ray2020": Augmentation(
+        flip_horizontal=True, flip_vertical=True, rotation=10.0, shift=0.1, zoom=(0.9, 1.1)
+    ),
     # Xue et al. 2018 (ISIC 2018): the report's augmentation was not found; dermnet's choice, geometric
     # ranges that suit segmentation masks too, and a mild brightness/contrast jitter.
-    "xue2018": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, rotation=15.0,
-                            zoom=(0.9, 1.1), brightness=0.1, contrast=0.1),
+    "xue2018": Augmentation(
+        flip_horizontal=True,
+        flip_vertical=True,
+        rotate90=True,
+        rotation=15.0,
+        zoom=(0.9, 1.1),
+        brightness=0.1,
+        contrast=0.1,
+    ),
     # Menegola et al. 2017 (RECOD Titans): their released ISIC 2017 Part 3 training code
     # (github.com/learningtitans/isbi2017-part3, preprocessing/dermatologic_preprocessing.py, training
     # flags at their defaults: fast_mode, no rotations, minimum_area_to_crop=0.05) does
@@ -113,27 +129,53 @@ PRESETS = {
     "menegola2017_seg": Augmentation(rotation=270.0, zoom=(0.8, 1.2), shift=0.1),
     # Xue et al. 2018, tasks 1 and 2: random 224×224 crops of images resized to 336×296, flips,
     # 90° turns, colour jitter (the report's list; the jitter's ranges are dermnet's choice).
-    "xue2018_seg": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, crop=(224, 224),
-                                brightness=0.1, contrast=0.1, saturation=0.1, hue=0.02),
+    "xue2018_seg": Augmentation(
+        flip_horizontal=True,
+        flip_vertical=True,
+        rotate90=True,
+        crop=(224, 224),
+        brightness=0.1,
+        contrast=0.1,
+        saturation=0.1,
+        hue=0.02,
+    ),
     # Xue et al. 2018, task 2 ("Data"): inputs scaled to 224×224, random horizontal and vertical flips,
     # random rotations and colour jitter (the rotations as 90° turns and the jitter's ranges: dermnet's,
     # those of task 1's preset).
-    "xue2018_task2": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True,
-                                  brightness=0.1, contrast=0.1, saturation=0.1, hue=0.02),
+    "xue2018_task2": Augmentation(
+        flip_horizontal=True,
+        flip_vertical=True,
+        rotate90=True,
+        brightness=0.1,
+        contrast=0.1,
+        saturation=0.1,
+        hue=0.02,
+    ),
     # Xue et al. 2018, task 3: "randomly crop them to 256 × 256 ... randomly flipped vertically or
     # horizontally" (of images resized to 360×270: the recipe's resize).
     "xue2018_task3": Augmentation(flip_horizontal=True, flip_vertical=True, crop=(256, 256)),
-    "menegola2017": Augmentation(flip_horizontal=True, zoom=(1.0, 1 / math.sqrt(0.05)), shift=0.1,
-                                 brightness=32 / 255, saturation=0.5),
+    "menegola2017": Augmentation(
+        flip_horizontal=True, zoom=(1.0, 1 / math.sqrt(0.05)), shift=0.1, brightness=32 / 255, saturation=0.5
+    ),
     # Ha, Liu and Liu (SIIM-ISIC 2020, 1st place), `get_transforms` of their dataset.py (albumentations):
     # Transpose and both flips (all 8 dihedral views: flips and 90° turns here), RandomBrightness and
     # RandomContrast of limit 0.2, HueSaturationValue (hue ±10 of OpenCV's 180 -> 10/180; saturation ±20 of
     # 255, a shift there, a factor of ±20/255 here), ShiftScaleRotate (shift 0.1, scale 0.1, rotation 15°,
     # border_mode 0: zeros). Not expressed here: their probabilities (0.5-0.85), blur or noise, optical,
     # grid or elastic distortion, CLAHE and Cutout.
-    "ha2020": Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, rotation=15.0, shift=0.1,
-                           zoom=(0.9, 1.1), brightness=0.2, contrast=0.2, saturation=20 / 255, hue=10 / 180,
-                           fill_mode="constant"),
+    "ha2020": Augmentation(
+        flip_horizontal=True,
+        flip_vertical=True,
+        rotate90=True,
+        rotation=15.0,
+        shift=0.1,
+        zoom=(0.9, 1.1),
+        brightness=0.2,
+        contrast=0.2,
+        saturation=20 / 255,
+        hue=10 / 180,
+        fill_mode="constant",
+    ),
 }
 
 _RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
@@ -244,22 +286,28 @@ def transform(images, matrices, output_size=None, fill_mode="reflect", interpola
     """
     batch, height, width, channels = ops.shape(images)
     out_h, out_w = output_size or (height, width)
-    grid_y, grid_x = ops.meshgrid(ops.arange(out_h, dtype="float32"), ops.arange(out_w, dtype="float32"),
-                                  indexing="ij")
+    grid_y, grid_x = ops.meshgrid(
+        ops.arange(out_h, dtype="float32"), ops.arange(out_w, dtype="float32"), indexing="ij"
+    )
     grid_x, grid_y = ops.reshape(grid_x, (-1,)), ops.reshape(grid_y, (-1,))
     grid = ops.stack([grid_x, grid_y, ops.ones_like(grid_x)])  # [3, P]
     coords = ops.matmul(ops.cast(matrices, "float32"), grid)  # [B, 2, P]
     x, y = coords[:, 0], coords[:, 1]
     if interpolation == "nearest":
-        out = _gather(images, ops.cast(ops.floor(x + 0.5), "int32"), ops.cast(ops.floor(y + 0.5), "int32"),
-                      fill_mode)
+        out = _gather(
+            images, ops.cast(ops.floor(x + 0.5), "int32"), ops.cast(ops.floor(y + 0.5), "int32"), fill_mode
+        )
     else:
         x0, y0 = ops.floor(x), ops.floor(y)
         wx, wy, xi, yi = x - x0, y - y0, ops.cast(x0, "int32"), ops.cast(y0, "int32")
         # One gather per neighbour: stacking the four into one gather is 3x slower under JAX's XLA:CPU.
         out = 0
-        for dx, dy, weight in ((0, 0, (1 - wx) * (1 - wy)), (1, 0, wx * (1 - wy)), (0, 1, (1 - wx) * wy),
-                               (1, 1, wx * wy)):
+        for dx, dy, weight in (
+            (0, 0, (1 - wx) * (1 - wy)),
+            (1, 0, wx * (1 - wy)),
+            (0, 1, (1 - wx) * wy),
+            (1, 1, wx * wy),
+        ):
             out += _gather(images, xi + dx, yi + dy, fill_mode) * weight[..., None]
     return ops.reshape(out, (batch, out_h, out_w, channels))
 
@@ -321,8 +369,13 @@ def augment(images, masks=None, augmentation="ray2020", seed=None):
         out = transform(images, matrices, out_size, aug.fill_mode)
         if masks is not None:
             squeeze = len(masks.shape) == 3
-            warped = transform(masks[..., None] if squeeze else masks, matrices, out_size, aug.fill_mode,
-                               interpolation="nearest")
+            warped = transform(
+                masks[..., None] if squeeze else masks,
+                matrices,
+                out_size,
+                aug.fill_mode,
+                interpolation="nearest",
+            )
             masks = ops.cast(warped[..., 0] if squeeze else warped, masks.dtype)
     if aug.colour:
         out = _colour(out, u, aug)
@@ -360,7 +413,7 @@ class RandomAugment(keras.layers.Layer):
         if self.augmentation.crop:
             height, width = ops.shape(images)[1:3]
             top, left = (height - self.augmentation.crop[0]) // 2, (width - self.augmentation.crop[1]) // 2
-            return images[:, top:top + self.augmentation.crop[0], left:left + self.augmentation.crop[1]]
+            return images[:, top : top + self.augmentation.crop[0], left : left + self.augmentation.crop[1]]
         return images
 
     def get_config(self):

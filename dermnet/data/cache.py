@@ -70,9 +70,16 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("DERMNET_CACHE", Path.home() / ".cache" / "dermnet"))
 
 
-def build_cache(df: pd.DataFrame, image_size: int | tuple[int, int], resize_mode: str = "stretch",
-                interpolation: str = "bicubic", cache_dir: str | os.PathLike[str] | None = None,
-                workers: int | None = None, on_error: str = "raise", progress: bool = True) -> ImageCache:
+def build_cache(
+    df: pd.DataFrame,
+    image_size: int | tuple[int, int],
+    resize_mode: str = "stretch",
+    interpolation: str = "bicubic",
+    cache_dir: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    on_error: str = "raise",
+    progress: bool = True,
+) -> ImageCache:
     """The cache of `df`'s images at `image_size`, built (or resumed) if needed.
 
     Args:
@@ -98,7 +105,7 @@ def build_cache(df: pd.DataFrame, image_size: int | tuple[int, int], resize_mode
     path = Path(cache_dir or default_cache_dir()) / key
     path.mkdir(parents=True, exist_ok=True)
     n = len(df)
-    workers = workers or os.cpu_count()
+    workers = workers or os.cpu_count() or 1  # None where the count is unknown
     signatures = _signatures(files, workers)
     images_file, masks_file = path / "images.u8", path / "masks.u8"
     # Another process building this cache (a second run, a multi-host peer on this machine): this one
@@ -122,14 +129,20 @@ def build_cache(df: pd.DataFrame, image_size: int | tuple[int, int], resize_mode
             # touched through a map counts in its resident memory until the whole cache is resident.
             # Only this thread writes, so seek + write need no lock.
             try:
-                with _pool(workers, files, todo) as pool, open(images_file, "r+b") as image_out, \
-                        (open(masks_file, "r+b") if columns else nullcontext()) as mask_out, \
-                        progress_bar(len(todo), f"caching images at {size[0]}×{size[1]}", enabled=progress) as bar:
+                with (
+                    _pool(workers, files, todo) as pool,
+                    open(images_file, "r+b") as image_out,
+                    open(masks_file, "r+b") if columns else nullcontext() as mask_out,
+                    progress_bar(
+                        len(todo), f"caching images at {size[0]}×{size[1]}", enabled=progress
+                    ) as bar,
+                ):
                     for chunk_start in range(0, len(todo), chunk_size):
-                        chunk = todo[chunk_start:chunk_start + chunk_size]
-                        # Rows in chunks: fewer trips. (The ignore: os.cpu_count() is None where unknown.)
-                        rows = pool.map(decode, [files[i] for i in chunk], chunksize=max(
-                            1, len(chunk) // (8 * workers)))  # type: ignore[operator]
+                        chunk = todo[chunk_start : chunk_start + chunk_size]
+                        # Rows in chunks: fewer trips.
+                        rows = pool.map(
+                            decode, [files[i] for i in chunk], chunksize=max(1, len(chunk) // (8 * workers))
+                        )
                         for i, (image, masks, error) in zip(chunk, rows):
                             bar.update(1)
                             if error:
@@ -147,21 +160,33 @@ def build_cache(df: pd.DataFrame, image_size: int | tuple[int, int], resize_mode
             finally:
                 cv2.setNumThreads(threads)
         if errors and on_error == "raise":
-            raise DataError(f"{len(errors)} of {n} images cannot be used (the others are cached; fix or "
-                            f"remove these, or pass on_error='skip'): {first_rows(errors.values(), 3)}")
-        write_json(path / "meta.json", {"version": CACHE_VERSION, "rows": n, "size": size,
-                                         "resize": resize_mode, "interpolation": interpolation,
-                                         "mask_columns": columns})
+            raise DataError(
+                f"{len(errors)} of {n} images cannot be used (the others are cached; fix or "
+                f"remove these, or pass on_error='skip'): {first_rows(errors.values(), 3)}"
+            )
+        write_json(
+            path / "meta.json",
+            {
+                "version": CACHE_VERSION,
+                "rows": n,
+                "size": size,
+                "resize": resize_mode,
+                "interpolation": interpolation,
+                "mask_columns": columns,
+            },
+        )
     index = np.flatnonzero(done)
     # Mapped read-only: training cannot write into the cache.
     images = np.memmap(images_file, np.uint8, "r", shape=(n, *size, 3))
     masks = np.memmap(masks_file, np.uint8, "r", shape=(n, *size, len(columns))) if columns else None
-    return ImageCache(images, masks, df.iloc[index].reset_index(drop=True), index, path,
-                      [errors[i] for i in sorted(errors)])
+    return ImageCache(
+        images, masks, df.iloc[index].reset_index(drop=True), index, path, [errors[i] for i in sorted(errors)]
+    )
 
 
-def _decode(row_files: list[str], size: tuple[int, ...], resize_mode: str,
-            interpolation: str) -> tuple[Any, Any, str | None]:
+def _decode(
+    row_files: list[str], size: tuple[int, ...], resize_mode: str, interpolation: str
+) -> tuple[Any, Any, str | None]:
     """(image, masks `[H, W, C]` or None, None) of a manifest row at `size`; (None, None, 'file: problem')."""
     try:
         image = read_image(row_files[0])
@@ -169,8 +194,10 @@ def _decode(row_files: list[str], size: tuple[int, ...], resize_mode: str,
         for mask_file in row_files[1:]:
             mask = read_mask(mask_file)
             if mask.shape != image.shape[:2]:
-                raise DataError(f"{mask_file}: mask of size {mask.shape[1]}×{mask.shape[0]}, "
-                                f"its image is {image.shape[1]}×{image.shape[0]}")
+                raise DataError(
+                    f"{mask_file}: mask of size {mask.shape[1]}×{mask.shape[0]}, "
+                    f"its image is {image.shape[1]}×{image.shape[0]}"
+                )
             masks.append(resize(mask * 255, size, resize_mode, "bilinear") > 127)
     except DataError as err:
         return None, None, str(err)
@@ -189,8 +216,12 @@ def _pool(workers: Any, files: list[list[str]], todo: np.ndarray) -> Executor:
     and a forked copy of it (or of an open HDF5 file) is unsafe."""
     members = sum(hdf5_parts(files[i][0]) is not None for i in todo[:_PROCESSES_FROM])
     if workers > 1 and members >= _PROCESSES_FROM:
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=cv2.setNumThreads, initargs=(1,))
+        return ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=cv2.setNumThreads,
+            initargs=(1,),
+        )
     return ThreadPoolExecutor(workers)
 
 
@@ -200,7 +231,9 @@ def _write_row(file: Any, i: int, row: Any) -> None:
 
 
 def _key(files: list[list[str]], size: tuple[int, ...], resize_mode: str, interpolation: str) -> str:
-    content = json.dumps([CACHE_VERSION, size, resize_mode, interpolation, [list(map(str, f)) for f in files]])
+    content = json.dumps(
+        [CACHE_VERSION, size, resize_mode, interpolation, [list(map(str, f)) for f in files]]
+    )
     return hashlib.sha256(content.encode()).hexdigest()[:24]
 
 
@@ -258,9 +291,11 @@ def _reserve(file: Path, shape: tuple[int, ...]) -> None:
                 out.close()
                 file.unlink()
                 free = shutil.disk_usage(file.parent).free
-                raise DataError(f"{file.parent}: no room for the image cache ({err.strerror}): it needs "
-                                f"{size / 1e9:.2f} GB, {free / 1e9:.2f} GB are free; free some space, set "
-                                "DERMNET_CACHE to a folder on a larger disk, or cache a smaller image size") from None
+                raise DataError(
+                    f"{file.parent}: no room for the image cache ({err.strerror}): it needs "
+                    f"{size / 1e9:.2f} GB, {free / 1e9:.2f} GB are free; free some space, set "
+                    "DERMNET_CACHE to a folder on a larger disk, or cache a smaller image size"
+                ) from None
 
 
 def _load_state(path: Path, signatures: np.ndarray) -> np.ndarray:

@@ -70,9 +70,17 @@ def download_file(url, dest, size=None, md5=None, progress=True):
                 done = 0
             length = response.headers.get("Content-Length")
             total = done + int(length) if length is not None else None
-            with open(part, "ab" if done else "wb") as file, \
-                    progress_bar(total, f"downloading {dest.name}", unit="B", enabled=progress, unit_scale=True,
-                                 initial=done) as bar:
+            with (
+                open(part, "ab" if done else "wb") as file,
+                progress_bar(
+                    total,
+                    f"downloading {dest.name}",
+                    unit="B",
+                    enabled=progress,
+                    unit_scale=True,
+                    initial=done,
+                ) as bar,
+            ):
                 while chunk := response.read(1 << 20):
                     file.write(chunk)
                     done += len(chunk)
@@ -115,14 +123,18 @@ def _check_expansion(archive, expanded, root):
     size (beyond `_SMALL`) or than the free space under `root`."""
     packed = archive.stat().st_size
     if expanded > max(MAX_EXPANSION * packed, _SMALL):
-        raise DataError(f"{archive}: refusing to extract: its members add up to {expanded:,} bytes, "
-                        f"{expanded / max(packed, 1):,.0f} times its size of {packed:,} bytes (a zip bomb, or a "
-                        f"wrong file; the limit is {MAX_EXPANSION}×, dermnet.data.download.MAX_EXPANSION)")
+        raise DataError(
+            f"{archive}: refusing to extract: its members add up to {expanded:,} bytes, "
+            f"{expanded / max(packed, 1):,.0f} times its size of {packed:,} bytes (a zip bomb, or a "
+            f"wrong file; the limit is {MAX_EXPANSION}×, dermnet.data.download.MAX_EXPANSION)"
+        )
     existing = next(p for p in (root, *root.parents) if p.exists())
     free = shutil.disk_usage(existing).free
     if expanded > free:
-        raise DataError(f"{archive}: extracting needs {expanded / 1e9:.2f} GB and {existing} has "
-                        f"{free / 1e9:.2f} GB free: free some space, or give a --root on a larger disk")
+        raise DataError(
+            f"{archive}: extracting needs {expanded / 1e9:.2f} GB and {existing} has "
+            f"{free / 1e9:.2f} GB free: free some space, or give a --root on a larger disk"
+        )
 
 
 def safe_extract(archive, root):
@@ -155,8 +167,13 @@ def safe_extract(archive, root):
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             for member in members:
-                kind = ("a link" if member.issym() or member.islnk()
-                        else None if member.isfile() or member.isdir() else "a device or fifo")
+                kind = (
+                    "a link"
+                    if member.issym() or member.islnk()
+                    else None
+                    if member.isfile() or member.isdir()
+                    else "a device or fifo"
+                )
                 _check_member(archive, base, member.name, kind)
             _check_expansion(archive, sum(member.size for member in members if member.isfile()), root)
             root.mkdir(parents=True, exist_ok=True)
@@ -189,8 +206,10 @@ def download(name, root, archives=None, progress=True):
     if archives is None:
         record = datasets.get(name)
         if record.manual:
-            raise DataError(f"dermnet cannot download {name} (no public archive it may fetch): get it by hand "
-                            f"from {record.manual}")
+            raise DataError(
+                f"dermnet cannot download {name} (no public archive it may fetch): get it by hand "
+                f"from {record.manual}"
+            )
         archives = record.archives
     root = Path(root).expanduser()
     downloads = root / "downloads"

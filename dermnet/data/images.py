@@ -58,8 +58,12 @@ BMP_ADVICE = "dermnet reads uncompressed BMPs of 8, 24 or 32 bits: save it as PN
 GIF_ADVICE = "dermnet reads a GIF whose first frame fills its canvas: save it as PNG"
 
 RESIZE_MODES = ("stretch", "crop", "pad")
-_INTERPOLATION = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA,
-                  "nearest": cv2.INTER_NEAREST}
+_INTERPOLATION = {
+    "bicubic": cv2.INTER_CUBIC,
+    "bilinear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "nearest": cv2.INTER_NEAREST,
+}
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -106,8 +110,10 @@ def read_image(path, max_pixels=MAX_PIXELS):
         return _decode_jpeg(data, path, cmyk=mode == "CMYK")
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None:
-        raise DataError(f"{path}: this {image_format} image cannot be decoded (truncated or corrupt); "
-                        "download or copy the file again")
+        raise DataError(
+            f"{path}: this {image_format} image cannot be decoded (truncated or corrupt); "
+            "download or copy the file again"
+        )
     return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
 
 
@@ -128,9 +134,11 @@ def read_mask(path, max_pixels=MAX_PIXELS):
     if mask.ndim == 3:
         colour = mask[..., :3].max(axis=-1)
         if mask.shape[-1] == 4 and colour.min() == colour.max() and mask[..., 3].min() != mask[..., 3].max():
-            raise DataError(f"{path}: the mask is in the alpha channel (its colour channels are all "
-                            f"{colour.flat[0]}); dermnet reads the colour or gray channels: save the mask as "
-                            "a grayscale image of 0 and 255")
+            raise DataError(
+                f"{path}: the mask is in the alpha channel (its colour channels are all "
+                f"{colour.flat[0]}); dermnet reads the colour or gray channels: save the mask as "
+                "a grayscale image of 0 and 255"
+            )
         mask = colour
     return _binarize(mask, path)
 
@@ -146,11 +154,13 @@ def _binarize(mask, path):
     # mostly under it is not a {0, 255} mask, and thresholding it would lose the lesion silently.
     if faint > np.count_nonzero(lesion):
         shown = ", ".join(map(str, values[:8])) + (", ..." if len(values) > 8 else "")
-        raise DataError(f"{path}: a mask whose marked pixels are mostly at or below {threshold} "
-                        f"({faint:,} pixels, against {np.count_nonzero(lesion):,} above; {mask.dtype} values "
-                        f"{shown}): a lesion is above {threshold}, so this would be (nearly) empty. A "
-                        "label map, a {0, 1} mask with stray values, or a 16-bit file of 0 and 255? Save it "
-                        "as 8-bit 0 and 255 (or 0 and 1)")
+        raise DataError(
+            f"{path}: a mask whose marked pixels are mostly at or below {threshold} "
+            f"({faint:,} pixels, against {np.count_nonzero(lesion):,} above; {mask.dtype} values "
+            f"{shown}): a lesion is above {threshold}, so this would be (nearly) empty. A "
+            "label map, a {0, 1} mask with stray values, or a 16-bit file of 0 and 255? Save it "
+            "as 8-bit 0 and 255 (or 0 and 1)"
+        )
     return lesion.astype(np.uint8)
 
 
@@ -177,9 +187,9 @@ def resize(image, size, mode="stretch", interpolation="bicubic"):
     scaled = cv2.resize(image, (new_width, new_height), interpolation=flag)
     top, left = abs(new_height - height) // 2, abs(new_width - width) // 2
     if mode == "crop":
-        return scaled[top:top + height, left:left + width]
+        return scaled[top : top + height, left : left + width]
     out = np.zeros((height, width) + image.shape[2:], image.dtype)
-    out[top:top + new_height, left:left + new_width] = scaled
+    out[top : top + new_height, left : left + new_width] = scaled
     return out
 
 
@@ -235,8 +245,9 @@ def _hdf5_file(path, key):
                 # h5py closes it when the last reference goes.
                 known = _hdf5_files[os.getpid(), path] = (identity, h5py.File(path, "r"))
             except OSError as err:  # h5py's "file signature not found", a truncated file, ...
-                raise DataError(f"{path}: not a readable HDF5 file ({err}); it should hold image "
-                                f"{key!r}") from None
+                raise DataError(
+                    f"{path}: not a readable HDF5 file ({err}); it should hold image {key!r}"
+                ) from None
         return known[1]
 
 
@@ -247,15 +258,19 @@ def _member_bytes(path, key):
     try:
         dataset = file.get(key)
         if not isinstance(dataset, h5py.Dataset):
-            raise DataError(f"{path}: no image {key!r} in this HDF5 file" + (
-                "" if dataset is None else " (that key is a group, not a dataset)"))
+            raise DataError(
+                f"{path}: no image {key!r} in this HDF5 file"
+                + ("" if dataset is None else " (that key is a group, not a dataset)")
+            )
         # ISIC 2024 stores each JPEG as a scalar fixed-length string ('S…'); others write an opaque
         # ('V…') scalar or a uint8 array. Reading into an array of the stored type keeps every byte
         # (numpy's bytes scalars would drop trailing NULs).
         bytes_scalar = dataset.dtype.kind in "SV" and dataset.ndim == 0
         if not (bytes_scalar or dataset.dtype == np.uint8 and dataset.ndim == 1):
-            raise DataError(f"{path}: image {key!r} holds {dataset.dtype} data of shape {dataset.shape}, not "
-                            "encoded image bytes (a scalar bytes string or a 1-D uint8 array)")
+            raise DataError(
+                f"{path}: image {key!r} holds {dataset.dtype} data of shape {dataset.shape}, not "
+                "encoded image bytes (a scalar bytes string or a 1-D uint8 array)"
+            )
         data = np.empty(dataset.shape, dataset.dtype)
         if data.size:
             dataset.read_direct(data)
@@ -271,7 +286,9 @@ def _decode_jpeg(data, path, cmyk=False, gray=False):
     try:
         pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
     except ValueError as err:
-        raise DataError(f"{path}: corrupt or truncated JPEG ({err}); download or copy the file again") from None
+        raise DataError(
+            f"{path}: corrupt or truncated JPEG ({err}); download or copy the file again"
+        ) from None
     if cmyk:
         # Adobe's inverted CMYK, as libjpeg hands it over; TensorFlow (and Pillow) take R = C·K / 255.
         cmyk_values = pixels.astype(np.uint16)
@@ -282,9 +299,11 @@ def _decode_jpeg(data, path, cmyk=False, gray=False):
 def _check_size(header, max_pixels, path, what):
     width, height = header.size
     if width * height > max_pixels:
-        raise DataError(f"{path}: the {what} header claims {width}×{height} = {width * height:,} pixels, "
-                        f"more than the limit of {max_pixels:,} (a decompression bomb or a wrong file); "
-                        "raise dermnet.data.images.MAX_PIXELS if the image is genuine")
+        raise DataError(
+            f"{path}: the {what} header claims {width}×{height} = {width * height:,} pixels, "
+            f"more than the limit of {max_pixels:,} (a decompression bomb or a wrong file); "
+            "raise dermnet.data.images.MAX_PIXELS if the image is genuine"
+        )
 
 
 def _unservable(header, data):
@@ -299,8 +318,10 @@ def _unservable(header, data):
         left, top, right, bottom = header.tile[0].extents
         canvas = struct.unpack_from("<HH", data, 6)  # the file's: Pillow widens its size to a larger frame
         if (left, top, right, bottom) != (0, 0, *canvas):
-            return (f"a GIF whose first frame ({right - left}x{bottom - top} at {left},{top}) does not fill "
-                    f"its canvas ({canvas[0]}x{canvas[1]}): {GIF_ADVICE}")
+            return (
+                f"a GIF whose first frame ({right - left}x{bottom - top} at {left},{top}) does not fill "
+                f"its canvas ({canvas[0]}x{canvas[1]}): {GIF_ADVICE}"
+            )
     return None
 
 
@@ -319,8 +340,10 @@ def _open_header(file, path):
                 raise DataError(f"{path}: the file is empty (0 bytes)") from None
             kind = "text" if _looks_like_text(data) else "unknown data"
             member = hdf5_parts(path)  # the key of an HDF5 member stands for its file name
-            raise DataError(f"{path}: not an image file ({kind}, extension "
-                            f"{os.path.splitext(member[1] if member else str(path))[1] or 'none'})") from None
+            raise DataError(
+                f"{path}: not an image file ({kind}, extension "
+                f"{os.path.splitext(member[1] if member else str(path))[1] or 'none'})"
+            ) from None
 
 
 def _looks_like_text(data):

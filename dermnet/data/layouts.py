@@ -38,8 +38,11 @@ from dermnet.data.splits import merge_groups
 _HAM10000_COLUMNS = tuple(name.upper() for name in datasets.HAM10000_CLASSES)
 _ISIC2019_COLUMNS = tuple(name.upper() for name in datasets.ISIC2019_CLASSES)
 # The published metadata columns that the ISIC Archive (and its `isic-metadata` schema) names otherwise.
-ARCHIVE_NAMES = {"age": "age_approx", "localization": "anatom_site_general",
-                 "anatom_site_general_challenge": "anatom_site_general"}
+ARCHIVE_NAMES = {
+    "age": "age_approx",
+    "localization": "anatom_site_general",
+    "anatom_site_general_challenge": "anatom_site_general",
+}
 
 
 def isic2018_task3(root):
@@ -52,16 +55,25 @@ def isic2018_task3(root):
     parts = []
     for split, name in zip(("train", "validation", "test"), found):
         table = _read_csv(name, ("image", *_HAM10000_COLUMNS))
-        parts.append(pd.DataFrame({"image_id": table["image"], "label": _one_hot_labels(table, _HAM10000_COLUMNS, name),
-                                   "split": split}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "image_id": table["image"],
+                    "label": _one_hot_labels(table, _HAM10000_COLUMNS, name),
+                    "split": split,
+                }
+            )
+        )
     df = pd.concat(parts, ignore_index=True)
     with resources.files("dermnet.data.manifests").joinpath("ham10000.csv").open() as manifest:
         ham10000 = pd.read_csv(manifest, **CSV_AS_TEXT).set_index("image_id").drop(columns=["label", "split"])
     df = df.join(ham10000, on="image_id")
     unknown = df[(df.split == "train") & df.lesion_id.isna()]
     if len(unknown):
-        raise DataError(f"{found[0]}: training images that are not in HAM10000 (no lesion_id to group them by): "
-                        f"{first_rows(unknown.image_id)}")
+        raise DataError(
+            f"{found[0]}: training images that are not in HAM10000 (no lesion_id to group them by): "
+            f"{first_rows(unknown.image_id)}"
+        )
     inputs = tuple(f"ISIC2018_Task3_{s}_Input" for s in ("Training", "Validation", "Test"))
     df["image"] = find_images(df["image_id"], root, (".jpg",), inputs)
     return df
@@ -74,14 +86,22 @@ def isic2019(root):
     Where `ISIC_2019_Test_GroundTruth.csv` is there too, its images (`ISIC_2019_Test_Input/`) are the
     test split, with `ISIC_2019_Test_Metadata.csv` where it is there."""
     truth, metadata = _files(root, "ISIC_2019_Training_GroundTruth.csv", "ISIC_2019_Training_Metadata.csv")
-    test_truth, test_metadata = _files(root, "ISIC_2019_Test_GroundTruth.csv", "ISIC_2019_Test_Metadata.csv",
-                                       required=False)
+    test_truth, test_metadata = _files(
+        root, "ISIC_2019_Test_GroundTruth.csv", "ISIC_2019_Test_Metadata.csv", required=False
+    )
     parts = []
     for split, name in (("train", truth), ("test", test_truth)):
         if name is not None:
             table = _read_csv(name, ("image", *_ISIC2019_COLUMNS))
-            parts.append(pd.DataFrame({"image_id": table["image"],
-                                       "label": _one_hot_labels(table, _ISIC2019_COLUMNS, name), "split": split}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "image_id": table["image"],
+                        "label": _one_hot_labels(table, _ISIC2019_COLUMNS, name),
+                        "split": split,
+                    }
+                )
+            )
     df = pd.concat(parts, ignore_index=True)
     tables = [_read_csv(metadata, ("image", "lesion_id"))]
     if test_truth is not None and test_metadata is not None:
@@ -107,11 +127,16 @@ def isic2020(root):
     label = table["benign_malignant"].str.strip().str.lower()
     inconsistent = table[(label == "malignant") != (table["target"].str.strip() == "1")]
     if len(inconsistent):
-        raise DataError(f"{truth}: benign_malignant and target disagree in rows {first_rows(inconsistent.image_name)}")
-    df = _with_metadata(pd.DataFrame({"image_id": table["image_name"], "label": label, "split": "train"}),
-                        table, "image_name")
+        raise DataError(
+            f"{truth}: benign_malignant and target disagree in rows {first_rows(inconsistent.image_name)}"
+        )
+    df = _with_metadata(
+        pd.DataFrame({"image_id": table["image_name"], "label": label, "split": "train"}), table, "image_name"
+    )
     pairs = _read_csv(duplicates, ("image_name_1", "image_name_2"))
-    df["duplicate_of"] = _duplicate_sets(df["image_id"], zip(pairs.image_name_1, pairs.image_name_2), duplicates)
+    df["duplicate_of"] = _duplicate_sets(
+        df["image_id"], zip(pairs.image_name_1, pairs.image_name_2), duplicates
+    )
     df["image"] = find_images(df["image_id"], root, (".jpg",), ("train", "ISIC_2020_Training_JPEG"))
     return df
 
@@ -125,11 +150,14 @@ def isic2024(root):
     table = _read_csv(metadata, ("isic_id", "target", "patient_id"))
     target = table["target"].str.strip()
     if not target.isin(["0", "1"]).all():
-        raise DataError(f"{metadata}: target values other than 0 and 1 in rows "
-                        f"{first_rows(table.isic_id[~target.isin(['0', '1'])])}")
+        raise DataError(
+            f"{metadata}: target values other than 0 and 1 in rows "
+            f"{first_rows(table.isic_id[~target.isin(['0', '1'])])}"
+        )
     label = np.where(target == "1", "malignant", "benign")
-    df = _with_metadata(pd.DataFrame({"image_id": table["isic_id"], "label": label, "split": "train"}),
-                        table, "isic_id")
+    df = _with_metadata(
+        pd.DataFrame({"image_id": table["isic_id"], "label": label, "split": "train"}), table, "isic_id"
+    )
     (archive,) = _files(root, "train-image.hdf5", required=False)
     if archive is None:
         df["image"] = find_images(df["image_id"], root, (".jpg",))
@@ -149,10 +177,13 @@ def ph2(root):
     folders = _ph2_folders(root)
     df = pd.DataFrame({"image_id": names, "label": labels, "split": "train"})
     # A name without its IMDnnn folder has no image (validate names it); the others, their published paths.
-    df["image"] = [os.path.join(folders[n], f"{n}_Dermoscopic_Image", f"{n}.bmp") if n in folders else None
-                   for n in names]
-    df["mask"] = [os.path.join(folders[n], f"{n}_lesion", f"{n}_lesion.bmp") if n in folders else None
-                  for n in names]
+    df["image"] = [
+        os.path.join(folders[n], f"{n}_Dermoscopic_Image", f"{n}.bmp") if n in folders else None
+        for n in names
+    ]
+    df["mask"] = [
+        os.path.join(folders[n], f"{n}_lesion", f"{n}_lesion.bmp") if n in folders else None for n in names
+    ]
     return df
 
 
@@ -174,8 +205,11 @@ def isic_archive(root, label=None):
     column = _label_column(table, label, metadata)
     empty = table[column].isna()
     if empty.any():
-        warnings.warn(f"{metadata}: {empty.sum()} images with an empty {column} are left out: "
-                      f"{first_rows(table.isic_id[empty])}", stacklevel=3)
+        warnings.warn(
+            f"{metadata}: {empty.sum()} images with an empty {column} are left out: "
+            f"{first_rows(table.isic_id[empty])}",
+            stacklevel=3,
+        )
     df = pd.DataFrame({"image_id": table["isic_id"], "label": table[column], "split": "train"})
     df = _with_metadata(df, table, "isic_id")[~empty.to_numpy()].reset_index(drop=True)
     df["image"] = _images_beside(df["image_id"], os.path.dirname(metadata))
@@ -197,7 +231,9 @@ def derm7pt(root):
             raise DataError(f"{file}: indexes that are not row positions 0..{len(table) - 1} of {meta}")
         twice = split.iloc[rows.astype(int)].dropna()
         if len(twice):
-            raise DataError(f"{file}: rows of {meta} already in the {twice.iloc[0]} split: {first_rows(twice.index)}")
+            raise DataError(
+                f"{file}: rows of {meta} already in the {twice.iloc[0]} split: {first_rows(twice.index)}"
+            )
         split.iloc[rows.astype(int)] = name
     if split.isna().any():
         raise DataError(f"{meta}: rows in none of the split files: {first_rows(split.index[split.isna()])}")
@@ -205,27 +241,61 @@ def derm7pt(root):
     if unknown:
         raise DataError(f"{meta}: diagnoses dermnet does not know how to group: {', '.join(unknown)}")
     images = os.path.join(os.path.dirname(os.path.dirname(meta)), "images")
-    return pd.DataFrame({"image_id": table["derm"].map(lambda p: os.path.splitext(p)[0].replace("/", "_")),
-                         "image": [os.path.join(images, p) for p in table["derm"]],
-                         "label": table["diagnosis"].map(DERM7PT_DIAGNOSES), "split": split,
-                         "lesion_id": "case_" + table["case_num"], "diagnosis": table["diagnosis"]})
+    return pd.DataFrame(
+        {
+            "image_id": table["derm"].map(lambda p: os.path.splitext(p)[0].replace("/", "_")),
+            "image": [os.path.join(images, p) for p in table["derm"]],
+            "label": table["diagnosis"].map(DERM7PT_DIAGNOSES),
+            "split": split,
+            "lesion_id": "case_" + table["case_num"],
+            "diagnosis": table["diagnosis"],
+        }
+    )
 
 
 # Kawahara et al. 2019 (derm7pt's `dataset.py`): the diagnoses grouped into 5 classes.
 DERM7PT_DIAGNOSES = {
     "basal cell carcinoma": "basal_cell_carcinoma",
-    **{name: "nevus" for name in ("nevus", "blue nevus", "clark nevus", "combined nevus", "congenital nevus",
-                                  "dermal nevus", "recurrent nevus", "reed or spitz nevus")},
-    **{name: "melanoma" for name in ("melanoma", "melanoma (in situ)", "melanoma (less than 0.76 mm)",
-                                     "melanoma (0.76 to 1.5 mm)", "melanoma (more than 1.5 mm)",
-                                     "melanoma metastasis")},
+    **{
+        name: "nevus"
+        for name in (
+            "nevus",
+            "blue nevus",
+            "clark nevus",
+            "combined nevus",
+            "congenital nevus",
+            "dermal nevus",
+            "recurrent nevus",
+            "reed or spitz nevus",
+        )
+    },
+    **{
+        name: "melanoma"
+        for name in (
+            "melanoma",
+            "melanoma (in situ)",
+            "melanoma (less than 0.76 mm)",
+            "melanoma (0.76 to 1.5 mm)",
+            "melanoma (more than 1.5 mm)",
+            "melanoma metastasis",
+        )
+    },
     "seborrheic keratosis": "seborrheic_keratosis",
-    **{name: "miscellaneous" for name in ("dermatofibroma", "lentigo", "melanosis", "miscellaneous",
-                                          "vascular lesion")},
+    **{
+        name: "miscellaneous"
+        for name in ("dermatofibroma", "lentigo", "melanosis", "miscellaneous", "vascular lesion")
+    },
 }
 
-READERS = {"isic2018_task3": isic2018_task3, "isic2019": isic2019, "isic2020": isic2020, "isic2024": isic2024,
-           "ph2": ph2, "derm7pt": derm7pt, "isic_archive": isic_archive}
+READERS = {
+    "isic2018_task3": isic2018_task3,
+    "isic2019": isic2019,
+    "isic2020": isic2020,
+    "isic2024": isic2024,
+    "ph2": ph2,
+    "derm7pt": derm7pt,
+    "isic_archive": isic_archive,
+}
 
 
 def _files(root, *names, required=True):
@@ -239,10 +309,14 @@ def _files(root, *names, required=True):
     paths = []
     for name, places in found.items():
         if not places and required:
-            raise DataError(f"{root}: no {name} under this folder: it comes with the data set's files (see "
-                            "`dermnet data download --help` and the README's data-set table)")
+            raise DataError(
+                f"{root}: no {name} under this folder: it comes with the data set's files (see "
+                "`dermnet data download --help` and the README's data-set table)"
+            )
         if any(not filecmp.cmp(places[0], other, shallow=False) for other in places[1:]):
-            raise DataError(f"{root}: {name} is there twice with other contents: {', '.join(places)}; keep one")
+            raise DataError(
+                f"{root}: {name} is there twice with other contents: {', '.join(places)}; keep one"
+            )
         paths.append(places[0] if places else None)
     return paths
 
@@ -270,17 +344,22 @@ def _with_metadata(df, table, id_column):
 
 def _label_column(table, label, path):
     """The column of `table` named `label`; else an error listing the columns and their values."""
+
     def described(columns):
         return "; ".join(f"{c} ({_values(table[c])})" for c in columns)
 
     if label in table.columns:
         if table[label].isna().all():
-            raise DataError(f"{path}: column {label} is empty in every row; the columns are "
-                            f"{described(table.columns[1:])}")
+            raise DataError(
+                f"{path}: column {label} is empty in every row; the columns are "
+                f"{described(table.columns[1:])}"
+            )
         return label
     if label is None:
-        raise DataError(f"{path}: name the label column (label=..., --label); the columns are "
-                        f"{described(table.columns[1:])}")
+        raise DataError(
+            f"{path}: name the label column (label=..., --label); the columns are "
+            f"{described(table.columns[1:])}"
+        )
     starting = [c for c in table.columns if c.startswith(str(label))]
     if len(starting) > 1:
         raise DataError(f"{path}: {label!r} is ambiguous: {described(starting)}; name one of them")
@@ -331,8 +410,10 @@ def _one_hot_labels(table, columns, path):
     values = table[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy()
     bad = ~(np.isin(values, (0, 1)).all(axis=1) & (values == 1).sum(axis=1) == 1)
     if bad.any():
-        raise DataError(f"{path}: rows that are not one-hot over {', '.join(columns)}: "
-                        f"{first_rows(table.iloc[np.flatnonzero(bad), 0])}")
+        raise DataError(
+            f"{path}: rows that are not one-hot over {', '.join(columns)}: "
+            f"{first_rows(table.iloc[np.flatnonzero(bad), 0])}"
+        )
     return [columns[k].lower() for k in values.argmax(axis=1)]
 
 
@@ -343,7 +424,9 @@ def _duplicate_sets(ids, pairs, path):
     pairs = list(pairs)
     unknown = [p for pair in pairs for p in pair if p not in position]
     if unknown:
-        raise DataError(f"{path}: duplicates of images that are not in the ground truth: {first_rows(unknown)}")
+        raise DataError(
+            f"{path}: duplicates of images that are not in the ground truth: {first_rows(unknown)}"
+        )
     sets = merge_groups(ids.to_numpy(object), [(position[a], position[b]) for a, b in pairs])
     first = ids.groupby(sets).transform("first")  # the set's first image, in ids' order
     return first.where(first != ids).to_numpy(object)
@@ -355,16 +438,22 @@ def _ph2_labels(path):
     with open(path, encoding="utf-8", errors="replace") as file:
         lines = [line.rstrip("\n") for line in file if line.strip()]
     delimiter = "||" if any("||" in line for line in lines) else "\t"
-    rows = [[cell.strip() for cell in line.strip().strip("|").split(delimiter)] if delimiter == "||"
-            else [cell.strip() for cell in line.split("\t")] for line in lines]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split(delimiter)]
+        if delimiter == "||"
+        else [cell.strip() for cell in line.split("\t")]
+        for line in lines
+    ]
     header = next((row for row in rows if "Name" in row), None)
     if header is None:
         raise DataError(f"{path}: no header row with a Name column")
     classes = ("common_nevus", "atypical_nevus", "melanoma")
     marks = [header.index(c) for c in ("Common Nevus", "Atypical Nevus", "Melanoma") if c in header]
     if "Clinical Diagnosis" not in header and len(marks) != 3:
-        raise DataError(f"{path}: no Clinical Diagnosis column, nor Common Nevus, Atypical Nevus and Melanoma "
-                        f"columns (header: {' | '.join(header)})")
+        raise DataError(
+            f"{path}: no Clinical Diagnosis column, nor Common Nevus, Atypical Nevus and Melanoma "
+            f"columns (header: {' | '.join(header)})"
+        )
     name_at, names, labels, bad = header.index("Name"), [], [], []
     for row in rows:
         if len(row) <= name_at or not row[name_at].startswith("IMD"):

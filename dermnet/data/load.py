@@ -21,14 +21,21 @@ from dermnet import datasets
 from dermnet.data.cache import default_cache_dir
 from dermnet.data.errors import DataError, first_rows
 from dermnet.data.layouts import READERS
-from dermnet.data.manifest import (CSV_AS_TEXT, IMAGE_EXTENSIONS, existing_folder, find_images, from_csv,
-                                   validate)
+from dermnet.data.manifest import (
+    CSV_AS_TEXT,
+    IMAGE_EXTENSIONS,
+    existing_folder,
+    find_images,
+    from_csv,
+    validate,
+)
 from dermnet.data.splits import split
 from dermnet.data.synthetic import write_synthetic
 
 
-def load_dataset(name: str, root: str | os.PathLike[str], on_error: str = "raise",
-                 label: str | None = None) -> pd.DataFrame:
+def load_dataset(
+    name: str, root: str | os.PathLike[str], on_error: str = "raise", label: str | None = None
+) -> pd.DataFrame:
     """A known data set whose files lie anywhere under `root`, as a validated DataFrame, read in its
     record's layout (`dermnet.datasets.Dataset.layout`).
 
@@ -47,8 +54,10 @@ def load_dataset(name: str, root: str | os.PathLike[str], on_error: str = "raise
     """
     dataset = datasets.get(name)
     if label is not None and dataset.layout != "isic_archive":
-        raise ValueError(f"{name}: label= names the label column of an isic_archive download; {name}'s "
-                         "labels are the ones it publishes")
+        raise ValueError(
+            f"{name}: label= names the label column of an isic_archive download; {name}'s "
+            "labels are the ones it publishes"
+        )
     if dataset.layout == "synthetic":  # the embedded default: drawn into root the first time
         df = write_synthetic(root)
         df.attrs["dataset"] = name  # dermnet.data.provenance finds its record
@@ -68,8 +77,9 @@ def load_dataset(name: str, root: str | os.PathLike[str], on_error: str = "raise
     return validate(df, classes=dataset.classes or None, on_error=on_error)
 
 
-def load_splits(dataset: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,
-                label: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+def load_splits(
+    dataset: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, label: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
     """(train, validation, held-out) frames of a known data set or a manifest CSV (`from_csv`).
 
     Held-out is the "test" split, or "validation" when there is no test split (validation is then
@@ -79,22 +89,27 @@ def load_splits(dataset: str | os.PathLike[str], root: str | os.PathLike[str] | 
     """
     if str(dataset).endswith(".csv"):
         if label is not None:
-            raise ValueError(f"{dataset}: label= is for an isic_archive download; a manifest's labels are "
-                             "its label column")
+            raise ValueError(
+                f"{dataset}: label= is for an isic_archive download; a manifest's labels are its label column"
+            )
         df = from_csv(dataset, root)
     else:
         if root is None and dataset == "synthetic":
             root = default_cache_dir() / "synthetic"
         if root is None:
-            raise ValueError(f"{dataset}: give the data set's folder (--root), where "
-                             f"`dermnet data download {dataset} --root DIR` put it")
+            raise ValueError(
+                f"{dataset}: give the data set's folder (--root), where "
+                f"`dermnet data download {dataset} --root DIR` put it"
+            )
         df = load_dataset(cast(str, dataset), root, label=label)  # a name (a path is a CSV)
     splits = {name: df[df.split == name] for name in ("train", "validation", "test")}
     if splits["test"].empty:
         splits["test"], splits["validation"] = splits["validation"], splits["test"]
     if splits["train"].empty or splits["test"].empty:
-        raise ValueError(f"{dataset}: needs 'train' and 'test' (or 'validation') images; the splits are "
-                         f"{df.split.value_counts().to_dict()}")
+        raise ValueError(
+            f"{dataset}: needs 'train' and 'test' (or 'validation') images; the splits are "
+            f"{df.split.value_counts().to_dict()}"
+        )
     return splits["train"], None if splits["validation"].empty else splits["validation"], splits["test"]
 
 
@@ -118,14 +133,21 @@ def _masks_from_folder(root: str | os.PathLike[str], attributes: bool) -> pd.Dat
                 masks.setdefault(match[1], {})[column] = path
     orphans = sorted(set(masks) - set(images))
     if orphans:
-        raise DataError(f"{root}: masks without an image: {first_rows(masks[i][next(iter(masks[i]))] for i in orphans)}")
+        raise DataError(
+            f"{root}: masks without an image: {first_rows(masks[i][next(iter(masks[i]))] for i in orphans)}"
+        )
     columns = [f"mask_{a}" for a in datasets.ATTRIBUTES] if attributes else ["mask"]
     unmasked = sorted(i for i in images if not all(c in masks.get(i, {}) for c in columns))
     if unmasked:
         raise DataError(f"{root}: images without their {', '.join(columns)} file(s): {first_rows(unmasked)}")
     ids = sorted(images)
-    df = pd.DataFrame({"image_id": ids, "image": [images[i] for i in ids],
-                       "split": [_split_from_path(os.path.relpath(images[i], root)) for i in ids]})
+    df = pd.DataFrame(
+        {
+            "image_id": ids,
+            "image": [images[i] for i in ids],
+            "split": [_split_from_path(os.path.relpath(images[i], root)) for i in ids],
+        }
+    )
     for column in columns:
         df[column] = [masks[i][column] for i in ids]
     if not len(df):

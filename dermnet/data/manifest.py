@@ -35,8 +35,12 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 CSV_AS_TEXT: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_values": [""]}
 
 
-def from_csv(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None,
-             classes: Sequence[str] | None = None, on_error: str = "raise") -> pd.DataFrame:
+def from_csv(
+    path: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+    classes: Sequence[str] | None = None,
+    on_error: str = "raise",
+) -> pd.DataFrame:
     """A user's manifest: columns `image_id` and `label` (classification) plus optional `split`
     (default `train`), `lesion_id`, `image` and `mask*` paths relative to `root` (default: the CSV's
     folder). Without an `image` column, images are found under `root` by id (any subfolder).
@@ -72,13 +76,20 @@ def from_folders(root: str | os.PathLike[str], on_error: str = "raise") -> pd.Da
         elif len(parts) == 3 and parts[0] in ("train", "validation", "val", "test"):
             rows.append(("validation" if parts[0] == "val" else parts[0], parts[1], path))
         else:
-            raise DataError(f"{path}: from_folders expects root/<class>/image or "
-                            "root/<train|validation|test>/<class>/image")
+            raise DataError(
+                f"{path}: from_folders expects root/<class>/image or "
+                "root/<train|validation|test>/<class>/image"
+            )
     if not rows:
         raise DataError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders")
-    df = pd.DataFrame({"image_id": [str(p.relative_to(root).with_suffix("")) for _, _, p in rows],
-                       "label": [label for _, label, _ in rows], "split": [s for s, _, _ in rows],
-                       "image": [str(p) for _, _, p in rows]})
+    df = pd.DataFrame(
+        {
+            "image_id": [str(p.relative_to(root).with_suffix("")) for _, _, p in rows],
+            "label": [label for _, label, _ in rows],
+            "split": [s for s, _, _ in rows],
+            "image": [str(p) for _, _, p in rows],
+        }
+    )
     return validate(df, on_error=on_error)
 
 
@@ -100,8 +111,7 @@ def validate(df: pd.DataFrame, classes: Sequence[str] | None = None, on_error: s
     if "label" in df:
         unlabelled = df.index[df["label"].isna()]
         if len(unlabelled):
-            raise DataError(f"{where}: rows without a label: "
-                            f"{first_rows(df.loc[unlabelled, 'image_id'])}")
+            raise DataError(f"{where}: rows without a label: {first_rows(df.loc[unlabelled, 'image_id'])}")
         _check_label_spelling(df, where)
         known = tuple(classes) if classes is not None else tuple(sorted(df["label"].unique()))
         try:
@@ -115,8 +125,9 @@ def validate(df: pd.DataFrame, classes: Sequence[str] | None = None, on_error: s
     if bad:
         if on_error == "raise":
             raise DataError(f"{where}: {len(bad)} rows with file problems: {first_rows(bad.values(), 3)}")
-        warnings.warn(f"{where}: skipped {len(bad)} rows with file problems: {first_rows(bad.values())}",
-                      stacklevel=2)
+        warnings.warn(
+            f"{where}: skipped {len(bad)} rows with file problems: {first_rows(bad.values())}", stacklevel=2
+        )
         df = df.drop(index=list(bad)).reset_index(drop=True)
         df.attrs["skipped"] = list(bad.values())
     return df
@@ -134,10 +145,14 @@ def class_names(df: pd.DataFrame, classes: Sequence[str] | None = None) -> tuple
     if "classes" not in df.attrs:
         if "label" not in df.columns:
             where = df.attrs.get("source") or df.attrs.get("dataset") or "the manifest"
-            raise DataError(f"{where}: no label column, and a classifier learns from labels (columns: "
-                            f"{', '.join(map(str, df.columns))}); add one, or train a segmentor on its masks")
-        raise ValueError("This DataFrame has no class list: load it with dermnet.data (load_dataset, "
-                         "from_csv, from_folders, validate) or pass classes=[...] in output order.")
+            raise DataError(
+                f"{where}: no label column, and a classifier learns from labels (columns: "
+                f"{', '.join(map(str, df.columns))}); add one, or train a segmentor on its masks"
+            )
+        raise ValueError(
+            "This DataFrame has no class list: load it with dermnet.data (load_dataset, "
+            "from_csv, from_folders, validate) or pass classes=[...] in output order."
+        )
     return df.attrs["classes"]
 
 
@@ -146,16 +161,20 @@ def class_indices(df: pd.DataFrame, classes: Sequence[str] | None = None) -> np.
     names = class_names(df, classes)
     unknown = ~df["label"].isin(names)
     if unknown.any():
-        raise DataError(f"unknown labels {sorted(df.loc[unknown, 'label'].unique())} (classes: "
-                        f"{', '.join(names)}) in rows {first_rows(df.loc[unknown, 'image_id'])}")
+        raise DataError(
+            f"unknown labels {sorted(df.loc[unknown, 'label'].unique())} (classes: "
+            f"{', '.join(names)}) in rows {first_rows(df.loc[unknown, 'image_id'])}"
+        )
     return df["label"].map({name: i for i, name in enumerate(names)}).to_numpy("int64")
 
 
 def _check_ids(df: pd.DataFrame, where: str) -> None:
     unknown_splits = ~df["split"].isin(SPLITS)
     if unknown_splits.any():
-        raise DataError(f"{where}: unknown split values {sorted(df.loc[unknown_splits, 'split'].astype(str).unique())}"
-                        f" (expected {', '.join(SPLITS)}) in rows {first_rows(df.loc[unknown_splits, 'image_id'])}")
+        raise DataError(
+            f"{where}: unknown split values {sorted(df.loc[unknown_splits, 'split'].astype(str).unique())}"
+            f" (expected {', '.join(SPLITS)}) in rows {first_rows(df.loc[unknown_splits, 'image_id'])}"
+        )
     repeated = df[df["image_id"].duplicated(keep=False)]
     if len(repeated):
         in_two = repeated.groupby("image_id")["split"].nunique() > 1
@@ -170,8 +189,10 @@ def _check_label_spelling(df: pd.DataFrame, where: str) -> None:
     spellings = df["label"].groupby(df["label"].str.strip().str.casefold()).unique()
     clashing = [sorted(names) for names in spellings if len(names) > 1]
     if clashing:
-        raise DataError(f"{where}: labels that differ only by case or spaces: "
-                        f"{'; '.join(', '.join(map(repr, names)) for names in clashing)}: spell each class one way")
+        raise DataError(
+            f"{where}: labels that differ only by case or spaces: "
+            f"{'; '.join(', '.join(map(repr, names)) for names in clashing)}: spell each class one way"
+        )
 
 
 def _check_leaks(df: pd.DataFrame, where: str) -> None:
@@ -181,15 +202,19 @@ def _check_leaks(df: pd.DataFrame, where: str) -> None:
             splits_per_group = df.dropna(subset=[column]).groupby(column)["split"].nunique()
             leaking = splits_per_group.index[splits_per_group > 1]
             if len(leaking):
-                raise DataError(f"{where}: {what} with images in two splits (a leak; use dermnet.data.split): "
-                                f"{first_rows(leaking)}")
+                raise DataError(
+                    f"{where}: {what} with images in two splits (a leak; use dermnet.data.split): "
+                    f"{first_rows(leaking)}"
+                )
     if "duplicate_of" in df:
         split_of = df.set_index("image_id")["split"]
         named = df.dropna(subset=["duplicate_of"])
         leaking = named[named["duplicate_of"].map(split_of).fillna(named["split"]) != named["split"]]
         if len(leaking):
-            raise DataError(f"{where}: duplicate images in two splits (a leak; use dermnet.data.split): "
-                            f"{first_rows(leaking.image_id + ' duplicates ' + leaking.duplicate_of)}")
+            raise DataError(
+                f"{where}: duplicate images in two splits (a leak; use dermnet.data.split): "
+                f"{first_rows(leaking.image_id + ' duplicates ' + leaking.duplicate_of)}"
+            )
 
 
 def _file_problems(df: pd.DataFrame) -> dict[int, str]:
@@ -199,13 +224,17 @@ def _file_problems(df: pd.DataFrame) -> dict[int, str]:
     for row in df.itertuples():
         image = getattr(row, "image")
         if not isinstance(image, str):  # an empty cell, or an id that `find_images` found no file for
-            problems[row.Index] = (f"{row.image_id}: no image file (an empty image cell, or no file of this id "
-                                   "under the data set's folder)")
+            problems[row.Index] = (
+                f"{row.image_id}: no image file (an empty image cell, or no file of this id "
+                "under the data set's folder)"
+            )
             continue
         if not image_exists(image):  # a file, or a key in an HDF5 file (dermnet.data.images.hdf5_member)
             problems[row.Index] = f"{row.image_id}: " + (
-                f"image file not found ({image})" if hdf5_parts(image) is None
-                else f"no such HDF5 file, or no such key in it ({image})")
+                f"image file not found ({image})"
+                if hdf5_parts(image) is None
+                else f"no such HDF5 file, or no such key in it ({image})"
+            )
             continue
         for column in masks:
             mask = getattr(row, column)
@@ -219,13 +248,17 @@ def _file_problems(df: pd.DataFrame) -> dict[int, str]:
                 continue
             (mask_size, _), (image_size, orientation) = read_header(mask), read_header(image)
             if orientation != 1:
-                problems[row.Index] = (f"{image}: EXIF orientation {orientation} (viewers show it turned or "
-                                       f"flipped); dermnet reads pixels as stored and cannot tell which way its "
-                                       f"mask {mask} was drawn: remove the tag (exiftool -Orientation=1 -n), "
-                                       "or store the image turned as its mask is")
+                problems[row.Index] = (
+                    f"{image}: EXIF orientation {orientation} (viewers show it turned or "
+                    f"flipped); dermnet reads pixels as stored and cannot tell which way its "
+                    f"mask {mask} was drawn: remove the tag (exiftool -Orientation=1 -n), "
+                    "or store the image turned as its mask is"
+                )
             elif mask_size != image_size:
-                problems[row.Index] = (f"{mask}: mask of size {'×'.join(map(str, mask_size))}, "
-                                       f"its image {image} is {'×'.join(map(str, image_size))}")
+                problems[row.Index] = (
+                    f"{mask}: mask of size {'×'.join(map(str, mask_size))}, "
+                    f"its image {image} is {'×'.join(map(str, image_size))}"
+                )
     return problems
 
 
@@ -241,8 +274,11 @@ def existing_folder(root: str | os.PathLike[str]) -> Path:
     return root
 
 
-def _index_images(root: str | os.PathLike[str], extensions: Sequence[str] = IMAGE_EXTENSIONS,
-                  folders: Collection[str] | None = None) -> dict[str, str | None]:
+def _index_images(
+    root: str | os.PathLike[str],
+    extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    folders: Collection[str] | None = None,
+) -> dict[str, str | None]:
     """{file stem: path} of every image under root (with one of `extensions`, in a folder named one of
     `folders` if given); stems found twice (with other contents) map to None. macOS's resource forks
     (`__MACOSX/`, `._name.jpg`) in zip archives are not images."""
@@ -263,9 +299,12 @@ def _same_file(first: str | None, second: str) -> bool:
     return first is not None and filecmp.cmp(first, second, shallow=False)
 
 
-def find_images(ids: Sequence[str] | pd.Series, root: str | os.PathLike[str],
-                extensions: Sequence[str] = IMAGE_EXTENSIONS,
-                folders: Collection[str] | None = None) -> list[str | None]:
+def find_images(
+    ids: Sequence[str] | pd.Series,
+    root: str | os.PathLike[str],
+    extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    folders: Collection[str] | None = None,
+) -> list[str | None]:
     """The path of each image id's file under `root` (None where there is none; `validate` reports it).
 
     A reader of a published layout narrows the search to its published files (`extensions`, and the
@@ -275,6 +314,8 @@ def find_images(ids: Sequence[str] | pd.Series, root: str | os.PathLike[str],
     index = _index_images(root, extensions, folders)
     ambiguous = [i for i in ids if i in index and index[i] is None]
     if ambiguous:
-        raise DataError(f"{root}: image ids that match two different files (give an image column, or "
-                        f"remove one): {first_rows(ambiguous)}")
+        raise DataError(
+            f"{root}: image ids that match two different files (give an image column, or "
+            f"remove one): {first_rows(ambiguous)}"
+        )
     return [index.get(i) for i in ids]  # a missing image is reported by validate()

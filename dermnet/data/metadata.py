@@ -45,8 +45,9 @@ FEATURES = ("sex", "age_approx", "n_images", "image_size", *(f"site_{s}" for s i
 # HAM10000's `localization` names body parts). Values are compared in lower case.
 SITE_NAMES = {
     **{site: site for site in SITES},
-    **dict.fromkeys(("anterior torso", "posterior torso", "lateral torso", "trunk", "back", "abdomen",
-                     "chest"), "torso"),
+    **dict.fromkeys(
+        ("anterior torso", "posterior torso", "lateral torso", "trunk", "back", "abdomen", "chest"), "torso"
+    ),
     **dict.fromkeys(("head", "neck", "face", "scalp", "ear"), "head/neck"),
     **dict.fromkeys(("hand",), "upper extremity"),
     **dict.fromkeys(("foot",), "lower extremity"),
@@ -58,10 +59,24 @@ CLASSES = ("AK", "BCC", "BKL", "DF", "SCC", "VASC", "melanoma", "nevus", "unknow
 # The winners' `get_df`: ISIC 2020 diagnoses renamed, ISIC 2019 (which holds 2018's) labels as published
 # but NV and MEL; dermnet adds HAM10000's names and lower case for the 2019 ones.
 _DIAGNOSES = {
-    "melanoma": "melanoma", "mel": "melanoma", "nevus": "nevus", "nv": "nevus",
-    "seborrheic keratosis": "BKL", "lichenoid keratosis": "BKL", "solar lentigo": "BKL", "lentigo nos": "BKL",
-    "bkl": "BKL", "cafe-au-lait macule": "unknown", "atypical melanocytic proliferation": "unknown",
-    "unknown": "unknown", "unk": "unknown", "ak": "AK", "akiec": "AK", "bcc": "BCC", "df": "DF", "scc": "SCC",
+    "melanoma": "melanoma",
+    "mel": "melanoma",
+    "nevus": "nevus",
+    "nv": "nevus",
+    "seborrheic keratosis": "BKL",
+    "lichenoid keratosis": "BKL",
+    "solar lentigo": "BKL",
+    "lentigo nos": "BKL",
+    "bkl": "BKL",
+    "cafe-au-lait macule": "unknown",
+    "atypical melanocytic proliferation": "unknown",
+    "unknown": "unknown",
+    "unk": "unknown",
+    "ak": "AK",
+    "akiec": "AK",
+    "bcc": "BCC",
+    "df": "DF",
+    "scc": "SCC",
     "vasc": "VASC",
 }
 
@@ -74,8 +89,10 @@ def diagnosis_class(diagnosis):
     """
     name = _DIAGNOSES.get(str(diagnosis).strip().lower())
     if name is None:
-        raise ValueError(f"diagnosis {diagnosis!r} is none of the SIIM-ISIC 2020 winners' classes "
-                         f"({', '.join(sorted(_DIAGNOSES))})")
+        raise ValueError(
+            f"diagnosis {diagnosis!r} is none of the SIIM-ISIC 2020 winners' classes "
+            f"({', '.join(sorted(_DIAGNOSES))})"
+        )
     return name
 
 

@@ -25,9 +25,22 @@ from dermnet.data.manifest import class_indices, class_names
 from dermnet.data.metadata import encode_metadata
 
 
-def classification_dataset(df, image_size, batch_size, augment=None, shuffle=True, cache_dir=None, *,
-                           seed=0, class_balanced=False, one_hot=False, classes=None,
-                           resize_mode="stretch", on_error="raise", metadata=False):
+def classification_dataset(
+    df,
+    image_size,
+    batch_size,
+    augment=None,
+    shuffle=True,
+    cache_dir=None,
+    *,
+    seed=0,
+    class_balanced=False,
+    one_hot=False,
+    classes=None,
+    resize_mode="stretch",
+    on_error="raise",
+    metadata=False,
+):
     """`(images, labels)` batches: images uint8 `[B, H, W, 3]`, labels int64 `[B]` (or one-hot float32).
 
     Args:
@@ -57,8 +70,18 @@ def classification_dataset(df, image_size, batch_size, augment=None, shuffle=Tru
     return _stream(sampler, gather, augment)
 
 
-def segmentation_dataset(df, image_size, batch_size, augment=None, shuffle=True, cache_dir=None, *,
-                         seed=0, resize_mode="stretch", on_error="raise"):
+def segmentation_dataset(
+    df,
+    image_size,
+    batch_size,
+    augment=None,
+    shuffle=True,
+    cache_dir=None,
+    *,
+    seed=0,
+    resize_mode="stretch",
+    on_error="raise",
+):
     """`(images, masks)` batches: uint8 `[B, H, W, 3]` and uint8 {0, 1} `[B, H, W, C]` (C mask columns).
 
     Augmentation moves each mask with its image (same geometric transform, no colour change).
@@ -75,8 +98,20 @@ def segmentation_dataset(df, image_size, batch_size, augment=None, shuffle=True,
     return _stream(sampler, gather, augment, masks=True)
 
 
-def pair_dataset(df, image_size, batch_size, n=2, augment=None, cache_dir=None, *, seed=0,
-                 same_class_share=0.5, classes=None, resize_mode="stretch", on_error="raise"):
+def pair_dataset(
+    df,
+    image_size,
+    batch_size,
+    n=2,
+    augment=None,
+    cache_dir=None,
+    *,
+    seed=0,
+    same_class_share=0.5,
+    classes=None,
+    resize_mode="stretch",
+    on_error="raise",
+):
     """Samples of `n` images for synergic deep learning (Zhang et al. 2018).
 
     Yields `(images, {"labels": int64 [B, n], "synergic": float32 [B, n(n-1)/2]})` where `images` is a
@@ -100,8 +135,19 @@ def pair_dataset(df, image_size, batch_size, n=2, augment=None, cache_dir=None, 
     return _stream(sampler, gather, augment)
 
 
-def triplet_dataset(df, image_size, classes_per_batch, images_per_class, augment=None, cache_dir=None, *,
-                    seed=0, classes=None, resize_mode="stretch", on_error="raise"):
+def triplet_dataset(
+    df,
+    image_size,
+    classes_per_batch,
+    images_per_class,
+    augment=None,
+    cache_dir=None,
+    *,
+    seed=0,
+    classes=None,
+    resize_mode="stretch",
+    on_error="raise",
+):
     """P×K batches for batch-hard triplet mining (Xue et al. 2018): `classes_per_batch` classes drawn
     uniformly (so minority classes are oversampled), `images_per_class` images of each (with
     replacement when a class has fewer). Yields `(images, labels)` like `classification_dataset`."""
@@ -121,10 +167,16 @@ def class_weights(df, classes=None):
 
 # Samplers: each epoch, a list of index arrays (one per batch), reproducible from (seed, epoch).
 
+
 class _Batches:
     def __init__(self, labels, batch_size, shuffle, class_balanced, seed):
         self.labels, self.batch_size, self.shuffle, self.balanced, self.seed = (
-            labels, batch_size, shuffle, class_balanced, seed)
+            labels,
+            batch_size,
+            shuffle,
+            class_balanced,
+            seed,
+        )
 
     def epoch(self, epoch):
         n = len(self.labels)
@@ -140,7 +192,7 @@ class _Batches:
 def _in_batches(order, batch_size, drop_last):
     """Consecutive batches; in training a short last batch would be a noisy step (and a new XLA shape)."""
     stop = len(order) - len(order) % batch_size if drop_last and len(order) >= batch_size else len(order)
-    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
 
 
 class _Pairs:
@@ -149,7 +201,13 @@ class _Pairs:
             raise ValueError(f"pair_dataset needs n >= 2 images per sample, not {n}")
         if same_class_share is not None and len(np.unique(labels)) < 2:
             raise ValueError("pair_dataset needs at least two classes")
-        self.labels, self.batch_size, self.n, self.share, self.seed = labels, batch_size, n, same_class_share, seed
+        self.labels, self.batch_size, self.n, self.share, self.seed = (
+            labels,
+            batch_size,
+            n,
+            same_class_share,
+            seed,
+        )
         self.by_class, self.classes = _members_by_class(labels)
 
     def epoch(self, epoch):
@@ -205,7 +263,9 @@ class _ClassBlocks:
     def __init__(self, labels, classes_per_batch, images_per_class, seed):
         self.by_class, self.classes = _members_by_class(labels)
         if classes_per_batch > len(self.classes):
-            raise ValueError(f"classes_per_batch={classes_per_batch} but the data has {len(self.classes)} classes")
+            raise ValueError(
+                f"classes_per_batch={classes_per_batch} but the data has {len(self.classes)} classes"
+            )
         self.p, self.k, self.seed, self.n = classes_per_batch, images_per_class, seed, len(labels)
 
     def epoch(self, epoch):
@@ -213,8 +273,14 @@ class _ClassBlocks:
         batches = []
         for _ in range(max(1, self.n // (self.p * self.k))):
             chosen = rng.choice(self.classes, self.p, replace=False)
-            batches.append(np.concatenate([
-                rng.choice(self.by_class[c], self.k, replace=len(self.by_class[c]) < self.k) for c in chosen]))
+            batches.append(
+                np.concatenate(
+                    [
+                        rng.choice(self.by_class[c], self.k, replace=len(self.by_class[c]) < self.k)
+                        for c in chosen
+                    ]
+                )
+            )
         return batches
 
 
@@ -248,12 +314,14 @@ class _EpochClock:
 
 # Streaming: tf.data with the TensorFlow backend, a PyDataset otherwise.
 
+
 def _stream(sampler, gather, augment, masks=False):
     share = batch_share()
     if share is not None:
         sampler = _ProcessShare(sampler, share)
     if augment is not None:
-        from dermnet.data.augment import augment as apply_augment, get
+        from dermnet.data.augment import augment as apply_augment
+        from dermnet.data.augment import get
 
         augmentation = get(augment)
 
@@ -261,10 +329,13 @@ def _stream(sampler, gather, augment, masks=False):
             if masks:
                 return apply_augment(x, y, augmentation, seed=seed)
             if isinstance(x, tuple):  # pairs: each image of a sample augmented on its own
-                return tuple(apply_augment(xi, None, augmentation, seed=seed + k) for k, xi in enumerate(x)), y
+                return tuple(
+                    apply_augment(xi, None, augmentation, seed=seed + k) for k, xi in enumerate(x)
+                ), y
             if isinstance(x, dict):  # image and metadata: the image alone is augmented
                 return {**x, "image": apply_augment(x["image"], None, augmentation, seed=seed)}, y
             return apply_augment(x, None, augmentation, seed=seed), y
+
         augmented = _compiled(augmented)
     else:
         augmented = None
@@ -317,25 +388,37 @@ def _tf_dataset(sampler, gather, augmented):
     def batches_of(rows, epoch):
         rows.set_shape((None, *first_epoch[0].shape[1:]))
         # Consecutive chunks of the epoch's rows are the sampler's batches (only the last may be short).
-        return (tf.data.Dataset.from_tensor_slices(rows).batch(batch_size).enumerate()
-                .map(lambda number, batch: (batch, _seed(epoch, number))))
+        return (
+            tf.data.Dataset.from_tensor_slices(rows)
+            .batch(batch_size)
+            .enumerate()
+            .map(lambda number, batch: (batch, _seed(epoch, number)))
+        )
 
     def load(rows, seed):
-        flat = tf.numpy_function(lambda r: tf.nest.flatten(gather(r)), [rows],
-                                 [tf.as_dtype(a.dtype) for a in flat_example], stateful=False)
+        flat = tf.numpy_function(
+            lambda r: tf.nest.flatten(gather(r)),
+            [rows],
+            [tf.as_dtype(a.dtype) for a in flat_example],
+            stateful=False,
+        )
         for tensor, a in zip(flat, flat_example):
             tensor.set_shape((None, *a.shape[1:]))
         xy = tf.nest.pack_sequence_as(example, flat)
         return xy if augmented is None else augmented(*xy, seed)
 
     # No Python generator: tf.data's from_generator halves the throughput of 224 px batches.
-    dataset = (tf.data.Dataset.range(1)
-               .map(lambda _: tf.numpy_function(next_epoch, [_], (tf.int64, tf.int64)))
-               .flat_map(batches_of)
-               .map(load, num_parallel_calls=tf.data.AUTOTUNE))
+    dataset = (
+        tf.data.Dataset.range(1)
+        .map(lambda _: tf.numpy_function(next_epoch, [_], (tf.int64, tf.int64)))
+        .flat_map(batches_of)
+        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    )
     # Every epoch has the same number of batches: telling tf.data lets fit() show progress and
     # start each epoch on a fresh pass instead of running out of data.
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(first_epoch))).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(first_epoch))).prefetch(
+        tf.data.AUTOTUNE
+    )
     dataset.epoch_clock = clock
     return dataset
 

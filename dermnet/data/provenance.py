@@ -58,8 +58,10 @@ def provenance(source: pd.DataFrame | str | os.PathLike[str]) -> dict[str, Any]:
         download = Path(os.path.dirname(metadata))
         if (download / "attribution.txt").is_file():
             about["attribution_text"] = (download / "attribution.txt").read_text(encoding="utf-8")
-        about["licence_texts"] = {path.stem: path.read_text(encoding="utf-8")
-                                  for path in sorted((download / "licenses").glob("*.txt"))}
+        about["licence_texts"] = {
+            path.stem: path.read_text(encoding="utf-8")
+            for path in sorted((download / "licenses").glob("*.txt"))
+        }
     return about
 
 

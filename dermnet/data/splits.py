@@ -26,8 +26,14 @@ RAY2020_SPLIT = {"train": 7210, "validation": 1803, "test": 1002}
 GROUP_COLUMNS = ("lesion_id", "patient_id", "duplicate_of")  # each names what its images share
 
 
-def split(df: pd.DataFrame, fractions: Mapping[str, float] | None = None, seed: int = 0,
-          near_duplicates: bool = False, max_distance: int = 4, group_by: str = "lesion") -> pd.DataFrame:
+def split(
+    df: pd.DataFrame,
+    fractions: Mapping[str, float] | None = None,
+    seed: int = 0,
+    near_duplicates: bool = False,
+    max_distance: int = 4,
+    group_by: str = "lesion",
+) -> pd.DataFrame:
     """Assign a `split` column: stratified by `label`, grouped, reproducible from `seed`.
 
     Groups are placed largest first into the split that most lacks their labels, so every split
@@ -56,8 +62,9 @@ def split(df: pd.DataFrame, fractions: Mapping[str, float] | None = None, seed: 
         raise ValueError(f"Split fractions must be non-negative, not {fractions}.")
     if all(isinstance(n, int) for n in fractions.values()):
         if sum(fractions.values()) != len(df):
-            raise ValueError(f"Split counts {fractions} add up to {sum(fractions.values())}, not to the "
-                             f"{len(df)} images.")
+            raise ValueError(
+                f"Split counts {fractions} add up to {sum(fractions.values())}, not to the {len(df)} images."
+            )
         fractions = {name: n / len(df) for name, n in fractions.items()}
     if abs(sum(fractions.values()) - 1) > 1e-6:
         raise ValueError(f"Split fractions must sum to 1, not {fractions}.")
@@ -70,7 +77,8 @@ def split(df: pd.DataFrame, fractions: Mapping[str, float] | None = None, seed: 
         groups = merge_groups(groups, pairs)
         df.attrs["near_duplicates"] = pd.DataFrame(
             [(df["image_id"].iat[i], df["image_id"].iat[j], d) for i, j, d in pairs],
-            columns=["image_id", "near_duplicate_of", "hash_distance"])
+            columns=["image_id", "near_duplicate_of", "hash_distance"],
+        )
     labels = df["label"].to_numpy() if "label" in df else np.zeros(len(df), int)
     classes = sorted(set(labels))
     counts = pd.crosstab(groups, labels).reindex(columns=classes, fill_value=0)
@@ -97,7 +105,9 @@ def groups_of(df: pd.DataFrame) -> np.ndarray:
     (A lesion's label stays its group's name where nothing joins it: a data set with lesions alone,
     as HAM10000, splits as it always has.)"""
     ids = df["image_id"].to_numpy(object)
-    groups = (df["lesion_id"].fillna(df["image_id"]) if "lesion_id" in df else df["image_id"]).to_numpy(object)
+    groups = (df["lesion_id"].fillna(df["image_id"]) if "lesion_id" in df else df["image_id"]).to_numpy(
+        object
+    )
     pairs: list[tuple[Any, int]] = []  # (numpy or Python int, int)
     if "patient_id" in df:
         codes, _ = pd.factorize(df["patient_id"])  # -1: no patient given
@@ -115,13 +125,14 @@ def perceptual_hashes(paths: Iterable[str | os.PathLike[str]], workers: int | No
         return np.array(list(pool.map(_phash, paths)), dtype=np.uint64)
 
 
-def near_duplicate_pairs(paths: Iterable[str | os.PathLike[str]], max_distance: int = 4,
-                         hashes: np.ndarray | None = None) -> list[tuple[int, int, int]]:
+def near_duplicate_pairs(
+    paths: Iterable[str | os.PathLike[str]], max_distance: int = 4, hashes: np.ndarray | None = None
+) -> list[tuple[int, int, int]]:
     """[(i, j, distance)] for images whose hashes differ in at most `max_distance` bits, i < j."""
     hashes = perceptual_hashes(paths) if hashes is None else hashes
     pairs = []
     for start in range(0, len(hashes), 1024):  # blocks keep the distance matrix small
-        block = hashes[start:start + 1024]
+        block = hashes[start : start + 1024]
         distance = np.bitwise_count(block[:, None] ^ hashes[None, :])
         for i, j in zip(*np.nonzero(distance <= max_distance)):
             if start + i < j:

@@ -39,8 +39,15 @@ import pandas as pd
 from dermnet._progress import progress
 from dermnet.data.manifest import from_csv
 
-CLASS_NAMES = ("nevus", "melanoma", "keratosis", "basal_cell_carcinoma", "actinic_keratosis", "vascular",
-               "dermatofibroma")
+CLASS_NAMES = (
+    "nevus",
+    "melanoma",
+    "keratosis",
+    "basal_cell_carcinoma",
+    "actinic_keratosis",
+    "vascular",
+    "dermatofibroma",
+)
 
 # One style per class. radius: range as a fraction of the shorter image side; border: amplitude of the
 # border's wobble; edge: blur of the border (fraction of the radius); opacity: how much the pigment
@@ -49,16 +56,48 @@ CLASS_NAMES = ("nevus", "melanoma", "keratosis", "basal_cell_carcinoma", "actini
 _BROWN = (100, 62, 44)
 _STYLES = (
     dict(radius=(0.12, 0.25), border=0.03, edge=0.12, opacity=0.9, base=_BROWN),
-    dict(radius=(0.18, 0.33), border=0.16, edge=0.06, opacity=0.9, base=_BROWN,
-         blotches=((35, 25, 25), (100, 110, 130), (170, 85, 85), (75, 45, 30)), streaks=True),
-    dict(radius=(0.14, 0.29), border=0.06, edge=0.02, opacity=0.8, base=(165, 122, 80),
-         dots=(((245, 235, 200), (10, 25), 0.018), ((70, 45, 30), (3, 8), 0.02))),
-    dict(radius=(0.14, 0.29), border=0.08, edge=0.1, opacity=0.65, base=(230, 170, 180), vessels=True,
-         dots=(((90, 100, 130), (3, 7), 0.03),)),
-    dict(radius=(0.18, 0.33), border=0.1, edge=0.3, opacity=0.65, base=(200, 90, 85),
-         blotches=((240, 230, 225), (230, 215, 190))),
-    dict(radius=(0.1, 0.22), border=0.04, edge=0.03, opacity=0.95, base=(150, 35, 65),
-         dots=(((80, 15, 45), (6, 14), 0.035),)),
+    dict(
+        radius=(0.18, 0.33),
+        border=0.16,
+        edge=0.06,
+        opacity=0.9,
+        base=_BROWN,
+        blotches=((35, 25, 25), (100, 110, 130), (170, 85, 85), (75, 45, 30)),
+        streaks=True,
+    ),
+    dict(
+        radius=(0.14, 0.29),
+        border=0.06,
+        edge=0.02,
+        opacity=0.8,
+        base=(165, 122, 80),
+        dots=(((245, 235, 200), (10, 25), 0.018), ((70, 45, 30), (3, 8), 0.02)),
+    ),
+    dict(
+        radius=(0.14, 0.29),
+        border=0.08,
+        edge=0.1,
+        opacity=0.65,
+        base=(230, 170, 180),
+        vessels=True,
+        dots=(((90, 100, 130), (3, 7), 0.03),),
+    ),
+    dict(
+        radius=(0.18, 0.33),
+        border=0.1,
+        edge=0.3,
+        opacity=0.65,
+        base=(200, 90, 85),
+        blotches=((240, 230, 225), (230, 215, 190)),
+    ),
+    dict(
+        radius=(0.1, 0.22),
+        border=0.04,
+        edge=0.03,
+        opacity=0.95,
+        base=(150, 35, 65),
+        dots=(((80, 15, 45), (6, 14), 0.035),),
+    ),
     dict(radius=(0.12, 0.24), border=0.04, edge=0.2, opacity=0.75, base=(160, 110, 80), network=True),
 )
 
@@ -125,7 +164,7 @@ def _draw(seed, i, height, width, num_classes):
     radius = rng.uniform(*style["radius"]) * side
     centre = np.array([width, height]) / 2 + rng.uniform(-0.12, 0.12, 2) * side
     harmonics = np.arange(1, 9)
-    amplitude = style["border"] * rng.uniform(0.3, 1.0, 8) / harmonics ** 0.5
+    amplitude = style["border"] * rng.uniform(0.3, 1.0, 8) / harmonics**0.5
     phase, aspect, turn = rng.uniform(0, 2 * np.pi, 8), rng.uniform(0.7, 1), rng.uniform(0, np.pi)
     cos, sin = np.cos(turn), np.sin(turn)
 
@@ -152,7 +191,7 @@ def _draw(seed, i, height, width, num_classes):
         u = (xx + 2 * scale * _noise(rng, height, width, 6)) / scale
         v = (yy + 2 * scale * _noise(rng, height, width, 6)) / scale
         distance = np.hypot(xx - centre[0], yy - centre[1]) / radius
-        lines = np.maximum(np.exp(-np.sin(u) ** 2 / 0.08), np.exp(-np.sin(v) ** 2 / 0.08))
+        lines = np.maximum(np.exp(-(np.sin(u) ** 2) / 0.08), np.exp(-(np.sin(v) ** 2) / 0.08))
         _paint(pigment, 255 * lines * np.clip((distance - 0.4) / 0.3, 0, 1), (85, 50, 30), 0.8)
         _paint(pigment, 255 * np.clip(1.5 - distance / 0.3, 0, 1), _jitter(rng, (235, 220, 210), 0.05))
     alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), style["edge"] * radius) * style["opacity"]
@@ -174,8 +213,10 @@ def _draw(seed, i, height, width, num_classes):
         _strokes(image, streaks, _jitter(rng, (50, 30, 25), 0.1), 0.7, thin)
     if style.get("vessels"):  # branching red vessels: smooth random walks that fork twice
         count, vessels = rng.integers(2, 5), []
-        walks = [(start, rng.uniform(0, 2 * np.pi), 10)
-                 for start in to_xy(rng.uniform(0, 2 * np.pi, count), rng.uniform(0, 0.5, count))]
+        walks = [
+            (start, rng.uniform(0, 2 * np.pi), 10)
+            for start in to_xy(rng.uniform(0, 2 * np.pi, count), rng.uniform(0, 0.5, count))
+        ]
         while walks:
             start, heading, steps = walks.pop()
             headings = heading + np.cumsum(rng.normal(0, 0.4, steps))
@@ -192,7 +233,7 @@ def _draw(seed, i, height, width, num_classes):
         start, direction = rng.uniform(0, 1, 2) * [width, height], rng.uniform(0, 2 * np.pi)
         end = start + rng.uniform(0.4, 1.2) * side * np.array([np.cos(direction), np.sin(direction)])
         bend = (start + end) / 2 + rng.normal(0, 0.15 * side, 2)
-        hairs.append((1 - t) ** 2 * start + 2 * t * (1 - t) * bend + t ** 2 * end)  # quadratic Bezier
+        hairs.append((1 - t) ** 2 * start + 2 * t * (1 - t) * bend + t**2 * end)  # quadratic Bezier
     _strokes(image, hairs, _jitter(rng, (45, 30, 20), 0.3), 0.9, thin)
 
     # Camera: exposure, the dermoscope's circular field of view with dark corners, sensor noise
@@ -230,8 +271,9 @@ def _splits(labels, seed):
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
         train, validation = round(0.7 * len(members)), round(0.15 * len(members))
-        split[members] = np.repeat(["train", "validation", "test"],
-                                   [train, validation, len(members) - train - validation])
+        split[members] = np.repeat(
+            ["train", "validation", "test"], [train, validation, len(members) - train - validation]
+        )
     return split
 
 
@@ -268,9 +310,16 @@ def write_synthetic(root, n=600, image_size=128, num_classes=3, seed=0):
         (staging / "images").mkdir()
         (staging / "masks").mkdir()
         ids = [f"SYN_{i:05d}" for i in range(n)]
-        table = pd.DataFrame({"image_id": ids, "label": "", "split": "", "lesion_id": ids,
-                              "image": [f"images/{i}.png" for i in ids],
-                              "mask": [f"masks/{i}_segmentation.png" for i in ids]})
+        table = pd.DataFrame(
+            {
+                "image_id": ids,
+                "label": "",
+                "split": "",
+                "lesion_id": ids,
+                "image": [f"images/{i}.png" for i in ids],
+                "mask": [f"masks/{i}_segmentation.png" for i in ids],
+            }
+        )
         labels = np.empty(n, np.int64)
         with progress(n, f"drawing the synthetic data set into {root}") as bar:
             for i in range(n):  # one image at a time: memory stays flat for large sets

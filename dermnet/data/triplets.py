@@ -62,9 +62,9 @@ def minor_major_triplets(labels, rng, embeddings=None, chunk=1024):
         major_norms = np.sum(major_embeddings**2, axis=1)
         negatives = np.empty_like(anchors)
         for start in range(0, len(anchors), chunk):  # [chunk, majors] distances at a time
-            block = embeddings[anchors[start:start + chunk]]
+            block = embeddings[anchors[start : start + chunk]]
             squared = major_norms[None, :] - 2.0 * block @ major_embeddings.T  # + |a|², the same for every n
-            negatives[start:start + chunk] = majors[np.argmin(squared, axis=1)]
+            negatives[start : start + chunk] = majors[np.argmin(squared, axis=1)]
     return np.stack([anchors, positives, negatives], axis=1)
 
 
@@ -76,8 +76,9 @@ class AlternatingTriplets:
         self.labels, self.seed = np.asarray(labels), seed
         self.batch_size = min(int(batch_size), len(self.labels))
         if self.batch_size < 3:
-            raise ValueError(f"triplet batches need at least 3 rows; batch_size={batch_size}, "
-                             f"{len(self.labels)} images")
+            raise ValueError(
+                f"triplet batches need at least 3 rows; batch_size={batch_size}, {len(self.labels)} images"
+            )
         self.triplets = minor_major_triplets(self.labels, np.random.default_rng([seed, 0]))
         self.drawn_at = None  # the epoch of the last drawing from embeddings
 
@@ -85,7 +86,9 @@ class AlternatingTriplets:
         """The triplets of the epochs from `epoch` on, from `embeddings` `[N, D]` of every image in row order."""
         if len(embeddings) != len(self.labels):
             raise ValueError(f"{len(embeddings)} embeddings for {len(self.labels)} training images")
-        self.triplets = minor_major_triplets(self.labels, np.random.default_rng([self.seed, epoch]), embeddings)
+        self.triplets = minor_major_triplets(
+            self.labels, np.random.default_rng([self.seed, epoch]), embeddings
+        )
         self.drawn_at = epoch
 
     def epoch(self, epoch):
@@ -96,18 +99,35 @@ class AlternatingTriplets:
         order = np.resize(rng.permutation(len(self.triplets)), len(plain) * per_batch)  # cycles if too few
         batches = []
         for number, rows in enumerate(plain):
-            triplets = self.triplets[order[number * per_batch:(number + 1) * per_batch]]  # [T, 3]
+            triplets = self.triplets[order[number * per_batch : (number + 1) * per_batch]]  # [T, 3]
             batches.append(np.stack([rows, np.full(size, PLAIN), np.full(size, -1)], axis=1))
-            batches.append(np.stack([
-                np.concatenate([triplets.reshape(-1), np.repeat(triplets[0, 0], unused)]),
-                np.concatenate([np.tile([ANCHOR, POSITIVE, NEGATIVE], per_batch), np.full(unused, UNUSED)]),
-                np.concatenate([np.repeat(np.arange(per_batch), 3), np.full(unused, -1)]),
-            ], axis=1))
+            batches.append(
+                np.stack(
+                    [
+                        np.concatenate([triplets.reshape(-1), np.repeat(triplets[0, 0], unused)]),
+                        np.concatenate(
+                            [np.tile([ANCHOR, POSITIVE, NEGATIVE], per_batch), np.full(unused, UNUSED)]
+                        ),
+                        np.concatenate([np.repeat(np.arange(per_batch), 3), np.full(unused, -1)]),
+                    ],
+                    axis=1,
+                )
+            )
         return batches
 
 
-def alternating_triplet_dataset(df, image_size, batch_size, augment=None, cache_dir=None, *, seed=0,
-                                classes=None, resize_mode="stretch", on_error="raise"):
+def alternating_triplet_dataset(
+    df,
+    image_size,
+    batch_size,
+    augment=None,
+    cache_dir=None,
+    *,
+    seed=0,
+    classes=None,
+    resize_mode="stretch",
+    on_error="raise",
+):
     """Xue et al.'s training batches (module docstring): `(images, {"labels", "role", "triplet"})`.
     `stream.triplet_sampler` draws the triplets anew from embeddings (`redraw`); `stream.cache` holds
     the images in the sampler's row order."""
@@ -117,8 +137,11 @@ def alternating_triplet_dataset(df, image_size, batch_size, augment=None, cache_
 
     def gather(rows):  # rows: [B, 3] of (row, role, triplet)
         index = rows[:, 0]
-        return cache.images[cache.index[index]], {"labels": labels[index], "role": rows[:, 1],
-                                                  "triplet": rows[:, 2]}
+        return cache.images[cache.index[index]], {
+            "labels": labels[index],
+            "role": rows[:, 1],
+            "triplet": rows[:, 2],
+        }
 
     stream = _stream(sampler, gather, augment)
     stream.triplet_sampler, stream.cache = sampler, cache

@@ -13,15 +13,44 @@ from dermnet.evaluation.masks import mask_names, mask_scores
 from dermnet.evaluation.ncm import NearestClassMean
 from dermnet.evaluation.postprocess import average_masks, postprocess_mask
 from dermnet.evaluation.predict import predict_masks, predict_probabilities
-from dermnet.evaluation.scoring import (CHALLENGES, attribute_scores, challenge_scores, classification_scores,
-                                        score, segmentation_scores)
+from dermnet.evaluation.scoring import (
+    CHALLENGES,
+    attribute_scores,
+    challenge_scores,
+    classification_scores,
+    score,
+    segmentation_scores,
+)
+from dermnet.evaluation.stacking import Stacker
 from dermnet.evaluation.subgroups import subgroup_scores
 from dermnet.evaluation.submissions import SubmissionError
-from dermnet.evaluation.stacking import Stacker
 from dermnet.evaluation.tta import tta, tta_model
 
-__all__ = ["CHALLENGES", "NearestClassMean", "Stacker", "SubmissionError", "apply_temperature",
-           "attribute_scores", "average_masks", "bootstrap_intervals", "challenge_scores",
-           "classification_scores", "compare", "compare_evaluations", "delong_test", "evaluate",
-           "fit_temperature", "gradcam", "mask_names", "mask_scores", "postprocess_mask", "predict_masks",
-           "predict_probabilities", "score", "segmentation_scores", "subgroup_scores", "tta", "tta_model"]
+__all__ = [
+    "CHALLENGES",
+    "NearestClassMean",
+    "Stacker",
+    "SubmissionError",
+    "apply_temperature",
+    "attribute_scores",
+    "average_masks",
+    "bootstrap_intervals",
+    "challenge_scores",
+    "classification_scores",
+    "compare",
+    "compare_evaluations",
+    "delong_test",
+    "evaluate",
+    "fit_temperature",
+    "gradcam",
+    "mask_names",
+    "mask_scores",
+    "postprocess_mask",
+    "predict_masks",
+    "predict_probabilities",
+    "score",
+    "segmentation_scores",
+    "subgroup_scores",
+    "tta",
+    "tta_model",
+]

@@ -61,8 +61,9 @@ def apply_temperature(probabilities: ArrayLike, temperature: float) -> np.ndarra
     return special.softmax(logits / temperature, axis=1)
 
 
-def fit_temperature(truth: ArrayLike, probabilities: ArrayLike,
-                    bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+def fit_temperature(
+    truth: ArrayLike, probabilities: ArrayLike, bounds: tuple[float, float] = (0.05, 20.0)
+) -> float:
     """The temperature that minimises the mean negative log-likelihood of `truth` under
     `apply_temperature(probabilities, T)`: fit it on the validation split, apply it to the test split.
 
@@ -82,8 +83,10 @@ def fit_temperature(truth: ArrayLike, probabilities: ArrayLike,
     shaped = probabilities.ndim == 2 and probabilities.shape[1] >= 2 and len(probabilities) == len(truth) > 0
     if not shaped or not np.allclose(probabilities.sum(axis=1), 1, atol=1e-3):
         problem = "" if not shaped else ", rows not summing to 1"
-        raise ValueError(f"temperature scaling needs softmax probabilities [N, K ≥ 2] of the N = "
-                         f"{len(truth)} images; got shape {probabilities.shape}{problem}")
+        raise ValueError(
+            f"temperature scaling needs softmax probabilities [N, K ≥ 2] of the N = "
+            f"{len(truth)} images; got shape {probabilities.shape}{problem}"
+        )
     logits = np.log(np.clip(probabilities, _FLOOR, 1.0))
 
     def loss(log_temperature: float) -> float:

@@ -15,9 +15,11 @@ import numpy as np
 # every image: float32 rounding makes one constant output differ by ~1e-7.
 TOLERANCE = 1e-6
 
-LIKELY_CAUSE = ("The likely cause: a learning rate too high for this image size and data (the network's "
-                "units died or its weights diverged in the first epochs: try one 10 times lower), or too few "
-                "epochs.")
+LIKELY_CAUSE = (
+    "The likely cause: a learning rate too high for this image size and data (the network's "
+    "units died or its weights diverged in the first epochs: try one 10 times lower), or too few "
+    "epochs."
+)
 
 
 def collapse_warning(predictions, masks=False):
@@ -53,7 +55,9 @@ def collapse_warning(predictions, masks=False):
         shown += ", ..." if predictions.shape[-1] > 10 else ""
         what = f"prediction (probabilities {shown})"
         guess = "a constant guess (AUC 0.5, accuracy the share of the class it picks)"
-    sentence = (f"The model learned nothing: every one of the {n} images gets the same {what}, so its scores "
-                f"are those of {guess}. {LIKELY_CAUSE}")
+    sentence = (
+        f"The model learned nothing: every one of the {n} images gets the same {what}, so its scores "
+        f"are those of {guess}. {LIKELY_CAUSE}"
+    )
     warnings.warn(sentence, stacklevel=2)
     return sentence

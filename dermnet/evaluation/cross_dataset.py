@@ -34,8 +34,10 @@ def prepare(dataset, root, model_classes, trained_on, trained_root=None, explici
     seen_ids = list(trained["image_id"]) + ([] if validation is None else list(validation["image_id"]))
     df, seen = unseen(df, seen_ids)
     if df.empty:
-        raise ValueError(f"every image of {dataset} ({seen}) is one the model trained or validated on: nothing "
-                         "is left to score")
+        raise ValueError(
+            f"every image of {dataset} ({seen}) is one the model trained or validated on: nothing "
+            "is left to score"
+        )
     if predicts_masks:
         return df, describe(trained_on, dataset, {}, {}, seen), None, None
     mapping = class_mapping(dataset, df["label"], model_classes, explicit)
@@ -72,10 +74,13 @@ def class_mapping(dataset, labels, model_classes, explicit=None):
         unknown_labels = sorted(set(explicit) - set(labels))
         unknown_classes = sorted(set(explicit.values()) - set(model_classes))
         if unknown_labels or unknown_classes:
-            raise ValueError(f"--classes: {dataset} has no label {', '.join(unknown_labels)} (its labels: "
-                             f"{', '.join(labels)})" if unknown_labels else
-                             f"--classes: the model has no class {', '.join(unknown_classes)} (its classes: "
-                             f"{', '.join(model_classes)})")
+            raise ValueError(
+                f"--classes: {dataset} has no label {', '.join(unknown_labels)} (its labels: "
+                f"{', '.join(labels)})"
+                if unknown_labels
+                else f"--classes: the model has no class {', '.join(unknown_classes)} (its classes: "
+                f"{', '.join(model_classes)})"
+            )
         return dict(explicit)
     candidates = dict(datasets.DATASETS[dataset].mapping) if dataset in datasets.DATASETS else {}
     by_name = {str(name).lower(): name for name in model_classes}
@@ -86,8 +91,10 @@ def class_mapping(dataset, labels, model_classes, explicit=None):
         if match is not None:
             mapping[label] = match
     if not mapping:
-        raise ValueError(f"none of {dataset}'s labels ({', '.join(labels)}) answers a class of the model "
-                         f"({', '.join(model_classes)}): give the mapping, --classes LABEL=CLASS,...")
+        raise ValueError(
+            f"none of {dataset}'s labels ({', '.join(labels)}) answers a class of the model "
+            f"({', '.join(model_classes)}): give the mapping, --classes LABEL=CLASS,..."
+        )
     return mapping
 
 
@@ -98,8 +105,10 @@ def map_labels(df, mapping, model_classes):
     left_out = df.loc[~kept, "label"].value_counts().to_dict()
     mapped = df[kept].assign(original_label=df.loc[kept, "label"], label=df.loc[kept, "label"].map(mapping))
     if mapped.empty:
-        raise DataError(f"{df.attrs.get('dataset', 'the data set')}: no image has a label that the mapping "
-                        f"{mapping} answers")
+        raise DataError(
+            f"{df.attrs.get('dataset', 'the data set')}: no image has a label that the mapping "
+            f"{mapping} answers"
+        )
     mapped.attrs = {**df.attrs, "classes": tuple(model_classes)}
     return mapped, left_out
 
@@ -127,8 +136,9 @@ def describe(trained_on, dataset, mapping, left_out, seen):
     if mapping:
         line += f"; its labels as the model's classes: {', '.join(f'{label} → {name}' for label, name in mapping.items())}"
     if left_out:
-        line += ("; left out, answering no class of the model: "
-                 + ", ".join(f"{count} {label}" for label, count in sorted(left_out.items())))
+        line += "; left out, answering no class of the model: " + ", ".join(
+            f"{count} {label}" for label, count in sorted(left_out.items())
+        )
     if seen:
         line += f"; left out, as the model trained on them: {seen} images"
     return line

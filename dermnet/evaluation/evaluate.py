@@ -20,19 +20,33 @@ from dermnet._progress import predict
 from dermnet.data import build_cache, class_indices, class_names
 from dermnet.data.manifest import mask_columns
 from dermnet.data.splits import GROUP_COLUMNS
+from dermnet.evaluation import subgroups
 from dermnet.evaluation.calibration import apply_temperature, expected_calibration_error
 from dermnet.evaluation.gradcam import explained_network, gradcam
 from dermnet.evaluation.intervals import RESAMPLES, bootstrap_intervals, resampling_groups
 from dermnet.evaluation.masks import mask_scores
 from dermnet.evaluation.predict import masks_of
 from dermnet.evaluation.scoring import _mask_means, headline, model_scores, per_category
-from dermnet.evaluation import subgroups
 from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, prediction_size
 
-def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmentation="menegola2017",
-             heat_maps_per_class=2, batch_size=32, cache_dir=None, about=None, scored_classes=None,
-             temperature=None, n_resamples=RESAMPLES):
+
+def evaluate(
+    model,
+    df,
+    out,
+    size=None,
+    challenge=None,
+    tta_replicas=1,
+    augmentation="menegola2017",
+    heat_maps_per_class=2,
+    batch_size=32,
+    cache_dir=None,
+    about=None,
+    scored_classes=None,
+    temperature=None,
+    n_resamples=RESAMPLES,
+):
     """Scores `model` on the images of `df` and writes its report to the folder `out`; returns the scores.
 
     A classifier's folder: `scores.json`, `predictions.csv`, `roc.png`, `precision_recall.png`,
@@ -76,26 +90,50 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
     images = np.asarray(cache.images[cache.index])
     truth = class_indices(cache.rows, classes)
     predictor = tta_model(model, tta_replicas, augmentation) if tta_replicas > 1 else model
-    probabilities = np.asarray(predict(predictor, images, f"predicting {len(images)} images", batch_size), "float64")
+    probabilities = np.asarray(
+        predict(predictor, images, f"predicting {len(images)} images", batch_size), "float64"
+    )
 
     uncalibrated = probabilities
     if temperature is not None:
         probabilities = apply_temperature(probabilities, temperature)
     groups, unit = resampling_groups(cache.rows)
-    scores = model_scores(challenge, truth, probabilities, classes, scored_classes, groups, unit,
-                          n_resamples=n_resamples, progress=True)
+    scores = model_scores(
+        challenge,
+        truth,
+        probabilities,
+        classes,
+        scored_classes,
+        groups,
+        unit,
+        n_resamples=n_resamples,
+        progress=True,
+    )
     # What scored them, so that `compare` scores two evaluations alike.
-    scores["scoring"] = {"challenge": challenge,
-                         "scored_classes": list(scored_classes) if scored_classes else None}
+    scores["scoring"] = {
+        "challenge": challenge,
+        "scored_classes": list(scored_classes) if scored_classes else None,
+    }
     subgroup_resamples = min(n_resamples, subgroups.RESAMPLES)
-    by_subgroup = subgroups.subgroup_scores(cache.rows, truth, probabilities, classes, challenge,
-                                            scored_classes, subgroup_resamples, progress=True)
+    by_subgroup = subgroups.subgroup_scores(
+        cache.rows,
+        truth,
+        probabilities,
+        classes,
+        challenge,
+        scored_classes,
+        subgroup_resamples,
+        progress=True,
+    )
     if by_subgroup:
         scores["subgroups"] = by_subgroup
     if temperature is not None:
         before = expected_calibration_error(truth, uncalibrated)
-        scores["calibration"] = {"temperature": float(temperature), "fitted_on": "validation split",
-                                 "expected_calibration_error_before": before}
+        scores["calibration"] = {
+            "temperature": float(temperature),
+            "fitted_on": "validation split",
+            "expected_calibration_error_before": before,
+        }
     write_json(out / "scores.json", scores)
     # The grouping columns go along, so that `compare` resamples lesions as these intervals did.
     columns = ["image_id", "image", "label", *(c for c in GROUP_COLUMNS if c in cache.rows)]
@@ -104,11 +142,19 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
 
     figures = {
         "ROC curves": plots.roc_curves(truth, probabilities, classes, out / "roc.png"),
-        "Precision-recall curves": plots.precision_recall_curves(truth, probabilities, classes,
-                                                                 out / "precision_recall.png"),
-        "Confusion matrix": plots.confusion_matrix(truth, probabilities, classes, out / "confusion_matrix.png"),
-        "Reliability": plots.reliability_diagram(truth, uncalibrated, out / "reliability.png", calibrated=(
-            None if temperature is None else probabilities), temperature=temperature),
+        "Precision-recall curves": plots.precision_recall_curves(
+            truth, probabilities, classes, out / "precision_recall.png"
+        ),
+        "Confusion matrix": plots.confusion_matrix(
+            truth, probabilities, classes, out / "confusion_matrix.png"
+        ),
+        "Reliability": plots.reliability_diagram(
+            truth,
+            uncalibrated,
+            out / "reliability.png",
+            calibrated=(None if temperature is None else probabilities),
+            temperature=temperature,
+        ),
     }
     chosen = np.concatenate([np.flatnonzero(truth == k)[:heat_maps_per_class] for k in range(len(classes))])
     if len(chosen):
@@ -117,20 +163,30 @@ def evaluate(model, df, out, size=None, challenge=None, tta_replicas=1, augmenta
         titles = [f"{classes[truth[i]]} → {classes[k]}" for i, k in zip(chosen, predicted)]
         network, count = explained_network(model)
         shown = model.name if count == 1 else f"{network.name} (the first of {model.name}'s {count} networks)"
-        figures["Grad-CAM"] = plots.heat_maps(images[chosen], maps, titles, out / "gradcam.png",
-                                              title=f"Grad-CAM of {shown}: what raises the score of the class "
-                                              f"{model.name} predicts\n(each image: true class → predicted class)")
+        figures["Grad-CAM"] = plots.heat_maps(
+            images[chosen],
+            maps,
+            titles,
+            out / "gradcam.png",
+            title=f"Grad-CAM of {shown}: what raises the score of the class "
+            f"{model.name} predicts\n(each image: true class → predicted class)",
+        )
     sections = []
     if by_subgroup:
         primary = subgroups.primary_score(challenge)
         whole = (scores[primary], *scores.get("intervals", {}).get(primary, (None, None)))
-        figure = plots.subgroup_forest(subgroups.forest_rows(by_subgroup, primary), primary,
-                                       out / "subgroups.png", reference=whole)
+        figure = plots.subgroup_forest(
+            subgroups.forest_rows(by_subgroup, primary), primary, out / "subgroups.png", reference=whole
+        )
         sections = subgroups.report_section(by_subgroup, primary, figure.name, subgroup_resamples)
     views = f"{tta_replicas} views" if tta_replicas > 1 else "none"
-    header += [f"- scoring: {challenge + ' (official)' if challenge else 'dermnet classification scores'}; "
-               f"expected calibration error over 10 confidence bins", f"- test-time augmentation: {views}",
-               *_calibration_line(scores), *_interval_line(scores)]
+    header += [
+        f"- scoring: {challenge + ' (official)' if challenge else 'dermnet classification scores'}; "
+        f"expected calibration error over 10 confidence bins",
+        f"- test-time augmentation: {views}",
+        *_calibration_line(scores),
+        *_interval_line(scores),
+    ]
     _report(out / "report.md", model.name, header, scores, figures, sections)
     return scores
 
@@ -142,14 +198,27 @@ def _evaluate_masks(model, df, out, size, cache_dir, header, n_resamples):
     if mask_columns(df) == ["mask"] and n_resamples:  # task 1: means over images, resampled as any score
         rows = table.to_dict("records")
         groups, unit = resampling_groups(cache.rows)
-        scores.update(bootstrap_intervals(lambda taken: _mask_means([rows[i] for i in taken]),
-                                          np.zeros(len(rows)), groups, n_resamples, unit=unit, progress=True))
+        scores.update(
+            bootstrap_intervals(
+                lambda taken: _mask_means([rows[i] for i in taken]),
+                np.zeros(len(rows)),
+                groups,
+                n_resamples,
+                unit=unit,
+                progress=True,
+            )
+        )
     write_json(out / "scores.json", scores)
     write_csv(out / "masks.csv", table)
     first = table[table["mask"] == mask_columns(df)[0]]  # the lesion, or the first attribute
-    figure = plots.mask_overlays(cache.images[cache.index], cache.masks[cache.index][..., 0],
-                                 probabilities[..., 0] > 0.5, first["jaccard"].to_numpy(), out / "masks.png",
-                                 names=list(first["image_id"]))
+    figure = plots.mask_overlays(
+        cache.images[cache.index],
+        cache.masks[cache.index][..., 0],
+        probabilities[..., 0] > 0.5,
+        first["jaccard"].to_numpy(),
+        out / "masks.png",
+        names=list(first["image_id"]),
+    )
     task = "task 1" if mask_columns(df) == ["mask"] else "task 2, attributes"
     header += [f"- scoring: at each image's own size (ISIC 2018 {task}, official)", *_interval_line(scores)]
     _report(out / "report.md", model.name, header, scores, {"Masks": figure})
@@ -164,10 +233,12 @@ def _header(model, df, size, about):
 
     splits = ", ".join(sorted(df["split"].astype(str).unique())) if "split" in df else "(no split column)"
     lines = [f"- {name}: {value}" for name, value in (about or {}).items()]
-    lines += [f"- model: {model.name}, predicting at {size[0]}×{size[1]}",
-              f"- images: {len(df)} (split: {splits})",
-              f"- written: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by dermnet {dermnet.__version__}, "
-              f"Keras {keras.__version__} ({keras.config.backend()})"]
+    lines += [
+        f"- model: {model.name}, predicting at {size[0]}×{size[1]}",
+        f"- images: {len(df)} (split: {splits})",
+        f"- written: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by dermnet {dermnet.__version__}, "
+        f"Keras {keras.__version__} ({keras.config.backend()})",
+    ]
     return lines
 
 
@@ -176,14 +247,22 @@ def _score_tables(scores):
     per-attribute) ones, each with its interval in brackets."""
     intervals = scores.get("intervals", {})
     lines = ["| score | value | 95 % interval |", "| --- | --- | --- |"]
-    lines += [f"| {name} | {value:.4f} | {_interval(intervals.get(name), '–')} |"
-              for name, value in headline(scores).items()]
+    lines += [
+        f"| {name} | {value:.4f} | {_interval(intervals.get(name), '–')} |"
+        for name, value in headline(scores).items()
+    ]
     table = per_category(scores)
     if len(table):
-        lines += ["", "| category | " + " | ".join(table.columns) + " |", "| --- |" + " --- |" * len(table.columns)]
+        lines += [
+            "",
+            "| category | " + " | ".join(table.columns) + " |",
+            "| --- |" + " --- |" * len(table.columns),
+        ]
         for name, row in table.iterrows():
-            cells = [f"{value:.4f}" + _interval(intervals.get(f"{metric}_{name}"), "", " ({})")
-                     for metric, value in row.items()]
+            cells = [
+                f"{value:.4f}" + _interval(intervals.get(f"{metric}_{name}"), "", " ({})")
+                for metric, value in row.items()
+            ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -198,18 +277,22 @@ def _interval_line(scores):
     if not method:
         return ["- 95 % intervals: none"]
     skipped = f"; {method['skipped']} draws skipped ({method['skipped_why']})" if method["skipped"] else ""
-    return [f"- 95 % intervals: {method['method']}, {method['n_resamples']} draws of the {method['groups']} "
-            f"{method['resampled']} of the {method['images']} images (seed {method['seed']}){skipped}"]
+    return [
+        f"- 95 % intervals: {method['method']}, {method['n_resamples']} draws of the {method['groups']} "
+        f"{method['resampled']} of the {method['images']} images (seed {method['seed']}){skipped}"
+    ]
 
 
 def _calibration_line(scores):
     calibration = scores.get("calibration")
     if not calibration:
         return []
-    return [f"- calibration: temperature scaling (T = {calibration['temperature']:.3f}, fitted on the "
-            f"{calibration['fitted_on']}): expected calibration error "
-            f"{calibration['expected_calibration_error_before']:.4f} before, "
-            f"{scores['expected_calibration_error']:.4f} after; the scores are of the calibrated ones"]
+    return [
+        f"- calibration: temperature scaling (T = {calibration['temperature']:.3f}, fitted on the "
+        f"{calibration['fitted_on']}): expected calibration error "
+        f"{calibration['expected_calibration_error_before']:.4f} before, "
+        f"{scores['expected_calibration_error']:.4f} after; the scores are of the calibrated ones"
+    ]
 
 
 def _probability_columns(probabilities, classes, index):

@@ -29,11 +29,11 @@ def gradcam(model, images, class_indices=None):
     # Our classifiers are chains (input → preprocess → backbone → head), so the same layers,
     # re-applied, split them into image → feature map and feature map → probabilities.
     x = image = keras.Input(classifier.input_shape[1:])
-    for layer in classifier.layers[1:cut + 1]:
+    for layer in classifier.layers[1 : cut + 1]:
         x = layer(x)
     trunk = keras.Model(image, x)
     y = feature_map = keras.Input(x.shape[1:])
-    for layer in classifier.layers[cut + 1:]:
+    for layer in classifier.layers[cut + 1 :]:
         y = layer(y)
     head = keras.Model(feature_map, y)
 

@@ -57,10 +57,16 @@ def resampling_groups(df: pd.DataFrame) -> tuple[np.ndarray | None, str]:
     return np.asarray(groups_of(df.reset_index(drop=True))), unit
 
 
-def bootstrap_intervals(scores_of: Callable[[np.ndarray], Mapping[str, Any]], labels: ArrayLike,
-                        groups: ArrayLike | None = None, n_resamples: int = RESAMPLES, seed: int = SEED,
-                        confidence: float = CONFIDENCE, unit: str | None = None,
-                        progress: bool = False) -> dict[str, Any]:
+def bootstrap_intervals(
+    scores_of: Callable[[np.ndarray], Mapping[str, Any]],
+    labels: ArrayLike,
+    groups: ArrayLike | None = None,
+    n_resamples: int = RESAMPLES,
+    seed: int = SEED,
+    confidence: float = CONFIDENCE,
+    unit: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Percentile-bootstrap intervals of every score `scores_of` returns (module docstring).
 
     Args:
@@ -106,11 +112,21 @@ def bootstrap_intervals(scores_of: Callable[[np.ndarray], Mapping[str, Any]], la
         warnings.simplefilter("ignore", RuntimeWarning)
         percentiles = [50 * (1 - confidence), 50 * (1 + confidence)]
         bounds = np.nanpercentile(table, percentiles, axis=0) if draws else []
-    method = {"method": METHOD, "confidence": confidence, "n_resamples": n_resamples, "skipped": skipped,
-              "skipped_why": "a class of the test set absent from the draw", "seed": seed,
-              "resampled": unit or ("images" if groups is None else "groups"), "groups": count, "images": n}
-    return {"intervals": {name: [float(low), float(high)] for name, low, high in zip(names, *bounds)},
-            "interval_method": method}
+    method = {
+        "method": METHOD,
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "skipped": skipped,
+        "skipped_why": "a class of the test set absent from the draw",
+        "seed": seed,
+        "resampled": unit or ("images" if groups is None else "groups"),
+        "groups": count,
+        "images": n,
+    }
+    return {
+        "intervals": {name: [float(low), float(high)] for name, low, high in zip(names, *bounds)},
+        "interval_method": method,
+    }
 
 
 def _classes_present(labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -136,20 +152,24 @@ def delong(truth: ArrayLike, *confidences: ArrayLike) -> tuple[np.ndarray, np.nd
         `(aucs [m], covariance [m, m])`.
     """
     aucs, positives, negatives = _placements(truth, confidences)
-    covariance = (np.atleast_2d(np.cov(positives)) / positives.shape[1]
-                  + np.atleast_2d(np.cov(negatives)) / negatives.shape[1])
+    covariance = (
+        np.atleast_2d(np.cov(positives)) / positives.shape[1]
+        + np.atleast_2d(np.cov(negatives)) / negatives.shape[1]
+    )
     return aucs, covariance
 
 
-def _placements(truth: ArrayLike,
-                confidences: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _placements(
+    truth: ArrayLike, confidences: Sequence[ArrayLike]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DeLong's structural components (`delong`): `(aucs [m], of positives [m, n1], of negatives [m, n0])`."""
     truth = np.asarray(truth).astype(bool)
     scores = np.asarray(confidences, dtype="float64").reshape(len(confidences), -1)
     n1, n0 = int(truth.sum()), int((~truth).sum())
     if n1 < 2 or n0 < 2:
-        raise ValueError(f"DeLong's variance needs at least two positives and two negatives; got {n1} "
-                         f"and {n0}")
+        raise ValueError(
+            f"DeLong's variance needs at least two positives and two negatives; got {n1} and {n0}"
+        )
     every = stats.rankdata(scores, axis=1)  # midranks: ties share the mean of their ranks
     among_positives = stats.rankdata(scores[:, truth], axis=1)
     among_negatives = stats.rankdata(scores[:, ~truth], axis=1)
@@ -159,8 +179,9 @@ def _placements(truth: ArrayLike,
     return aucs, of_positives, of_negatives
 
 
-def delong_interval(truth: ArrayLike, confidence: ArrayLike,
-                    level: float = CONFIDENCE) -> tuple[float, float, float]:
+def delong_interval(
+    truth: ArrayLike, confidence: ArrayLike, level: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """The AUC and its DeLong interval `(auc, low, high)`: AUC ± z·SE, clipped to [0, 1]."""
     aucs, covariance = delong(truth, confidence)
     half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(covariance[0, 0])
@@ -198,5 +219,10 @@ def delong_test(truth: ArrayLike, confidences_a: ArrayLike, confidences_b: Array
     variance = float(np.sum((influence[0] - influence[1]) ** 2))
     difference = float(means[0] - means[1])
     z = difference / np.sqrt(variance) if variance > 0 else 0.0  # none: both rank every pair alike
-    return {"auc_a": float(means[0]), "auc_b": float(means[1]), "difference": difference, "z": float(z),
-            "p": float(2 * stats.norm.sf(abs(z)))}
+    return {
+        "auc_a": float(means[0]),
+        "auc_b": float(means[1]),
+        "difference": difference,
+        "z": float(z),
+        "p": float(2 * stats.norm.sf(abs(z))),
+    }

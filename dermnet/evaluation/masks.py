@@ -13,7 +13,7 @@ from dermnet.evaluation.scoring import attribute_scores, segmentation_scores
 
 def mask_names(df):
     """The names of a manifest's masks: ["lesion"], or its attributes (`mask_<attribute>` columns)."""
-    return [c[len("mask_"):] if c != "mask" else "lesion" for c in mask_columns(df)]
+    return [c[len("mask_") :] if c != "mask" else "lesion" for c in mask_columns(df)]
 
 
 def mask_scores(df, probabilities, per_image=False):
@@ -33,17 +33,28 @@ def mask_scores(df, probabilities, per_image=False):
     truths, predictions, rows = {}, {}, []
     for k, (column, name) in enumerate(zip(columns, names)):
         truths[name] = [read_mask(path) for path in df[column]]
-        predictions[name] = [cv2.resize(probability, truth.shape[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
-                             for truth, probability in zip(truths[name], probabilities[..., k])]
-        scores, per = segmentation_scores(truths[name], predictions[name], names=list(df[column]), per_image=True)
-        rows += [{**row, "image_id": str(image_id), "mask": column} for image_id, row in zip(df["image_id"], per)]
+        predictions[name] = [
+            cv2.resize(probability, truth.shape[::-1], interpolation=cv2.INTER_LINEAR) > 0.5
+            for truth, probability in zip(truths[name], probabilities[..., k])
+        ]
+        scores, per = segmentation_scores(
+            truths[name], predictions[name], names=list(df[column]), per_image=True
+        )
+        rows += [
+            {**row, "image_id": str(image_id), "mask": column} for image_id, row in zip(df["image_id"], per)
+        ]
     table = pd.DataFrame(rows)[["image_id", "mask", *MASK_METRICS]]
     if columns != ["mask"]:  # attributes: task 2's scores, and the means of the per-image ones
         scores = attribute_scores(truths, predictions, names=[str(image_id) for image_id in df["image_id"]])
         means = table.groupby("mask", sort=False)[list(MASK_METRICS)].mean()
         scores.update({f"image_mean_{metric}": float(means[metric].mean()) for metric in MASK_METRICS})
-        scores.update({f"image_mean_{metric}_{name}": float(means.loc[column, metric])
-                       for column, name in zip(columns, names) for metric in MASK_METRICS})
+        scores.update(
+            {
+                f"image_mean_{metric}_{name}": float(means.loc[column, metric])
+                for column, name in zip(columns, names)
+                for metric in MASK_METRICS
+            }
+        )
     warning = collapse_warning(probabilities, masks=True)
     if warning:  # the scores of a model that learned nothing are not a result
         scores["warning"] = warning

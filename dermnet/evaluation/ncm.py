@@ -45,8 +45,13 @@ class NearestClassMean:
         if not hasattr(self, "class_samples"):
             raise ValueError("call fit() before predicting")
         embeddings = self._embed(images)
-        return np.stack([np.linalg.norm(embeddings[:, None] - samples[None], axis=-1).mean(axis=1)
-                         for samples in self.class_samples], axis=1)
+        return np.stack(
+            [
+                np.linalg.norm(embeddings[:, None] - samples[None], axis=-1).mean(axis=1)
+                for samples in self.class_samples
+            ],
+            axis=1,
+        )
 
     def predict(self, images):
         distances = self.mean_distances(images)

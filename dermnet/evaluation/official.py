@@ -41,8 +41,10 @@ def confusion(truth, predicted, weights=None):
     """`(TP, TN, FP, FN)`: the summed weights (1 each by default) of binary `truth` and `predicted`."""
     truth, predicted = np.ravel(truth).astype(bool), np.ravel(predicted).astype(bool)
     weights = np.ones(truth.shape) if weights is None else np.ravel(weights).astype("float64")
-    return tuple(float(np.sum(weights[t & p])) for t, p in (
-        (truth, predicted), (~truth, ~predicted), (~truth, predicted), (truth, ~predicted)))
+    return tuple(
+        float(np.sum(weights[t & p]))
+        for t, p in ((truth, predicted), (~truth, ~predicted), (~truth, predicted), (truth, ~predicted))
+    )
 
 
 def _ratio(numerator, denominator):
@@ -52,9 +54,14 @@ def _ratio(numerator, denominator):
 def binary_metrics(tp, tn, fp, fn):
     """Accuracy, sensitivity, specificity, Dice, PPV and NPV of a confusion matrix (module docstring)."""
     total = tp + tn + fp + fn
-    return {"accuracy": (tp + tn) / total if total else float("nan"),
-            "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
-            "dice": _ratio(2 * tp, 2 * tp + fp + fn), "ppv": _ratio(tp, tp + fp), "npv": _ratio(tn, tn + fn)}
+    return {
+        "accuracy": (tp + tn) / total if total else float("nan"),
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn),
+        "ppv": _ratio(tp, tp + fp),
+        "npv": _ratio(tn, tn + fn),
+    }
 
 
 def jaccard(tp, fp, fn):
@@ -66,9 +73,14 @@ def mask_metrics(truth, predicted):
     tp, tn, fp, fn = confusion(truth, predicted)
     scores = binary_metrics(tp, tn, fp, fn)
     value = jaccard(tp, fp, fn)
-    return {"accuracy": scores["accuracy"], "sensitivity": scores["sensitivity"],
-            "specificity": scores["specificity"], "jaccard": value,
-            "threshold_jaccard": value if value >= JACCARD_THRESHOLD else 0.0, "dice": scores["dice"]}
+    return {
+        "accuracy": scores["accuracy"],
+        "sensitivity": scores["sensitivity"],
+        "specificity": scores["specificity"],
+        "jaccard": value,
+        "threshold_jaccard": value if value >= JACCARD_THRESHOLD else 0.0,
+        "dice": scores["dice"],
+    }
 
 
 def _quietly(function, *args, **kwargs):
@@ -97,8 +109,9 @@ def roc_points(truth, confidence, weights=None, drop_intermediate=True):
     sample_weight = None if (weights[kept] == 1.0).all() else weights[kept]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fpr, tpr, thresholds = metrics.roc_curve(truth[kept], confidence[kept], sample_weight=sample_weight,
-                                                 drop_intermediate=drop_intermediate)
+        fpr, tpr, thresholds = metrics.roc_curve(
+            truth[kept], confidence[kept], sample_weight=sample_weight, drop_intermediate=drop_intermediate
+        )
     return fpr, tpr, np.nan_to_num(thresholds, posinf=1.0)
 
 
@@ -112,7 +125,7 @@ def auc_above_sensitivity(truth, confidence, weights=None, sensitivity=0.8):
     if np.isnan(fpr).any() or np.isnan(tpr).any():
         return float("nan")
     start = int(np.searchsorted(tpr, sensitivity, side="left"))  # the first point at or above the level
-    fpr_at_level = np.interp(sensitivity, tpr[start - 1:start + 1], fpr[start - 1:start + 1])
+    fpr_at_level = np.interp(sensitivity, tpr[start - 1 : start + 1], fpr[start - 1 : start + 1])
     return float(metrics.auc(np.insert(fpr[start:], 0, fpr_at_level), np.insert(tpr[start:], 0, sensitivity)))
 
 
@@ -127,7 +140,7 @@ def partial_auc_above_tpr(truth, confidence, weights=None, min_tpr=0.8):
     if np.isnan(fpr).any() or np.isnan(tpr).any():
         return float("nan")
     stop = int(np.searchsorted(fpr, max_fpr, side="right"))
-    tpr_at_stop = np.interp(max_fpr, fpr[stop - 1:stop + 1], tpr[stop - 1:stop + 1])
+    tpr_at_stop = np.interp(max_fpr, fpr[stop - 1 : stop + 1], tpr[stop - 1 : stop + 1])
     return float(metrics.auc(np.append(fpr[:stop], max_fpr), np.append(tpr[:stop], tpr_at_stop)))
 
 
@@ -146,9 +159,12 @@ def category_metrics(truth, confidence, weights=None):
     above 0.5) against the predicted confidence `[N]`."""
     truth, confidence = np.asarray(truth, dtype="float64"), np.asarray(confidence, dtype="float64")
     scores = binary_metrics(*confusion(truth > 0.5, confidence > 0.5, weights))
-    return {**scores, "auc": auc(truth, confidence, weights),
-            "auc_sens_80": auc_above_sensitivity(truth, confidence, weights, 0.8),
-            "ap": average_precision(truth, confidence, weights)}
+    return {
+        **scores,
+        "auc": auc(truth, confidence, weights),
+        "auc_sens_80": auc_above_sensitivity(truth, confidence, weights, 0.8),
+        "ap": average_precision(truth, confidence, weights),
+    }
 
 
 def labels(values):

@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 
 
-def postprocess_mask(probabilities, threshold=0.5, opening=0, closing=0, fill_holes=True,
-                     largest_component=True):
+def postprocess_mask(
+    probabilities, threshold=0.5, opening=0, closing=0, fill_holes=True, largest_component=True
+):
     """A binary lesion mask from one probability map, in this order:
 
     1. threshold: a pixel above `threshold` is lesion;
@@ -52,8 +53,9 @@ def postprocess_mask(probabilities, threshold=0.5, opening=0, closing=0, fill_ho
     if probabilities.ndim == 3 and probabilities.shape[-1] == 1:
         probabilities = probabilities[..., 0]
     if probabilities.ndim != 2:
-        raise ValueError(f"postprocess_mask takes one [H, W] or [H, W, 1] map; got the shape "
-                         f"{probabilities.shape}")
+        raise ValueError(
+            f"postprocess_mask takes one [H, W] or [H, W, 1] map; got the shape {probabilities.shape}"
+        )
     mask = (probabilities > threshold).astype(np.uint8)
     for radius, operation in ((opening, cv2.MORPH_OPEN), (closing, cv2.MORPH_CLOSE)):
         if radius > 0:
@@ -73,8 +75,16 @@ def postprocess_mask(probabilities, threshold=0.5, opening=0, closing=0, fill_ho
     return mask
 
 
-def dense_crf(image, probabilities, iterations=5, position_sigma=3.0, position_weight=3.0,
-              bilateral_sigma=80.0, color_sigma=13.0, bilateral_weight=10.0):
+def dense_crf(
+    image,
+    probabilities,
+    iterations=5,
+    position_sigma=3.0,
+    position_weight=3.0,
+    bilateral_sigma=80.0,
+    color_sigma=13.0,
+    bilateral_weight=10.0,
+):
     """Lesion probabilities `[H, W]` refined by a fully connected CRF with Gaussian edge potentials
     (Krähenbühl and Koltun 2011): a smoothness kernel over positions and an appearance kernel over
     positions and colours, `iterations` steps of mean-field inference.
@@ -96,19 +106,26 @@ def dense_crf(image, probabilities, iterations=5, position_sigma=3.0, position_w
         import pydensecrf.densecrf as densecrf
         from pydensecrf.utils import unary_from_softmax
     except ImportError as err:
-        raise ImportError("dense_crf needs pydensecrf2 (the maintained fork of pydensecrf; it compiles C++): "
-                          "pip install 'dermnet[crf]'") from err
+        raise ImportError(
+            "dense_crf needs pydensecrf2 (the maintained fork of pydensecrf; it compiles C++): "
+            "pip install 'dermnet[crf]'"
+        ) from err
     lesion = np.asarray(probabilities, "float32")
     lesion = lesion[..., 0] if lesion.ndim == 3 and lesion.shape[-1] == 1 else lesion
     height, width = lesion.shape
     if np.shape(image) != (height, width, 3):
-        raise ValueError(f"dense_crf takes an [H, W, 3] image of the map's size {lesion.shape}; "
-                         f"got {np.shape(image)}")
+        raise ValueError(
+            f"dense_crf takes an [H, W, 3] image of the map's size {lesion.shape}; got {np.shape(image)}"
+        )
     crf = densecrf.DenseCRF2D(width, height, 2)
     crf.setUnaryEnergy(unary_from_softmax(np.stack([1 - lesion, lesion])))  # clipped there: no log(0)
     crf.addPairwiseGaussian(sxy=position_sigma, compat=position_weight)
-    crf.addPairwiseBilateral(sxy=bilateral_sigma, srgb=color_sigma, compat=bilateral_weight,
-                             rgbim=np.ascontiguousarray(image, dtype=np.uint8))
+    crf.addPairwiseBilateral(
+        sxy=bilateral_sigma,
+        srgb=color_sigma,
+        compat=bilateral_weight,
+        rgbim=np.ascontiguousarray(image, dtype=np.uint8),
+    )
     return np.asarray(crf.inference(iterations), "float32")[1].reshape(height, width)
 
 
@@ -130,12 +147,15 @@ def postprocess_masks(probabilities, images=None, crf=False, **options):
     """
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 4 or probabilities.shape[-1] != 1:
-        raise ValueError(f"postprocess_masks takes [N, H, W, 1] lesion probabilities; got the shape "
-                         f"{probabilities.shape}")
+        raise ValueError(
+            f"postprocess_masks takes [N, H, W, 1] lesion probabilities; got the shape {probabilities.shape}"
+        )
     if crf and (images is None or len(images) != len(probabilities)):
         raise ValueError("the CRF needs the images the masks were predicted for: one per mask")
-    masks = [postprocess_mask(dense_crf(images[i], p) if crf else p, **options)
-             for i, p in enumerate(probabilities)]
+    masks = [
+        postprocess_mask(dense_crf(images[i], p) if crf else p, **options)
+        for i, p in enumerate(probabilities)
+    ]
     return np.stack(masks)[..., None].astype("float32")
 
 

@@ -17,8 +17,14 @@ from dermnet.models import contract, prediction_size
 def predict_probabilities(model, df, batch_size=32, cache_dir=None):
     """Class probabilities `[len(df), K]` of a classifier for the images of `df` (an SDL model
     averages its components', eq. 6; a model with a metadata input gets the rows' metadata too)."""
-    stream = classification_dataset(df, prediction_size(model), batch_size, shuffle=False,
-                                    cache_dir=cache_dir, metadata=contract(model).stream == "metadata")
+    stream = classification_dataset(
+        df,
+        prediction_size(model),
+        batch_size,
+        shuffle=False,
+        cache_dir=cache_dir,
+        metadata=contract(model).stream == "metadata",
+    )
     return np.asarray(predict(model, stream, f"predicting {len(df)} images", batch_size, count=len(df)))
 
 

@@ -50,8 +50,15 @@ class Stacker:
     >>> reloaded = Stacker.load("stack/")
     """
 
-    def __init__(self, members=None, tta_replicas=1, tta_augmentation="menegola2017", search_iterations=30,
-                 folds=5, seed=0):
+    def __init__(
+        self,
+        members=None,
+        tta_replicas=1,
+        tta_augmentation="menegola2017",
+        search_iterations=30,
+        folds=5,
+        seed=0,
+    ):
         self.members, self.tta_replicas, self.tta_augmentation = members, int(tta_replicas), tta_augmentation
         self.search_iterations, self.folds, self.seed = int(search_iterations), int(folds), seed
 
@@ -60,13 +67,21 @@ class Stacker:
         features, labels = self._features(inputs), np.asarray(labels).reshape(-1)
         self.num_classes = max(int(labels.max()) + 1, features.shape[1] // self._member_count(inputs))
         targets = [labels == 1] if self.num_classes == 2 else [labels == k for k in range(self.num_classes)]
-        folds = (GroupKFold(self.folds) if groups is not None
-                 else StratifiedKFold(self.folds, shuffle=True, random_state=self.seed))
+        folds = (
+            GroupKFold(self.folds)
+            if groups is not None
+            else StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
+        )
         self.svms, self.best_c = [], []
         for target in targets:
-            search = RandomizedSearchCV(LinearSVC(max_iter=10_000), {"C": loguniform(1e-4, 1e2)},
-                                        n_iter=self.search_iterations, scoring="roc_auc", cv=folds,
-                                        random_state=self.seed)
+            search = RandomizedSearchCV(
+                LinearSVC(max_iter=10_000),
+                {"C": loguniform(1e-4, 1e2)},
+                n_iter=self.search_iterations,
+                scoring="roc_auc",
+                cv=folds,
+                random_state=self.seed,
+            )
             search.fit(features, target, groups=groups)
             self.svms.append(search.best_estimator_)
             self.best_c.append(float(search.best_params_["C"]))
@@ -85,12 +100,20 @@ class Stacker:
         (`member_<i>.keras`) in `folder`."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        coef, intercept = (np.concatenate([getattr(svm, name) for svm in self.svms])
-                           for name in ("coef_", "intercept_"))
+        coef, intercept = (
+            np.concatenate([getattr(svm, name) for svm in self.svms]) for name in ("coef_", "intercept_")
+        )
         np.savez(folder / "svms.npz", allow_pickle=False, coef=coef, intercept=intercept)
-        settings = {"tta_replicas": self.tta_replicas, "tta_augmentation": self.tta_augmentation,
-                    "search_iterations": self.search_iterations, "folds": self.folds, "seed": self.seed,
-                    "num_classes": self.num_classes, "best_c": self.best_c, "members": len(self.members or [])}
+        settings = {
+            "tta_replicas": self.tta_replicas,
+            "tta_augmentation": self.tta_augmentation,
+            "search_iterations": self.search_iterations,
+            "folds": self.folds,
+            "seed": self.seed,
+            "num_classes": self.num_classes,
+            "best_c": self.best_c,
+            "members": len(self.members or []),
+        }
         for i, member in enumerate(self.members or []):
             member.save(folder / f"member_{i}.keras")
         (folder / "stacker.json").write_text(json.dumps(settings, indent=2))
@@ -100,17 +123,24 @@ class Stacker:
         """The stacker `save` wrote in `folder`; its SVMs are read as plain arrays, never unpickled."""
         folder = Path(folder)
         if (folder / "svms.joblib").is_file() and not (folder / "svms.npz").is_file():
-            raise ValueError(f"{folder}: svms.joblib is a pickle, which runs code when it is loaded, and "
-                             "dermnet never loads one (a stacker saved by an earlier dermnet): fit it again")
+            raise ValueError(
+                f"{folder}: svms.joblib is a pickle, which runs code when it is loaded, and "
+                "dermnet never loads one (a stacker saved by an earlier dermnet): fit it again"
+            )
         if not (folder / "svms.npz").is_file():
-            raise ValueError(f"{folder}: no svms.npz (not a stacker, or one saved by an earlier dermnet): "
-                             "fit it again")
+            raise ValueError(
+                f"{folder}: no svms.npz (not a stacker, or one saved by an earlier dermnet): fit it again"
+            )
         with np.load(folder / "svms.npz", allow_pickle=False) as arrays:
-            svms = [_LinearDecision(coef[None], intercept[None])
-                    for coef, intercept in zip(arrays["coef"], arrays["intercept"], strict=True)]
+            svms = [
+                _LinearDecision(coef[None], intercept[None])
+                for coef, intercept in zip(arrays["coef"], arrays["intercept"], strict=True)
+            ]
         settings = json.loads((folder / "stacker.json").read_text())
-        members = [keras.saving.load_model(folder / f"member_{i}.keras", safe_mode=True)
-                   for i in range(settings.pop("members"))]
+        members = [
+            keras.saving.load_model(folder / f"member_{i}.keras", safe_mode=True)
+            for i in range(settings.pop("members"))
+        ]
         num_classes, best_c = settings.pop("num_classes"), settings.pop("best_c")
         stacker = cls(members or None, **settings)
         stacker.svms, stacker.num_classes, stacker.best_c = svms, num_classes, best_c
@@ -121,8 +151,12 @@ class Stacker:
 
     def _features(self, inputs):
         if self.members:
-            probabilities = [tta(m, inputs, self.tta_replicas, self.tta_augmentation) if self.tta_replicas > 1
-                             else m.predict(inputs, verbose=0) for m in self.members]
+            probabilities = [
+                tta(m, inputs, self.tta_replicas, self.tta_augmentation)
+                if self.tta_replicas > 1
+                else m.predict(inputs, verbose=0)
+                for m in self.members
+            ]
         else:
             probabilities = inputs
         return np.concatenate([np.asarray(p, dtype="float64") for p in probabilities], axis=1)

@@ -37,9 +37,14 @@ RESAMPLES = 200
 # A column's known subgroups at most: beyond, the smallest values are pooled (an archive's many sources).
 MAX_VALUES = 12
 # The metadata columns, as the readers name them (the ISIC Archive's fields), and their titles.
-COLUMNS = {"sex": "sex", "age_approx": "age band (age_approx)", "anatom_site_general": "anatomic site",
-           "fitzpatrick_skin_type": "Fitzpatrick skin type", "dataset": "source (dataset)",
-           "attribution": "source (attribution)"}
+COLUMNS = {
+    "sex": "sex",
+    "age_approx": "age band (age_approx)",
+    "anatom_site_general": "anatomic site",
+    "fitzpatrick_skin_type": "Fitzpatrick skin type",
+    "dataset": "source (dataset)",
+    "attribution": "source (attribution)",
+}
 AGE_BANDS = ((30, "<30"), (45, "30–44"), (60, "45–59"), (75, "60–74"), (np.inf, "≥75"))
 UNKNOWN = "unknown"
 
@@ -62,9 +67,18 @@ def primary_score(challenge: str | None) -> str:
     return get_challenge(challenge).ranking if challenge else "auc"
 
 
-def subgroup_scores(rows: pd.DataFrame, truth, probabilities, classes, challenge: str | None = None,
-                    scored_classes=None, n_resamples: int = RESAMPLES, seed: int = SEED,
-                    minimum: int = MIN_COUNT, progress: bool = False) -> list[dict]:
+def subgroup_scores(
+    rows: pd.DataFrame,
+    truth,
+    probabilities,
+    classes,
+    challenge: str | None = None,
+    scored_classes=None,
+    n_resamples: int = RESAMPLES,
+    seed: int = SEED,
+    minimum: int = MIN_COUNT,
+    progress: bool = False,
+) -> list[dict]:
     """The scores of every subgroup of every metadata column (`COLUMNS`) that `rows` has with at
     least two known values; of a column with more than `MAX_VALUES`, the smallest are pooled into one
     subgroup, "other (n values)".
@@ -102,24 +116,43 @@ def subgroup_scores(rows: pd.DataFrame, truth, probabilities, classes, challenge
         for value in order:
             chosen = (values == value).to_numpy()
             counts = positive[chosen].sum(axis=0)
-            table.append({"column": column, "title": title, "value": value, "images": int(chosen.sum()),
-                          "positives": {name: int(n) for name, n in zip(categories, counts)},
-                          "scores": None, "intervals": None,
-                          "too_few": _too_few(list(categories), counts, chosen.sum() - counts, deciding,
-                                              minimum)})
+            table.append(
+                {
+                    "column": column,
+                    "title": title,
+                    "value": value,
+                    "images": int(chosen.sum()),
+                    "positives": {name: int(n) for name, n in zip(categories, counts)},
+                    "scores": None,
+                    "intervals": None,
+                    "too_few": _too_few(list(categories), counts, chosen.sum() - counts, deciding, minimum),
+                }
+            )
             members.append(chosen)
     scored = [(row, chosen) for row, chosen in zip(table, members) if row["too_few"] is None]
     groups, unit = resampling_groups(rows)  # the whole set's groups: a patient in two subgroups stays one
     shown = progress and bool(scored)
     with progress_bar(len(scored), "subgroup scores", unit="subgroup", enabled=shown) as bar:
         for row, chosen in scored:
-            scores = model_scores(challenge, truth[chosen], probabilities[chosen], classes, scored_classes,
-                                  None if groups is None else groups[chosen], unit, n_resamples, seed)
+            scores = model_scores(
+                challenge,
+                truth[chosen],
+                probabilities[chosen],
+                classes,
+                scored_classes,
+                None if groups is None else groups[chosen],
+                unit,
+                n_resamples,
+                seed,
+            )
             named = headline(scores)
             row["scores"] = {name: _number(value) for name, value in named.items()}
             if n_resamples:
-                row["intervals"] = {name: [_number(b) for b in bounds]
-                                    for name, bounds in scores["intervals"].items() if name in named}
+                row["intervals"] = {
+                    name: [_number(b) for b in bounds]
+                    for name, bounds in scores["intervals"].items()
+                    if name in named
+                }
             bar.update(1)
     return table
 
@@ -133,7 +166,7 @@ def _subgroups(values, column):
     else:
         known = sorted(counts.index, key=lambda value: (-counts[value], value))
     if len(known) > MAX_VALUES:
-        known, pooled = known[:MAX_VALUES - 1], [f"other ({len(known) - MAX_VALUES + 1} values)"]
+        known, pooled = known[: MAX_VALUES - 1], [f"other ({len(known) - MAX_VALUES + 1} values)"]
         values = values.where(values.isin([*known, UNKNOWN]), pooled[0])
         known += pooled
     return values, known + [UNKNOWN] * (UNKNOWN in values.to_numpy())
@@ -157,8 +190,11 @@ def _too_few(names, positives, negatives, deciding, minimum):
         short = [k for k in np.flatnonzero(deciding) if counts[k] < minimum]
         if short:
             k = min(short, key=lambda k: counts[k])
-            return f"too few {kind} ({names[k]}: {counts[k]})" if len(names) > 1 else (
-                f"too few {kind} ({counts[k]})")
+            return (
+                f"too few {kind} ({names[k]}: {counts[k]})"
+                if len(names) > 1
+                else (f"too few {kind} ({counts[k]})")
+            )
     return None
 
 
@@ -174,8 +210,16 @@ def forest_rows(table: list[dict], score: str) -> list[dict]:
     for row in table:
         value = (row["scores"] or {}).get(score)
         low, high = (row["intervals"] or {}).get(score, (None, None))
-        drawn.append({"section": row["title"], "label": f"{row['value']} ({row['images']})", "value": value,
-                      "low": low, "high": high, "note": row["too_few"]})
+        drawn.append(
+            {
+                "section": row["title"],
+                "label": f"{row['value']} ({row['images']})",
+                "value": value,
+                "low": low,
+                "high": high,
+                "note": row["too_few"],
+            }
+        )
     return drawn
 
 
@@ -185,21 +229,33 @@ def report_section(table: list[dict], score: str, figure: str, n_resamples: int 
     `table` is empty. `n_resamples`: the draws of `table`'s intervals, as the report says."""
     if not table:
         return []
-    drawn = (f"95 % intervals of {n_resamples} bootstrap draws each, lesions and patients drawn whole as "
-             "for the whole test set" if n_resamples else "no intervals")
-    lines = ["## Subgroups", "", f"The scores of each subgroup's images ({drawn}); a subgroup with fewer "
-             f"than {MIN_COUNT} positives or negatives of a scored category gets no score. Every headline "
-             "score of each subgroup is in `scores.json` (`subgroups`)."]
+    drawn = (
+        f"95 % intervals of {n_resamples} bootstrap draws each, lesions and patients drawn whole as "
+        "for the whole test set"
+        if n_resamples
+        else "no intervals"
+    )
+    lines = [
+        "## Subgroups",
+        "",
+        f"The scores of each subgroup's images ({drawn}); a subgroup with fewer "
+        f"than {MIN_COUNT} positives or negatives of a scored category gets no score. Every headline "
+        "score of each subgroup is in `scores.json` (`subgroups`).",
+    ]
     for column in dict.fromkeys(row["column"] for row in table):
         rows = [row for row in table if row["column"] == column]
         counted = list(rows[0]["positives"])
         positives = f"positives ({counted[0]})" if len(counted) == 1 else "positives"
-        lines += ["", f"| {rows[0]['title']} | images | {positives} | {score} (95 % interval) |",
-                  "| --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"| {rows[0]['title']} | images | {positives} | {score} (95 % interval) |",
+            "| --- | --- | --- | --- |",
+        ]
         for row in rows:
             value = str(row["value"]).replace("|", "\\|")  # a published value must not split the table
-            lines.append(f"| {value} | {row['images']} | {_positives(row['positives'])} | "
-                         f"{_cell(row, score)} |")
+            lines.append(
+                f"| {value} | {row['images']} | {_positives(row['positives'])} | {_cell(row, score)} |"
+            )
     return lines + ["", f"![Subgroups]({figure})"]
 
 

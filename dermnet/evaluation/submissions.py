@@ -47,7 +47,11 @@ def read_truth(source, categories, headerless_columns=(), labels=None):
             (ISIC 2016's `benign`/`malignant`).
     """
     table, where = _table(source, headerless_columns)
-    if labels is not None and len(categories) == 1 and not pd.api.types.is_numeric_dtype(table[categories[0]]):
+    if (
+        labels is not None
+        and len(categories) == 1
+        and not pd.api.types.is_numeric_dtype(table[categories[0]])
+    ):
         column = table[categories[0]].astype(str).str.strip()
         unknown = sorted(set(column) - set(labels))
         if unknown:
@@ -56,22 +60,33 @@ def read_truth(source, categories, headerless_columns=(), labels=None):
     extra = [c for c in table.columns if c not in (*categories, *WEIGHT_COLUMNS)]
     missing = [c for c in categories if c not in table.columns]
     if missing or extra:
-        raise SubmissionError(f"{where}: the truth's columns are {', '.join(map(str, table.columns))}; this "
-                              f"challenge scores {', '.join(categories)}" + (f" (missing {missing})" if missing else "")
-                              + (f" (not scored: {extra})" if extra else ""))
+        raise SubmissionError(
+            f"{where}: the truth's columns are {', '.join(map(str, table.columns))}; this "
+            f"challenge scores {', '.join(categories)}"
+            + (f" (missing {missing})" if missing else "")
+            + (f" (not scored: {extra})" if extra else "")
+        )
     values = _numbers(table[list(categories)], where)
     not_binary = ~np.isin(values, (0.0, 1.0))
     if not_binary.any():  # scikit-learn's own error would name neither the file nor the row
         row, k = np.argwhere(not_binary)[0]
-        raise SubmissionError(f"{where}: the truth's values are 0 or 1; column {categories[k]} holds "
-                              f"{table[categories[k]].iloc[row]} in the row of {table.index[row]}"
-                              + (f" (and {not_binary.sum() - 1} more cells)" if not_binary.sum() > 1 else ""))
+        raise SubmissionError(
+            f"{where}: the truth's values are 0 or 1; column {categories[k]} holds "
+            f"{table[categories[k]].iloc[row]} in the row of {table.index[row]}"
+            + (f" (and {not_binary.sum() - 1} more cells)" if not_binary.sum() > 1 else "")
+        )
     _unique(table.index, where)
-    weights = {name: (_numbers(table[[name]], where)[:, 0] if name in table.columns else np.ones(len(table)))
-               for name in WEIGHT_COLUMNS}
+    weights = {
+        name: (_numbers(table[[name]], where)[:, 0] if name in table.columns else np.ones(len(table)))
+        for name in WEIGHT_COLUMNS
+    }
     unscored = np.isin(table.index, UNSCORED_IMAGES)
-    return (table.index.to_numpy(), values, np.where(unscored, 0.0, weights["score_weight"]),
-            np.where(unscored, 0.0, weights["validation_weight"]))
+    return (
+        table.index.to_numpy(),
+        values,
+        np.where(unscored, 0.0, weights["score_weight"]),
+        np.where(unscored, 0.0, weights["validation_weight"]),
+    )
 
 
 def read_predictions(source, categories, truth_ids, headerless_columns=()):
@@ -83,26 +98,46 @@ def read_predictions(source, categories, truth_ids, headerless_columns=()):
     missing_columns = [c for c in categories if c not in table.columns]
     extra_columns = [c for c in table.columns if c not in categories]
     if missing_columns or extra_columns:
-        raise SubmissionError(f"{where}: the columns must be exactly {', '.join(categories)}; "
-                              + "; ".join(text for text in (f"missing {missing_columns}" if missing_columns else "",
-                                                           f"extra {extra_columns}" if extra_columns else "") if text))
+        raise SubmissionError(
+            f"{where}: the columns must be exactly {', '.join(categories)}; "
+            + "; ".join(
+                text
+                for text in (
+                    f"missing {missing_columns}" if missing_columns else "",
+                    f"extra {extra_columns}" if extra_columns else "",
+                )
+                if text
+            )
+        )
     table = table[list(categories)]
     empty = table.index[table.isna().any(axis=1)].tolist()
     if empty:
         raise SubmissionError(f"{where}: missing values for the images {empty[:10]}")
     not_decimal = [c for c in categories if table[c].dtype != np.float64]
     if not_decimal:
-        raise SubmissionError(f"{where}: the columns {not_decimal} hold values that are not decimal numbers "
-                              "(write probabilities such as 1.0 or 0.25; the official scoring refuses integers)")
+        raise SubmissionError(
+            f"{where}: the columns {not_decimal} hold values that are not decimal numbers "
+            "(write probabilities such as 1.0 or 0.25; the official scoring refuses integers)"
+        )
     outside = table.index[((table < 0) | (table > 1)).any(axis=1)].tolist()
     if outside:
         raise SubmissionError(f"{where}: values outside [0, 1] for the images {outside[:10]}")
     missing = pd.Index(truth_ids).difference(table.index).tolist()
     extra = table.index.difference(pd.Index(truth_ids)).tolist()
     if missing or extra:
-        raise SubmissionError(f"{where}: " + "; ".join(text for text in (
-            f"{len(missing)} images of the truth have no prediction, e.g. {missing[:5]}" if missing else "",
-            f"{len(extra)} predicted images are not in the truth, e.g. {extra[:5]}" if extra else "") if text))
+        raise SubmissionError(
+            f"{where}: "
+            + "; ".join(
+                text
+                for text in (
+                    f"{len(missing)} images of the truth have no prediction, e.g. {missing[:5]}"
+                    if missing
+                    else "",
+                    f"{len(extra)} predicted images are not in the truth, e.g. {extra[:5]}" if extra else "",
+                )
+                if text
+            )
+        )
     return table.loc[list(truth_ids)].to_numpy(dtype="float64")
 
 
@@ -127,21 +162,28 @@ def _table(source, headerless_columns):
         header = any(cell in (*OFFICIAL_ID_COLUMNS, *PUBLISHED_ID_COLUMNS) for cell in cells)
         text_ids = {name: str for name in (*OFFICIAL_ID_COLUMNS, *PUBLISHED_ID_COLUMNS)}
         try:
-            table = pd.read_csv(source, header=0 if header else None, index_col=False,
-                                dtype=text_ids if header else {0: str})
+            table = pd.read_csv(
+                source, header=0 if header else None, index_col=False, dtype=text_ids if header else {0: str}
+            )
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise SubmissionError(f"{where}: not a readable CSV ({err})") from None
     if not header:  # dermnet: a challenge's headerless format, its columns by their published order
-        table = table.loc[:, ~(table.isna().all() & (table.columns > 0))]  # a trailing delimiter's empty column
+        table = table.loc[
+            :, ~(table.isna().all() & (table.columns > 0))
+        ]  # a trailing delimiter's empty column
         if not headerless_columns or table.shape[1] != 1 + len(headerless_columns):
-            expected = (f"or the headerless id, {', '.join(headerless_columns)}" if headerless_columns else "")
-            raise SubmissionError(f"{where}: no header naming the id column ({', '.join(OFFICIAL_ID_COLUMNS)}) "
-                                  f"{expected}; found {table.shape[1]} columns without one")
+            expected = f"or the headerless id, {', '.join(headerless_columns)}" if headerless_columns else ""
+            raise SubmissionError(
+                f"{where}: no header naming the id column ({', '.join(OFFICIAL_ID_COLUMNS)}) "
+                f"{expected}; found {table.shape[1]} columns without one"
+            )
         table.columns = ["image", *headerless_columns]
     id_column = next((c for c in (*OFFICIAL_ID_COLUMNS, *PUBLISHED_ID_COLUMNS) if c in table.columns), None)
     if id_column is None:
-        raise SubmissionError(f"{where}: no id column ({', '.join(OFFICIAL_ID_COLUMNS + PUBLISHED_ID_COLUMNS)}); "
-                              f"its columns are {', '.join(map(str, table.columns))}")
+        raise SubmissionError(
+            f"{where}: no id column ({', '.join(OFFICIAL_ID_COLUMNS + PUBLISHED_ID_COLUMNS)}); "
+            f"its columns are {', '.join(map(str, table.columns))}"
+        )
     table[id_column] = table[id_column].astype(str).str.strip()
     return table.set_index(id_column), where
 
@@ -177,7 +219,9 @@ def read_mask_pairs(truth_folder, prediction_folder, attributes=False):
             continue
         image_id = re.search(r"ISIC_[0-9]{7}", truth_file.stem)
         if not image_id:
-            raise SubmissionError(f"{truth_file}: not a ground truth mask (its name holds no ISIC_nnnnnnn id)")
+            raise SubmissionError(
+                f"{truth_file}: not a ground truth mask (its name holds no ISIC_nnnnnnn id)"
+            )
         attribute = re.search(r"attribute_([a-z_]+)", truth_file.stem)
         if attributes and not attribute:
             raise SubmissionError(f"{truth_file}: a task 2 truth is named ISIC_nnnnnnn_attribute_<name>")
@@ -185,14 +229,18 @@ def read_mask_pairs(truth_folder, prediction_folder, attributes=False):
         number = image_id.group(0).split("_")[1]
         matches = [p for p in predictions if number in p.stem and (attribute is None or attribute in p.stem)]
         if len(matches) != 1:
-            raise SubmissionError(f"{prediction_folder}: {len(matches)} files match {truth_file.name} (expected one "
-                                  f"whose name holds {number}{' and ' + attribute if attribute else ''})"
-                                  + (f": {[p.name for p in matches][:5]}" if matches else ""))
+            raise SubmissionError(
+                f"{prediction_folder}: {len(matches)} files match {truth_file.name} (expected one "
+                f"whose name holds {number}{' and ' + attribute if attribute else ''})"
+                + (f": {[p.name for p in matches][:5]}" if matches else "")
+            )
         truth = read_mask_file(truth_file)
         prediction = read_mask_file(matches[0])
         if prediction.shape != truth.shape:
-            raise SubmissionError(f"{matches[0]}: the mask is {prediction.shape[1]}×{prediction.shape[0]} pixels; "
-                                  f"its truth {truth_file.name} is {truth.shape[1]}×{truth.shape[0]}")
+            raise SubmissionError(
+                f"{matches[0]}: the mask is {prediction.shape[1]}×{prediction.shape[0]} pixels; "
+                f"its truth {truth_file.name} is {truth.shape[1]}×{truth.shape[0]}"
+            )
         pairs.append((image_id.group(0), attribute, truth > MASK_THRESHOLD, prediction > MASK_THRESHOLD))
     if not pairs:
         raise SubmissionError(f"{truth_folder}: no ground truth masks")
@@ -208,7 +256,9 @@ def read_mask_file(path):
             if image.mode == "1":
                 image = image.convert("L")
             if image.mode != "L":
-                raise SubmissionError(f"{path}: the mask is not single-channel greyscale (its mode is {image.mode})")
+                raise SubmissionError(
+                    f"{path}: the mask is not single-channel greyscale (its mode is {image.mode})"
+                )
             return np.asarray(image)
     except (UnidentifiedImageError, OSError) as err:
         raise SubmissionError(f"{path}: not a readable image ({err})") from None

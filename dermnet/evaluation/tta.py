@@ -51,10 +51,14 @@ def tta_model(model, replicas=8, augmentation="menegola2017", pool="mean", seed=
     if replicas < 1:
         raise ValueError(f"replicas must be at least 1; got {replicas}")
     if get(augmentation).crop:
-        raise ValueError("test-time augmentation needs an augmentation without crop (the views must keep "
-                         "the model's input size)")
+        raise ValueError(
+            "test-time augmentation needs an augmentation without crop (the views must keep "
+            "the model's input size)"
+        )
     image = keras.Input(model.input_shape[1:], name="image")
-    views = [image] + [FixedAugment(augmentation, seed + i, name=f"view_{i}")(image) for i in range(1, replicas)]
+    views = [image] + [
+        FixedAugment(augmentation, seed + i, name=f"view_{i}")(image) for i in range(1, replicas)
+    ]
     outputs = PoolReplicas(pool, name="pooled")([model(view) for view in views])
     return keras.Model(image, outputs, name=name or f"{model.name}_tta{replicas}")
 
@@ -63,5 +67,7 @@ def tta(model, images, replicas=8, augmentation="menegola2017", pool="mean", see
     """The pooled probabilities `[N, K]` of `tta_model(model, ...)` for `images` (an array or a
     stream of image batches)."""
     wrapped = tta_model(model, replicas, augmentation, pool, seed)
-    wrapped.run_eagerly = model.run_eagerly  # a model compiled to run eagerly (`training.train`) is not traced
+    wrapped.run_eagerly = (
+        model.run_eagerly
+    )  # a model compiled to run eagerly (`training.train`) is not traced
     return wrapped.predict(images, batch_size=batch_size, verbose=0)

@@ -36,7 +36,11 @@ class AttributeNet(keras.Model):
 
     def __init__(self, network, presence_weight=1.0, dice_weight=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.network, self.presence_weight, self.dice_weight = network, float(presence_weight), float(dice_weight)
+        self.network, self.presence_weight, self.dice_weight = (
+            network,
+            float(presence_weight),
+            float(dice_weight),
+        )
         self.mask_loss = BCEDiceLoss(dice_weight=self.dice_weight)
         self.jaccard = JaccardIndex(name="jaccard")
         self.presence_accuracy = keras.metrics.BinaryAccuracy(name="presence_accuracy")
@@ -61,8 +65,9 @@ class AttributeNet(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y_pred is None:
             y_pred = self(x, training=training)
-        presence = ops.mean(keras.losses.binary_crossentropy(self.presence(y)[..., None],
-                                                             y_pred["presence"][..., None]))
+        presence = ops.mean(
+            keras.losses.binary_crossentropy(self.presence(y)[..., None], y_pred["presence"][..., None])
+        )
         # mask_loss is a Keras Loss, scaled for replicas already
         return self.mask_loss(y, y_pred["masks"]) + self.presence_weight * per_replica(presence)
 
@@ -83,8 +88,12 @@ class AttributeNet(keras.Model):
         return self.network.export(filepath, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
-                "presence_weight": self.presence_weight, "dice_weight": self.dice_weight}
+        return {
+            **super().get_config(),
+            "network": keras.saving.serialize_keras_object(self.network),
+            "presence_weight": self.presence_weight,
+            "dice_weight": self.dice_weight,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -94,9 +103,18 @@ class AttributeNet(keras.Model):
 
 
 @register_model(CARDS["attribute_net"])
-def attribute_net(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5,
-                  attributes=5, presence_weight=1.0, dice_weight=0.0, weights="imagenet", freeze="none",
-                  preprocessing="caffe", name="attribute_net"):
+def attribute_net(
+    input_shape=(224, 224, 3),
+    decoder_filters=(256, 128, 64, 32),
+    dropout=0.5,
+    attributes=5,
+    presence_weight=1.0,
+    dice_weight=0.0,
+    weights="imagenet",
+    freeze="none",
+    preprocessing="caffe",
+    name="attribute_net",
+):
     """Builds an `AttributeNet`: VGG19 encoder (conv1–conv5), a U-net decoder to `attributes` sigmoid
     masks (5: ISIC 2018's, in the order of `dermnet.datasets.ATTRIBUTES`), and global average pooling of
     the encoder's deepest features → Dense(`attributes`, sigmoid) for presence.

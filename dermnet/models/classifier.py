@@ -92,13 +92,21 @@ def build_classifier(
     x = Preprocess(preprocessing or spec.preprocessing, name="preprocess")(inputs)
     if features:
         # The trunk's own layers, read at each stride: its weights (ImageNet or loaded) stay in place.
-        maps = keras.Model(trunk.input, {f"stride_{stride}": trunk.get_layer(layer).output
-                                         for stride, layer in backbones.feature_layers(trunk).items()},
-                           name=trunk.name)
+        maps = keras.Model(
+            trunk.input,
+            {
+                f"stride_{stride}": trunk.get_layer(layer).output
+                for stride, layer in backbones.feature_layers(trunk).items()
+            },
+            name=trunk.name,
+        )
         outputs = maps(x)
     elif num_classes == 0:
-        outputs = {"avg": layers.GlobalAveragePooling2D(name="pool"), "max": layers.GlobalMaxPooling2D(name="pool"),
-                   None: lambda tensor: tensor}[pooling](trunk(x))
+        outputs = {
+            "avg": layers.GlobalAveragePooling2D(name="pool"),
+            "max": layers.GlobalMaxPooling2D(name="pool"),
+            None: lambda tensor: tensor,
+        }[pooling](trunk(x))
     else:
         outputs = _head(head, trunk(x), int(num_classes))
     model = keras.Model(inputs, outputs, name=name or spec.name)
@@ -143,7 +151,14 @@ def _register(card):
         features=False,
     ):
         return build_classifier(
-            card.name, num_classes, input_shape, weights, freeze, head, preprocessing, pooling=pooling,
+            card.name,
+            num_classes,
+            input_shape,
+            weights,
+            freeze,
+            head,
+            preprocessing,
+            pooling=pooling,
             features=features,
         )
 

@@ -15,8 +15,9 @@ def _atrous_spatial_pyramid_pooling(x, filters, rates):
     """1×1 convolution, 3×3 atrous convolutions at `rates`, and image-level pooling, in parallel."""
     branches = [conv_block(x, filters, 1, 1, "aspp_1x1")]
     for rate in rates:
-        y = layers.Conv2D(filters, 3, padding="same", dilation_rate=rate, use_bias=False,
-                          name=f"aspp_rate{rate}_conv")(x)
+        y = layers.Conv2D(
+            filters, 3, padding="same", dilation_rate=rate, use_bias=False, name=f"aspp_rate{rate}_conv"
+        )(x)
         y = layers.BatchNormalization(name=f"aspp_rate{rate}_bn")(y)
         branches.append(layers.Activation("relu", name=f"aspp_rate{rate}_relu")(y))
     pooled = layers.GlobalAveragePooling2D(keepdims=True, name="aspp_pool")(x)
@@ -27,9 +28,18 @@ def _atrous_spatial_pyramid_pooling(x, filters, rates):
 
 
 @register_model(CARDS["deeplabv3plus"])
-def deeplabv3plus(input_shape=(224, 224, 3), aspp_filters=256, rates=(6, 12, 18), low_level_filters=48,
-                  masks=1, weights="imagenet", freeze="none", preprocessing=None, name="deeplabv3plus",
-                  encoder="resnet50"):
+def deeplabv3plus(
+    input_shape=(224, 224, 3),
+    aspp_filters=256,
+    rates=(6, 12, 18),
+    low_level_filters=48,
+    masks=1,
+    weights="imagenet",
+    freeze="none",
+    preprocessing=None,
+    name="deeplabv3plus",
+    encoder="resnet50",
+):
     """DeepLab v3+ with a ResNet-50 encoder at output stride 16 (`encoder`: another backbone of
     `dermnet.backbones.BACKBONES` with maps at strides 4 and 16, segmentation_models' `encoder_name`;
     `preprocessing`: the encoder's own if None).

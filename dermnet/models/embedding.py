@@ -44,8 +44,19 @@ class TripletClassifier(CompositeClassifier):
 
     MININGS = ("minor_major", "batch_hard")
 
-    def __init__(self, backbone="resnet101", num_classes=7, input_shape=None, triplet_weight=1.0, margin=None,
-                 mining="minor_major", refresh_every=10, backbone_weights=None, preprocessing=None, **kwargs):
+    def __init__(
+        self,
+        backbone="resnet101",
+        num_classes=7,
+        input_shape=None,
+        triplet_weight=1.0,
+        margin=None,
+        mining="minor_major",
+        refresh_every=10,
+        backbone_weights=None,
+        preprocessing=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if mining not in self.MININGS:
             raise ValueError(f"mining is one of {self.MININGS}, not {mining!r}")
@@ -55,11 +66,19 @@ class TripletClassifier(CompositeClassifier):
         self.triplet_weight = float(triplet_weight)
         self.margin = float(margin if margin is not None else 0.2 if mining == "minor_major" else 0.5)
         self.preprocessing = preprocessing
-        classifier = build_classifier(backbone, num_classes, self.image_shape, backbone_weights, head="embedding",
-                                      preprocessing=preprocessing, name="network")
+        classifier = build_classifier(
+            backbone,
+            num_classes,
+            self.image_shape,
+            backbone_weights,
+            head="embedding",
+            preprocessing=preprocessing,
+            name="network",
+        )
         # One pass gives both: the probabilities and the 256-d features they come from.
-        self.network = keras.Model(classifier.input, [classifier.output, classifier.get_layer("features").output],
-                                   name="network")
+        self.network = keras.Model(
+            classifier.input, [classifier.output, classifier.get_layer("features").output], name="network"
+        )
         self.triplet_loss = BatchHardTripletLoss(self.margin)
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.built = True
@@ -75,24 +94,29 @@ class TripletClassifier(CompositeClassifier):
         probabilities = y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred
         cross_entropy = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
         # A mean over the plain images: none in a triplet batch, which then trains the triplet loss alone
-        loss = per_replica(keras.ops.sum(cross_entropy * plain) / keras.ops.maximum(keras.ops.sum(plain), 1.0))
+        loss = per_replica(
+            keras.ops.sum(cross_entropy * plain) / keras.ops.maximum(keras.ops.sum(plain), 1.0)
+        )
         if self.triplet_weight and isinstance(y_pred, dict):  # training: the embedding is there
             if self.mining == "batch_hard":  # a Keras Loss: scaled for replicas already
                 loss = loss + self.triplet_weight * self.triplet_loss(labels, y_pred["embedding"])
             elif isinstance(y, dict):
                 loss = loss + self.triplet_weight * per_replica(
-                    sampled_triplet_loss(y_pred["embedding"], y["role"], y["triplet"], self.margin))
+                    sampled_triplet_loss(y_pred["embedding"], y["role"], y["triplet"], self.margin)
+                )
             else:
                 raise ValueError(
                     f"{self.name} (mining='minor_major') trains on batches of plain images and triplets, "
                     "y = {'labels', 'role', 'triplet'} (dermnet.data.alternating_triplet_dataset, which "
-                    "dermnet.training.train gives it), not on plain labels: or build it with mining='batch_hard'")
+                    "dermnet.training.train gives it), not on plain labels: or build it with mining='batch_hard'"
+                )
         return loss + per_replica(sum(self.losses)) if self.losses else loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         labels, plain = self._labels_and_plain_rows(y)
-        self.accuracy.update_state(labels, y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred,
-                                   sample_weight=plain)
+        self.accuracy.update_state(
+            labels, y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred, sample_weight=plain
+        )
         return self.get_metrics_result()
 
     @staticmethod
@@ -106,14 +130,14 @@ class TripletClassifier(CompositeClassifier):
         return keras.ops.reshape(keras.ops.cast(labels, "int32"), (-1,)), keras.ops.cast(plain, "float32")
 
     def contract(self):
-        """"minor_major": the alternating batches of `dermnet.data.triplets`, drawn anew every
+        """ "minor_major": the alternating batches of `dermnet.data.triplets`, drawn anew every
         `refresh_every` epochs; "batch_hard": P×K batches (every class, K images each); with
         `triplet_weight` 0, plain batches."""
         if not self.triplet_weight:  # cross-entropy only: plain batches
-            return Contract("classifier", "images")
+            return Contract("classification", "images")
         if self.mining == "minor_major":
-            return Contract("classifier", "triplets", {"refresh_every": self.refresh_every})
-        return Contract("classifier", "class_blocks", {"classes": self.num_classes})
+            return Contract("classification", "triplets", {"refresh_every": self.refresh_every})
+        return Contract("classification", "class_blocks", {"classes": self.num_classes})
 
     def embedding_model(self, name=None):
         """image → 256-d embedding (shares this model's weights)."""
@@ -133,15 +157,33 @@ class TripletClassifier(CompositeClassifier):
         return cls(**config)
 
     def get_config(self):
-        return {**super().get_config(), "backbone": self.backbone, "num_classes": self.num_classes,
-                "input_shape": self.image_shape, "triplet_weight": self.triplet_weight, "margin": self.margin,
-                "mining": self.mining, "refresh_every": self.refresh_every, "preprocessing": self.preprocessing}
+        return {
+            **super().get_config(),
+            "backbone": self.backbone,
+            "num_classes": self.num_classes,
+            "input_shape": self.image_shape,
+            "triplet_weight": self.triplet_weight,
+            "margin": self.margin,
+            "mining": self.mining,
+            "refresh_every": self.refresh_every,
+            "preprocessing": self.preprocessing,
+        }
 
 
 @register_model(CARDS["triplet_resnet101"])
-def triplet_resnet101(num_classes=7, input_shape=None, triplet_weight=1.0, margin=None, mining="minor_major",
-                      refresh_every=10, weights="imagenet", freeze="none", preprocessing=None, backbone="resnet101",
-                      name="triplet_resnet101"):
+def triplet_resnet101(
+    num_classes=7,
+    input_shape=None,
+    triplet_weight=1.0,
+    margin=None,
+    mining="minor_major",
+    refresh_every=10,
+    weights="imagenet",
+    freeze="none",
+    preprocessing=None,
+    backbone="resnet101",
+    name="triplet_resnet101",
+):
     """Builds a `TripletClassifier` (see its docstring); `weights` is None, "imagenet" (the
     backbone) or the path of a `.weights.h5` / `.keras` file of this whole model.
 
@@ -152,8 +194,18 @@ def triplet_resnet101(num_classes=7, input_shape=None, triplet_weight=1.0, margi
     >>> histories = dermnet.training.train(model, recipe, df, epochs=1, verbose=0)  # CE and triplet batches
     >>> ncm = dermnet.evaluation.NearestClassMean(model.embedding_model()).fit(train_images, train_labels)
     """
-    model = TripletClassifier(backbone, num_classes, input_shape, triplet_weight, margin, mining, refresh_every,
-                              weights if weights in (None, "imagenet") else None, preprocessing, name=name)
+    model = TripletClassifier(
+        backbone,
+        num_classes,
+        input_shape,
+        triplet_weight,
+        margin,
+        mining,
+        refresh_every,
+        weights if weights in (None, "imagenet") else None,
+        preprocessing,
+        name=name,
+    )
     if weights not in (None, "imagenet"):
         load_weights(model, weights, into_backbone=False)
     set_trainable(model, freeze)

@@ -28,7 +28,7 @@ from dermnet.layers import Preprocess
 from dermnet.models.task import CLASSIFIER, Contract
 from dermnet.models.tuning import load_weights, set_trainable
 
-METADATA = Contract("classifier", "metadata", loss=CLASSIFIER.loss, metrics=CLASSIFIER.metrics)
+METADATA = Contract("classification", "metadata", loss=CLASSIFIER.loss, metrics=CLASSIFIER.metrics)
 
 
 def _batchnorm(name):
@@ -61,9 +61,21 @@ class MetadataClassifier(keras.Model):
     it); `metadata_features` gives the other input's width.
     """
 
-    def __init__(self, backbone="efficientnet_b3", num_classes=len(CLASSES), metadata_features=len(FEATURES),
-                 input_shape=None, meta_units=(512, 128), dropout=0.5, dropout_samples=5, meta_dropout=0.3,
-                 trunk_weights=None, trunk=None, name=None, **kwargs):
+    def __init__(
+        self,
+        backbone="efficientnet_b3",
+        num_classes=len(CLASSES),
+        metadata_features=len(FEATURES),
+        input_shape=None,
+        meta_units=(512, 128),
+        dropout=0.5,
+        dropout_samples=5,
+        meta_dropout=0.3,
+        trunk_weights=None,
+        trunk=None,
+        name=None,
+        **kwargs,
+    ):
         spec = backbones.get(backbone)
         if num_classes < 2:
             raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
@@ -74,8 +86,9 @@ class MetadataClassifier(keras.Model):
             trunk = keras.saving.deserialize_keras_object(trunk)
         image = keras.Input(image_shape, name="image")
         metadata = keras.Input((metadata_features,), name="metadata")
-        features = layers.GlobalAveragePooling2D(name="pool")(trunk(Preprocess(spec.preprocessing,
-                                                                               name="preprocess")(image)))
+        features = layers.GlobalAveragePooling2D(name="pool")(
+            trunk(Preprocess(spec.preprocessing, name="preprocess")(image))
+        )
         m = metadata
         for i, units in enumerate(meta_units):
             if i:
@@ -89,8 +102,9 @@ class MetadataClassifier(keras.Model):
         logits = [classify(layers.Dropout(dropout, name=f"dropout_{k}")(x)) for k in range(dropout_samples)]
         logits = layers.Average(name="mean_logits")(logits) if dropout_samples > 1 else logits[0]
         probabilities = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
-        super().__init__({"image": image, "metadata": metadata}, probabilities, name=name or "ha2020_effnet",
-                         **kwargs)
+        super().__init__(
+            {"image": image, "metadata": metadata}, probabilities, name=name or "ha2020_effnet", **kwargs
+        )
         self.backbone, self.num_classes = backbone, int(num_classes)
         self.metadata_features = int(metadata_features)
         self.image_shape, self.meta_units = tuple(image_shape), tuple(meta_units)
@@ -106,11 +120,19 @@ class MetadataClassifier(keras.Model):
         return METADATA
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "backbone": self.backbone,
-                "num_classes": self.num_classes, "metadata_features": self.metadata_features,
-                "input_shape": list(self.image_shape), "meta_units": list(self.meta_units),
-                "dropout": self.dropout, "dropout_samples": self.dropout_samples,
-                "meta_dropout": self.meta_dropout, "trunk": keras.saving.serialize_keras_object(self.trunk)}
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": self.backbone,
+            "num_classes": self.num_classes,
+            "metadata_features": self.metadata_features,
+            "input_shape": list(self.image_shape),
+            "meta_units": list(self.meta_units),
+            "dropout": self.dropout,
+            "dropout_samples": self.dropout_samples,
+            "meta_dropout": self.meta_dropout,
+            "trunk": keras.saving.serialize_keras_object(self.trunk),
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -123,15 +145,27 @@ _CARD = CARDS["ha2020_effnet"]
 
 
 @register_model(_CARD)
-def ha2020_effnet(backbone="efficientnet_b3", num_classes=_CARD.num_classes, input_shape=_CARD.input_shape,
-                  weights=_CARD.weights, freeze="none", metadata_features=len(FEATURES),
-                  meta_units=(512, 128)):
+def ha2020_effnet(
+    backbone="efficientnet_b3",
+    num_classes=_CARD.num_classes,
+    input_shape=_CARD.input_shape,
+    weights=_CARD.weights,
+    freeze="none",
+    metadata_features=len(FEATURES),
+    meta_units=(512, 128),
+):
     """Ha, Liu and Liu's EfficientNet with metadata (SIIM-ISIC 2020, 1st place); `MetadataClassifier`
     gives the arguments. `weights`: None, "imagenet" (the trunk's, from keras.applications: the winners
     started most models from Noisy Student weights, `tf_efficientnet_b*_ns`, which keras.applications
     lacks), or a weights file of this model or its backbone. `freeze`: as `set_trainable`."""
-    model = MetadataClassifier(backbone, num_classes, metadata_features, input_shape, meta_units,
-                               trunk_weights="imagenet" if weights == "imagenet" else None)
+    model = MetadataClassifier(
+        backbone,
+        num_classes,
+        metadata_features,
+        input_shape,
+        meta_units,
+        trunk_weights="imagenet" if weights == "imagenet" else None,
+    )
     if weights not in (None, "imagenet"):
         load_weights(model, weights)
     set_trainable(model, freeze)

@@ -34,8 +34,15 @@ from dermnet.models.task import SEGMENTOR
 from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head
 
 
-def segmentor(input_shape, weights=None, decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
-              preprocessing="caffe", name="segmentor"):
+def segmentor(
+    input_shape,
+    weights=None,
+    decoder_filters=(256, 128, 64, 32),
+    dropout=0.5,
+    masks=1,
+    preprocessing="caffe",
+    name="segmentor",
+):
     """SegAN's segmentor: U-net, VGG19 + squeeze-and-excitation encoder, two 3×3 convolutions per
     decoder stage."""
     inputs = keras.Input(input_shape, name="image")
@@ -108,11 +115,15 @@ class SegAN(keras.Model):
         """The critic's mean absolute difference between `x · predicted` and `x · truth`, averaged
         over its stages (eq. 2), with the masked pixels themselves first if `pixel_level`."""
         pixels = ops.cast(images, "float32") / 255.0
-        masked = ops.concatenate([pixels * ops.cast(predicted, "float32"), pixels * ops.cast(truth, "float32")])
+        masked = ops.concatenate(
+            [pixels * ops.cast(predicted, "float32"), pixels * ops.cast(truth, "float32")]
+        )
         # one critic pass for both views
         levels = [*([masked] if self.pixel_level else []), *self.critic(masked, training=training)]
         batch = ops.shape(images)[0]
-        return ops.mean(ops.stack([ops.mean(ops.abs(ops.cast(f[:batch] - f[batch:], "float32"))) for f in levels]))
+        return ops.mean(
+            ops.stack([ops.mean(ops.abs(ops.cast(f[:batch] - f[batch:], "float32"))) for f in levels])
+        )
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The segmentor's objective: multi-scale L1 + dice_weight · Dice loss."""
@@ -126,8 +137,10 @@ class SegAN(keras.Model):
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            raise ValueError("SegAN's alternating step does not scale its losses: train it in float32 or under "
-                             "mixed_bfloat16, not mixed_float16.")
+            raise ValueError(
+                "SegAN's alternating step does not scale its losses: train it in float32 or under "
+                "mixed_bfloat16, not mixed_float16."
+            )
 
     def compile_from_config(self, config):
         # Keras skips restoring the compile state (with a warning) of a model whose `compile` is its
@@ -171,25 +184,37 @@ class SegAN(keras.Model):
 
         def critic_objective(trainable, non_trainable):
             def forward():
-                l1 = self.multiscale_l1(x, ops.stop_gradient(self.segmentor(x, training=True)), y, training=True)
+                l1 = self.multiscale_l1(
+                    x, ops.stop_gradient(self.segmentor(x, training=True)), y, training=True
+                )
                 return -l1, l1
+
             return self._stateless(trainable, non_trainable, forward)
 
         def segmentor_objective(trainable, non_trainable):
             def forward():
                 predicted = self.segmentor(x, training=True)
                 return self.compute_loss(x, y, predicted), predicted
+
             return self._stateless(trainable, non_trainable, forward)
 
-        (_, (l1, non_trainable)), grads = jax.value_and_grad(critic_objective, has_aux=True)(trainable, non_trainable)
+        (_, (l1, non_trainable)), grads = jax.value_and_grad(critic_objective, has_aux=True)(
+            trainable, non_trainable
+        )
         trainable, optimizer_variables = self._apply_to(grads, critic_mask, optimizer_variables, trainable)
-        trainable = [ops.clip(v, -self.clip_value, self.clip_value) if is_critic else v
-                     for v, is_critic in zip(trainable, critic_mask)]
+        trainable = [
+            ops.clip(v, -self.clip_value, self.clip_value) if is_critic else v
+            for v, is_critic in zip(trainable, critic_mask)
+        ]
         (loss, (predicted, non_trainable)), grads = jax.value_and_grad(segmentor_objective, has_aux=True)(
-            trainable, non_trainable)
-        trainable, optimizer_variables = self._apply_to(grads, [not c for c in critic_mask], optimizer_variables,
-                                                        trainable)
-        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metrics_variables))) as scope:
+            trainable, non_trainable
+        )
+        trainable, optimizer_variables = self._apply_to(
+            grads, [not c for c in critic_mask], optimizer_variables, trainable
+        )
+        with keras.StatelessScope(
+            state_mapping=list(zip(self.metrics_variables, metrics_variables))
+        ) as scope:
             logs = self._report(x, y, predicted, loss, l1)
         metrics_variables = [scope.get_current_value(v) for v in self.metrics_variables]
         return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
@@ -201,7 +226,10 @@ class SegAN(keras.Model):
     def _stateless(self, trainable, non_trainable, forward):
         """`forward()` with the model's variables set to these values (JAX): (value, (aux, non-trainable
         values after the pass: batch-norm statistics, dropout seeds))."""
-        mapping = [*zip(self.trainable_variables, trainable), *zip(self.non_trainable_variables, non_trainable)]
+        mapping = [
+            *zip(self.trainable_variables, trainable),
+            *zip(self.non_trainable_variables, non_trainable),
+        ]
         with keras.StatelessScope(state_mapping=mapping) as scope:
             value, aux = forward()
         return value, (aux, [scope.get_current_value(v) for v in self.non_trainable_variables])
@@ -237,9 +265,14 @@ class SegAN(keras.Model):
         return self.segmentor.export(filepath, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "segmentor": keras.saving.serialize_keras_object(self.segmentor),
-                "critic": keras.saving.serialize_keras_object(self.critic), "dice_weight": self.dice_weight,
-                "clip_value": self.clip_value, "pixel_level": self.pixel_level}
+        return {
+            **super().get_config(),
+            "segmentor": keras.saving.serialize_keras_object(self.segmentor),
+            "critic": keras.saving.serialize_keras_object(self.critic),
+            "dice_weight": self.dice_weight,
+            "clip_value": self.clip_value,
+            "pixel_level": self.pixel_level,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -250,9 +283,21 @@ class SegAN(keras.Model):
 
 
 @register_model(CARDS["segan"])
-def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout=0.0,
-          critic_filters=(64, 128, 256, 512, 512), critic_kernel_size=9, dice_weight=0.0, clip_value=0.05, masks=1,
-          weights="imagenet", freeze="none", preprocessing="caffe", pixel_level=False, name="segan"):
+def segan(
+    input_shape=(224, 224, 3),
+    decoder_filters=(256, 128, 64, 32),
+    dropout=0.0,
+    critic_filters=(64, 128, 256, 512, 512),
+    critic_kernel_size=9,
+    dice_weight=0.0,
+    clip_value=0.05,
+    masks=1,
+    weights="imagenet",
+    freeze="none",
+    preprocessing="caffe",
+    pixel_level=False,
+    name="segan",
+):
     """Builds a `SegAN` (see the module docstring).
 
     Args:
@@ -273,7 +318,12 @@ def segan(input_shape=(224, 224, 3), decoder_filters=(256, 128, 64, 32), dropout
     ...                     verbose=0, shuffle=False)
     """
     input_shape = check_image_shape(name, input_shape)
-    model = SegAN(segmentor(input_shape, weights, decoder_filters, dropout, masks, preprocessing),
-                  critic(input_shape, critic_filters, critic_kernel_size), dice_weight, clip_value,
-                  pixel_level, name=name)
+    model = SegAN(
+        segmentor(input_shape, weights, decoder_filters, dropout, masks, preprocessing),
+        critic(input_shape, critic_filters, critic_kernel_size),
+        dice_weight,
+        clip_value,
+        pixel_level,
+        name=name,
+    )
     return finish(model, weights, freeze)

@@ -63,8 +63,18 @@ class SynergicModel(CompositeClassifier):
         preprocessing: a `Preprocess` mode; the backbone's own if None.
     """
 
-    def __init__(self, n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weight=3.0,
-                 synergic_units=256, component_weights=None, preprocessing=None, **kwargs):
+    def __init__(
+        self,
+        n=2,
+        backbone="resnet50",
+        num_classes=2,
+        input_shape=None,
+        synergic_weight=3.0,
+        synergic_units=256,
+        component_weights=None,
+        preprocessing=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if n < 2:
             raise ValueError(f"SDL needs at least 2 components; got n={n} (n=1 is the plain classifier).")
@@ -75,40 +85,70 @@ class SynergicModel(CompositeClassifier):
         self.pairs = list(itertools.combinations(range(self.n), 2))
         self.components = []
         for i in range(self.n):
-            classifier = build_classifier(backbone, num_classes, self.image_shape, component_weights, head="sdl",
-                                          preprocessing=preprocessing, name=f"component_{i + 1}")
+            classifier = build_classifier(
+                backbone,
+                num_classes,
+                self.image_shape,
+                component_weights,
+                head="sdl",
+                preprocessing=preprocessing,
+                name=f"component_{i + 1}",
+            )
             # Each component gives its probabilities and its 1024-d features to the synergic networks.
-            self.components.append(keras.Model(classifier.input, [classifier.output,
-                                                                  classifier.get_layer("features").output],
-                                               name=f"component_{i + 1}"))
+            self.components.append(
+                keras.Model(
+                    classifier.input,
+                    [classifier.output, classifier.get_layer("features").output],
+                    name=f"component_{i + 1}",
+                )
+            )
         pair_features = 2 * self.components[0].output[1].shape[-1]
         # Built here (with an Input), so that every weight exists before the first call: weight
         # loading and optimizers see the whole model.
-        self.synergic_networks = [
-            keras.Sequential([keras.Input((pair_features,)),
-                              layers.Dense(self.synergic_units, activation="relu", kernel_initializer=_uniform(),
-                                           name="learning"),
-                              layers.Dense(1, kernel_initializer=_uniform(), name="logit"),
-                              layers.Activation("sigmoid", dtype="float32", name="same_class")],
-                             name=f"synergic_{i + 1}{j + 1}")
-            for i, j in self.pairs] if self.synergic_weight else []
+        self.synergic_networks = (
+            [
+                keras.Sequential(
+                    [
+                        keras.Input((pair_features,)),
+                        layers.Dense(
+                            self.synergic_units,
+                            activation="relu",
+                            kernel_initializer=_uniform(),
+                            name="learning",
+                        ),
+                        layers.Dense(1, kernel_initializer=_uniform(), name="logit"),
+                        layers.Activation("sigmoid", dtype="float32", name="same_class"),
+                    ],
+                    name=f"synergic_{i + 1}{j + 1}",
+                )
+                for i, j in self.pairs
+            ]
+            if self.synergic_weight
+            else []
+        )
         self.built = True  # every sublayer is built: weights load before a first call
-        self.component_accuracy = [keras.metrics.SparseCategoricalAccuracy(name=f"accuracy_{i + 1}")
-                                   for i in range(self.n)]
-        self.synergic_accuracy = (keras.metrics.BinaryAccuracy(name="synergic_accuracy")
-                                  if self.synergic_networks else None)
+        self.component_accuracy = [
+            keras.metrics.SparseCategoricalAccuracy(name=f"accuracy_{i + 1}") for i in range(self.n)
+        ]
+        self.synergic_accuracy = (
+            keras.metrics.BinaryAccuracy(name="synergic_accuracy") if self.synergic_networks else None
+        )
 
     def call(self, inputs, training=False):
         if not isinstance(inputs, (tuple, list)):  # one image batch: eq. 6, as an average
             return ops.mean(ops.stack([c(inputs, training=training)[0] for c in self.components]), axis=0)
         if len(inputs) != self.n:
-            raise ValueError(f"SDL with n={self.n} takes a tuple of {self.n} image batches, got {len(inputs)}.")
+            raise ValueError(
+                f"SDL with n={self.n} takes a tuple of {self.n} image batches, got {len(inputs)}."
+            )
         outputs = [c(x, training=training) for c, x in zip(self.components, inputs)]
         result = {"probabilities": ops.stack([p for p, _ in outputs], axis=1)}  # [B, n, K]
         if self.synergic_networks:
             features = [_scale_gradient(f, self.synergic_weight) for _, f in outputs]
-            synergic = [net(ops.concatenate([features[i], features[j]], axis=-1), training=training)
-                        for net, (i, j) in zip(self.synergic_networks, self.pairs)]
+            synergic = [
+                net(ops.concatenate([features[i], features[j]], axis=-1), training=training)
+                for net, (i, j) in zip(self.synergic_networks, self.pairs)
+            ]
             result["synergic"] = ops.concatenate(synergic, axis=-1)  # [B, C(n, 2)]
         return result
 
@@ -117,12 +157,21 @@ class SynergicModel(CompositeClassifier):
             y_pred = self(x, training=training)
         labels = ops.cast(y["labels"], "int32")
         classification = sum(
-            ops.mean(keras.losses.sparse_categorical_crossentropy(labels[:, i], y_pred["probabilities"][:, i]))
-            for i in range(self.n))
+            ops.mean(
+                keras.losses.sparse_categorical_crossentropy(labels[:, i], y_pred["probabilities"][:, i])
+            )
+            for i in range(self.n)
+        )
         loss = classification
         if self.synergic_networks:
-            synergic = ops.sum(ops.mean(keras.losses.binary_crossentropy(
-                ops.cast(y["synergic"], "float32")[..., None], y_pred["synergic"][..., None]), axis=0))
+            synergic = ops.sum(
+                ops.mean(
+                    keras.losses.binary_crossentropy(
+                        ops.cast(y["synergic"], "float32")[..., None], y_pred["synergic"][..., None]
+                    ),
+                    axis=0,
+                )
+            )
             loss = loss + synergic  # λ acts on the gradient into the components (call), not here
         return per_replica(loss + sum(self.losses) if self.losses else loss)
 
@@ -137,8 +186,11 @@ class SynergicModel(CompositeClassifier):
     def contract(self):
         """A classifier trained on n-tuples of images: same-class pairs half the time where there are
         synergic networks, else each component on its own shuffled stream."""
-        return Contract("classifier", "pairs", {"n": self.n, "same_class_share": 0.5 if self.synergic_networks
-                                                else None})
+        return Contract(
+            "classification",
+            "pairs",
+            {"n": self.n, "same_class_share": 0.5 if self.synergic_networks else None},
+        )
 
     def inference_model(self, name=None):
         """A plain single-input classifier, image → averaged probabilities, that saves, reloads
@@ -149,14 +201,31 @@ class SynergicModel(CompositeClassifier):
         return keras.Model(image, outputs, name=name or f"{self.name}_inference")
 
     def get_config(self):
-        return {**super().get_config(), "n": self.n, "backbone": self.backbone, "num_classes": self.num_classes,
-                "input_shape": self.image_shape, "synergic_weight": self.synergic_weight,
-                "synergic_units": self.synergic_units, "preprocessing": self.preprocessing}
+        return {
+            **super().get_config(),
+            "n": self.n,
+            "backbone": self.backbone,
+            "num_classes": self.num_classes,
+            "input_shape": self.image_shape,
+            "synergic_weight": self.synergic_weight,
+            "synergic_units": self.synergic_units,
+            "preprocessing": self.preprocessing,
+        }
 
 
 @register_model(CARDS["sdl"])
-def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weight=3.0, synergic_units=256,
-        weights="imagenet", freeze="none", preprocessing=None, name="sdl"):
+def sdl(
+    n=2,
+    backbone="resnet50",
+    num_classes=2,
+    input_shape=None,
+    synergic_weight=3.0,
+    synergic_units=256,
+    weights="imagenet",
+    freeze="none",
+    preprocessing=None,
+    name="sdl",
+):
     """Builds a `SynergicModel` (see its docstring); `weights` is None, "imagenet" (every component's
     backbone) or the path of a `.weights.h5` / `.keras` file of this whole model.
 
@@ -167,8 +236,17 @@ def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weig
     >>> history = model.fit(dermnet.data.pair_dataset(df, 32, batch_size=32, augment="zhang2018"), verbose=0,
     ...                     shuffle=False)
     """
-    model = SynergicModel(n, backbone, num_classes, input_shape, synergic_weight, synergic_units,
-                          weights if weights in (None, "imagenet") else None, preprocessing, name=name)
+    model = SynergicModel(
+        n,
+        backbone,
+        num_classes,
+        input_shape,
+        synergic_weight,
+        synergic_units,
+        weights if weights in (None, "imagenet") else None,
+        preprocessing,
+        name=name,
+    )
     if weights not in (None, "imagenet"):
         load_weights(model, weights, into_backbone=False)
     set_trainable(model, freeze)
@@ -176,8 +254,9 @@ def sdl(n=2, backbone="resnet50", num_classes=2, input_shape=None, synergic_weig
 
 
 @register_model(CARDS["resnet50x2"])
-def resnet50x2(num_classes=2, input_shape=None, weights="imagenet", freeze="none", preprocessing=None,
-               name="resnet50x2"):
+def resnet50x2(
+    num_classes=2, input_shape=None, weights="imagenet", freeze="none", preprocessing=None, name="resnet50x2"
+):
     """SDL's ResNet-50² baseline: a `SynergicModel` with n = 2 and λ = 0, so no synergic networks.
     Trained on `pair_dataset(..., same_class_share=None)` each component sees its own shuffled
     stream and its own loss: two independently trained ResNet-50s, built and trained by the

@@ -3,7 +3,7 @@ and export ask the model, never its class (as keras-hub's `Task` does).
 
 A `Contract` says:
 
-- `kind`: "classifier" (image → class probabilities), "segmentor" (image → mask probabilities) or
+- `task`: "classification" (image → class probabilities), "segmentation" (image → mask probabilities) or
   "attributes" (image → {"masks", "presence"});
 - `stream`: what it trains on (`dermnet.data`): "images" (image, label batches), "pairs" (SDL's
   n-tuples with synergic labels; `same_class_share` None gives independent streams), "class_blocks"
@@ -33,7 +33,7 @@ from typing import Callable, Optional
 
 from dermnet import losses, metrics
 
-KINDS = ("classifier", "segmentor", "attributes")
+TASKS = ("classification", "segmentation", "attributes")
 STREAMS = ("images", "pairs", "class_blocks", "triplets", "masks", "metadata")
 
 
@@ -54,7 +54,7 @@ class Contract:
     """What a model declares (module docstring).
 
     Attributes:
-        kind: one of `KINDS`.
+        task: one of `TASKS` (the word the model cards and data sets use).
         stream: one of `STREAMS`.
         stream_options: the stream's own arguments (pairs: `n`, `same_class_share`; class blocks:
             `classes`; triplets: `refresh_every`).
@@ -65,7 +65,7 @@ class Contract:
             with TensorFlow (SegAN's alternating step).
     """
 
-    kind: str
+    task: str
     stream: str
     stream_options: dict = dataclasses.field(default_factory=dict)
     loss: Optional[Callable] = None
@@ -73,17 +73,21 @@ class Contract:
     distributes_on_tensorflow: bool = True
 
     def __post_init__(self):
-        if self.kind not in KINDS or self.stream not in STREAMS:
-            raise ValueError(f"a contract's kind is one of {KINDS} and its stream one of {STREAMS}; "
-                             f"got {self.kind!r}, {self.stream!r}")
+        if self.task not in TASKS or self.stream not in STREAMS:
+            raise ValueError(
+                f"a contract's task is one of {TASKS} and its stream one of {STREAMS}; "
+                f"got {self.task!r}, {self.stream!r}"
+            )
 
     @property
     def predicts_masks(self):
-        return self.kind != "classifier"
+        return self.task != "classification"
 
 
-CLASSIFIER = Contract("classifier", "images", loss=lambda: "sparse_categorical_crossentropy", metrics=_accuracy)
-SEGMENTOR = Contract("segmentor", "masks", loss=losses.DiceLoss, metrics=_mask_metrics)
+CLASSIFIER = Contract(
+    "classification", "images", loss=lambda: "sparse_categorical_crossentropy", metrics=_accuracy
+)
+SEGMENTOR = Contract("segmentation", "masks", loss=losses.DiceLoss, metrics=_mask_metrics)
 
 
 def contract(model):
@@ -101,8 +105,10 @@ def contract(model):
         return CLASSIFIER
     if isinstance(output_shape, tuple) and len(output_shape) == 4:
         return SEGMENTOR
-    raise TypeError(f"{model.name} is not a dermnet model: its output {output_shape} is neither class "
-                    "probabilities [batch, classes] nor masks [batch, height, width, masks]")
+    raise TypeError(
+        f"{model.name} is not a dermnet model: its output {output_shape} is neither class "
+        "probabilities [batch, classes] nor masks [batch, height, width, masks]"
+    )
 
 
 def inference_model(model):

@@ -55,13 +55,19 @@ def networks_with_a_backbone(model):
     (`dermnet.backbones.trunk_spec`)."""
     if any(backbones.trunk_spec(layer) for layer in model.layers):
         return [model]
-    return [n for layer in model.layers if isinstance(layer, keras.Model) for n in networks_with_a_backbone(layer)]
+    return [
+        n for layer in model.layers if isinstance(layer, keras.Model) for n in networks_with_a_backbone(layer)
+    ]
 
 
 def backbone_layers(model):
     """The backbone trunks (nested models `<backbone>_backbone`) of every network in `model`."""
-    return [layer for network in networks_with_a_backbone(model) for layer in network.layers
-            if backbones.trunk_spec(layer)]
+    return [
+        layer
+        for network in networks_with_a_backbone(model)
+        for layer in network.layers
+        if backbones.trunk_spec(layer)
+    ]
 
 
 def set_trainable(model, freeze="none"):
@@ -91,8 +97,10 @@ def set_trainable(model, freeze="none"):
         _set_trainable_deep(model, True)
         return
     if not classifiers:
-        raise ValueError(f"{model.name} has no backbone (no `*{backbones.TRUNK_SUFFIX}` layer) for freeze={freeze!r}: "
-                         "it trains whole (freeze='none').")
+        raise ValueError(
+            f"{model.name} has no backbone (no `*{backbones.TRUNK_SUFFIX}` layer) for freeze={freeze!r}: "
+            "it trains whole (freeze='none')."
+        )
     # Resolve every member's cut first: an error leaves no member half switched.
     cuts = [(classifier, _first_trainable(classifier, freeze)) for classifier in classifiers]
     for classifier, first_trainable in cuts:

@@ -26,15 +26,18 @@ def check_image_shape(name, input_shape, multiple=1):
         raise ValueError(f"{name} takes RGB images: input_shape=(height, width, 3), got {input_shape}.")
     for side in input_shape[:2]:
         if side is not None and (side < multiple or side % multiple):
-            raise ValueError(f"{name} needs sides that are multiples of {multiple}; got input_shape={input_shape}.")
+            raise ValueError(
+                f"{name} needs sides that are multiples of {multiple}; got input_shape={input_shape}."
+            )
     return input_shape
 
 
 def conv_block(x, filters, kernel_size, convs, name, batch_norm=True):
     """`convs` × (convolution → [batch norm] → ReLU), layers named `<name>_conv<i>`."""
     for i in range(1, convs + 1):
-        x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batch_norm,
-                          name=f"{name}_conv{i}")(x)
+        x = layers.Conv2D(
+            filters, kernel_size, padding="same", use_bias=not batch_norm, name=f"{name}_conv{i}"
+        )(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
@@ -50,7 +53,9 @@ def decoder(x, skips, filters, name="decoder", dropout=0.0, batch_norm=True, ker
         x = layers.Concatenate(name=f"{stage}_concat")([x, skip])
         if dropout:
             x = layers.Dropout(dropout, name=f"{stage}_dropout")(x)
-        per_conv = stage_filters if isinstance(stage_filters, (tuple, list)) else [stage_filters] * len(kernel_sizes)
+        per_conv = (
+            stage_filters if isinstance(stage_filters, (tuple, list)) else [stage_filters] * len(kernel_sizes)
+        )
         for j, (conv_filters, size) in enumerate(zip(per_conv, kernel_sizes), start=1):
             x = conv_block(x, conv_filters, size, 1, f"{stage}_{j}", batch_norm)
     return x
@@ -99,8 +104,17 @@ def finish(model, weights, freeze):
 
 
 @register_model(CARDS["unet"])
-def unet(input_shape=(128, 128, 3), depth=4, filters=64, dropout=0.0, masks=1, weights=None, freeze="none",
-         preprocessing="tf", name="unet"):
+def unet(
+    input_shape=(128, 128, 3),
+    depth=4,
+    filters=64,
+    dropout=0.0,
+    masks=1,
+    weights=None,
+    freeze="none",
+    preprocessing="tf",
+    name="unet",
+):
     """Ronneberger et al.'s U-net, with batch normalization after every convolution.
 
     Args:
@@ -135,6 +149,7 @@ def unet(input_shape=(128, 128, 3), depth=4, filters=64, dropout=0.0, masks=1, w
 
 def unet_fc_parameters(height=128, width=128, bottleneck_units=8192):
     """Parameters of `unet_fc` at a given input size: most of them are its dense bottleneck."""
+
     def conv(k, c_in, c_out):
         return k * k * c_in * c_out + c_out
 
@@ -147,8 +162,17 @@ def unet_fc_parameters(height=128, width=128, bottleneck_units=8192):
 
 
 @register_model(CARDS["unet_fc"])
-def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropout=0.5, masks=1, weights=None,
-            freeze="none", preprocessing="imagenet_mean", name="unet_fc"):
+def unet_fc(
+    input_shape=(128, 128, 3),
+    bottleneck_units=8192,
+    noise=0.025,
+    dropout=0.5,
+    masks=1,
+    weights=None,
+    freeze="none",
+    preprocessing="imagenet_mean",
+    name="unet_fc",
+):
     """RECOD's (after Codella et al.) U-net with a fully connected bottleneck: their best network.
 
     Gaussian noise (σ = `noise` of the pixel range) on the input, which then loses the ImageNet mean
@@ -166,13 +190,31 @@ def unet_fc(input_shape=(128, 128, 3), bottleneck_units=8192, noise=0.025, dropo
     input_shape = check_image_shape(name, input_shape, multiple=8)
     if None in input_shape[:2]:
         raise ValueError(f"{name} has a dense bottleneck: it needs a fixed input_shape, got {input_shape}.")
-    return _recod_unet(input_shape, bottleneck_units, noise, dropout, masks, weights, freeze, preprocessing, name,
-                       batch_norm=False)
+    return _recod_unet(
+        input_shape,
+        bottleneck_units,
+        noise,
+        dropout,
+        masks,
+        weights,
+        freeze,
+        preprocessing,
+        name,
+        batch_norm=False,
+    )
 
 
 @register_model(CARDS["unet_bn"])
-def unet_bn(input_shape=(128, 128, 3), noise=0.0, dropout=0.5, masks=1, weights=None, freeze="none",
-            preprocessing="imagenet_mean", name="unet_bn"):
+def unet_bn(
+    input_shape=(128, 128, 3),
+    noise=0.0,
+    dropout=0.5,
+    masks=1,
+    weights=None,
+    freeze="none",
+    preprocessing="imagenet_mean",
+    name="unet_bn",
+):
     """RECOD's second network: `unet_fc` without its fully connected layers and with batch
     normalization after every convolution (Section I-D: 0.774 against 0.783, faster and far
     smaller). It takes any size whose sides are multiples of 8.
@@ -182,17 +224,22 @@ def unet_bn(input_shape=(128, 128, 3), noise=0.0, dropout=0.5, masks=1, weights=
             names no noise for this network): none. `noise=0.025` adds `unet_fc`'s, as an option.
     """
     input_shape = check_image_shape(name, input_shape, multiple=8)
-    return _recod_unet(input_shape, 0, noise, dropout, masks, weights, freeze, preprocessing, name, batch_norm=True)
+    return _recod_unet(
+        input_shape, 0, noise, dropout, masks, weights, freeze, preprocessing, name, batch_norm=True
+    )
 
 
-def _recod_unet(input_shape, bottleneck_units, noise, dropout, masks, weights, freeze, preprocessing, name,
-                batch_norm):
+def _recod_unet(
+    input_shape, bottleneck_units, noise, dropout, masks, weights, freeze, preprocessing, name, batch_norm
+):
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     if noise:
         # The noise's σ is a share of the pixel range (Keras' GaussianNoise takes σ ≤ 1), whatever the
         # normalisation after it: pixels to [0, 1], noise, back to [0, 255], then `preprocessing`.
-        x = layers.GaussianNoise(noise, dtype="float32", name="noise")(Preprocess("rescale", name="unit_range")(x))
+        x = layers.GaussianNoise(noise, dtype="float32", name="noise")(
+            Preprocess("rescale", name="unit_range")(x)
+        )
         x = layers.Rescaling(255.0, dtype="float32", name="pixel_range")(x)
     x = Preprocess(preprocessing, name="preprocess")(x)
     skips = []
@@ -206,16 +253,33 @@ def _recod_unet(input_shape, bottleneck_units, noise, dropout, masks, weights, f
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(bottleneck_units, activation="relu", name="bottleneck")(x)
         x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
-        x = layers.Dense(map_shape[0] * map_shape[1] * map_shape[2], activation="relu", name="bottleneck_out")(x)
+        x = layers.Dense(
+            map_shape[0] * map_shape[1] * map_shape[2], activation="relu", name="bottleneck_out"
+        )(x)
         x = layers.Reshape(map_shape, name="unflatten")(x)
-    x = decoder(x, skips[::-1], [(128, 128, 64), (64, 64, 32), (32, 32, 32)], dropout=dropout,
-                batch_norm=batch_norm, kernel_sizes=(11, 5, 5))
+    x = decoder(
+        x,
+        skips[::-1],
+        [(128, 128, 64), (64, 64, 32), (32, 32, 32)],
+        dropout=dropout,
+        batch_norm=batch_norm,
+        kernel_sizes=(11, 5, 5),
+    )
     return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)
 
 
 @register_model(CARDS["unet_vgg16"])
-def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dropout=0.5, masks=1,
-               weights="imagenet", freeze="none", preprocessing=None, name="unet_vgg16", encoder="vgg16"):
+def unet_vgg16(
+    input_shape=(128, 128, 3),
+    decoder_filters=(256, 128, 64, 32),
+    dropout=0.5,
+    masks=1,
+    weights="imagenet",
+    freeze="none",
+    preprocessing=None,
+    name="unet_vgg16",
+    encoder="vgg16",
+):
     """A U-net whose encoder is VGG16's conv1–conv5 (no pool5), a dropout (rate `dropout`) after each
     of its five copied feature maps (Section I-D: "after each of the five layers with copied features":
     the four skips and the deepest map), and a decoder of two 3×3 convolutions per stage
@@ -232,7 +296,9 @@ def unet_vgg16(input_shape=(128, 128, 3), decoder_filters=(256, 128, 64, 32), dr
     x = Preprocess(preprocessing or backbones.get(encoder).preprocessing, name="preprocess")(inputs)
     features = backbone_encoder(encoder, input_shape, weights)(x)
     if dropout:
-        features = [layers.Dropout(dropout, name=f"copied{i}_dropout")(f) for i, f in enumerate(features, start=1)]
+        features = [
+            layers.Dropout(dropout, name=f"copied{i}_dropout")(f) for i, f in enumerate(features, start=1)
+        ]
     *skips, x = features
     x = decoder(x, skips[::-1], decoder_filters)
     return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)

@@ -17,5 +17,15 @@ from dermnet.training.loop import train, training_stream
 from dermnet.training.run import run
 from dermnet.training.state import load_training_state, restore_training_state, save_training_state
 
-__all__ = ["EpochCheckpoint", "StepTimer", "distribution", "join_processes", "load_training_state",
-           "restore_training_state", "run", "save_training_state", "train", "training_stream"]
+__all__ = [
+    "EpochCheckpoint",
+    "StepTimer",
+    "distribution",
+    "join_processes",
+    "load_training_state",
+    "restore_training_state",
+    "run",
+    "save_training_state",
+    "train",
+    "training_stream",
+]

@@ -52,7 +52,12 @@ class TripletDrawing(keras.callbacks.Callback):
 
     def __init__(self, stream, every, epochs_before, batch_size=64):
         super().__init__()
-        self.stream, self.every, self.epochs_before, self.batch_size = stream, every, epochs_before, batch_size
+        self.stream, self.every, self.epochs_before, self.batch_size = (
+            stream,
+            every,
+            epochs_before,
+            batch_size,
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         run_epoch, sampler = self.epochs_before + epoch, self.stream.triplet_sampler
@@ -64,8 +69,10 @@ class TripletDrawing(keras.callbacks.Callback):
         height, width = embedder.input_shape[1:3]
         batches = []
         for start in range(0, len(cache), self.batch_size):
-            images = cache.images[cache.index[start:start + self.batch_size]]
-            batches.append(keras.ops.convert_to_numpy(embedder.predict_on_batch(_centre(images, height, width))))
+            images = cache.images[cache.index[start : start + self.batch_size]]
+            batches.append(
+                keras.ops.convert_to_numpy(embedder.predict_on_batch(_centre(images, height, width)))
+            )
         return np.concatenate(batches)
 
 
@@ -76,7 +83,7 @@ def _centre(images, height, width):
     if h < height or w < width:
         return keras.ops.convert_to_numpy(keras.ops.image.resize(images, (height, width)))
     top, left = (h - height) // 2, (w - width) // 2
-    return images[:, top:top + height, left:left + width]
+    return images[:, top : top + height, left : left + width]
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -115,11 +122,25 @@ class TrainingState(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not np.isfinite((logs or {}).get("loss", np.nan)):
             return
-        counters = [{name: None if getattr(c, name) is None else float(getattr(c, name))
-                     for name in _CALLBACK_COUNTERS if hasattr(c, name)} for c in self.phase_callbacks]
-        save_training_state(self.folder, self.model, {"phase": self.phase, "phase_epoch": epoch + 1,
-                                                      "epoch": self.epochs_before + epoch + 1, "callbacks": counters,
-                                                      "history": self.history_rows})
+        counters = [
+            {
+                name: None if getattr(c, name) is None else float(getattr(c, name))
+                for name in _CALLBACK_COUNTERS
+                if hasattr(c, name)
+            }
+            for c in self.phase_callbacks
+        ]
+        save_training_state(
+            self.folder,
+            self.model,
+            {
+                "phase": self.phase,
+                "phase_epoch": epoch + 1,
+                "epoch": self.epochs_before + epoch + 1,
+                "callbacks": counters,
+                "history": self.history_rows,
+            },
+        )
 
 
 class NotLearning(keras.callbacks.Callback):
@@ -139,20 +160,28 @@ class NotLearning(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        accuracy = next((v for k, v in logs.items() if k.endswith("accuracy") and not k.startswith("val")), None)
+        accuracy = next(
+            (v for k, v in logs.items() if k.endswith("accuracy") and not k.startswith("val")), None
+        )
         self.seen.append((float(logs.get("loss", np.nan)), None if accuracy is None else float(accuracy)))
         if self.said or len(self.seen) < self.epochs or len(self.seen) > self.within:
             return
-        losses, accuracies = zip(*self.seen[-self.epochs:])
-        if not (np.all(np.isfinite(losses)) and np.ptp(losses) <= self.tolerance * np.max(np.abs(losses))
-                and len(set(accuracies)) == 1):
+        losses, accuracies = zip(*self.seen[-self.epochs :])
+        if not (
+            np.all(np.isfinite(losses))
+            and np.ptp(losses) <= self.tolerance * np.max(np.abs(losses))
+            and len(set(accuracies)) == 1
+        ):
             return
         self.said = True
         fixed = "" if accuracies[0] is None else f" and the training accuracy stays at {accuracies[0]:.4f}"
-        print(f"dermnet: warning: the training loss has not moved over {self.epochs} epochs "
-              f"({losses[0]:.4f}, then {losses[-1]:.4f}){fixed}: the model may give every image the same "
-              "prediction. The likely cause: a learning rate too high for this image size and data (try one 10 "
-              "times lower).", flush=True)
+        print(
+            f"dermnet: warning: the training loss has not moved over {self.epochs} epochs "
+            f"({losses[0]:.4f}, then {losses[-1]:.4f}){fixed}: the model may give every image the same "
+            "prediction. The likely cause: a learning rate too high for this image size and data (try one 10 "
+            "times lower).",
+            flush=True,
+        )
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -189,6 +218,10 @@ class BatchLines(keras.callbacks.Callback):
         if now - self._shown >= self.interval:
             self._shown = now
             loss = (logs or {}).get("loss")
-            print(f"epoch {self.epoch + 1}/{self.params.get('epochs', '?')}: batch {batch + 1}/"
-                  f"{self.params.get('steps') or '?'}" + (f", loss {float(loss):.4f}" if loss is not None else "")
-                  + f" ({now - self._start:.0f} s)", flush=True)
+            print(
+                f"epoch {self.epoch + 1}/{self.params.get('epochs', '?')}: batch {batch + 1}/"
+                f"{self.params.get('steps') or '?'}"
+                + (f", loss {float(loss):.4f}" if loss is not None else "")
+                + f" ({now - self._start:.0f} s)",
+                flush=True,
+            )

@@ -27,9 +27,11 @@ def join_processes(coordinator=None, num_processes=None, process_id=None):
         (this process's index, the number of processes).
     """
     if keras.config.backend() != "jax":
-        raise ValueError("--distribute multi-host trains across machines with the JAX backend: run every process "
-                         f"with KERAS_BACKEND=jax (this one runs {keras.config.backend()}; Keras 3 does not train "
-                         "over several TensorFlow workers)")
+        raise ValueError(
+            "--distribute multi-host trains across machines with the JAX backend: run every process "
+            f"with KERAS_BACKEND=jax (this one runs {keras.config.backend()}; Keras 3 does not train "
+            "over several TensorFlow workers)"
+        )
     import jax
 
     if not jax.distributed.is_initialized():
@@ -70,5 +72,8 @@ def distribution(distribute):
         with parallel.scope():
             yield jax.device_count()
     else:
-        raise ValueError(f"distribute={distribute!r} needs the JAX backend" + (
-            "" if distribute == "multi-host" else " or TensorFlow") + f", not {backend}")
+        raise ValueError(
+            f"distribute={distribute!r} needs the JAX backend"
+            + ("" if distribute == "multi-host" else " or TensorFlow")
+            + f", not {backend}"
+        )

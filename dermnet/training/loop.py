@@ -22,22 +22,39 @@ from dermnet import data, recipes
 from dermnet._processes import process_share
 from dermnet._registry import registered_name
 from dermnet.models import compile_arguments, contract, prediction_size, set_batchnorm_momentum, set_trainable
-from dermnet.training.callbacks import (BatchLines, DataEpochs, HistoryCSV, NotLearning, TrainingState,
-                                        TripletDrawing)
+from dermnet.training.callbacks import (
+    BatchLines,
+    DataEpochs,
+    HistoryCSV,
+    NotLearning,
+    TrainingState,
+    TripletDrawing,
+)
 from dermnet.training.state import load_training_state, restore_training_state
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-def train(model: keras.Model, recipe: str | recipes.Recipe, train_df: pd.DataFrame, *,
-          model_name: str | None = None, validation_df: pd.DataFrame | None = None, epochs: int | None = None,
-          batch_size: int | None = None, augment: str | data.Augmentation | None = None, seed: int = 0,
-          cache_dir: str | os.PathLike[str] | None = None,
-          callbacks: Sequence[keras.callbacks.Callback] = (), jit_compile: bool | str = "auto",
-          run_eagerly: bool = False, history_csv: str | os.PathLike[str] | None = None,
-          resume_dir: str | os.PathLike[str] | None = None,
-          verbose: int | str = "auto") -> list[keras.callbacks.History]:
+def train(
+    model: keras.Model,
+    recipe: str | recipes.Recipe,
+    train_df: pd.DataFrame,
+    *,
+    model_name: str | None = None,
+    validation_df: pd.DataFrame | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    augment: str | data.Augmentation | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    jit_compile: bool | str = "auto",
+    run_eagerly: bool = False,
+    history_csv: str | os.PathLike[str] | None = None,
+    resume_dir: str | os.PathLike[str] | None = None,
+    verbose: int | str = "auto",
+) -> list[keras.callbacks.History]:
     """Trains `model` in place through every phase of `recipe`; returns the `History` of each phase.
 
     Args:
@@ -81,9 +98,11 @@ def train(model: keras.Model, recipe: str | recipes.Recipe, train_df: pd.DataFra
     if recipe.per_model:  # overrides by registered name, never by `model.name`
         name = model_name or registered_name(model)
         if name is None:
-            raise ValueError(f"recipe {recipe.name!r} has overrides for {', '.join(recipe.per_model)}: give "
-                             f"model_name= (the registered name {model.name} was built as) or "
-                             "recipe.for_model(name)")
+            raise ValueError(
+                f"recipe {recipe.name!r} has overrides for {', '.join(recipe.per_model)}: give "
+                f"model_name= (the registered name {model.name} was built as) or "
+                "recipe.for_model(name)"
+            )
         recipe = recipe.for_model(name)
     if validation_df is None:
         _check_needs_no_validation(recipe)
@@ -93,8 +112,16 @@ def train(model: keras.Model, recipe: str | recipes.Recipe, train_df: pd.DataFra
     stream = training_stream(model, train_df, training_size, batch_size, augment, seed, cache_dir)
     validation = None
     if validation_df is not None:
-        validation = training_stream(model, validation_df, prediction_size(model, recipe), batch_size, None, seed,
-                                     cache_dir, shuffle=False)
+        validation = training_stream(
+            model,
+            validation_df,
+            prediction_size(model, recipe),
+            batch_size,
+            None,
+            seed,
+            cache_dir,
+            shuffle=False,
+        )
     if recipe.batchnorm_momentum is not None:
         set_batchnorm_momentum(model, recipe.batchnorm_momentum)
     state = load_training_state(resume_dir) if resume_dir is not None else None
@@ -106,13 +133,22 @@ def train(model: keras.Model, recipe: str | recipes.Recipe, train_df: pd.DataFra
             epochs_before += phase_epochs
             continue
         set_trainable(model, phase.freeze)
-        model.compile(optimizer=phase.make_optimizer(len(stream)), jit_compile=jit_compile, run_eagerly=run_eagerly,
-                      **compile_arguments(model, recipe.make_loss()))
+        model.compile(
+            optimizer=phase.make_optimizer(len(stream)),
+            jit_compile=jit_compile,
+            run_eagerly=run_eagerly,
+            **compile_arguments(model, recipe.make_loss()),
+        )
         phase_callbacks = phase.make_callbacks()
         resumed = state if state is not None and index == state["phase"] else None
         if resumed:
             restore_training_state(model, resume_dir)
-        own = [*phase_callbacks, keras.callbacks.TerminateOnNaN(), DataEpochs(stream, epochs_before), *callbacks]
+        own = [
+            *phase_callbacks,
+            keras.callbacks.TerminateOnNaN(),
+            DataEpochs(stream, epochs_before),
+            *callbacks,
+        ]
         if verbose:
             own.append(NotLearning())
         if hasattr(stream, "triplet_sampler"):  # Xue et al.'s triplets, drawn from the model's embeddings
@@ -122,37 +158,66 @@ def train(model: keras.Model, recipe: str | recipes.Recipe, train_df: pd.DataFra
         if history_csv is not None:
             own.append(HistoryCSV(history_csv, phase.name, epochs_before, history_rows))
         if resume_dir is not None and process_share()[0] == 0:  # multi-host: every process resumes, one saves
-            own.append(TrainingState(resume_dir, index, epochs_before, phase_callbacks, resumed, history_rows))
+            own.append(
+                TrainingState(resume_dir, index, epochs_before, phase_callbacks, resumed, history_rows)
+            )
         # shuffle=False: the stream draws its own order each epoch (from the seed)
-        history = model.fit(stream, validation_data=validation, epochs=phase_epochs, shuffle=False, callbacks=own,
-                            initial_epoch=resumed["phase_epoch"] if resumed else 0, verbose=verbose)
+        history = model.fit(
+            stream,
+            validation_data=validation,
+            epochs=phase_epochs,
+            shuffle=False,
+            callbacks=own,
+            initial_epoch=resumed["phase_epoch"] if resumed else 0,
+            verbose=verbose,
+        )
         epochs_before += phase_epochs
         histories.append(history)
         losses = history.history.get("loss", [])
         if losses and not np.isfinite(losses[-1]):
-            raise FloatingPointError(f"{model.name}: the loss became {losses[-1]} in phase {phase.name!r}, epoch "
-                                     f"{len(losses)}; training stopped there.")
+            raise FloatingPointError(
+                f"{model.name}: the loss became {losses[-1]} in phase {phase.name!r}, epoch "
+                f"{len(losses)}; training stopped there."
+            )
     return histories
 
 
-def training_stream(model: keras.Model, df: pd.DataFrame, size: int | tuple[int, int], batch_size: int,
-                    augment: str | data.Augmentation | None, seed: int,
-                    cache_dir: str | os.PathLike[str] | None, shuffle: bool = True) -> Any:
+def training_stream(
+    model: keras.Model,
+    df: pd.DataFrame,
+    size: int | tuple[int, int],
+    batch_size: int,
+    augment: str | data.Augmentation | None,
+    seed: int,
+    cache_dir: str | os.PathLike[str] | None,
+    shuffle: bool = True,
+) -> Any:
     """The batches `model` trains on, as its contract declares them (validation: `shuffle=False`)."""
     declared = contract(model)
     options = declared.stream_options
     if declared.stream == "masks":
         return data.segmentation_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed)
     if declared.stream == "pairs":
-        return data.pair_dataset(df, size, batch_size, options["n"], augment, cache_dir, seed=seed,
-                                 same_class_share=options["same_class_share"])
+        return data.pair_dataset(
+            df,
+            size,
+            batch_size,
+            options["n"],
+            augment,
+            cache_dir,
+            seed=seed,
+            same_class_share=options["same_class_share"],
+        )
     if declared.stream == "triplets" and shuffle:  # plain and triplet batches, alternating
         return data.alternating_triplet_dataset(df, size, batch_size, augment, cache_dir, seed=seed)
     if declared.stream == "class_blocks" and shuffle:  # P×K batches for batch-hard mining
         classes = min(options["classes"], df["label"].nunique())
-        return data.triplet_dataset(df, size, classes, max(2, batch_size // classes), augment, cache_dir, seed=seed)
-    return data.classification_dataset(df, size, batch_size, augment, shuffle, cache_dir, seed=seed,
-                                       metadata=declared.stream == "metadata")
+        return data.triplet_dataset(
+            df, size, classes, max(2, batch_size // classes), augment, cache_dir, seed=seed
+        )
+    return data.classification_dataset(
+        df, size, batch_size, augment, shuffle, cache_dir, seed=seed, metadata=declared.stream == "metadata"
+    )
 
 
 def _check_needs_no_validation(recipe: recipes.Recipe) -> None:
@@ -165,7 +230,8 @@ def _check_needs_no_validation(recipe: recipes.Recipe) -> None:
                 raise ValueError(
                     f"recipe {recipe.name!r}, phase {phase.name!r}: {callback['class_name']} watches {monitor!r}, "
                     "and there is no validation data: give validation_df (a data set with a validation split, "
-                    "or one made by dermnet.data.split), or a recipe without that callback")
+                    "or one made by dermnet.data.split), or a recipe without that callback"
+                )
 
 
 def _fixed_size(model: keras.Model) -> tuple[int, int] | None:

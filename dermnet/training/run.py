@@ -31,15 +31,29 @@ from dermnet.training.loop import train
 from dermnet.training.state import load_training_state
 
 
-def run(model_name: str, dataset: str | os.PathLike[str] = "synthetic",
-        root: str | os.PathLike[str] | None = None, *,
-        label: str | None = None, recipe: str | recipes.Recipe | os.PathLike[str] | None = None,
-        out: str | os.PathLike[str] | None = None, epochs: int | None = None, batch_size: int | None = None,
-        image_size: int | None = None, weights: str | None = "default", seed: int = 0,
-        mixed_precision: str | None = None, jit_compile: bool | str = "auto", deterministic: bool = False,
-        distribute: str | None = None, coordinator: str | None = None, num_processes: int | None = None,
-        process_id: int | None = None, overwrite: bool = False,
-        verbose: int | str = "auto") -> dict[str, Any]:
+def run(
+    model_name: str,
+    dataset: str | os.PathLike[str] = "synthetic",
+    root: str | os.PathLike[str] | None = None,
+    *,
+    label: str | None = None,
+    recipe: str | recipes.Recipe | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    image_size: int | None = None,
+    weights: str | None = "default",
+    seed: int = 0,
+    mixed_precision: str | None = None,
+    jit_compile: bool | str = "auto",
+    deterministic: bool = False,
+    distribute: str | None = None,
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    overwrite: bool = False,
+    verbose: int | str = "auto",
+) -> dict[str, Any]:
     """Trains `model_name` on a data set's "train" split and scores it on its held-out split.
 
     An interrupted run (killed at any moment) resumes when called again with the same arguments:
@@ -105,17 +119,50 @@ def run(model_name: str, dataset: str | os.PathLike[str] = "synthetic",
         folder = RunFolder(out or Path("runs") / model_name)
         # In a multi-host job process 0 holds the folder's lock for all.
         with folder.locked() if process == 0 else contextlib.nullcontext():
-            return _run(model_name, dataset, root, label, recipe, folder, epochs, batch_size, image_size, weights, seed,
-                        jit_compile, deterministic, distribute, overwrite, verbose, arguments, process)
+            return _run(
+                model_name,
+                dataset,
+                root,
+                label,
+                recipe,
+                folder,
+                epochs,
+                batch_size,
+                image_size,
+                weights,
+                seed,
+                jit_compile,
+                deterministic,
+                distribute,
+                overwrite,
+                verbose,
+                arguments,
+                process,
+            )
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _run(model_name: str, dataset: str | os.PathLike[str], root: Path | None, label: str | None,
-         recipe: str | recipes.Recipe | os.PathLike[str] | None, folder: RunFolder, epochs: int | None,
-         batch_size: int | None, image_size: int | None, weights: str | None, seed: int,
-         jit_compile: bool | str, deterministic: bool, distribute: str | None, overwrite: bool,
-         verbose: int | str, arguments: dict[str, Any], process: int) -> dict[str, Any]:
+def _run(
+    model_name: str,
+    dataset: str | os.PathLike[str],
+    root: Path | None,
+    label: str | None,
+    recipe: str | recipes.Recipe | os.PathLike[str] | None,
+    folder: RunFolder,
+    epochs: int | None,
+    batch_size: int | None,
+    image_size: int | None,
+    weights: str | None,
+    seed: int,
+    jit_compile: bool | str,
+    deterministic: bool,
+    distribute: str | None,
+    overwrite: bool,
+    verbose: int | str,
+    arguments: dict[str, Any],
+    process: int,
+) -> dict[str, Any]:
     keras.utils.set_random_seed(seed)
     if deterministic and keras.config.backend() == "tensorflow":
         import tensorflow as tf
@@ -135,8 +182,13 @@ def _run(model_name: str, dataset: str | os.PathLike[str], root: Path | None, la
     with distribution(distribute) as replicas:
         if card.task == "classification":
             classes = data.class_names(train_df)
-            model = build(model_name, num_classes=len(classes), input_shape=recipe.input_shape,
-                          weights=weights, **recipe.model_kwargs)
+            model = build(
+                model_name,
+                num_classes=len(classes),
+                input_shape=recipe.input_shape,
+                weights=weights,
+                **recipe.model_kwargs,
+            )
         else:
             classes = mask_names(train_df)
             # Trained on crops of `resize`d images, a segmentor predicts on whole ones: any size in.
@@ -144,21 +196,38 @@ def _run(model_name: str, dataset: str | os.PathLike[str], root: Path | None, la
             model = build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
         declared = contract(model)
         if distribute and not declared.distributes_on_tensorflow and keras.config.backend() == "tensorflow":
-            raise ValueError(f"{model_name}'s own train step runs on one device with TensorFlow: train it without "
-                             "--distribute, or with KERAS_BACKEND=jax")
+            raise ValueError(
+                f"{model_name}'s own train step runs on one device with TensorFlow: train it without "
+                "--distribute, or with KERAS_BACKEND=jax"
+            )
         if (batch_size or recipe.batch_size) % replicas:
-            raise ValueError(f"--batch-size {batch_size or recipe.batch_size} does not split over {replicas} "
-                             "replicas: give a multiple of their number (it is the global batch)")
+            raise ValueError(
+                f"--batch-size {batch_size or recipe.batch_size} does not split over {replicas} "
+                "replicas: give a multiple of their number (it is the global batch)"
+            )
         if verbose and distribute:
             print(f"{model_name}: data-parallel training on {replicas} replicas")
         try:
-            train(model, recipe, train_df, model_name=model_name, validation_df=validation_df, epochs=epochs,
-                  batch_size=batch_size, seed=seed, callbacks=callbacks, jit_compile=jit_compile,
-                  history_csv=folder.history if process == 0 else None, resume_dir=folder.resume,
-                  verbose=verbose)
+            train(
+                model,
+                recipe,
+                train_df,
+                model_name=model_name,
+                validation_df=validation_df,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=seed,
+                callbacks=callbacks,
+                jit_compile=jit_compile,
+                history_csv=folder.history if process == 0 else None,
+                resume_dir=folder.resume,
+                verbose=verbose,
+            )
         except FloatingPointError as err:
             kept = folder.checkpoint
-            raise FloatingPointError(f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}.")
+            raise FloatingPointError(
+                f"{err} The last good model: {kept if kept.exists() else 'none (first epoch)'}."
+            )
     if process > 0:  # process 0 saves and scores the model; the others wait for its scores
         barrier("dermnet: scored")
         return load(folder.path).scores
@@ -170,9 +239,24 @@ def _run(model_name: str, dataset: str | os.PathLike[str], root: Path | None, la
         scores = mask_scores(test_df, predict_masks(model, test_df, size))
     else:
         groups, unit = resampling_groups(test_df)  # a lesion's (or patient's) images resampled together
-        scores = model_scores(datasets.challenge_of(str(dataset)), data.class_indices(test_df, classes),
-                              predict_probabilities(model, test_df), classes, groups=groups, unit=unit)
-    folder.finish(scores, folder.config_of(arguments, model_name, recipe, classes,
-                                           describe_data(dataset, root, train_df, validation_df, test_df), size))
+        scores = model_scores(
+            datasets.challenge_of(str(dataset)),
+            data.class_indices(test_df, classes),
+            predict_probabilities(model, test_df),
+            classes,
+            groups=groups,
+            unit=unit,
+        )
+    folder.finish(
+        scores,
+        folder.config_of(
+            arguments,
+            model_name,
+            recipe,
+            classes,
+            describe_data(dataset, root, train_df, validation_df, test_df),
+            size,
+        ),
+    )
     barrier("dermnet: scored")
     return scores

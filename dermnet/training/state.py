@@ -114,11 +114,17 @@ def restore_training_state(model, folder):
         with np.load(state / "variables.npz") as saved:
             values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{state / 'variables.npz'}: cannot be read ({err}); delete {state} to resume from "
-                         f"the epoch before it, or {Path(folder)} to start afresh") from None
-    mismatch = len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values))
+        raise ValueError(
+            f"{state / 'variables.npz'}: cannot be read ({err}); delete {state} to resume from "
+            f"the epoch before it, or {Path(folder)} to start afresh"
+        ) from None
+    mismatch = len(values) != len(variables) or any(
+        tuple(v.shape) != a.shape for v, a in zip(variables, values)
+    )
     if mismatch:
-        raise ValueError(f"{state}: this training state does not fit {model.name} ({len(values)} saved variables, "
-                         f"{len(variables)} in the model and its optimizer); delete {Path(folder)} to start afresh")
+        raise ValueError(
+            f"{state}: this training state does not fit {model.name} ({len(values)} saved variables, "
+            f"{len(variables)} in the model and its optimizer); delete {Path(folder)} to start afresh"
+        )
     for variable, value in zip(variables, values):
         variable.assign(value)

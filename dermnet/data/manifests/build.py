@@ -23,10 +23,12 @@ ISIC2018_COLUMNS = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 
 
 def isic2016(truth):
-    train = pd.read_csv(truth / "ISBI2016_ISIC_Part3_Training_GroundTruth.csv", header=None,
-                        names=["image_id", "label"])
-    test = pd.read_csv(truth / "ISBI2016_ISIC_Part3_Test_GroundTruth.csv", header=None,
-                       names=["image_id", "malignant"])
+    train = pd.read_csv(
+        truth / "ISBI2016_ISIC_Part3_Training_GroundTruth.csv", header=None, names=["image_id", "label"]
+    )
+    test = pd.read_csv(
+        truth / "ISBI2016_ISIC_Part3_Test_GroundTruth.csv", header=None, names=["image_id", "malignant"]
+    )
     test["label"] = test["malignant"].map({0: "benign", 1: "malignant"})  # 0.0 and 1.0 hash as 0 and 1
     return pd.concat([train.assign(split="train"), test[["image_id", "label"]].assign(split="test")])
 
@@ -48,24 +50,36 @@ def ham10000(truth):
     keep their names, and every value is as published."""
     meta = pd.read_csv(truth / "HAM10000_metadata.csv", **CSV_AS_TEXT)
     df = meta.rename(columns={"dx": "label", **ARCHIVE_NAMES})
-    columns = ["image_id", "label", "split", "lesion_id", "age_approx", "sex", "anatom_site_general", "dx_type",
-               "dataset"]
+    columns = [
+        "image_id",
+        "label",
+        "split",
+        "lesion_id",
+        "age_approx",
+        "sex",
+        "anatom_site_general",
+        "dx_type",
+        "dataset",
+    ]
     return split(df, {"train": 0.7, "validation": 0.15, "test": 0.15}, seed=0)[columns]
 
 
 def isic2018_task3_test(truth):
     onehot = pd.read_csv(truth / "ISIC2018_Task3_Test_GroundTruth.csv")
     labels = onehot[list(ISIC2018_COLUMNS)].to_numpy().argmax(1)
-    return pd.DataFrame({"image_id": onehot["image"],
-                         "label": [ISIC2018_COLUMNS[i].lower() for i in labels], "split": "test"})
+    return pd.DataFrame(
+        {"image_id": onehot["image"], "label": [ISIC2018_COLUMNS[i].lower() for i in labels], "split": "test"}
+    )
 
 
 def main(truth):
     for build in (isic2016, isic2017, ham10000, isic2018_task3_test):
         df = build(Path(truth)).sort_values(["split", "image_id"])
         df.to_csv(HERE / f"{build.__name__}.csv", index=False)
-        print(f"{build.__name__}: {len(df)} rows; " + ", ".join(
-            f"{s} {n}" for s, n in df["split"].value_counts().items()))
+        print(
+            f"{build.__name__}: {len(df)} rows; "
+            + ", ".join(f"{s} {n}" for s, n in df["split"].value_counts().items())
+        )
 
 
 if __name__ == "__main__":
