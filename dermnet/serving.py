@@ -307,6 +307,8 @@ def export_saved_model(
     """
     tf = _tf()
     out = check_target(out, overwrite, keep)
+    if contract(model).stream == "metadata":
+        return _export_with_metadata(model, out, size, classes)
     network = inference_model(model)
     segmentor = contract(model).predicts_masks
     size = tuple(int(s) for s in size)
@@ -448,6 +450,39 @@ def export_saved_model(
                 "serving_pixels": (from_pixels, tf.TensorSpec([None, None, None, 3], tf.uint8, "pixels")),
             },
         )
+        (Path(partial) / _DESCRIPTION).write_text(json.dumps(description, indent=2))
+
+    write_atomically(out, write)
+
+
+def _export_with_metadata(model, out, size, classes):
+    """A model with metadata inputs (`ha2020_effnet`) as Keras' own SavedModel: its `serve` signature
+    takes `image`, float32 pixels `[batch, H, W, 3]` at the model's size (resized as `dermnet predict`
+    resizes: `resize_bicubic`), and `metadata`, float32 `[batch, F]` (`encode_metadata`'s columns,
+    named in `dermnet.json`). An image file carries no patient metadata, so there is no signature on
+    encoded images; Keras' exporter serves the two inputs as they are."""
+    from dermnet.data.metadata import FEATURES
+
+    outputs = model.output_shape[-1]
+    classes = list(classes or [f"class_{k}" for k in range(outputs)])
+    if len(classes) != outputs:
+        raise ValueError(f"{model.name} has {outputs} outputs and {len(classes)} class names")
+    description = {
+        "model": model.name,
+        "classes": classes,
+        "size": [int(s) for s in size],
+        "inputs": {
+            "image": f"float32 [batch, {int(size[0])}, {int(size[1])}, 3] RGB pixels in [0, 255], "
+            "resized by dermnet.serving.resize_bicubic",
+            "metadata": list(FEATURES),
+        },
+        "signature": "serve",
+        "dermnet_version": __version__,
+        "keras_version": keras.__version__,
+    }
+
+    def write(partial):
+        model.export(partial, format="tf_saved_model", verbose=False)
         (Path(partial) / _DESCRIPTION).write_text(json.dumps(description, indent=2))
 
     write_atomically(out, write)

@@ -157,16 +157,17 @@ def test_one_epoch_trains_on_images_with_metadata_and_is_scored_by_isic2020(mode
     assert probabilities.shape == (len(df), 3) and 0 <= scores["overall"] <= 1
 
 
-def test_keras_exports_both_inputs_where_dermnets_exporter_serves_images_alone(
-    model, tmp_path, tensorflow_only
-):
+def test_dermnets_exporter_serves_both_inputs(model, tmp_path, tensorflow_only):
+    import json
+
     import tensorflow as tf
 
     from dermnet import serving
+    from dermnet.data.metadata import FEATURES
 
-    with pytest.raises(ValueError, match="image.*metadata"):  # two inputs: not the pixels signature's one
-        serving.export_saved_model(model, tmp_path / "served", (32, 32))
-    model.export(str(tmp_path / "keras"), verbose=False)
-    served = tf.saved_model.load(str(tmp_path / "keras"))
+    serving.export_saved_model(model, tmp_path / "served", (32, 32))
+    served = tf.saved_model.load(str(tmp_path / "served"))
     x = {k: v.astype("float32") for k, v in _inputs().items()}
     np.testing.assert_allclose(served.serve(x).numpy(), model.predict(x, verbose=0), atol=1e-5)
+    described = json.loads((tmp_path / "served" / "dermnet.json").read_text())
+    assert described["inputs"]["metadata"] == list(FEATURES) and described["size"] == [32, 32]

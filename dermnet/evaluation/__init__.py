@@ -11,7 +11,7 @@ from dermnet.evaluation.gradcam import gradcam
 from dermnet.evaluation.intervals import bootstrap_intervals, delong_test
 from dermnet.evaluation.masks import mask_names, mask_scores
 from dermnet.evaluation.ncm import NearestClassMean
-from dermnet.evaluation.postprocess import average_masks, postprocess_mask
+from dermnet.evaluation.postprocess import average_masks, dense_crf, postprocess_mask, postprocess_masks
 from dermnet.evaluation.predict import predict_masks, predict_probabilities
 from dermnet.evaluation.scoring import (
     CHALLENGES,
@@ -46,6 +46,8 @@ __all__ = [
     "mask_names",
     "mask_scores",
     "postprocess_mask",
+    "postprocess_masks",
+    "dense_crf",
     "predict_masks",
     "predict_probabilities",
     "score",
