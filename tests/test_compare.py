@@ -93,7 +93,7 @@ def test_two_evaluation_folders_are_compared_as_their_scores_say(tmp_path):
         scoring = {"challenge": "isic2017", "scored_classes": None}
         (folder / "scores.json").write_text(json.dumps({"scoring": scoring}))
     result = compare_evaluations(
-        tmp_path / "sdl", tmp_path / "resnet50" / "evaluation", n_resamples=20, progress=False
+        tmp_path / "sdl" / "evaluation", tmp_path / "resnet50" / "evaluation", n_resamples=20, progress=False
     )
     assert result["sentences"][0].startswith("sdl's overall (auc) is higher")
     assert "spec_at_sens_82" in result["difference"]  # ISIC 2017's scores: the challenge was read
@@ -101,4 +101,4 @@ def test_two_evaluation_folders_are_compared_as_their_scores_say(tmp_path):
         json.dumps({"scoring": {"challenge": None, "scored_classes": None}})
     )
     with pytest.raises(ValueError, match="scored by .*isic2017.* by .*None.*evaluate both the same way"):
-        compare_evaluations(tmp_path / "sdl", tmp_path / "resnet50")
+        compare_evaluations(tmp_path / "sdl" / "evaluation", tmp_path / "resnet50" / "evaluation")

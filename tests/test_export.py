@@ -127,7 +127,7 @@ def test_export_never_replaces_a_users_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for out, problem, *options in (
         (run, "model.keras, which this command reads and must not replace"),
-        (run / "model.keras", "must not replace", "--format", "tflite", "--overwrite"),
+        (run / "model.keras", "must not replace", "--format", "litert", "--overwrite"),
         (".", "is the working folder"),
         (tmp_path, "is the working folder"),
         (tmp_path / "mine", "mine exists: give --overwrite"),

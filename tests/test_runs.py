@@ -229,10 +229,10 @@ def test_sources_that_hold_no_model_are_named(tmp_path, capsys):
 
 def test_only_the_runs_module_knows_a_runs_file_names():
     package = Path(dermnet.__file__).parent
+    # (not dermnet.json: a bundle's config, but also the name of an export's description, serving's)
     names = [
         runs.MODEL,
         runs.CONFIG,
-        runs.BUNDLE_CONFIG,
         runs.SCORES,
         runs.HISTORY,
         runs.CHECKPOINT,

@@ -98,7 +98,7 @@ def test_the_lambda_sweep_trains_without_augmentation_as_fig_4(manifest, tmp_pat
         return {"val_auc": 0.5, "seconds_per_step": 1.0}
 
     monkeypatch.setattr(sweeps, "train_and_score", recording)
-    given = ["--dataset", str(manifest), "--values", "1", "--out", str(tmp_path / "sweep.csv")]
+    given = ["--dataset", str(manifest), "--values", "1", "--out", str(tmp_path / "sweep.csv"), "--overwrite"]
     for command in (["synergic-weight"], ["synergic-weight", "--augment", "zhang2018"], ["components"]):
         assert cli.main(["sweep", *command, *given]) == 0
     assert seen == ["none", "zhang2018", None]  # None: the recipe's (Fig. 5 shows both)

@@ -193,7 +193,9 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     scores = classification_scores(
         data.class_indices(test), evaluation.predict_probabilities(model, test), config["classes"]
     )
-    assert scores == pytest.approx(json.loads((out / "scores.json").read_text()), nan_ok=True)
+    saved = json.loads((out / "scores.json").read_text())  # and beside them their intervals and calibration
+    assert scores == pytest.approx({k: v for k, v in saved.items() if k in scores}, nan_ok=True)
+    assert set(saved["intervals"]) >= {"auc", "balanced_accuracy"} and "expected_calibration_error" in saved
 
     finished = (out / "model.keras").read_bytes()
     with pytest.raises(FileExistsError, match="holds a finished run .*--overwrite"):
