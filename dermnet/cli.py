@@ -213,12 +213,15 @@ def _trained_on(run, dataset, root):
 
 def _evaluate(args):
     from dermnet import datasets, runs
+    from dermnet._io import check_target
     from dermnet.data import class_names, load_splits
     from dermnet.evaluation import cross_dataset, evaluate
     from dermnet.evaluation.scoring import headline
     from dermnet.models import contract
 
     run = runs.load(args.model)
+    # Before the work: the report's folder follows the one rule (an earlier report only with --overwrite).
+    out = check_target(args.out or run.output(runs.EVALUATION), args.overwrite, keep=[run.model_path])
     model, trained, arguments = run.model, run.classes, run.arguments
     dataset, root = _trained_on(run, args.dataset, args.root)
     predicts_masks = contract(model).predicts_masks
@@ -248,7 +251,6 @@ def _evaluate(args):
             )
         print(f"{model.name}: scoring on {len(held_out)} held-out images of {dataset}")
     temperature = _calibrate(run, args.tta) if args.calibrate else None
-    out = args.out or str(run.output(runs.EVALUATION))
     scores = evaluate(
         model,
         held_out,
@@ -518,6 +520,7 @@ def parser():
         "predict` gives the model's own)",
     )
     evaluation.add_argument("--out", help="the report's folder (default: evaluation/ beside the model)")
+    evaluation.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     evaluation.set_defaults(run=_evaluate)
 
     prediction = commands.add_parser(

@@ -155,6 +155,13 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     assert "ap" in json.loads((run / "evaluation" / "scores.json").read_text())
     assert all(opens(run / "evaluation" / figure) for figure in FIGURES)
     capsys.readouterr()
+    assert cli.main(["evaluate", str(run)]) == 1  # an earlier report is replaced only when the user says so
+    assert "evaluation exists: give --overwrite" in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "report.md").write_text("my notes")
+    assert cli.main(["evaluate", str(run), "--out", str(tmp_path / "mine")]) == 1
+    assert (tmp_path / "mine" / "report.md").read_text() == "my notes"
+    assert cli.main(["evaluate", str(run), "--overwrite"]) == 0
     assert cli.main(["evaluate", str(tmp_path / "nothing"), "--dataset", str(manifest)]) == 1
     assert "no such model file" in capsys.readouterr().err
     (tmp_path / "alone").mkdir()
@@ -167,5 +174,8 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
         cli.main(["evaluate", str(run), "--dataset", str(three), "--out", "three"]) == 0
     )  # another data set
     assert "left out, answering no class of the model: 8 class_2" in (run / "three" / "report.md").read_text()
-    assert cli.main(["evaluate", str(run), "--dataset", str(three), "--classes", "class_2=class_9"]) == 1
+    assert (
+        cli.main(["evaluate", str(run), "--dataset", str(three), "--classes", "class_2=class_9", "--out", "nine"])
+        == 1
+    )
     assert "the model has no class class_9 (its classes: class_0, class_1)" in capsys.readouterr().err
