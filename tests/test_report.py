@@ -175,7 +175,9 @@ def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     )  # another data set
     assert "left out, answering no class of the model: 8 class_2" in (run / "three" / "report.md").read_text()
     assert (
-        cli.main(["evaluate", str(run), "--dataset", str(three), "--classes", "class_2=class_9", "--out", "nine"])
+        cli.main(
+            ["evaluate", str(run), "--dataset", str(three), "--classes", "class_2=class_9", "--out", "nine"]
+        )
         == 1
     )
     assert "the model has no class class_9 (its classes: class_0, class_1)" in capsys.readouterr().err
