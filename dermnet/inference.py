@@ -15,9 +15,14 @@ Example:
 ['image_id', 'image', 'predicted', 'p_benign', 'p_malignant']
 """
 
+from __future__ import annotations
+
+import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import keras
@@ -36,10 +41,10 @@ from dermnet.portable import Exported, is_exported, load
 from dermnet.serving import resize_bicubic, resize_masks
 
 
-def image_paths(inputs):
+def image_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Image files from `inputs`: files, folders (searched recursively, sorted) and CSV files with an
     `image` column (paths relative to the CSV's folder)."""
-    paths = []
+    paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
             paths += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -72,7 +77,7 @@ def image_paths(inputs):
     return paths
 
 
-def _not_utf8(text):
+def _not_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -81,8 +86,15 @@ def _not_utf8(text):
 
 
 def predict_images(
-    model, inputs, size=None, classes=None, tta_replicas=1, batch_size=16, masks_dir=None, postprocess=False
-):
+    model: keras.Model | Exported | str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    size: Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+    tta_replicas: int = 1,
+    batch_size: int = 16,
+    masks_dir: str | os.PathLike[str] | None = None,
+    postprocess: bool = False,
+) -> pd.DataFrame:
     """One row per image of `inputs` (`image_paths`): its `image_id` (the file name without its
     extension) and `image` (its path), then what the model predicts.
 
@@ -114,8 +126,8 @@ def predict_images(
             raise ValueError("test-time augmentation is for classifiers (a mask would need the inverse warp)")
         network = inference_model(model)
         predictor = tta_model(network, tta_replicas) if tta_replicas > 1 else network
-    if size is None:
-        raise ValueError(f"{model.name}: give the size it predicts at")
+    if size is None:  # (the ignore: mypy cannot tell that a path was loaded as an Exported above)
+        raise ValueError(f"{model.name}: give the size it predicts at")  # type: ignore[union-attr]
     paths, staged = image_paths(inputs), None
     if masks_dir is not None:
         masks_dir = Path(masks_dir)
@@ -130,22 +142,32 @@ def predict_images(
         staged = Path(tempfile.mkdtemp(prefix=".partial-masks-", dir=masks_dir))
     try:
         rows = _predict(predictor, paths, size, classes, batch_size, segmentor, staged, postprocess)
+        # (The ignores: mypy cannot tell that `staged` is set only where `masks_dir` is.)
         if staged is not None:
-            clashing = [masks_dir / f.name for f in staged.iterdir() if (masks_dir / f.name).exists()]
+            clashing = [masks_dir / f.name for f in staged.iterdir() if (masks_dir / f.name).exists()]  # type: ignore[operator]
             if clashing:
                 raise FileExistsError(
                     f"{masks_dir} already holds masks of these names: {first_rows(clashing)}; "
                     "give another folder, or remove them"
                 )
             for file in sorted(staged.iterdir()):
-                file.replace(masks_dir / file.name)
+                file.replace(masks_dir / file.name)  # type: ignore[operator]
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
     return pd.DataFrame(rows)
 
 
-def _predict(predictor, paths, size, classes, batch_size, segmentor, masks_dir, postprocess):
+def _predict(
+    predictor: keras.Model | Exported,
+    paths: Sequence[Path],
+    size: Sequence[int],
+    classes: Sequence[str] | None,
+    batch_size: int,
+    segmentor: bool,
+    masks_dir: Path | None,
+    postprocess: bool,
+) -> list[dict[str, Any]]:
     rows = []
     with progress(len(paths), f"predicting {len(paths)} images") as bar:
         for start in range(0, len(paths), batch_size):
@@ -156,13 +178,15 @@ def _predict(predictor, paths, size, classes, batch_size, segmentor, masks_dir, 
             )
             if segmentor:
                 rows += _mask_rows(chunk, originals, outputs, classes, masks_dir, postprocess)
-            else:
-                rows += _class_rows(chunk, outputs, classes)
+            else:  # (the ignore: a classifier's output is one array, never the attribute network's dict)
+                rows += _class_rows(chunk, outputs, classes)  # type: ignore[arg-type]
             bar.update(len(chunk))
     return rows
 
 
-def _class_rows(paths, probabilities, classes):
+def _class_rows(
+    paths: Sequence[Path], probabilities: np.ndarray, classes: Sequence[str] | None
+) -> list[dict[str, Any]]:
     """The columns of `dermnet evaluate`'s predictions.csv, less the true label."""
     names = classes or [f"class_{k}" for k in range(probabilities.shape[-1])]
     return [
@@ -176,12 +200,19 @@ def _class_rows(paths, probabilities, classes):
     ]
 
 
-def _mask_rows(paths, originals, outputs, classes, masks_dir, postprocess):
+def _mask_rows(
+    paths: Sequence[Path],
+    originals: Sequence[np.ndarray],
+    outputs: np.ndarray | dict[str, np.ndarray],
+    classes: Sequence[str] | None,
+    masks_dir: Path | None,
+    postprocess: bool,
+) -> list[dict[str, Any]]:
     rows = []
     masks = np.asarray(outputs["masks"] if isinstance(outputs, dict) else outputs, "float32")
     names = classes or (["lesion"] if masks.shape[-1] == 1 else [f"mask_{k}" for k in range(masks.shape[-1])])
     for path, image, probabilities in zip(paths, originals, masks):
-        row = {"image_id": path.stem, "image": str(path)}
+        row: dict[str, Any] = {"image_id": path.stem, "image": str(path)}
         probabilities = np.asarray(resize_masks(probabilities[None], image.shape[:2])[0])
         for name, probability in zip(names, np.moveaxis(probabilities, -1, 0)):
             mask = postprocess_mask(probability) if postprocess else (probability > 0.5).astype(np.uint8)

@@ -23,9 +23,14 @@ scoring before and after quantization, the metadata, and the small runtime-backe
 `dermnet.inference.predict_images` runs an exported file with.
 """
 
+from __future__ import annotations
+
 import json
+import os
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -38,6 +43,12 @@ from dermnet.evaluation.masks import mask_scores
 from dermnet.evaluation.scoring import challenge_scores, headline
 from dermnet.models import contract, inference_model
 from dermnet.serving import resize_bicubic
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+
+    from dermnet.runs import Run
 
 FILES = {"onnx": "model.onnx", "litert": "model.tflite"}
 RUNTIMES = {"onnx": "onnxruntime", "litert": "ai-edge-litert"}
@@ -53,8 +64,16 @@ INPUT = (
 
 
 def export_run(
-    run, out, format, *, quantize=None, max_drop=None, score_on=None, calibration_images=200, overwrite=False
-):
+    run: Run,
+    out: str | os.PathLike[str],
+    format: str,
+    *,
+    quantize: str | None = None,
+    max_drop: float | None = None,
+    score_on: str | os.PathLike[str] | None = None,
+    calibration_images: int = 200,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """`dermnet export --format onnx|litert`: a run's model through `export_portable`, checked on validation
     images of its data set where they are here (else odd images drawn at export); quantized, calibrated on
     `calibration_images` of its training split (drawn with seed 0) and scored on its validation split, or
@@ -75,7 +94,7 @@ def export_run(
             splits = load_splits(run.dataset, run.root, label=run.arguments.get("label"))
         except (OSError, ValueError):  # the data set is not on this machine
             pass
-    options = {"quantize": quantize, "max_drop": max_drop}
+    options: dict[str, Any] = {"quantize": quantize, "max_drop": max_drop}
     if splits is not None:
         checked = splits[1] if splits[1] is not None else splits[2]
         options["check_images"] = [path for path in checked["image"][:8] if Path(path).is_file()]
@@ -108,7 +127,7 @@ def export_run(
     )
 
 
-def summary(description):
+def summary(description: Mapping[str, Any]) -> str:
     """What `dermnet export` prints of an export's `dermnet.json`: its check, and what quantization cost."""
     check = description["check"]
     worst = max(check["max_abs_difference"].values())
@@ -126,22 +145,22 @@ def summary(description):
 
 
 def export_portable(
-    model,
-    out,
-    format,
-    size,
-    classes=None,
+    model: keras.Model,
+    out: str | os.PathLike[str],
+    format: str,
+    size: Sequence[int],
+    classes: Sequence[str] | None = None,
     *,
-    quantize=None,
-    check_images=(),
-    calibration=(),
-    scoring=None,
-    scored_on=None,
-    challenge=None,
-    max_drop=None,
-    keep=(),
-    overwrite=False,
-):
+    quantize: str | None = None,
+    check_images: Sequence[str | os.PathLike[str]] = (),
+    calibration: Sequence[str | os.PathLike[str]] = (),
+    scoring: pd.DataFrame | None = None,
+    scored_on: str | None = None,
+    challenge: str | None = None,
+    max_drop: float | None = None,
+    keep: Iterable[str | os.PathLike[str]] = (),
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Writes `model` as an ONNX or LiteRT folder `out` (module docstring), after checking it in its runtime.
 
     The check: `check_images` (image files; odd ones are drawn when none are given) go through dermnet's
@@ -187,7 +206,7 @@ def export_portable(
     if quantize and scoring is None:
         raise ValueError("a quantized export is scored before and after: give the images to score on")
     size = tuple(int(s) for s in size)
-    description = {
+    description: dict[str, Any] = {
         "model": model.name,
         "format": format,
         "file": FILES[format],
@@ -228,7 +247,7 @@ def export_portable(
         if format == "onnx":
             _embed(exported, description)
 
-        def write(partial):
+        def write(partial: str | os.PathLike[str]) -> None:
             Path(partial).mkdir()
             (Path(partial) / FILES[format]).write_bytes(exported.read_bytes())
             (Path(partial) / DESCRIPTION).write_text(json.dumps(description, indent=2))
@@ -237,7 +256,7 @@ def export_portable(
     return description
 
 
-def _outputs(task):
+def _outputs(task: str) -> dict[str, str]:
     masks = (
         "float32 [batch, height, width, masks]: mask probabilities at the model's size (resize to the image)"
     )
@@ -251,23 +270,33 @@ def _outputs(task):
     }
 
 
-def _convert(network, path, format, size, **converter):
+def _convert(
+    network: keras.Model, path: str | os.PathLike[str], format: str, size: Sequence[int], **converter: Any
+) -> None:
     """Keras' exporter, at a fixed size and any batch; `converter`: the TFLite converter's options."""
     spec = [keras.InputSpec(shape=(None, *size, 3), dtype="float32", name="image")]
     network.export(str(path), format=format, input_signature=spec, verbose=False, **converter)
 
 
-def _quantize(network, plain, out, format, mode, size, calibration):
+def _quantize(
+    network: keras.Model,
+    plain: Path,
+    out: Path,
+    format: str,
+    mode: str,
+    size: Sequence[int],
+    calibration: Sequence[str | os.PathLike[str]],
+) -> None:
     """The runtimes' own quantizers: onnxruntime's static QDQ quantizer and float16 converter; the TFLite
     converter's representative dataset and float16 type."""
 
-    def batches():  # one image a batch, as the converters' examples feed them
+    def batches() -> Iterator[np.ndarray]:  # one image a batch, as the converters' examples feed them
         return (_pixels([path], size) for path in calibration)
 
     if format == "litert":
         import tensorflow as tf
 
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+        options: dict[str, Any] = {"optimizations": [tf.lite.Optimize.DEFAULT]}
         if mode == "int8":
             options["representative_dataset"] = lambda: ([batch] for batch in batches())
         else:
@@ -282,10 +311,10 @@ def _quantize(network, plain, out, format, mode, size, calibration):
     from onnxruntime import quantization
 
     class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
+        def __init__(self) -> None:
             self.batches = batches()
 
-        def get_next(self):
+        def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self.batches, None)
             return None if batch is None else {"image": batch}
 
@@ -304,12 +333,18 @@ def _quantize(network, plain, out, format, mode, size, calibration):
     )
 
 
-def _pixels(paths, size):
+def _pixels(paths: Iterable[str | os.PathLike[str]], size: Sequence[int]) -> np.ndarray:
     """What `dermnet predict` gives a model: each file read by `read_image`, stretched by `resize_bicubic`."""
     return np.stack([np.asarray(resize_bicubic(read_image(path), size)) for path in paths])
 
 
-def check(network, path, size, images=(), tolerance=TOLERANCE):
+def check(
+    network: keras.Model,
+    path: str | os.PathLike[str],
+    size: Sequence[int],
+    images: Sequence[str | os.PathLike[str]] = (),
+    tolerance: float | None = TOLERANCE,
+) -> dict[str, Any]:
     """The exported file at `path` in its runtime against the Keras `network`, on `images` (files; 4 odd
     ones drawn, JPEG and PNG at sizes other than the model's, where none are given).
 
@@ -329,7 +364,7 @@ def check(network, path, size, images=(), tolerance=TOLERANCE):
         name: float(np.max(np.abs(np.asarray(got[name], "float32") - np.asarray(value, "float32"))))
         for name, value in expected.items()
     }
-    worst = max(differences, key=differences.get)
+    worst = max(differences, key=differences.get)  # type: ignore[arg-type]  # get's None: every key is there
     passed = tolerance is None or differences[worst] <= tolerance
     if not passed:
         raise ValueError(
@@ -347,7 +382,7 @@ def check(network, path, size, images=(), tolerance=TOLERANCE):
     }
 
 
-def odd_images(folder):
+def odd_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Four image files unlike the training data's: JPEG and PNG, odd sizes, noise over gradients."""
     import cv2
 
@@ -360,11 +395,19 @@ def odd_images(folder):
     return files
 
 
-def _as_dict(outputs):
+def _as_dict(outputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return dict(outputs) if isinstance(outputs, dict) else {"output": outputs}
 
 
-def _score_change(before, after, df, size, classes, challenge, task):
+def _score_change(
+    before: Exported,
+    after: Exported,
+    df: pd.DataFrame,
+    size: Sequence[int],
+    classes: Sequence[str] | None,
+    challenge: str | None,
+    task: str,
+) -> dict[str, Any]:
     """The headline score of the float32 export and the quantized one on the images of `df`."""
     scores = [_headline(model, df, size, classes, challenge, task) for model in (before, after)]
     name = "overall" if "overall" in scores[0] else "balanced_accuracy"
@@ -379,7 +422,15 @@ def _score_change(before, after, df, size, classes, challenge, task):
     }
 
 
-def _headline(model, df, size, classes, challenge, task, batch_size=16):
+def _headline(
+    model: Exported,
+    df: pd.DataFrame,
+    size: Sequence[int],
+    classes: Sequence[str] | None,
+    challenge: str | None,
+    task: str,
+    batch_size: int = 16,
+) -> dict[str, float]:
     paths = list(df["image"])
     outputs = [
         _as_dict(model.predict(_pixels(paths[k : k + batch_size], size)))
@@ -388,12 +439,12 @@ def _headline(model, df, size, classes, challenge, task, batch_size=16):
     outputs = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
     if task != "classification":
         scores = mask_scores(df, outputs["masks"])
-    else:
-        scores = challenge_scores(challenge, class_indices(df, classes), outputs["output"], classes)
+    else:  # (the ignore: a classifier's export is scored with its class names, which a run records)
+        scores = challenge_scores(challenge, class_indices(df, classes), outputs["output"], classes)  # type: ignore[arg-type]
     return {name: float(value) for name, value in headline(scores).items()}
 
 
-def _embed(path, description):
+def _embed(path: Path, description: Mapping[str, Any]) -> None:
     """The description in the ONNX file's own metadata, where it travels with the file."""
     import onnx
 
@@ -416,7 +467,7 @@ class Exported:
         name: the model's name.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         path = Path(path)
         if path.is_dir():
             found = [path / f for f in FILES.values() if (path / f).is_file()]
@@ -425,16 +476,16 @@ class Exported:
             path = found[0]
         if path.suffix not in (".onnx", ".tflite"):
             raise ValueError(f"{path}: an exported model is a .onnx or .tflite file")
-        self.path = path
+        self.path: Path = path
         beside = path.with_name(DESCRIPTION)
-        self.description = json.loads(beside.read_text()) if beside.is_file() else {}
+        self.description: dict[str, Any] = json.loads(beside.read_text()) if beside.is_file() else {}
         if path.suffix == ".onnx":
             import onnxruntime
 
             self._session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             embedded = self._session.get_modelmeta().custom_metadata_map.get("dermnet")
             self.description = self.description or json.loads(embedded or "{}")
-            self.runtime = f"onnxruntime {onnxruntime.__version__}"
+            self.runtime: str = f"onnxruntime {onnxruntime.__version__}"
             shape = self._session.get_inputs()[0].shape
             self._names = [o.name for o in self._session.get_outputs()]
             ranks = {o.name: len(o.shape) for o in self._session.get_outputs()}
@@ -450,14 +501,14 @@ class Exported:
             outputs = self._runner.get_output_details()
             self._names = list(outputs)
             ranks = {name: len(detail["shape"]) for name, detail in outputs.items()}
-        self.size = tuple(self.description.get("size") or shape[1:3])
-        self.classes = self.description.get("classes")
-        self.task = self.description.get("task") or (
+        self.size: tuple[int, ...] = tuple(self.description.get("size") or shape[1:3])
+        self.classes: list[str] | None = self.description.get("classes")
+        self.task: str = self.description.get("task") or (
             "attributes" if len(ranks) > 1 else "segmentation" if 4 in ranks.values() else "classification"
         )
-        self.name = self.description.get("model", path.stem)
+        self.name: str = self.description.get("model", path.stem)
 
-    def predict(self, pixels, verbose=0):
+    def predict(self, pixels: ArrayLike, verbose: int = 0) -> np.ndarray | dict[str, np.ndarray]:
         """What the model gives on float32 pixels `[batch, height, width, 3]` (module docstring): an array,
         or for the attribute network `{"masks", "presence"}`. `verbose` is for Keras' signature."""
         pixels = np.ascontiguousarray(pixels, dtype="float32")
@@ -475,12 +526,12 @@ class Exported:
         }
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Exported:
     """An exported model (`export_portable`'s folder, or its `.onnx` / `.tflite` file) as an `Exported`."""
     return Exported(path)
 
 
-def is_exported(source):
+def is_exported(source: str | os.PathLike[str]) -> bool:
     """Whether `source` names an ONNX or LiteRT export (a `.onnx` / `.tflite` file, or a folder with one)."""
     path = Path(str(source))
     return path.suffix in (".onnx", ".tflite") or (

@@ -56,7 +56,7 @@ class ImageCache:
 
     images: np.ndarray
     masks: np.ndarray | None
-    rows: object
+    rows: pd.DataFrame
     index: np.ndarray
     path: Path
     skipped: list = field(default_factory=list)
@@ -72,7 +72,7 @@ def default_cache_dir() -> Path:
 
 def build_cache(
     df: pd.DataFrame,
-    image_size: int | tuple[int, int],
+    image_size: int | tuple[int, ...],
     resize_mode: str = "stretch",
     interpolation: str = "bicubic",
     cache_dir: str | os.PathLike[str] | None = None,

@@ -9,8 +9,13 @@ Example:
 ['accuracy', 'accuracy_keratosis', 'accuracy_melanoma']
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,23 +35,27 @@ from dermnet.evaluation.scoring import _mask_means, headline, model_scores, per_
 from dermnet.evaluation.tta import tta_model
 from dermnet.models import contract, prediction_size
 
+if TYPE_CHECKING:
+    import keras
+    import pandas as pd
+
 
 def evaluate(
-    model,
-    df,
-    out,
-    size=None,
-    challenge=None,
-    tta_replicas=1,
-    augmentation="menegola2017",
-    heat_maps_per_class=2,
-    batch_size=32,
-    cache_dir=None,
-    about=None,
-    scored_classes=None,
-    temperature=None,
-    n_resamples=RESAMPLES,
-):
+    model: keras.Model,
+    df: pd.DataFrame,
+    out: str | os.PathLike[str],
+    size: Sequence[int] | None = None,
+    challenge: str | None = None,
+    tta_replicas: int = 1,
+    augmentation: str = "menegola2017",
+    heat_maps_per_class: int = 2,
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike[str] | None = None,
+    about: Mapping[str, Any] | None = None,
+    scored_classes: Collection[str] | None = None,
+    temperature: float | None = None,
+    n_resamples: int = RESAMPLES,
+) -> dict[str, Any]:
     """Scores `model` on the images of `df` and writes its report to the folder `out`; returns the scores.
 
     A classifier's folder: `scores.json`, `predictions.csv`, `roc.png`, `precision_recall.png`,
@@ -171,7 +180,7 @@ def evaluate(
             title=f"Grad-CAM of {shown}: what raises the score of the class "
             f"{model.name} predicts\n(each image: true class → predicted class)",
         )
-    sections = []
+    sections: list[str] = []
     if by_subgroup:
         primary = subgroups.primary_score(challenge)
         whole = (scores[primary], *scores.get("intervals", {}).get(primary, (None, None)))
@@ -191,7 +200,15 @@ def evaluate(
     return scores
 
 
-def _evaluate_masks(model, df, out, size, cache_dir, header, n_resamples):
+def _evaluate_masks(
+    model: keras.Model,
+    df: pd.DataFrame,
+    out: Path,
+    size: tuple[int, ...],
+    cache_dir: str | os.PathLike[str] | None,
+    header: list[str],
+    n_resamples: int,
+) -> dict[str, Any]:
     cache = build_cache(df, size, cache_dir=cache_dir)
     probabilities = masks_of(model, cache)
     scores, table = mask_scores(df, probabilities, per_image=True)
@@ -213,7 +230,7 @@ def _evaluate_masks(model, df, out, size, cache_dir, header, n_resamples):
     first = table[table["mask"] == mask_columns(df)[0]]  # the lesion, or the first attribute
     figure = plots.mask_overlays(
         cache.images[cache.index],
-        cache.masks[cache.index][..., 0],
+        cache.masks[cache.index][..., 0],  # type: ignore[index]  # a segmentor's manifest has masks: so has its cache
         probabilities[..., 0] > 0.5,
         first["jaccard"].to_numpy(),
         out / "masks.png",
@@ -225,7 +242,9 @@ def _evaluate_masks(model, df, out, size, cache_dir, header, n_resamples):
     return scores
 
 
-def _header(model, df, size, about):
+def _header(
+    model: keras.Model, df: pd.DataFrame, size: Sequence[int], about: Mapping[str, Any] | None
+) -> list[str]:
     """The report's first lines: what was scored, by what, when."""
     import keras
 
@@ -242,7 +261,7 @@ def _header(model, df, size, about):
     return lines
 
 
-def _score_tables(scores):
+def _score_tables(scores: Mapping[str, Any]) -> list[str]:
     """The headline scores with their 95 % intervals, then a table of the per-category (or
     per-attribute) ones, each with its interval in brackets."""
     intervals = scores.get("intervals", {})
@@ -267,11 +286,11 @@ def _score_tables(scores):
     return lines
 
 
-def _interval(bounds, missing, form="{}"):
+def _interval(bounds: Sequence[float] | None, missing: str, form: str = "{}") -> str:
     return missing if bounds is None else form.format(f"{bounds[0]:.4f} to {bounds[1]:.4f}")
 
 
-def _interval_line(scores):
+def _interval_line(scores: Mapping[str, Any]) -> list[str]:
     """The report's line on how the intervals were drawn."""
     method = scores.get("interval_method")
     if not method:
@@ -283,7 +302,7 @@ def _interval_line(scores):
     ]
 
 
-def _calibration_line(scores):
+def _calibration_line(scores: Mapping[str, Any]) -> list[str]:
     calibration = scores.get("calibration")
     if not calibration:
         return []
@@ -295,13 +314,20 @@ def _calibration_line(scores):
     ]
 
 
-def _probability_columns(probabilities, classes, index):
+def _probability_columns(probabilities: np.ndarray, classes: Sequence[str], index: pd.Index) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(probabilities, columns=[f"p_{name}" for name in classes], index=index)
 
 
-def _report(path, model_name, header, scores, figures, sections=()):
+def _report(
+    path: Path,
+    model_name: str,
+    header: Sequence[str],
+    scores: Mapping[str, Any],
+    figures: Mapping[str, str | os.PathLike[str]],
+    sections: Sequence[str] = (),
+) -> None:
     lines = [f"# {model_name}: evaluation", ""]
     if scores.get("warning"):  # a model that learned nothing (dermnet.evaluation.collapse): said first
         lines += [f"> **Warning:** {scores['warning']}", ""]
