@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -275,7 +276,10 @@ def _convert(
 ) -> None:
     """Keras' exporter, at a fixed size and any batch; `converter`: the TFLite converter's options."""
     spec = [keras.InputSpec(shape=(None, *size, 3), dtype="float32", name="image")]
-    network.export(str(path), format=format, input_signature=spec, verbose=False, **converter)
+    with warnings.catch_warnings():
+        # Keras' tf2onnx shim probes `np.object`, which numpy answers with a FutureWarning: not the user's to see.
+        warnings.filterwarnings("ignore", message="In the future `np.object`", category=FutureWarning)
+        network.export(str(path), format=format, input_signature=spec, verbose=False, **converter)
 
 
 def _quantize(
