@@ -16,8 +16,10 @@ level of them. The model normalises them itself. A classifier gives probabilitie
 segmentor mask probabilities `[batch, height, width, M]` at the model's size, the attribute network
 those and `presence` `[batch, M]`.
 
-The conversions are Keras' own (`model.export(format="onnx")`, through tf2onnx, and `format="litert"`,
-the TFLite converter); quantization is the runtimes' own (`onnxruntime.quantization.quantize_static`,
+The conversions are tf2onnx's, on the network's frozen TensorFlow graph (`_to_onnx` says why not through
+Keras' `model.export(format="onnx")`; ConvNeXt's grouped convolutions and exact GELU are rewritten into
+the same functions in ops ONNX has, `_onnx_compatible`), and Keras' `model.export(format="litert")`, the
+TFLite converter; quantization is the runtimes' own (`onnxruntime.quantization.quantize_static`,
 onnxruntime's float16 converter, the TFLite converter's options). What is written here: the check, the
 scoring before and after quantization, the metadata, and the small runtime-backed predictor (`load`) that
 `dermnet.inference.predict_images` runs an exported file with.
@@ -25,6 +27,7 @@ scoring before and after quantization, the metadata, and the small runtime-backe
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -217,12 +220,16 @@ def export_portable(
         "input": {"name": "image", "description": INPUT.format(h=size[0], w=size[1])},
         "outputs": _outputs(task),
         "quantization": quantize or "none",
-        "converted_by": f"keras {keras.__version__} model.export(format={format!r})",
+        "converted_by": (
+            f"tf2onnx {importlib.metadata.version('tf2onnx')} on the frozen graph of keras {keras.__version__}"
+            if format == "onnx"
+            else f"keras {keras.__version__} model.export(format='litert')"
+        ),
         "dermnet_version": __version__,
     }
     with tempfile.TemporaryDirectory() as folder:
         plain = Path(folder) / FILES[format]
-        _convert(network, plain, format, size)
+        _convert(network, plain, format, size, task)
         exported = plain
         if quantize:
             exported = Path(folder) / f"quantized.{plain.suffix[1:]}"
@@ -272,14 +279,124 @@ def _outputs(task: str) -> dict[str, str]:
 
 
 def _convert(
-    network: keras.Model, path: str | os.PathLike[str], format: str, size: Sequence[int], **converter: Any
+    network: keras.Model, path: str | os.PathLike[str], format: str, size: Sequence[int], task: str
 ) -> None:
-    """Keras' exporter, at a fixed size and any batch; `converter`: the TFLite converter's options."""
+    """At a fixed size and any batch."""
+    if format == "onnx":
+        return _to_onnx(network, path, size, task)
+    return _to_litert(network, path, size)
+
+
+def _to_litert(
+    network: keras.Model, path: str | os.PathLike[str], size: Sequence[int], **converter: Any
+) -> None:
+    """Keras' exporter (`converter`: the TFLite converter's options)."""
     spec = [keras.InputSpec(shape=(None, *size, 3), dtype="float32", name="image")]
+    network.export(str(path), format="litert", input_signature=spec, verbose=False, **converter)
+
+
+def _to_onnx(network: keras.Model, path: str | os.PathLike[str], size: Sequence[int], task: str) -> None:
+    """tf2onnx on the network's frozen graph, its outputs named as `_outputs` names them.
+
+    Not Keras' `model.export(format="onnx")`, which hands tf2onnx the traced function unfrozen: the tensors
+    a layer holds as constants (the `Normalization` in EfficientNet's trunks) became inputs of the ONNX
+    graph, which onnxruntime then asked for. Freezing first turns them into constants, as tf2onnx does
+    with variables."""
+    import tensorflow as tf
+    import tf2onnx
+
+    # Keras' export applies this patch (tf2onnx 1.17 predates numpy 2); the freezing is tf2onnx's own.
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    network = _onnx_compatible(network)
+    names = list(_outputs(task))
+
+    def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
+        outputs = network(image, training=False)
+        outputs = outputs if isinstance(outputs, dict) else {names[0]: outputs}
+        return {name: outputs[name] for name in names}
+
+    traced = tf.function(serve).get_concrete_function(
+        tf.TensorSpec((None, *size, 3), "float32", name="image")
+    )
+    frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False, aggressive_inlining=True)
+    order = tf.nest.flatten({name: name for name in names})  # the order the function's outputs come in
+    renamed = {tensor.name: name for tensor, name in zip(frozen.outputs, order)}
+    patch_tf2onnx()
     with warnings.catch_warnings():
-        # Keras' tf2onnx shim probes `np.object`, which numpy answers with a FutureWarning: not the user's to see.
+        # Keras' patch probes `np.object`, which numpy answers with a FutureWarning: not the user's to see.
         warnings.filterwarnings("ignore", message="In the future `np.object`", category=FutureWarning)
-        network.export(str(path), format=format, input_signature=spec, verbose=False, **converter)
+        tf2onnx.convert.from_graph_def(
+            frozen.graph.as_graph_def(add_shapes=True),
+            input_names=[frozen.inputs[0].name],
+            output_names=list(renamed),
+            tensors_to_rename={frozen.inputs[0].name: "image", **renamed},
+            output_path=str(path),
+        )
+
+
+def _exact_gelu(x: Any) -> Any:
+    """GELU with erf, which ONNX has (tf.nn.gelu's erfc it lacks)."""
+    return 0.5 * x * (1.0 + keras.ops.erf(x * 0.7071067811865476))
+
+
+def _onnx_compatible(network: keras.Model) -> keras.Model:
+    """`network`, or a copy of it with the same weights where it has layers tf2onnx cannot convert:
+    a grouped convolution with one group a channel (ConvNeXt's depthwise ones: Keras runs grouped
+    convolutions on TensorFlow as an XLA function, which tf2onnx leaves unconverted) becomes the
+    `DepthwiseConv2D` it is, and exact GELU (tf.nn.gelu's erfc) the same function with erf."""
+
+    def depthwise(layer: keras.layers.Layer) -> bool:
+        return isinstance(layer, keras.layers.Conv2D) and layer.groups > 1
+
+    def gelu(layer: keras.layers.Layer) -> bool:
+        return isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] == "gelu"
+
+    def rewritten(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if not isinstance(layer, keras.layers.Layer):  # an op of a functional graph (keras.ops.add ...)
+            return layer
+        if depthwise(layer):
+            if layer.groups != layer.input.shape[-1]:
+                raise ValueError(
+                    f"{network.name}: {layer.name} is a grouped convolution of {layer.groups} groups over "
+                    f"{layer.input.shape[-1]} channels, which the ONNX export cannot take (export litert)"
+                )
+            kernel = keras.ops.convert_to_numpy(layer.kernel)  # [h, w, 1, channels x multiplier]
+            new = keras.layers.DepthwiseConv2D(
+                layer.kernel_size,
+                layer.strides,
+                layer.padding,
+                depth_multiplier=layer.filters // layer.groups,
+                dilation_rate=layer.dilation_rate,
+                use_bias=layer.use_bias,
+                name=layer.name,
+            )
+            weights = [kernel.reshape(*kernel.shape[:2], layer.groups, -1), *layer.get_weights()[1:]]
+        elif gelu(layer):
+            new, weights = keras.layers.Activation(_exact_gelu, name=layer.name), []
+        else:
+            new, weights = layer.__class__.from_config(layer.get_config()), layer.get_weights()
+        if not new.built:
+            new.build(layer.input.shape)
+        new.set_weights(weights)
+        return new
+
+    if not any(depthwise(layer) or gelu(layer) for layer in _all_layers(network)):
+        return network
+    try:
+        return keras.models.clone_model(network, clone_function=rewritten, recursive=True)
+    except ValueError as error:  # a subclassed model, which clone_model cannot copy
+        raise ValueError(
+            f"{network.name}: its grouped convolutions or exact GELU need rewriting for ONNX, and the model "
+            f"cannot be copied to do it ({error}): export litert"
+        ) from error
+
+
+def _all_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        yield from _all_layers(layer)
 
 
 def _quantize(
@@ -305,7 +422,7 @@ def _quantize(
             options["representative_dataset"] = lambda: ([batch] for batch in batches())
         else:
             options["target_spec"] = {"supported_types": [tf.float16]}
-        return _convert(network, out, format, size, **options)
+        return _to_litert(network, out, size, **options)
     import onnx
 
     if mode == "float16":
@@ -441,8 +558,8 @@ def _headline(
         for k in range(0, len(paths), batch_size)
     ]
     outputs = {name: np.concatenate([o[name] for o in outputs]) for name in outputs[0]}
-    if task != "classification":
-        scores = mask_scores(df, outputs["masks"])
+    if task != "classification":  # a segmentor gives one array, the attribute network masks and presence
+        scores = mask_scores(df, outputs["masks" if "masks" in outputs else "output"])
     else:  # (the ignore: a classifier's export is scored with its class names, which a run records)
         scores = challenge_scores(challenge, class_indices(df, classes), outputs["output"], classes)  # type: ignore[arg-type]
     return {name: float(value) for name, value in headline(scores).items()}

@@ -85,6 +85,7 @@ def test_remaining_cards_give_the_parameters_that_build_gives():
         "sdl",
         "resnet50x2",
         "triplet_resnet101",
+        "ha2020_effnet",
     }  # below
     assert set(dermnet.list_models(task="classification")) == checked, "a new model's card is unchecked"
 
@@ -113,6 +114,17 @@ def test_resnet50x2_is_two_resnet50s_with_the_sdl_head():
     model = dermnet.build("resnet50x2", weights=None)
     assert model.count_params() == 2 * dermnet.model_card("resnet50").parameters
     assert model.count_params() == dermnet.model_card("resnet50x2").parameters
+
+
+def test_ha2020_effnet_is_the_b3_trunk_a_metadata_network_and_one_shared_classifier():
+    model = dermnet.build("ha2020_effnet", weights=None)
+    assert model.image_shape == (512, 512, 3) and model.num_classes == 9
+    b3 = dermnet.model_card("efficientnet_b3")
+    trunk = b3.parameters - (1536 * b3.num_classes + b3.num_classes)  # minus its linear head
+    metadata = (11 * 512 + 512) + 4 * 512 + (512 * 128 + 128) + 4 * 128  # two Dense + BN (4 per channel)
+    classifier = (1536 + 128) * 9 + 9  # one Dense shared by the 5 dropout samples
+    assert model.count_params() == trunk + metadata + classifier
+    assert model.count_params() == dermnet.model_card("ha2020_effnet").parameters
 
 
 def test_triplet_resnet101_is_resnet101_with_a_256_d_embedding():
