@@ -83,9 +83,11 @@ def test_export(name, tmp_path, tensorflow_only):
     ],
 )
 def test_the_other_members_build(name):
-    """Built small, with their "top" unfreeze point (a layer name per member) found and trained from."""
+    """Built small, with their "top" unfreeze point (a layer name per member) found and trained from, and
+    the parameters of their cards (these families' counts do not depend on the input size)."""
     model = dermnet.build(name, **small_kwargs(name), freeze="top")
     assert model.output_shape == (None, dermnet.model_card(name).num_classes)
+    assert model.count_params() == dermnet.model_card(name).parameters
     assert model.get_layer("preprocess").get_config()["mode"] == "raw"
     trunk = model.get_layer(f"{name}_backbone")
     first = next(layer for layer in trunk.layers if layer.trainable and layer.weights)
