@@ -63,8 +63,9 @@ class Dataset:
         task: "classification", "segmentation" or "attributes".
         layout: how its rows are found under the data folder:
             - "manifest": labels and splits from `dermnet/data/manifests/<name>.csv` (built from the
-              official ground truth), images `<image_id>.<ext>` anywhere under the folder;
-            - "masks": images `ISIC_nnnnnnn.jpg` beside `ISIC_nnnnnnn_segmentation.png` masks, the
+              official ground truth), images `<image_id>.jpg` in its published folders (`folders`);
+            - "masks": images `ISIC_nnnnnnn.jpg` in its published image folders and their masks
+              `ISIC_nnnnnnn_segmentation.png` in its published ground-truth folders (`folders`), the
               split read from folder names (`...Validation...`, `...Test...`, else train);
             - "attributes": the same with one `ISIC_nnnnnnn_attribute_<name>.png` per attribute;
             - "synthetic": drawn into the folder on first use (`dermnet.data.write_synthetic`);
@@ -82,6 +83,7 @@ class Dataset:
             says so.
         manual: where to get the files by hand, for a data set with no public archive to fetch.
         licence: the terms of the images and labels.
+        shared_as: folders its images are also commonly shared in, beside those its archives extract to.
     """
 
     name: str
@@ -94,10 +96,18 @@ class Dataset:
     mapping: tuple = ()
     manual: str = ""
     licence: str = ""
+    shared_as: tuple = ()
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"{self.name}: layout {self.layout!r} is not one of {LAYOUTS}")
+
+    @property
+    def folders(self) -> tuple:
+        """The folders its files are published in: each zip archive extracts to a folder of its name
+        (`ISIC-2017_Training_Data.zip` → `ISIC-2017_Training_Data/`), and `shared_as`."""
+        zips = (a.filename[: -len(".zip")] for a in self.archives if a.filename.endswith(".zip"))
+        return (*zips, *self.shared_as)
 
 
 def _isic(path: str, size: int | None = None, md5: str | None = None) -> Archive:
@@ -167,6 +177,8 @@ DATASETS = {
             "HAM10000 = ISIC 2018 task 3 training: 10,015 images of 7,470 lesions, split by lesion",
             _HAM10000_MAPPING,
             licence=_HAM10000_LICENCE,
+            # Harvard Dataverse's two image archives (Kaggle's copy holds them twice, once lower-case).
+            shared_as=("HAM10000_images_part_1", "HAM10000_images_part_2"),
         ),
         Dataset(
             "isic2018_task3",

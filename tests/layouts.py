@@ -290,9 +290,9 @@ def isic_archive(root, rng, empty_labels=False):
 
 def add_extras(root):
     """What a shared copy of a data set holds beside its published files: a converted copy of every
-    image (`.png` beside a `.jpg`, `.jpg` beside a `.bmp`), a thumbnail of every image in a
-    `thumbnails/` folder beside it, and macOS's `__MACOSX/` resource forks from a zip."""
-    for path in [p for p in Path(root).rglob("*") if p.suffix.lower() in (".jpg", ".bmp")]:
+    image and mask (`.png` beside a `.jpg`, `.jpg` beside a `.bmp` or a `.png`), a thumbnail of each in
+    a `thumbnails/` folder beside it, and macOS's `__MACOSX/` resource forks from a zip."""
+    for path in [p for p in Path(root).rglob("*") if p.suffix.lower() in (".jpg", ".bmp", ".png")]:
         pixels = cv2.imread(str(path))
         copy = path.with_suffix(".png" if path.suffix.lower() == ".jpg" else ".jpg")
         assert cv2.imwrite(str(copy), pixels)
@@ -303,7 +303,54 @@ def add_extras(root):
         fork.write_bytes(b"resource fork")
 
 
+def isic2016(root, rng):
+    """Every image of ISIC 2016 part 3 (8×8 pixels), in the folders its two archives extract to; labels
+    and splits come from dermnet's packaged manifest."""
+    with resources.files("dermnet.data.manifests").joinpath("isic2016.csv").open() as f:
+        manifest = pd.read_csv(f, dtype=str)
+    for image_id, split in zip(manifest.image_id, manifest.split):
+        folder = "ISBI2016_ISIC_Part3_Training_Data" if split == "train" else "ISBI2016_ISIC_Part3_Test_Data"
+        _write_image(root / folder / f"{image_id}.jpg", _pixels(rng, 0, (8, 8)))
+    return {"rows": len(manifest), "splits": manifest.split.value_counts().to_dict(), "groups": []}
+
+
+def _mask(shape):
+    mask = np.zeros(shape, np.uint8)
+    mask[shape[0] // 4 : 3 * shape[0] // 4, shape[1] // 4 : 3 * shape[1] // 4] = 255
+    return mask
+
+
+def isic2017_task1(root, rng):
+    """6 training, 2 validation and 3 test images, each with its lesion mask in the ground-truth
+    archive's folder."""
+    splits = {"Training": 6, "Validation": 2, "Test_v2": 3}
+    start = 0
+    for split, n in splits.items():
+        for i in range(start, start + n):
+            _write_image(root / f"ISIC-2017_{split}_Data" / f"ISIC_{i:07d}.jpg", _pixels(rng, 0))
+            masks = root / f"ISIC-2017_{split}_Part1_GroundTruth"
+            masks.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(masks / f"ISIC_{i:07d}_segmentation.png"), _mask((24, 32)))
+        start += n
+    return {"rows": 11, "splits": {"train": 6, "validation": 2, "test": 3}, "groups": []}
+
+
+def isic2018_task2(root, rng):
+    """4 training and 2 validation images, each with its five attribute masks (ISIC 2018 task 2)."""
+    for i in range(6):
+        split = "Training" if i < 4 else "Validation"
+        _write_image(root / f"ISIC2018_Task1-2_{split}_Input" / f"ISIC_{i:07d}.jpg", _pixels(rng, 1))
+        masks = root / f"ISIC2018_Task2_{split}_GroundTruth{'_v3' * (split == 'Training')}"
+        masks.mkdir(parents=True, exist_ok=True)
+        for attribute in datasets.ATTRIBUTES:
+            assert cv2.imwrite(str(masks / f"ISIC_{i:07d}_attribute_{attribute}.png"), _mask((24, 32)))
+    return {"rows": 6, "splits": {"train": 4, "validation": 2}, "groups": []}
+
+
 WRITERS = {
+    "isic2016": isic2016,
+    "isic2017_task1": isic2017_task1,
+    "isic2018_task2": isic2018_task2,
     "isic2018_task3": isic2018_task3,
     "isic2019": isic2019,
     "isic2020": isic2020,

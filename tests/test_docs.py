@@ -168,16 +168,17 @@ def tiny_options(arguments):
     return kept + [item for pair in options.items() for item in pair]
 
 
-def write_images(folder, ids, size=(24, 32), masks=False, seed=0):
-    """Small JPEGs `<id>.jpg` (and `<id>_segmentation.png` lesion masks)."""
+def write_images(folder, ids, size=(24, 32), masks=None, seed=0):
+    """Small JPEGs `<id>.jpg` (and `<id>_segmentation.png` lesion masks in the folder `masks`)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for image_id in ids:
         cv2.imwrite(str(folder / f"{image_id}.jpg"), rng.integers(60, 200, (*size, 3), dtype=np.uint8))
         if masks:
+            masks.mkdir(parents=True, exist_ok=True)
             mask = np.zeros(size, np.uint8)
             mask[size[0] // 4 : 3 * size[0] // 4, size[1] // 4 : 3 * size[1] // 4] = 255
-            cv2.imwrite(str(folder / f"{image_id}_segmentation.png"), mask)
+            cv2.imwrite(str(masks / f"{image_id}_segmentation.png"), mask)
 
 
 def manifest_ids(dataset):
@@ -243,16 +244,15 @@ def home(tmp_path_factory):
     write_images(
         home / "data" / "ham10000" / "ISIC2018_Task3_Training_Input", manifest_ids("ham10000"), (8, 8)
     )
-    for dataset, split in (
-        ("isic2017_task1", "ISIC-2017_Training_Data"),
-        ("isic2017_task1", "ISIC-2017_Test_v2_Data"),
-        ("isic2018_task1", "ISIC2018_Task1-2_Training_Input"),
-        ("isic2018_task1", "ISIC2018_Task1-2_Validation_Input"),
+    for dataset, split, truth in (
+        ("isic2017_task1", "ISIC-2017_Training_Data", "ISIC-2017_Training_Part1_GroundTruth"),
+        ("isic2017_task1", "ISIC-2017_Test_v2_Data", "ISIC-2017_Test_v2_Part1_GroundTruth"),
+        ("isic2018_task1", "ISIC2018_Task1-2_Training_Input", "ISIC2018_Task1_Training_GroundTruth"),
+        ("isic2018_task1", "ISIC2018_Task1-2_Validation_Input", "ISIC2018_Task1_Validation_GroundTruth"),
     ):
         start = 10 if "Test" in split or "Validation" in split else 0
-        write_images(
-            home / "data" / dataset / split, [f"ISIC_{i:07d}" for i in range(start, start + 8)], masks=True
-        )
+        ids = [f"ISIC_{i:07d}" for i in range(start, start + 8)]
+        write_images(home / "data" / dataset / split, ids, masks=home / "data" / dataset / truth)
     return home
 
 

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 from importlib import resources
@@ -23,7 +24,6 @@ from dermnet.data.errors import DataError, first_rows
 from dermnet.data.layouts import READERS
 from dermnet.data.manifest import (
     CSV_AS_TEXT,
-    IMAGE_EXTENSIONS,
     existing_folder,
     find_images,
     from_csv,
@@ -66,13 +66,13 @@ def load_dataset(
     if dataset.layout == "manifest":
         with resources.files("dermnet.data.manifests").joinpath(f"{name}.csv").open() as manifest:
             df = pd.read_csv(manifest, **CSV_AS_TEXT)
-        df["image"] = find_images(df["image_id"], root)
+        df["image"] = _published_images(df["image_id"], root, dataset)
     elif dataset.layout in READERS:
         df = READERS[dataset.layout](root, **({"label": label} if dataset.layout == "isic_archive" else {}))
         if df["split"].eq("train").all():
             df = split(df)
     else:
-        df = _masks_from_folder(root, attributes=dataset.layout == "attributes")
+        df = _masks_from_folder(root, dataset)
     df.attrs["dataset"] = name
     return validate(df, classes=dataset.classes or None, on_error=on_error)
 
@@ -117,25 +117,52 @@ _ISIC_ID = re.compile(r"^ISIC_\d{7}$")
 _MASK_NAME = re.compile(r"^(ISIC_\d{7})_(segmentation|attribute_(\w+))$")
 
 
-def _masks_from_folder(root: str | os.PathLike[str], attributes: bool) -> pd.DataFrame:
+def _published_images(ids: pd.Series, root: str, dataset: datasets.Dataset) -> list[str | None]:
+    """Each id's `<id>.jpg` in the data set's published folders, where its archives put it; copies and
+    thumbnails elsewhere (or in other formats) are not read."""
+    found = find_images(ids, root, (".jpg",), dataset.folders)
+    if not any(found):
+        raise DataError(
+            f"{root}: no {dataset.name} images (<image_id>.jpg) in the folders its archives extract to "
+            f"({', '.join(dataset.folders)}) under this folder; `dermnet data download {dataset.name} "
+            "--root` puts them there"
+        )
+    return found
+
+
+def _masks_from_folder(root: str, dataset: datasets.Dataset) -> pd.DataFrame:
+    """ISIC images (`ISIC_nnnnnnn.jpg`) of the data set's published image folders and their masks
+    (`ISIC_nnnnnnn_segmentation.png`, `..._attribute_<name>.png`) of its ground-truth folders: extra
+    files elsewhere, or in other formats (a JPEG copy of a mask), are not read; the same file twice in
+    those folders with other contents is an error naming both."""
+    folders = {name.lower() for name in dataset.folders}
     images: dict[str, str] = {}
     masks: dict[str, dict[str, str]] = {}
-    for folder, _, files in os.walk(root):
+
+    def keep(table: dict[str, str], key: str, path: str) -> None:
+        if key in table and not filecmp.cmp(table[key], path, shallow=False):
+            raise DataError(
+                f"{root}: {key} is there twice with other contents: {table[key]}, {path}; keep one"
+            )
+        table.setdefault(key, path)
+
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
+        if os.path.basename(folder).lower() not in folders:
+            continue
         for name in files:
             stem, extension = os.path.splitext(name)
-            if extension.lower() not in IMAGE_EXTENSIONS:
-                continue
             path = os.path.join(folder, name)
-            if _ISIC_ID.match(stem):
-                images[stem] = path
-            elif match := _MASK_NAME.match(stem):
-                column = f"mask_{match[3]}" if match[3] else "mask"
-                masks.setdefault(match[1], {})[column] = path
+            if extension.lower() == ".jpg" and _ISIC_ID.match(stem):
+                keep(images, stem, path)
+            elif extension.lower() == ".png" and (match := _MASK_NAME.match(stem)):
+                keep(masks.setdefault(match[1], {}), f"mask_{match[3]}" if match[3] else "mask", path)
     orphans = sorted(set(masks) - set(images))
     if orphans:
         raise DataError(
             f"{root}: masks without an image: {first_rows(masks[i][next(iter(masks[i]))] for i in orphans)}"
         )
+    attributes = dataset.layout == "attributes"
     columns = [f"mask_{a}" for a in datasets.ATTRIBUTES] if attributes else ["mask"]
     unmasked = sorted(i for i in images if not all(c in masks.get(i, {}) for c in columns))
     if unmasked:
@@ -151,7 +178,10 @@ def _masks_from_folder(root: str | os.PathLike[str], attributes: bool) -> pd.Dat
     for column in columns:
         df[column] = [masks[i][column] for i in ids]
     if not len(df):
-        raise DataError(f"{root}: no ISIC images (ISIC_nnnnnnn.jpg) with masks under this folder")
+        raise DataError(
+            f"{root}: no ISIC images (ISIC_nnnnnnn.jpg) with masks in the folders {dataset.name}'s archives "
+            f"extract to ({', '.join(dataset.folders)}) under this folder"
+        )
     return df
 
 

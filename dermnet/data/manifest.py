@@ -280,12 +280,13 @@ def _index_images(
     folders: Collection[str] | None = None,
 ) -> dict[str, str | None]:
     """{file stem: path} of every image under root (with one of `extensions`, in a folder named one of
-    `folders` if given); stems found twice (with other contents) map to None. macOS's resource forks
+    `folders` if given, in any case); stems found twice (with other contents) map to None. macOS's resource forks
     (`__MACOSX/`, `._name.jpg`) in zip archives are not images."""
     index: dict[str, str | None] = {}
+    named = None if folders is None else {name.lower() for name in folders}  # Kaggle lower-cases some
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
-        if folders is not None and os.path.basename(folder) not in folders:
+        if named is not None and os.path.basename(folder).lower() not in named:
             continue
         for name in files:
             stem, extension = os.path.splitext(name)
