@@ -6,6 +6,7 @@ Every module may import this one; it imports nothing of dermnet.
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 # The file dermnet puts in each staging folder it makes: a leftover staging folder that carries it was
@@ -27,14 +28,16 @@ def write_atomically(path, write):
     The temporary path lies in a staging folder beside `path`, `.partial.<name>`, which a killed write
     leaves behind and the next write of `path` clears (a resumed run, say)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".partial.{path.name}")
-    recover_interrupted_write(path)
-    staging.mkdir()
-    (staging / _STAGING_MARK).touch()
+    with _naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recover_interrupted_write(path)
+        staging.mkdir()
+        (staging / _STAGING_MARK).touch()
     try:
         partial = staging / path.name  # keeps the suffix, which Keras checks
-        write(str(partial))
+        with _naming(path):
+            write(str(partial))
         if partial.is_dir() and path.is_dir():
             # Only a folder of the same kind is replaced (an earlier export, say): one that holds anything
             # the new one does not, at any depth, would lose a user's files.
@@ -48,6 +51,18 @@ def write_atomically(path, write):
         os.replace(partial, path)
     finally:
         recover_interrupted_write(path)  # the old folder back if the new one did not come in
+
+
+@contextmanager
+def _naming(path):
+    """A system error while writing `path` (a read-only folder, a full disk, whose message names no file)
+    says which path could not be written."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno is None:  # dermnet's own refusals (FileExistsError with a message) as they are
+            raise
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
 
 
 def recover_interrupted_write(path):
@@ -151,6 +166,7 @@ def check_target(path, overwrite=False, keep=()):
 
     Raises:
         FileExistsError: the message names the path and the way out.
+        PermissionError: the folder it would be written in is read-only.
     """
     path = Path(path).expanduser().absolute()
     if Path.cwd().resolve().is_relative_to(path.resolve()):
@@ -169,4 +185,8 @@ def check_target(path, overwrite=False, keep=()):
         raise FileExistsError(
             f"{path} exists: give --overwrite (overwrite=True) to replace it, or another path"
         )
+    # Written beside itself (`write_atomically`): a read-only folder is refused now, not after the work.
+    writable = next(folder for folder in path.parents if folder.exists())
+    if not os.access(writable, os.W_OK):
+        raise PermissionError(f"{path} cannot be written: {writable} is read-only; give another path")
     return path

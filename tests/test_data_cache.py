@@ -212,3 +212,26 @@ def test_an_hdf5_file_is_signed_once_per_build_and_a_change_decodes_its_images_a
     new_pixels = resize(read_image(tmp_path / "new" / "ISIC_0000003.jpg"), (16, 16))
     np.testing.assert_array_equal(again.images[3], new_pixels)
     assert (again.images[3] != before).any()
+
+
+def test_a_cache_folder_that_cannot_be_written_is_named_with_the_way_out(dataset, tmp_path, monkeypatch):
+    import errno
+
+    def refused(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(cache_module.Path, "mkdir", refused)
+    with pytest.raises(
+        OSError, match=r"image cache in .*cache cannot be written \(Read-only file system\).*DERMNET_CACHE"
+    ):
+        data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_files_opencv_cannot_decode_are_named_once_without_its_own_log_lines(dataset, tmp_path, capfd):
+    damaged = tmp_path / "data" / "images" / "IMG_0007.png"
+    data_bytes = bytearray(damaged.read_bytes())
+    data_bytes[-20] ^= 0xFF  # inside the image data: libpng prints two lines, OpenCV decodes nothing
+    damaged.write_bytes(bytes(data_bytes))
+    with pytest.raises(DataError, match="IMG_0007.png: this PNG image cannot be decoded"):
+        data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
+    assert "libpng" not in capfd.readouterr().err

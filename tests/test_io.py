@@ -171,3 +171,56 @@ def test_every_writer_checks_its_target_by_one_rule(tmp_path, monkeypatch):
     with pytest.raises(FileExistsError, match="working folder"):
         check_target(tmp_path, overwrite=True)
     assert model.read_bytes() == b"trained" and (tmp_path / "report" / "notes.txt").read_text() == "mine"
+
+
+def _tmpfs(folder, options):
+    """`folder`, a tmpfs mounted with `options` (a read-only folder, a full disk: real ones, not mocks);
+    the test is skipped where mounting needs privileges this process lacks."""
+    import subprocess
+
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+    return folder
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    import os
+    import subprocess
+
+    if os.geteuid():  # not root: the folder's mode is enough
+        folder = tmp_path / "read-only"
+        folder.mkdir(mode=0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    yield _tmpfs(tmp_path / "read-only", "ro")
+    subprocess.run(["umount", str(tmp_path / "read-only")], check=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    import subprocess
+
+    yield _tmpfs(tmp_path / "small-disk", "size=64k")
+    subprocess.run(["umount", str(tmp_path / "small-disk")], check=True)
+
+
+def test_a_read_only_folder_is_refused_before_the_work_naming_it(read_only):
+    from dermnet._io import check_target, write_json
+
+    with pytest.raises(PermissionError, match=f"out.csv cannot be written: {read_only} is read-only"):
+        check_target(read_only / "out.csv")  # what predict, evaluate and export call first
+    with pytest.raises(OSError, match=f"cannot write {read_only / 'deeper' / 'scores.json'}"):
+        write_json(read_only / "deeper" / "scores.json", {"auc": 0.5})
+
+
+def test_a_full_disk_names_the_file_it_could_not_write_and_leaves_nothing(full_disk):
+    from pathlib import Path
+
+    target = full_disk / "predictions.csv"
+    with pytest.raises(OSError, match=f"cannot write {target}: No space left on device"):
+        write_atomically(target, lambda partial: Path(partial).write_bytes(b"0" * 1_000_000))
+    assert not list(full_disk.iterdir())  # neither the file nor its staging folder

@@ -17,8 +17,10 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
+import tempfile
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -70,6 +72,46 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("DERMNET_CACHE", Path.home() / ".cache" / "dermnet"))
 
 
+# The lines libpng and OpenCV print for a file they cannot decode.
+_DECODER_LINES = ("libpng warning:", "libpng error:", "[ WARN:", "[ERROR:")
+
+
+@contextmanager
+def _decoders_quiet():
+    """libpng and OpenCV print a line or two to the process's stderr for each file they cannot decode,
+    below Python (no logging setting reaches libpng's): over a bad copy of a data set, thousands, which
+    say less than the DataError that names every bad file. No library holds them back, so while images
+    decode, stderr (file descriptor 2) goes to a temporary file; then its other lines come back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode(errors="replace").splitlines():
+                if not line.startswith(_DECODER_LINES):
+                    print(line, file=sys.stderr)
+
+
+@contextmanager
+def _naming_the_cache(folder):
+    """An OSError of the cache's own files (a read-only folder, a full disk: the system's message names
+    no file for the latter) says which folder and the way out."""
+    try:
+        yield
+    except OSError as err:
+        raise OSError(
+            err.errno,
+            f"the image cache in {folder} cannot be written ({err.strerror or err}): free space there, "
+            "or point the DERMNET_CACHE environment variable (cache_dir=) at another folder",
+        ) from err
+
+
 def build_cache(
     df: pd.DataFrame,
     image_size: int | tuple[int, ...],
@@ -103,14 +145,15 @@ def build_cache(
     files = [list(row) for row in df[["image", *columns]].itertuples(index=False)]
     key = _key(files, size, resize_mode, interpolation)
     path = Path(cache_dir or default_cache_dir()) / key
-    path.mkdir(parents=True, exist_ok=True)
+    with _naming_the_cache(path.parent):
+        path.mkdir(parents=True, exist_ok=True)
     n = len(df)
     workers = workers or os.cpu_count() or 1  # None where the count is unknown
     signatures = _signatures(files, workers)
     images_file, masks_file = path / "images.u8", path / "masks.u8"
     # Another process building this cache (a second run, a multi-host peer on this machine): this one
     # waits for it, then finds the images done.
-    with filelock.FileLock(path / ".lock"):
+    with _naming_the_cache(path.parent), filelock.FileLock(path / ".lock"):
         _reserve(images_file, (n, *size, 3))
         if columns:
             _reserve(masks_file, (n, *size, len(columns)))
@@ -130,6 +173,7 @@ def build_cache(
             # Only this thread writes, so seek + write need no lock.
             try:
                 with (
+                    _decoders_quiet(),
                     _pool(workers, files, todo) as pool,
                     open(images_file, "r+b") as image_out,
                     open(masks_file, "r+b") if columns else nullcontext() as mask_out,
