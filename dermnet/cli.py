@@ -5,24 +5,33 @@ the traceback instead. TensorFlow is loaded only by the commands that use a mode
 lines (oneDNN, CUDA probing) muted; DERMNET_STARTUP_LOGS=1 shows them.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dermnet.runs import Run
 
 
-def _size(shape):
+def _size(shape: Sequence[int | None]) -> str:
     return "×".join("any" if side is None else str(side) for side in shape[:2])
 
 
-def model_table(pattern="*", task=None, markdown=False, pretrained=None):
+def model_table(
+    pattern: str = "*", task: str | None = None, markdown: bool = False, pretrained: bool | None = None
+) -> str:
     """The registry as a text (or Markdown) table: name, task, paper, parameters, input size."""
     import dermnet
 
     header = ("model", "task", "paper", "parameters", "input (H×W)", "outputs")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name in dermnet.list_models(pattern, task=task, pretrained=pretrained):
         card = dermnet.model_card(name)
         paper = card.paper.split(" (")[0]
@@ -40,12 +49,12 @@ def model_table(pattern="*", task=None, markdown=False, pretrained=None):
     return _table(header, rows, markdown)
 
 
-def dataset_table(markdown=False):
+def dataset_table(markdown: bool = False) -> str:
     """The known data sets as a text (or Markdown) table: what each holds, how it is scored and got."""
     from dermnet import datasets
 
     header = ("data set", "what", "classes", "scored by", "files from", "licence")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for d in datasets.DATASETS.values():
         source = (
             d.manual.split(" ")[0]
@@ -66,7 +75,7 @@ def dataset_table(markdown=False):
     return _table(header, rows, markdown)
 
 
-def _table(header, rows, markdown):
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -75,21 +84,21 @@ def _table(header, rows, markdown):
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
 
-def _list(args):
+def _list(args: argparse.Namespace) -> None:
     print(model_table(args.pattern, args.task, args.markdown, pretrained=True if args.pretrained else None))
 
 
-def _data_list(args):
+def _data_list(args: argparse.Namespace) -> None:
     print(dataset_table(args.markdown))
 
 
-def _data_download(args):
+def _data_download(args: argparse.Namespace) -> None:
     from dermnet.data.download import download
 
     print(f"{args.name}: ready in {download(args.name, args.root)}")
 
 
-def _train(args):
+def _train(args: argparse.Namespace) -> None:
     if args.deterministic:  # read when JAX starts, which importing dermnet.training does with that backend
         os.environ["XLA_FLAGS"] = (
             f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
@@ -125,7 +134,7 @@ def _train(args):
     print(f"model, history, scores (per category too) and config in {out}/")
 
 
-def _predict(args):
+def _predict(args: argparse.Namespace) -> None:
     from dermnet import portable, runs
     from dermnet._io import check_target, write_csv
     from dermnet.inference import predict_images
@@ -145,7 +154,7 @@ def _predict(args):
     print(f"{len(table)} images: predictions in {out}" + (f", masks in {args.masks}/" if args.masks else ""))
 
 
-def _export(args):
+def _export(args: argparse.Namespace) -> None:
     from dermnet import runs, serving
 
     if args.format == "tflite":  # --out was a file; a LiteRT export is a folder with its dermnet.json
@@ -192,14 +201,14 @@ def _export(args):
     print(f"{model.name}: {args.format} in {args.out} ({time.perf_counter() - start:.0f} s)")
 
 
-def _publish(args):
+def _publish(args: argparse.Namespace) -> None:
     from dermnet import runs
 
     where = runs.publish(args.source, args.dest, overwrite=args.overwrite, licence=args.license)
     print(f"{args.source}: published to {where} (load it with dermnet.load({str(args.dest)!r}))")
 
 
-def _trained_on(run, dataset, root):
+def _trained_on(run: Run, dataset: str | None, root: str | None) -> tuple[str, str | None]:
     """(data set, root) to evaluate on: the flags, or what the run trained on; the run's root only
     goes with the run's own data set."""
     if dataset is None and run.dataset is None:
@@ -207,11 +216,12 @@ def _trained_on(run, dataset, root):
             f"{run.source}: no run config says which data set it was trained on: give --dataset (and --root)"
         )
     if dataset is None or dataset == run.dataset:
-        return run.dataset or dataset, root or run.root
+        # (the ignore: the check above leaves the flag or the run's data set set, which mypy cannot tell)
+        return run.dataset or dataset, root or run.root  # type: ignore[return-value]
     return dataset, root
 
 
-def _evaluate(args):
+def _evaluate(args: argparse.Namespace) -> None:
     from dermnet import datasets, runs
     from dermnet._io import check_target
     from dermnet.data import class_names, load_splits
@@ -267,7 +277,7 @@ def _evaluate(args):
     print(f"all scores (per category too), predictions, figures and report.md in {out}/")
 
 
-def _calibrate(run, tta):
+def _calibrate(run: Run, tta: int) -> float:
     """A temperature fitted on the run's validation split (with the same test-time views as its scores),
     kept with the run."""
     from dermnet.data import class_indices, load_splits
@@ -276,7 +286,8 @@ def _calibrate(run, tta):
 
     if contract(run.model).predicts_masks or not run.classes:
         raise ValueError(f"{run.source}: --calibrate is for a classifier's run (its classes and data set)")
-    _, validation, _ = load_splits(run.dataset, run.root, label=run.arguments.get("label"))
+    # (the ignore: a run with classes has a config, which names its data set; mypy cannot tell)
+    _, validation, _ = load_splits(run.dataset, run.root, label=run.arguments.get("label"))  # type: ignore[arg-type]
     if validation is None:
         raise ValueError(
             f"{run.dataset} has no validation split to fit a temperature on: evaluate without --calibrate"
@@ -296,37 +307,38 @@ def _calibrate(run, tta):
     return temperature
 
 
-def _compare(args):
+def _compare(args: argparse.Namespace) -> None:
     from dermnet import runs
     from dermnet._io import check_target, write_json
     from dermnet.evaluation import compare_evaluations
 
     out = check_target(args.out, args.overwrite) if args.out else None  # before the work
     folders = [runs.evaluation_folder(source) for source in (args.a, args.b)]
-    result = compare_evaluations(*folders, n_resamples=args.resamples, seed=args.seed)
+    # (the ignore: `folders` holds the two folders, `folder_a` and `folder_b`, which mypy cannot tell)
+    result = compare_evaluations(*folders, n_resamples=args.resamples, seed=args.seed)  # type: ignore[misc, arg-type]
     print("\n".join(result["sentences"]))
     if out:
         write_json(out, result)
         print(f"every score's difference, interval and test in {out}")
 
 
-def _warn_if_collapsed(scores):
+def _warn_if_collapsed(scores: Mapping[str, Any]) -> None:
     """A model that gave every image the same prediction says so beside its scores, loudly."""
     if "warning" in scores:
         print(f"WARNING: {scores['warning']}")
 
 
-def _data_set_key(dataset):
+def _data_set_key(dataset: str | os.PathLike[str]) -> str:
     """A data set name, or a manifest CSV's absolute path: what tells two data sets apart."""
     return str(Path(dataset).expanduser().absolute()) if str(dataset).endswith(".csv") else str(dataset)
 
 
-def _weights(text):
+def _weights(text: str | None) -> str | None:
     """--weights: none → None (random); absent → "default" (the model's ImageNet weights, if any)."""
     return {None: "default", "none": None}.get(text, text)
 
 
-def _sweep(args):
+def _sweep(args: argparse.Namespace) -> None:
     from dermnet import datasets, sweeps
     from dermnet._io import check_target
     from dermnet.data import load_splits
@@ -358,7 +370,9 @@ def _sweep(args):
     print(f"written to {args.out}")
 
 
-def _add_training_arguments(command, epochs_help, image_size_default, label=True):
+def _add_training_arguments(
+    command: argparse.ArgumentParser, epochs_help: str, image_size_default: int | None, label: bool = True
+) -> None:
     command.add_argument(
         "--dataset",
         default="synthetic",
@@ -394,7 +408,7 @@ def _add_training_arguments(command, epochs_help, image_size_default, label=True
 _SOURCE_HELP = "a `dermnet train` run folder, a published bundle (a folder or hf://owner/name[@revision]) or a .keras file"
 
 
-def parser():
+def parser() -> argparse.ArgumentParser:
     from dermnet import __version__
 
     p = argparse.ArgumentParser(prog="dermnet", description="Skin-lesion models for dermoscopy.")
@@ -680,7 +694,7 @@ def parser():
     return p
 
 
-def _import_keras_quietly():
+def _import_keras_quietly() -> None:
     """Imports Keras (and its backend) with the C++ start-up lines muted: TensorFlow 2.21 writes
     them (oneDNN notices, "Could not find cuda drivers") to file descriptor 2 while it loads,
     before any log level applies (TF_CPP_MIN_LOG_LEVEL does not reach them), and "failed call to
@@ -710,7 +724,7 @@ def _import_keras_quietly():
             os.close(saved)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # `list` and `data list` read the keras-free model cards and data set records
     loads_keras = args.command != "list" and getattr(args, "data_command", None) != "list"

@@ -15,13 +15,17 @@ Example:
 ...               loss="sparse_categorical_crossentropy")
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import json
 import math
+import os
 import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import keras
 
@@ -40,10 +44,10 @@ class RecipeError(ValueError):
 # recipe needs it.
 class _Rule(NamedTuple):
     text: str
-    test: Callable
+    test: Callable[[Any], bool]
 
 
-def _number(low=0, high=math.inf, whole=False):
+def _number(low: float = 0, high: float = math.inf, whole: bool = False) -> _Rule:
     kind = int if whole else (int, float)
     text = (
         f"{'a whole' if whole else 'a'} number"
@@ -61,7 +65,7 @@ _NAME = _Rule(
 )
 
 
-def _one_of(*options):
+def _one_of(*options: str) -> _Rule:
     return _Rule(f"one of {', '.join(options)}", lambda v: isinstance(v, str) and v in options)
 
 
@@ -162,7 +166,7 @@ _POSTPROCESS = {
 }
 
 
-def _check_postprocess(options):
+def _check_postprocess(options: object) -> None:
     """`options` names only `_POSTPROCESS`'s arguments, each with a value its rule allows."""
     if not isinstance(options, dict):
         raise RecipeError(
@@ -181,7 +185,7 @@ def _check_postprocess(options):
             )
 
 
-def _allowed(table, kind, spec):
+def _allowed(table: Mapping[str, tuple[Any, Mapping[str, _Rule]]], kind: str, spec: object) -> None:
     """Checks that `spec` (`{"class_name": ..., "config": {...}}`) names a class of `table` with arguments
     its rules allow."""
     if not (
@@ -206,11 +210,11 @@ def _allowed(table, kind, spec):
             )
 
 
-def _check_model_kwargs(model_kwargs):
+def _check_model_kwargs(model_kwargs: Mapping[str, Any]) -> None:
     """Model arguments are numbers, flags, names and lists of them; the weights come from the run, never a
     recipe (a recipe naming a file to load would be code)."""
 
-    def plain(value):
+    def plain(value: object) -> bool:
         if isinstance(value, (list, tuple)):
             return all(map(plain, value))
         return value is None or _FLAG.test(value) or _ANY_NUMBER.test(value) or _NAME.test(value)
@@ -224,7 +228,7 @@ def _check_model_kwargs(model_kwargs):
 
 
 @contextlib.contextmanager
-def _within(where):
+def _within(where: str) -> Iterator[None]:
     """A `RecipeError` raised inside says `where` first."""
     try:
         yield
@@ -256,11 +260,11 @@ class Phase:
     epochs: int
     optimizer_name: str
     learning_rate: float
-    optimizer_args: dict = dataclasses.field(default_factory=dict)
-    schedule: Optional[dict] = None
-    callbacks: tuple = ()
+    optimizer_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    schedule: dict[str, Any] | None = None
+    callbacks: tuple[dict[str, Any], ...] = ()
 
-    def __post_init__(self):  # what it builds by name, checked when it is made (from a file too)
+    def __post_init__(self) -> None:  # what it builds by name, checked when it is made (from a file too)
         with _within(f"phase {self.name!r}"):
             optimizer = {"class_name": self.optimizer_name, "config": self.optimizer_args}
             _allowed(_OPTIMIZERS, "optimizer", optimizer)
@@ -269,7 +273,7 @@ class Phase:
             for callback in self.callbacks:
                 _allowed(_CALLBACKS, "callback", callback)
 
-    def make_optimizer(self, steps_per_epoch):
+    def make_optimizer(self, steps_per_epoch: int) -> keras.optimizers.Optimizer:
         """A new Keras optimizer for this phase."""
         learning_rate = self.learning_rate
         if self.schedule is not None:
@@ -280,12 +284,12 @@ class Phase:
             learning_rate = _SCHEDULES[self.schedule["class_name"]][0](**config)
         return _OPTIMIZERS[self.optimizer_name][0](learning_rate=learning_rate, **self.optimizer_args)
 
-    def make_callbacks(self):
+    def make_callbacks(self) -> list[keras.callbacks.Callback]:
         """New Keras callbacks for this phase."""
         return [_CALLBACKS[c["class_name"]][0](**c["config"]) for c in self.callbacks]
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Phase:
         return cls(**dict(config, callbacks=tuple(config["callbacks"])))
 
 
@@ -318,19 +322,19 @@ class Recipe:
 
     name: str
     paper: str
-    input_shape: tuple
-    augment: str
+    input_shape: tuple[int, int, int]
+    augment: str | dict[str, Any]
     batch_size: int
-    phases: tuple
-    model_kwargs: dict = dataclasses.field(default_factory=dict)
-    resize: Optional[tuple] = None
-    loss: Optional[dict] = None
-    batchnorm_momentum: Optional[float] = None
-    postprocess: Optional[dict] = None
-    per_model: dict = dataclasses.field(default_factory=dict)
+    phases: tuple[Phase, ...]
+    model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    resize: tuple[int, int] | None = None
+    loss: dict[str, Any] | None = None
+    batchnorm_momentum: float | None = None
+    postprocess: dict[str, Any] | None = None
+    per_model: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     notes: str = ""
 
-    def __post_init__(self):  # what it builds by name, checked when it is made (from a file too)
+    def __post_init__(self) -> None:  # what it builds by name, checked when it is made (from a file too)
         if self.loss is not None:
             _allowed(_LOSSES, "loss", self.loss)
         if self.postprocess is not None:
@@ -344,25 +348,25 @@ class Recipe:
             with _within(f"per_model {model!r}"):
                 self.for_model(model)
 
-    def make_loss(self):
+    def make_loss(self) -> keras.losses.Loss | None:
         """A new loss object, or None when the recipe leaves the loss to the model."""
         if self.loss is None:
             return None
         return _LOSSES[self.loss["class_name"]][0](**self.loss["config"])
 
-    def for_model(self, model_name):
+    def for_model(self, model_name: str) -> Recipe:
         """This recipe with the overrides for `model_name` applied (and `per_model` emptied)."""
         overrides = dict(self.per_model.get(model_name, {}))
         if "model_kwargs" in overrides:
             overrides["model_kwargs"] = {**self.model_kwargs, **overrides["model_kwargs"]}
         return dataclasses.replace(self, per_model={}, **overrides)
 
-    def at_size(self, side):
+    def at_size(self, side: int | None) -> Recipe:
         """This recipe for square inputs of `side` pixels (None: unchanged); a `resize` and an
         augmentation crop scale with it, so that a short run at a small size keeps the recipe's shape."""
         if side is None or self.input_shape == (side, side, 3):
             return self
-        changes = {"input_shape": (side, side, 3)}
+        changes: dict[str, Any] = {"input_shape": (side, side, 3)}
         if self.resize:
             changes["resize"] = tuple(round(s * side / self.input_shape[0]) for s in self.resize)
         if self.postprocess:  # radii in pixels: they scale with the images, an element of 1 at least
@@ -375,15 +379,17 @@ class Recipe:
             changes["augment"] = dataclasses.replace(augmentation, crop=(side, side)).to_config()
         return dataclasses.replace(self, **changes)
 
-    def to_config(self):
+    def to_config(self) -> dict[str, Any]:
         """A JSON-serializable dict; `Recipe.from_config` inverts it."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Recipe:
         config = json.loads(json.dumps(config))  # a deep copy: the caller's dict stays as it was
 
-        def fields(values):  # JSON's lists back to the tuples and Phases the fields hold
+        def fields(
+            values: dict[str, Any],
+        ) -> dict[str, Any]:  # JSON's lists back to the tuples and Phases the fields hold
             for name in ("input_shape", "resize"):
                 if values.get(name) is not None:
                     values[name] = tuple(values[name])
@@ -391,17 +397,17 @@ class Recipe:
                 values["phases"] = tuple(Phase.from_config(p) for p in values["phases"])
             return values
 
-        per_model = {}
+        per_model: dict[str, dict[str, Any]] = {}
         for model, overrides in config["per_model"].items():
             with _within(f"per_model {model!r}"):
                 per_model[model] = fields(overrides)
         return cls(**fields(dict(config, per_model=per_model)))
 
 
-_RECIPES = {}
+_RECIPES: dict[str, Recipe] = {}
 
 
-def register(recipe):
+def register(recipe: Recipe) -> Recipe:
     """Adds `recipe` to the registry (later issues add SDL's, Xue's, ...)."""
     if recipe.name in _RECIPES:
         raise ValueError(f"A recipe called {recipe.name!r} is already registered.")
@@ -409,14 +415,14 @@ def register(recipe):
     return recipe
 
 
-def get(name):
+def get(name: str) -> Recipe:
     """The recipe called `name`."""
     if name not in _RECIPES:
         raise ValueError(f"Unknown recipe {name!r}; known recipes: {', '.join(sorted(_RECIPES))}.")
     return _RECIPES[name]
 
 
-def load(recipe):
+def load(recipe: str | os.PathLike[str] | Recipe) -> Recipe:
     """A `Recipe` from a registered name, a `Recipe`, or a JSON file holding `Recipe.to_config()`
     (or a `dermnet train` run's `config.json`, whose "recipe" it takes).
 
@@ -430,7 +436,9 @@ def load(recipe):
     if isinstance(recipe, Recipe):
         return recipe
     if not str(recipe).endswith(".json"):
-        return get(recipe)
+        # (the ignore: a name is a str; a path not ending in .json reaches `get` too, which refuses it as
+        # an unknown name)
+        return get(recipe)  # type: ignore[arg-type]
     try:
         config = json.loads(Path(recipe).read_text())
         with _within(str(recipe)):
@@ -441,17 +449,17 @@ def load(recipe):
         raise ValueError(f"{recipe}: not a recipe file ({type(err).__name__}: {err})") from None
 
 
-def list_recipes():
+def list_recipes() -> list[str]:
     """Sorted names of the registered recipes."""
     return sorted(_RECIPES)
 
 
-def _ray2020(name, finetune_freeze, densenet201_epochs, note):
+def _ray2020(name: str, finetune_freeze: str, densenet201_epochs: int, note: str) -> Recipe:
     """Ray et al. 2020 (Methods): a new head trained on a frozen backbone, then fine-tuning from
     `finetune_freeze`, Adam throughout, the epochs the text gives per network."""
     head = Phase("head", "backbone", 3, "Adam", 1e-4)
     finetune = Phase("finetune", finetune_freeze, 20, "Adam", 1e-4)  # InceptionV3, Inception-ResNet-v2: 20
-    per_model = {
+    per_model: dict[str, dict[str, Any]] = {
         "densenet201": {
             "batch_size": 32,
             "phases": (head, dataclasses.replace(finetune, epochs=densenet201_epochs)),
@@ -661,7 +669,7 @@ register(
 )
 
 
-def _linear(epochs, end):
+def _linear(epochs: float, end: float) -> dict[str, Any]:
     """A phase's share of one linear schedule: from the phase's learning rate to `end` over `epochs`."""
     return {
         "class_name": "PolynomialDecay",
@@ -696,10 +704,12 @@ register(
         per_model={
             # SegAN's two alternating steps advance the optimizer's iterations twice a batch: its
             # schedule's steps are doubled so that the rate falls over the same epochs.
+            # (the ignore: each phase of _XUE_TASK1 has a schedule, which mypy cannot tell)
             "segan": {
                 "phases": tuple(
                     dataclasses.replace(
-                        p, schedule=_linear(2 * p.epochs, p.schedule["config"]["end_learning_rate"])
+                        p,
+                        schedule=_linear(2 * p.epochs, p.schedule["config"]["end_learning_rate"]),  # type: ignore[index]
                     )
                     for p in _XUE_TASK1
                 )

@@ -21,8 +21,13 @@ ONNX and LiteRT exports, which cannot carry the decoder, take pixels resized by 
 Exporting needs the TensorFlow backend; a model trained with JAX loads there from its `.keras` file.
 """
 
+from __future__ import annotations
+
 import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -30,6 +35,10 @@ from dermnet import __version__
 from dermnet._io import check_target, write_atomically
 from dermnet.data.images import BMP_ADVICE, BMP_BITS, GIF_ADVICE, MAX_PIXELS
 from dermnet.models import contract, inference_model
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from tensorflow import Operation, Tensor, TensorSpec
 
 # The default budget of pixels that one request's images may declare together: one image at the data
 # layer's limit, or four of 25 megapixels. The served model decodes a request's images one at a time, so
@@ -40,7 +49,7 @@ from dermnet.models import contract, inference_model
 MAX_REQUEST_PIXELS = 100_000_000
 
 
-def _tf():
+def _tf() -> Any:  # the tensorflow module
     if keras.config.backend() != "tensorflow":
         raise RuntimeError(
             f"exporting needs the TensorFlow backend (this is {keras.config.backend()}): run with "
@@ -51,14 +60,14 @@ def _tf():
     return tf
 
 
-def decode_image(data):
+def decode_image(data: Tensor) -> Tensor:
     """uint8 `[height, width, 3]` RGB pixels of an encoded image (a scalar tf.string), as
     `dermnet.data.read_image` decodes it: pixels as stored (EXIF orientation is not applied), the
     first frame of a GIF, an 8-bit BMP's palette looked up (TensorFlow's decoder gives the indices).
     Files that `refusal` names are not decoded as `read_image` decodes them."""
     import tensorflow as tf
 
-    def other():
+    def other() -> Tensor:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
         head = _bytes(data, 0, 34)
         palette = _bytes(data, 14 + _little(head, 14, 4), 1024)  # after the header: 256 × (B, G, R, 0)
@@ -71,7 +80,7 @@ def decode_image(data):
     )
 
 
-def _bytes(data, start, length):
+def _bytes(data: Tensor, start: int | Tensor, length: int) -> Tensor:
     """int64 `[length]`: the bytes of `data` (a scalar tf.string) from `start` on, zeros past its end."""
     import tensorflow as tf
 
@@ -80,17 +89,18 @@ def _bytes(data, start, length):
     return tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.int64)
 
 
-def _little(values, start, length):  # an unsigned little-endian integer of `length` bytes at `start`
+def _little(values: Tensor, start: int, length: int) -> Tensor:
+    # an unsigned little-endian integer of `length` bytes at `start`
     return sum(values[start + k] * 256**k for k in range(length))
 
 
-def _starts(values, text, at=0):
+def _starts(values: Tensor, text: bytes, at: int = 0) -> Tensor:
     import tensorflow as tf
 
     return tf.reduce_all(tf.equal(values[at : at + len(text)], tf.constant(list(text), tf.int64)))
 
 
-def header_size(data):
+def header_size(data: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(known, height, width) of an encoded image (a scalar tf.string) from its header alone, before
     any pixel is decoded: JPEG, PNG, GIF (its first frame's size, which TensorFlow decodes, not the
     logical screen's), BMP and WebP (lossy, lossless and extended). Written out by hand because
@@ -99,7 +109,7 @@ def header_size(data):
 
     head = _bytes(data, 0, 32)
 
-    def big(start, length):
+    def big(start: int, length: int) -> Tensor:
         return sum(head[start + k] * 256 ** (length - 1 - k) for k in range(length))
 
     bmp_height = _little(head, 22, 4)
@@ -125,7 +135,7 @@ def header_size(data):
             tf.where(is_format, format_width, width),
         )
 
-    def jpeg_shape():
+    def jpeg_shape() -> Tensor:
         return tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64)
 
     jpeg = tf.io.is_jpeg(data)
@@ -133,18 +143,19 @@ def header_size(data):
     return jpeg | known, height_width[0], height_width[1]
 
 
-def _gif_frame(data):
+def _gif_frame(data: Tensor) -> Tensor:
     """int64 (left, top, width, height) of a GIF's first image descriptor, past the extension blocks
     before it (at most 4,096 blocks: a real GIF has a handful); −1s where none is found."""
     import tensorflow as tf
 
-    def at(position):
+    def at(position: Tensor) -> Tensor:
         return _bytes(data, position, 1)[0]
 
     flags = _little(_bytes(data, 10, 1), 0, 1)
     start = 13 + tf.where(flags >= 128, 3 * 2 ** (flags % 8 + 1), 0)  # past the global colour table
 
-    def step(position, inside):  # an extension: its introducer and label, then sub-blocks up to an empty one
+    def step(position: Tensor, inside: Tensor) -> tuple[Tensor, Tensor]:
+        # an extension: its introducer and label, then sub-blocks up to an empty one
         return tf.cond(
             inside,
             lambda: (position + at(position) + 1, at(position) > 0),
@@ -162,7 +173,7 @@ def _gif_frame(data):
     return tf.where(~inside & tf.equal(descriptor[0], 0x2C), frame, -1)
 
 
-def refusal(data):
+def refusal(data: Tensor) -> Tensor:
     """Why the served model refuses an encoded image (a scalar tf.string) that its header says it
     cannot decode as `dermnet.data.read_image` does (which refuses it too, in the same words): a BMP
     of other than 8, 24 or 32 bits, or compressed; a GIF whose first frame does not fill its canvas
@@ -194,7 +205,7 @@ def refusal(data):
         tf.strings.join(["a ", text(bits), f"-bit BMP: {BMP_ADVICE}"]),
     )
 
-    def gif():
+    def gif() -> Tensor:
         frame = _gif_frame(data)
         canvas = tf.stack([_little(head, 6, 2), _little(head, 8, 2)])
         return tf.where(
@@ -230,7 +241,7 @@ def refusal(data):
     )
 
 
-def resize_bicubic(image, size):
+def resize_bicubic(image: ArrayLike | Tensor, size: Sequence[int] | Tensor) -> Tensor:
     """float32 `[height, width, C]` of `image` (`[H, W, C]`, any number type) stretched to `size`,
     with OpenCV's bicubic kernel (a = −0.75, pixel centres aligned, edges repeated), not rounded:
     `cv2.resize(image, ..., interpolation=cv2.INTER_CUBIC)` on float input, to within 1e-4."""
@@ -245,7 +256,7 @@ def resize_bicubic(image, size):
     return image
 
 
-def _cubic_taps(source_length, length, a=-0.75):
+def _cubic_taps(source_length: int | Tensor, length: int | Tensor, a: float = -0.75) -> tuple[Tensor, Tensor]:
     """Source indices `[length, 4]` and their weights `[length, 4]` along one axis."""
     import tensorflow as tf
 
@@ -253,10 +264,10 @@ def _cubic_taps(source_length, length, a=-0.75):
     start = tf.floor(source)
     t = source - start
 
-    def near(d):  # |d| ≤ 1
+    def near(d: Tensor) -> Tensor:  # |d| ≤ 1
         return ((a + 2) * d - (a + 3)) * d * d + 1
 
-    def far(d):  # 1 < |d| < 2
+    def far(d: Tensor) -> Tensor:  # 1 < |d| < 2
         return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
 
     weights = tf.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
@@ -266,7 +277,7 @@ def _cubic_taps(source_length, length, a=-0.75):
     return index, tf.cast(weights, tf.float32)
 
 
-def resize_masks(masks, size):
+def resize_masks(masks: ArrayLike | Tensor, size: Sequence[int] | Tensor) -> Tensor:
     """Mask probabilities `[batch, h, w, M]` brought to `size` (bilinear, as `cv2.INTER_LINEAR`)."""
     import tensorflow as tf
 
@@ -274,15 +285,15 @@ def resize_masks(masks, size):
 
 
 def export_saved_model(
-    model,
-    out,
-    size,
-    classes=None,
-    max_pixels=MAX_PIXELS,
-    max_request_pixels=MAX_REQUEST_PIXELS,
-    keep=(),
-    overwrite=False,
-):
+    model: keras.Model,
+    out: str | os.PathLike[str],
+    size: Sequence[int],
+    classes: Sequence[str] | None = None,
+    max_pixels: int = MAX_PIXELS,
+    max_request_pixels: int = MAX_REQUEST_PIXELS,
+    keep: Iterable[str | os.PathLike[str]] = (),
+    overwrite: bool = False,
+) -> None:
     """Writes `model` as a SavedModel folder `out` with the `serving_default` (encoded images) and
     `serving_pixels` (uint8 pixels) signatures of the module docstring, and `dermnet.json` (what it
     is: model, classes, size, pixel limit); written under a temporary name, then renamed.
@@ -321,10 +332,10 @@ def export_saved_model(
 
     # Both signatures call this one function: the network's graph is traced and saved once.
     @tf.function(input_signature=[tf.TensorSpec([None, *size, 3], tf.float32)], autograph=False)
-    def predict(batch):
+    def predict(batch: Tensor) -> Any:  # the network's outputs: a tensor or a dict of them
         return network(batch, training=False)
 
-    def answer(batch, image_size):
+    def answer(batch: Tensor, image_size: Tensor | None) -> dict[str, Tensor]:
         count = tf.shape(batch)[0]
         # An empty request: the network (a convolution) cannot take a batch of none, so it runs on
         # one blank image whose answer is cut away.
@@ -343,14 +354,14 @@ def export_saved_model(
 
     resized = tf.TensorSpec([*size, 3], tf.float32)
 
-    def from_pixels(pixels):
+    def from_pixels(pixels: Tensor) -> dict[str, Tensor]:
         batch = tf.map_fn(lambda image: resize_bicubic(image, size), pixels, fn_output_signature=resized)
         return answer(batch, tf.shape(pixels)[1:3])
 
-    def from_files(images):
+    def from_files(images: Tensor) -> dict[str, Tensor]:
         count, text = tf.shape(images, out_type=tf.int64)[0], tf.strings.as_string
 
-        def header(data):
+        def header(data: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
             known, height, width = header_size(data)
             return height, width, tf.where(known, "", "not a JPEG, PNG, GIF, BMP or WebP file"), refusal(data)
 
@@ -442,7 +453,7 @@ def export_saved_model(
         "keras_version": keras.__version__,
     }
 
-    def write(partial):
+    def write(partial: str) -> None:
         _save(
             partial,
             {
@@ -455,7 +466,9 @@ def export_saved_model(
     write_atomically(out, write)
 
 
-def _export_with_metadata(model, out, size, classes):
+def _export_with_metadata(
+    model: keras.Model, out: Path, size: Sequence[int], classes: Sequence[str] | None
+) -> None:
     """A model with metadata inputs (`ha2020_effnet`) as Keras' own SavedModel: its `serve` signature
     takes `image`, float32 pixels `[batch, H, W, 3]` at the model's size (resized as `dermnet predict`
     resizes: `resize_bicubic`), and `metadata`, float32 `[batch, F]` (`encode_metadata`'s columns,
@@ -481,14 +494,14 @@ def _export_with_metadata(model, out, size, classes):
         "keras_version": keras.__version__,
     }
 
-    def write(partial):
+    def write(partial: str) -> None:
         model.export(partial, format="tf_saved_model", verbose=False)
         (Path(partial) / _DESCRIPTION).write_text(json.dumps(description, indent=2))
 
     write_atomically(out, write)
 
 
-def _assert_none(problems):
+def _assert_none(problems: Tensor) -> Operation:
     """An assertion that no image of a request has a problem (a `[batch]` tf.string, "" for none), whose
     message names the first that has one: "dermnet: image 3 of the request: <its problem>"."""
     import tensorflow as tf
@@ -501,7 +514,7 @@ def _assert_none(problems):
     )
 
 
-def _decoded(data, size):
+def _decoded(data: Tensor, size: Sequence[int]) -> tuple[Tensor, Tensor]:
     """(pixels resized to `size`, their own size) of an encoded image."""
     import tensorflow as tf
 
@@ -509,7 +522,7 @@ def _decoded(data, size):
     return resize_bicubic(image, size), tf.shape(image)[:2]
 
 
-def _each(images, function):
+def _each(images: Tensor, function: Callable[[Tensor], Any]) -> tuple[Tensor, Any]:
     """(the indices of the images where `function` succeeds, its outputs there, stacked) over a `[batch]`
     tf.string of encoded images, one image at a time (a request's memory is its largest image's).
     An image where it fails (a corrupt file) is left out: TensorFlow's error would name no image."""
@@ -525,7 +538,7 @@ def _each(images, function):
     return results.take(1).with_options(options).get_single_element()
 
 
-def _spread(index, values, count, default):
+def _spread(index: Tensor, values: Tensor, count: Tensor, default: str | int) -> Tensor:
     """`[count]` values: `values[k]` at `index[k]` (ascending), `default` elsewhere."""
     import tensorflow as tf
 
@@ -537,7 +550,9 @@ def _spread(index, values, count, default):
 _DESCRIPTION = "dermnet.json"  # beside saved_model.pb: TensorFlow Serving reads only its own files
 
 
-def _save(folder, signatures):
+def _save(
+    folder: str | os.PathLike[str], signatures: Mapping[str, tuple[Callable[..., Any], TensorSpec]]
+) -> None:
     """A SavedModel of `signatures` ({name: (function, the TensorSpec of its one input)}), holding the
     TensorFlow variables they read and not the layers: Keras' ExportArchive traces a network four
     times over and walks every layer (a DenseNet-201 export takes 3× as long)."""

@@ -11,12 +11,15 @@ their `Preprocess` mode is "raw", so that a dermnet build computes exactly what 
 on the same pixels. Their "top" point is the last stage and what follows it, as for the papers' trunks.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import functools
 import math
 import os
 import random
-from typing import Callable, Optional
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 
@@ -45,21 +48,23 @@ class Backbone:
     name: str
     constructor: Callable[..., keras.Model]
     preprocessing: str
-    input_shape: tuple
+    input_shape: tuple[int, int, int]
     min_size: int
-    top_after: Optional[str]
+    top_after: str | None
     top_doc: str
-    imagenet_file: Optional[str]
+    imagenet_file: str | None
 
 
-def _keras_app(constructor):
-    def build(input_shape, weights, name):
+def _keras_app(constructor: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+    def build(input_shape: Sequence[int | None], weights: str | None, name: str) -> keras.Model:
         return constructor(include_top=False, weights=weights, input_shape=input_shape, name=name)
 
     return build
 
 
-def _keras_app_renamed(constructor, mark_stages=False):
+def _keras_app_renamed(
+    constructor: Callable[..., keras.Model], mark_stages: bool = False
+) -> Callable[..., keras.Model]:
     """A trunk built under keras.applications' own name, then renamed: EfficientNet(V2) and ConvNeXt take
     their ImageNet file's name (and EfficientNetV2 its normalisation) from the model's name.
 
@@ -69,14 +74,14 @@ def _keras_app_renamed(constructor, mark_stages=False):
     would leave each with two graphs, and `layer.output` would answer the first one's.)
     """
 
-    def build(input_shape, weights, name):
+    def build(input_shape: Sequence[int | None], weights: str | None, name: str) -> keras.Model:
         model = constructor(include_top=False, weights=weights, input_shape=input_shape)
         if mark_stages:
             prefix = model.name
             marks = {f"{prefix}_downsampling_block_{i}": f"{prefix}_stage_{i}_output" for i in range(3)}
             marks[model.layers[-1].name] = f"{prefix}_stage_3_output"  # before the closing LayerNormalization
 
-            def call(operation, *args, **kwargs):
+            def call(operation: keras.Operation, *args: Any, **kwargs: Any) -> Any:
                 if operation.name in marks:
                     args = (keras.layers.Identity(name=marks[operation.name])(args[0]),)
                 return operation(*args, **kwargs)
@@ -92,11 +97,11 @@ def _keras_app_renamed(constructor, mark_stages=False):
     return build
 
 
-def _inception_v4(input_shape, weights, name):
+def _inception_v4(input_shape: Sequence[int | None], weights: str | None, name: str) -> keras.Model:
     return InceptionV4(input_shape, name=name)
 
 
-def _baseline_cnn(input_shape, weights, name):
+def _baseline_cnn(input_shape: Sequence[int | None], weights: str | None, name: str) -> keras.Model:
     """Ray et al.'s baseline: three 3×3 same-padded convolutions (16, 32, 64), each then 2×2 max-pooling."""
     inputs = keras.Input(input_shape)
     x = inputs
@@ -106,7 +111,7 @@ def _baseline_cnn(input_shape, weights, name):
     return keras.Model(inputs, x, name=name)
 
 
-def _notop(stem):
+def _notop(stem: str) -> str:
     return f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
@@ -133,7 +138,7 @@ _EFFICIENTNET_V2 = {
 _CONVNEXT = {"tiny": "Tiny", "small": "Small", "base": "Base", "large": "Large", "xlarge": "XLarge"}
 
 
-def _next_block(after):
+def _next_block(after: str) -> str:
     return f"block{int(after[5]) + 1}a_expand_conv onward"  # "block6d_add" → block7a_expand_conv
 
 
@@ -277,7 +282,7 @@ BACKBONES = {
 }
 
 
-def feature_layers(trunk):
+def feature_layers(trunk: keras.Model) -> dict[int, str]:
     """`{stride: layer name}` of a trunk built by `build_trunk`: its feature map at each reduction of
     the input (1/stride of each side), as timm's `feature_info` lists them. They are found rather
     than typed in: at each stride, the last layer that everything after it reads through (a block's
@@ -286,7 +291,8 @@ def feature_layers(trunk):
     that normalises its own input (EfficientNet, ConvNeXt) has no stride-1 map: that is the pixels;
     ConvNeXt's first map is at stride 4 (its stem is a 4×4 convolution of stride 4)."""
     layers = trunk.layers
-    return {stride: layers[i].name for stride, i in _feature_indices(trunk_spec(trunk).name).items()}
+    # (the ignore: a trunk that `build_trunk` built is named after its `Backbone`, which mypy cannot tell)
+    return {stride: layers[i].name for stride, i in _feature_indices(trunk_spec(trunk).name).items()}  # type: ignore[union-attr]
 
 
 # Layers that change no feature: a padding, or keras.applications' own normalisation of the pixels.
@@ -294,7 +300,7 @@ _NO_FEATURE = (keras.layers.ZeroPadding2D, keras.layers.Rescaling, keras.layers.
 
 
 @functools.cache
-def _feature_indices(name):
+def _feature_indices(name: str) -> dict[int, int]:
     """`{stride: layer index}`, from a trunk built at the default size: by index, because Keras numbers
     unnamed layers (InceptionV3's "activation_28") anew in every trunk of a process; counted from the
     end, because EfficientNet's ImageNet build has one more layer at its input than this probe."""
@@ -309,7 +315,7 @@ def _feature_indices(name):
         random.setstate(state)
     producer = {id(layer.output): i for i, layer in enumerate(probe.layers)}
 
-    def read(tensor):
+    def read(tensor: keras.KerasTensor) -> list[int]:
         """The layers whose outputs `tensor` is computed from: its own, or through an operation that is
         no layer (ConvNeXt's residual `+`), those its inputs come from."""
         if id(tensor) in producer:
@@ -330,7 +336,7 @@ def _feature_indices(name):
     return dict(sorted(found.items()))
 
 
-def get(name):
+def get(name: str) -> Backbone:
     """Returns the `Backbone` called `name`, or raises `ValueError` listing the known ones."""
     if name not in BACKBONES:
         raise ValueError(f"Unknown backbone {name!r}; known backbones: {', '.join(BACKBONES)}.")
@@ -340,13 +346,13 @@ def get(name):
 TRUNK_SUFFIX = "_backbone"  # a trunk inside a dermnet model is the nested model `<backbone>_backbone`
 
 
-def trunk_spec(layer):
+def trunk_spec(layer: object) -> Backbone | None:
     """The `Backbone` a layer of a dermnet model is the trunk of, or None when it is no trunk."""
     name = getattr(layer, "name", "")
     return BACKBONES.get(name[: -len(TRUNK_SUFFIX)]) if name.endswith(TRUNK_SUFFIX) else None
 
 
-def check_input_shape(backbone, input_shape):
+def check_input_shape(backbone: Backbone, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
     """Returns `input_shape` as a tuple, or raises `ValueError` saying what the trunk needs."""
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
@@ -362,7 +368,7 @@ def check_input_shape(backbone, input_shape):
     return input_shape
 
 
-def keras_models_dir():
+def keras_models_dir() -> str:
     """The folder where keras.applications looks for (and downloads) weight files.
 
     Keras reads KERAS_HOME once, when it is imported, and falls back to /tmp/.keras where the
@@ -376,7 +382,7 @@ def keras_models_dir():
     return os.path.join(home, "models")
 
 
-def build_trunk(backbone, input_shape, weights):
+def build_trunk(backbone: Backbone, input_shape: Sequence[int | None], weights: str | None) -> keras.Model:
     """Builds the trunk, named `<backbone>_backbone`, with ImageNet weights or none.
 
     Raises:

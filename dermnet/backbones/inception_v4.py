@@ -6,11 +6,22 @@ layout (`nets/inception_v4.py`): convolutions without bias, batch norm without s
 unfreeze points and feature layers can be named.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 from keras import layers
 
 
-def _conv(x, filters, kernel, name, strides=1, padding="same"):
+def _conv(
+    x: keras.KerasTensor,
+    filters: int,
+    kernel: int | tuple[int, int],
+    name: str,
+    strides: int = 1,
+    padding: str = "same",
+) -> keras.KerasTensor:
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False, name=f"{name}_conv")(
         x
     )
@@ -18,11 +29,11 @@ def _conv(x, filters, kernel, name, strides=1, padding="same"):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def _concat(branches, name):
+def _concat(branches: list[keras.KerasTensor], name: str) -> keras.KerasTensor:
     return layers.Concatenate(name=name)(branches)
 
 
-def _stem(x):
+def _stem(x: keras.KerasTensor) -> keras.KerasTensor:
     x = _conv(x, 32, 3, "conv_1a", strides=2, padding="valid")
     x = _conv(x, 32, 3, "conv_2a", padding="valid")
     x = _conv(x, 64, 3, "conv_2b")
@@ -49,7 +60,7 @@ def _stem(x):
     )
 
 
-def _inception_a(x, name):
+def _inception_a(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     b0 = _conv(x, 96, 1, f"{name}_b0")
     b1 = _conv(x, 64, 1, f"{name}_b1_1")
     b1 = _conv(b1, 96, 3, f"{name}_b1_2")
@@ -61,7 +72,7 @@ def _inception_a(x, name):
     return _concat([b0, b1, b2, b3], name)
 
 
-def _reduction_a(x, name):
+def _reduction_a(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     b0 = _conv(x, 384, 3, f"{name}_b0", strides=2, padding="valid")
     b1 = _conv(x, 192, 1, f"{name}_b1_1")
     b1 = _conv(b1, 224, 3, f"{name}_b1_2")
@@ -70,7 +81,7 @@ def _reduction_a(x, name):
     return _concat([b0, b1, b2], name)
 
 
-def _inception_b(x, name):
+def _inception_b(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     b0 = _conv(x, 384, 1, f"{name}_b0")
     b1 = _conv(x, 192, 1, f"{name}_b1_1")
     b1 = _conv(b1, 224, (1, 7), f"{name}_b1_2")
@@ -85,7 +96,7 @@ def _inception_b(x, name):
     return _concat([b0, b1, b2, b3], name)
 
 
-def _reduction_b(x, name):
+def _reduction_b(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     b0 = _conv(x, 192, 1, f"{name}_b0_1")
     b0 = _conv(b0, 192, 3, f"{name}_b0_2", strides=2, padding="valid")
     b1 = _conv(x, 256, 1, f"{name}_b1_1")
@@ -96,7 +107,7 @@ def _reduction_b(x, name):
     return _concat([b0, b1, b2], name)
 
 
-def _inception_c(x, name):
+def _inception_c(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     b0 = _conv(x, 256, 1, f"{name}_b0")
     b1 = _conv(x, 384, 1, f"{name}_b1_1")
     b1 = _concat(
@@ -115,7 +126,7 @@ def _inception_c(x, name):
     return _concat([b0, b1, b2, b3], name)
 
 
-def InceptionV4(input_shape=(299, 299, 3), name="inception_v4"):
+def InceptionV4(input_shape: Sequence[int | None] = (299, 299, 3), name: str = "inception_v4") -> keras.Model:
     """Inception-v4 feature extractor: 299×299×3 → 8×8×1536 (no pooling, no classifier).
 
     Args:

@@ -6,7 +6,12 @@ silenced at prediction: `masks * (presence > 0.5)[:, None, None, :]`. Both heads
 from the masks alone: the presence targets are whether each true mask has a pixel.
 """
 
+from __future__ import annotations
+
 import copy
+import os
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -34,7 +39,9 @@ class AttributeNet(keras.Model):
     per attribute (`load_dataset("isic2018_task2", root)`): targets are the masks `[B, H, W, A]`.
     """
 
-    def __init__(self, network, presence_weight=1.0, dice_weight=0.0, **kwargs):
+    def __init__(
+        self, network: keras.Model, presence_weight: float = 1.0, dice_weight: float = 0.0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.network, self.presence_weight, self.dice_weight = (
             network,
@@ -47,22 +54,29 @@ class AttributeNet(keras.Model):
         self.built = True
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int | None, ...]:
         return self.network.input_shape
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> dict[str, tuple[int | None, ...]]:
         return {name: self.network.get_layer(name).output.shape for name in ("masks", "presence")}
 
-    def call(self, images, training=False):
+    def call(self, images: Any, training: bool = False) -> Any:
         return self.network(images, training=training)
 
     @staticmethod
-    def presence(masks):
+    def presence(masks: Any) -> Any:
         """[B, A]: 1 where the mask of an attribute has a pixel."""
         return ops.cast(ops.max(ops.cast(masks, "float32"), axis=(1, 2)) > 0, "float32")
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
         if y_pred is None:
             y_pred = self(x, training=training)
         presence = ops.mean(
@@ -71,23 +85,23 @@ class AttributeNet(keras.Model):
         # mask_loss is a Keras Loss, scaled for replicas already
         return self.mask_loss(y, y_pred["masks"]) + self.presence_weight * per_replica(presence)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> dict[str, Any]:
         self.jaccard.update_state(y, y_pred["masks"])
         self.presence_accuracy.update_state(self.presence(y), y_pred["presence"])
         return self.get_metrics_result()
 
-    def contract(self):
+    def contract(self) -> Contract:
         """Attribute masks and their presence, trained on images with masks by its own loss and metrics."""
         return Contract("attributes", "masks")
 
-    def inference_model(self, name=None):
+    def inference_model(self, name: str | None = None) -> keras.Model:
         """The network itself: image → {"masks", "presence"}; what `export` writes."""
         return self.network
 
-    def export(self, filepath, **kwargs):
+    def export(self, filepath: str | os.PathLike[str], **kwargs: Any) -> None:
         return self.network.export(filepath, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "network": keras.saving.serialize_keras_object(self.network),
@@ -96,7 +110,7 @@ class AttributeNet(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> AttributeNet:
         # Keras' deserialization consumes the nested config: a copy leaves the caller's whole.
         config = copy.deepcopy(config)
         return cls(**dict(config, network=keras.saving.deserialize_keras_object(config["network"])))
@@ -104,17 +118,17 @@ class AttributeNet(keras.Model):
 
 @register_model(CARDS["attribute_net"])
 def attribute_net(
-    input_shape=(224, 224, 3),
-    decoder_filters=(256, 128, 64, 32),
-    dropout=0.5,
-    attributes=5,
-    presence_weight=1.0,
-    dice_weight=0.0,
-    weights="imagenet",
-    freeze="none",
-    preprocessing="caffe",
-    name="attribute_net",
-):
+    input_shape: Sequence[int | None] = (224, 224, 3),
+    decoder_filters: Sequence[int] = (256, 128, 64, 32),
+    dropout: float = 0.5,
+    attributes: int = 5,
+    presence_weight: float = 1.0,
+    dice_weight: float = 0.0,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    preprocessing: str = "caffe",
+    name: str = "attribute_net",
+) -> AttributeNet:
     """Builds an `AttributeNet`: VGG19 encoder (conv1–conv5), a U-net decoder to `attributes` sigmoid
     masks (5: ISIC 2018's, in the order of `dermnet.datasets.ATTRIBUTES`), and global average pooling of
     the encoder's deepest features → Dense(`attributes`, sigmoid) for presence.

@@ -5,7 +5,12 @@ probabilities`. The backbone is a nested model so that fine-tuning phases can fr
 part of it, by layer name (`set_trainable`).
 """
 
+from __future__ import annotations
+
 import numbers
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 from keras import layers
@@ -16,10 +21,13 @@ from dermnet._registry import register_model
 from dermnet.layers import Preprocess
 from dermnet.models.tuning import load_weights, set_trainable
 
+if TYPE_CHECKING:
+    from dermnet._cards import ModelCard
+
 HEADS = ("ray", "sdl", "embedding", "linear")
 
 
-def _head(kind, features, num_classes):
+def _head(kind: str, features: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
     """The classifier heads of the papers; the penultimate Dense layer is always named "features"."""
     # SDL (Zhang et al.) initialises its head from U(-0.05, 0.05).
     init = keras.initializers.RandomUniform(-0.05, 0.05) if kind == "sdl" else "glorot_uniform"
@@ -42,17 +50,17 @@ POOLINGS = ("avg", "max", None)
 
 
 def build_classifier(
-    backbone,
-    num_classes,
-    input_shape=None,
-    weights=None,
-    freeze="none",
-    head="linear",
-    preprocessing=None,
-    name=None,
-    pooling="avg",
-    features=False,
-):
+    backbone: str,
+    num_classes: int,
+    input_shape: Sequence[int | None] | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    freeze: str = "none",
+    head: str = "linear",
+    preprocessing: str | None = None,
+    name: str | None = None,
+    pooling: str | None = "avg",
+    features: bool = False,
+) -> keras.Model:
     """Builds `backbone` with a classifier head, or without one.
 
     Args:
@@ -123,33 +131,34 @@ class CompositeClassifier(keras.Model):
     `num_classes`."""
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int | None, ...]:
         """The shape of one image batch."""
         return (None, *self.image_shape)
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> tuple[None, int]:
         return (None, self.num_classes)
 
-    def export(self, filepath, **kwargs):
+    def export(self, filepath: str | os.PathLike[str], **kwargs: Any) -> None:
         """Exports `inference_model()`: a SavedModel that serves image → probabilities."""
         return self.inference_model().export(filepath, **kwargs)
 
-    def inference_model(self, name=None):
+    def inference_model(self, name: str | None = None) -> keras.Model:
         raise NotImplementedError
 
 
-def _register(card):
+def _register(card: ModelCard) -> None:
+    # (the ignore: a classifier's card names its head; `ModelCard.head` is None for other models)
     def builder(
-        num_classes=card.num_classes,
-        input_shape=card.input_shape,
-        weights=card.weights,
-        freeze="none",
-        head=card.head,
-        preprocessing=card.preprocessing,
-        pooling="avg",
-        features=False,
-    ):
+        num_classes: int = card.num_classes,
+        input_shape: Sequence[int | None] = card.input_shape,
+        weights: str | os.PathLike[str] | None = card.weights,
+        freeze: str = "none",
+        head: str = card.head,  # type: ignore[assignment]
+        preprocessing: str | None = card.preprocessing,
+        pooling: str | None = "avg",
+        features: bool = False,
+    ) -> keras.Model:
         return build_classifier(
             card.name,
             num_classes,

@@ -1,6 +1,11 @@
 """DeepLab v3+ (Chen et al., ECCV 2018) on a ResNet-50 encoder: the second member of Xue et al.'s
 ISIC 2018 task-1 ensemble (4 SegAN + 2 DeepLab v3+, probability maps averaged)."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
 import keras
 from keras import layers
 
@@ -11,7 +16,9 @@ from dermnet.layers import Preprocess, ResizeLike
 from dermnet.models.unet import backbone_encoder, check_image_shape, conv_block, finish
 
 
-def _atrous_spatial_pyramid_pooling(x, filters, rates):
+def _atrous_spatial_pyramid_pooling(
+    x: keras.KerasTensor, filters: int, rates: Sequence[int]
+) -> keras.KerasTensor:
     """1×1 convolution, 3×3 atrous convolutions at `rates`, and image-level pooling, in parallel."""
     branches = [conv_block(x, filters, 1, 1, "aspp_1x1")]
     for rate in rates:
@@ -29,17 +36,17 @@ def _atrous_spatial_pyramid_pooling(x, filters, rates):
 
 @register_model(CARDS["deeplabv3plus"])
 def deeplabv3plus(
-    input_shape=(224, 224, 3),
-    aspp_filters=256,
-    rates=(6, 12, 18),
-    low_level_filters=48,
-    masks=1,
-    weights="imagenet",
-    freeze="none",
-    preprocessing=None,
-    name="deeplabv3plus",
-    encoder="resnet50",
-):
+    input_shape: Sequence[int | None] = (224, 224, 3),
+    aspp_filters: int = 256,
+    rates: Sequence[int] = (6, 12, 18),
+    low_level_filters: int = 48,
+    masks: int = 1,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    preprocessing: str | None = None,
+    name: str = "deeplabv3plus",
+    encoder: str = "resnet50",
+) -> keras.Model:
     """DeepLab v3+ with a ResNet-50 encoder at output stride 16 (`encoder`: another backbone of
     `dermnet.backbones.BACKBONES` with maps at strides 4 and 16, segmentation_models' `encoder_name`;
     `preprocessing`: the encoder's own if None).

@@ -14,6 +14,12 @@ Prediction gives the classifier's probabilities; `embedding_model()` gives image
 `dermnet.evaluation.NearestClassMean`, the paper's prediction rule.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 
 from dermnet import backbones
@@ -46,17 +52,17 @@ class TripletClassifier(CompositeClassifier):
 
     def __init__(
         self,
-        backbone="resnet101",
-        num_classes=7,
-        input_shape=None,
-        triplet_weight=1.0,
-        margin=None,
-        mining="minor_major",
-        refresh_every=10,
-        backbone_weights=None,
-        preprocessing=None,
-        **kwargs,
-    ):
+        backbone: str = "resnet101",
+        num_classes: int = 7,
+        input_shape: Sequence[int | None] | None = None,
+        triplet_weight: float = 1.0,
+        margin: float | None = None,
+        mining: str = "minor_major",
+        refresh_every: int = 10,
+        backbone_weights: str | None = None,
+        preprocessing: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if mining not in self.MININGS:
             raise ValueError(f"mining is one of {self.MININGS}, not {mining!r}")
@@ -83,13 +89,20 @@ class TripletClassifier(CompositeClassifier):
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.built = True
 
-    def call(self, images, training=False):
+    def call(self, images: Any, training: bool = False) -> Any:
         probabilities, embedding = self.network(images, training=training)
         # Training needs the embedding for the loss; inference (predict, evaluate, export) gives
         # the probabilities alone, like every dermnet classifier.
         return {"probabilities": probabilities, "embedding": embedding} if training else probabilities
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
         labels, plain = self._labels_and_plain_rows(y)
         probabilities = y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred
         cross_entropy = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
@@ -112,7 +125,7 @@ class TripletClassifier(CompositeClassifier):
                 )
         return loss + per_replica(sum(self.losses)) if self.losses else loss
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> dict[str, Any]:
         labels, plain = self._labels_and_plain_rows(y)
         self.accuracy.update_state(
             labels, y_pred["probabilities"] if isinstance(y_pred, dict) else y_pred, sample_weight=plain
@@ -120,7 +133,7 @@ class TripletClassifier(CompositeClassifier):
         return self.get_metrics_result()
 
     @staticmethod
-    def _labels_and_plain_rows(y):
+    def _labels_and_plain_rows(y: Any) -> tuple[Any, Any]:
         """Labels `[B]` and 1.0 where a row is a plain image (the cross-entropy's rows): every row, but
         in the alternating stream's triplet batches none."""
         if isinstance(y, dict):
@@ -129,7 +142,7 @@ class TripletClassifier(CompositeClassifier):
             labels, plain = y, keras.ops.ones_like(keras.ops.reshape(y, (-1,)), dtype="bool")
         return keras.ops.reshape(keras.ops.cast(labels, "int32"), (-1,)), keras.ops.cast(plain, "float32")
 
-    def contract(self):
+    def contract(self) -> Contract:
         """ "minor_major": the alternating batches of `dermnet.data.triplets`, drawn anew every
         `refresh_every` epochs; "batch_hard": P×K batches (every class, K images each); with
         `triplet_weight` 0, plain batches."""
@@ -139,24 +152,24 @@ class TripletClassifier(CompositeClassifier):
             return Contract("classification", "triplets", {"refresh_every": self.refresh_every})
         return Contract("classification", "class_blocks", {"classes": self.num_classes})
 
-    def embedding_model(self, name=None):
+    def embedding_model(self, name: str | None = None) -> keras.Model:
         """image → 256-d embedding (shares this model's weights)."""
         image = keras.Input(self.image_shape, name="image")
         return keras.Model(image, self.network(image)[1], name=name or f"{self.name}_embedding")
 
-    def inference_model(self, name=None):
+    def inference_model(self, name: str | None = None) -> keras.Model:
         """image → probabilities, a plain functional model (shares this model's weights)."""
         image = keras.Input(self.image_shape, name="image")
         return keras.Model(image, self.network(image)[0], name=name or f"{self.name}_inference")
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> TripletClassifier:
         # Saved before `mining` existed: trained batch-hard, with a `squared` that was always False.
         config = {"mining": "batch_hard", **config}
         config.pop("squared", None)
         return cls(**config)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "backbone": self.backbone,
@@ -172,18 +185,18 @@ class TripletClassifier(CompositeClassifier):
 
 @register_model(CARDS["triplet_resnet101"])
 def triplet_resnet101(
-    num_classes=7,
-    input_shape=None,
-    triplet_weight=1.0,
-    margin=None,
-    mining="minor_major",
-    refresh_every=10,
-    weights="imagenet",
-    freeze="none",
-    preprocessing=None,
-    backbone="resnet101",
-    name="triplet_resnet101",
-):
+    num_classes: int = 7,
+    input_shape: Sequence[int | None] | None = None,
+    triplet_weight: float = 1.0,
+    margin: float | None = None,
+    mining: str = "minor_major",
+    refresh_every: int = 10,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    preprocessing: str | None = None,
+    backbone: str = "resnet101",
+    name: str = "triplet_resnet101",
+) -> TripletClassifier:
     """Builds a `TripletClassifier` (see its docstring); `weights` is None, "imagenet" (the
     backbone) or the path of a `.weights.h5` / `.keras` file of this whole model.
 

@@ -1,5 +1,10 @@
 """Probability-averaging ensembles of classifiers (Ray et al.: InceptionV3 + DenseNet-201)."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
 import keras
 from keras import layers
 
@@ -11,19 +16,19 @@ from dermnet.models.tuning import load_weights, set_trainable
 _DEFAULT_MEMBERS = ("inception_v3", "densenet201")
 
 
-def _area(shape):
+def _area(shape: Sequence[int | None]) -> int:
     return (shape[0] or 0) * (shape[1] or 0)
 
 
 @register_model(CARDS["ensemble"])
 def ensemble(
-    members=_DEFAULT_MEMBERS,
-    num_classes=7,
-    input_shape=None,
-    weights="imagenet",
-    freeze="none",
-    name="ensemble",
-):
+    members: Sequence[str | keras.Model] = _DEFAULT_MEMBERS,
+    num_classes: int = 7,
+    input_shape: Sequence[int | None] | None = None,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    name: str = "ensemble",
+) -> keras.Model:
     """Averages the class probabilities of several classifiers.
 
     Args:

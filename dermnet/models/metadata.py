@@ -17,6 +17,12 @@ Example:
 (2, 9)
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -31,7 +37,7 @@ from dermnet.models.tuning import load_weights, set_trainable
 METADATA = Contract("classification", "metadata", loss=CLASSIFIER.loss, metrics=CLASSIFIER.metrics)
 
 
-def _batchnorm(name):
+def _batchnorm(name: str) -> keras.layers.BatchNormalization:
     # PyTorch's BatchNorm1d defaults, which the winners kept: momentum 0.1 (Keras' 0.9), epsilon 1e-5.
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
@@ -63,19 +69,19 @@ class MetadataClassifier(keras.Model):
 
     def __init__(
         self,
-        backbone="efficientnet_b3",
-        num_classes=len(CLASSES),
-        metadata_features=len(FEATURES),
-        input_shape=None,
-        meta_units=(512, 128),
-        dropout=0.5,
-        dropout_samples=5,
-        meta_dropout=0.3,
-        trunk_weights=None,
-        trunk=None,
-        name=None,
-        **kwargs,
-    ):
+        backbone: str = "efficientnet_b3",
+        num_classes: int = len(CLASSES),
+        metadata_features: int = len(FEATURES),
+        input_shape: Sequence[int | None] | None = None,
+        meta_units: Sequence[int] = (512, 128),
+        dropout: float = 0.5,
+        dropout_samples: int = 5,
+        meta_dropout: float = 0.3,
+        trunk_weights: str | None = None,
+        trunk: dict[str, Any] | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         spec = backbones.get(backbone)
         if num_classes < 2:
             raise ValueError(f"num_classes must be an integer of at least 2; got {num_classes!r}.")
@@ -112,14 +118,14 @@ class MetadataClassifier(keras.Model):
         self.trunk = trunk
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int | None, ...]:
         """The shape of one image batch (the metadata's is `(None, metadata_features)`)."""
         return (None, *self.image_shape)
 
-    def contract(self):
+    def contract(self) -> Contract:
         return METADATA
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "trainable": self.trainable,
@@ -135,7 +141,7 @@ class MetadataClassifier(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> MetadataClassifier:
         config = dict(config)
         config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)
@@ -146,14 +152,14 @@ _CARD = CARDS["ha2020_effnet"]
 
 @register_model(_CARD)
 def ha2020_effnet(
-    backbone="efficientnet_b3",
-    num_classes=_CARD.num_classes,
-    input_shape=_CARD.input_shape,
-    weights=_CARD.weights,
-    freeze="none",
-    metadata_features=len(FEATURES),
-    meta_units=(512, 128),
-):
+    backbone: str = "efficientnet_b3",
+    num_classes: int = _CARD.num_classes,
+    input_shape: Sequence[int | None] = _CARD.input_shape,
+    weights: str | os.PathLike[str] | None = _CARD.weights,
+    freeze: str = "none",
+    metadata_features: int = len(FEATURES),
+    meta_units: Sequence[int] = (512, 128),
+) -> MetadataClassifier:
     """Ha, Liu and Liu's EfficientNet with metadata (SIIM-ISIC 2020, 1st place); `MetadataClassifier`
     gives the arguments. `weights`: None, "imagenet" (the trunk's, from keras.applications: the winners
     started most models from Noisy Student weights, `tf_efficientnet_b*_ns`, which keras.applications

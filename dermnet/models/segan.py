@@ -19,9 +19,14 @@ Both steps use the one optimizer given to `compile`, each on its own network's v
 iteration counter therefore advances twice per batch (a schedule given in steps runs twice as fast).
 """
 
+from __future__ import annotations
+
 import copy
 import dataclasses
+import os
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -30,19 +35,19 @@ from dermnet._cards import CARDS
 from dermnet._registry import register_model
 from dermnet.layers import Preprocess
 from dermnet.losses import DiceLoss
-from dermnet.models.task import SEGMENTOR
+from dermnet.models.task import SEGMENTOR, Contract
 from dermnet.models.unet import backbone_encoder, check_image_shape, decoder, finish, mask_head
 
 
 def segmentor(
-    input_shape,
-    weights=None,
-    decoder_filters=(256, 128, 64, 32),
-    dropout=0.5,
-    masks=1,
-    preprocessing="caffe",
-    name="segmentor",
-):
+    input_shape: Sequence[int | None],
+    weights: str | os.PathLike[str] | None = None,
+    decoder_filters: Sequence[int] = (256, 128, 64, 32),
+    dropout: float = 0.5,
+    masks: int = 1,
+    preprocessing: str = "caffe",
+    name: str = "segmentor",
+) -> keras.Model:
     """SegAN's segmentor: U-net, VGG19 + squeeze-and-excitation encoder, two 3×3 convolutions per
     decoder stage."""
     inputs = keras.Input(input_shape, name="image")
@@ -52,7 +57,12 @@ def segmentor(
     return keras.Model(inputs, mask_head(x, masks), name=name)
 
 
-def critic(input_shape, filters=(64, 128, 256, 512, 512), kernel_size=9, name="critic"):
+def critic(
+    input_shape: Sequence[int | None],
+    filters: Sequence[int] = (64, 128, 256, 512, 512),
+    kernel_size: int = 9,
+    name: str = "critic",
+) -> keras.Model:
     """SegAN's critic, as Xue et al. describe it: 5 global-convolution blocks (a 1×9 then 9×1 path
     beside a 9×1 then 1×9 path, summed, batch norm, ReLU), each followed by a 3×3 convolution, batch
     norm, ReLU (strided here: each stage halves the resolution, dermnet's reading of "multi-scale").
@@ -91,7 +101,15 @@ class SegAN(keras.Model):
     on the masks: `model.compile(optimizer="adam", metrics=[dermnet.metrics.JaccardIndex()])`.
     """
 
-    def __init__(self, segmentor, critic, dice_weight=0.0, clip_value=0.05, pixel_level=False, **kwargs):
+    def __init__(
+        self,
+        segmentor: keras.Model,
+        critic: keras.Model,
+        dice_weight: float = 0.0,
+        clip_value: float = 0.05,
+        pixel_level: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.segmentor, self.critic = segmentor, critic
         self.dice_weight, self.clip_value = float(dice_weight), float(clip_value)
@@ -101,17 +119,17 @@ class SegAN(keras.Model):
         self.built = True
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int | None, ...]:
         return self.segmentor.input_shape
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> tuple[int | None, ...]:
         return self.segmentor.output_shape
 
-    def call(self, images, training=False):
+    def call(self, images: Any, training: bool = False) -> Any:
         return self.segmentor(images, training=training)
 
-    def multiscale_l1(self, images, predicted, truth, training=False):
+    def multiscale_l1(self, images: Any, predicted: Any, truth: Any, training: bool = False) -> Any:
         """The critic's mean absolute difference between `x · predicted` and `x · truth`, averaged
         over its stages (eq. 2), with the masked pixels themselves first if `pixel_level`."""
         pixels = ops.cast(images, "float32") / 255.0
@@ -125,7 +143,14 @@ class SegAN(keras.Model):
             ops.stack([ops.mean(ops.abs(ops.cast(f[:batch] - f[batch:], "float32"))) for f in levels])
         )
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
         """The segmentor's objective: multi-scale L1 + dice_weight · Dice loss."""
         if y_pred is None:
             y_pred = self(x, training=training)
@@ -134,7 +159,7 @@ class SegAN(keras.Model):
             self.critic_l1.update_state(l1)
         return l1 + self.dice_weight * self.dice_loss(y, y_pred) if self.dice_weight else l1
 
-    def compile(self, *args, **kwargs):
+    def compile(self, *args: Any, **kwargs: Any) -> None:
         super().compile(*args, **kwargs)
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             raise ValueError(
@@ -142,14 +167,14 @@ class SegAN(keras.Model):
                 "mixed_bfloat16, not mixed_float16."
             )
 
-    def compile_from_config(self, config):
+    def compile_from_config(self, config: dict[str, Any]) -> None:
         # Keras skips restoring the compile state (with a warning) of a model whose `compile` is its
         # own; this one only adds a check, so a loaded SegAN is compiled as it was saved.
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def train_step(self, *args):
+    def train_step(self, *args: Any) -> Any:
         backend = keras.config.backend()
         if backend == "tensorflow":
             return self._tensorflow_train_step(*args)
@@ -157,7 +182,7 @@ class SegAN(keras.Model):
             return self._jax_train_step(*args)
         raise NotImplementedError(f"SegAN trains on the TensorFlow and JAX backends, not {backend}.")
 
-    def _tensorflow_train_step(self, data):
+    def _tensorflow_train_step(self, data: Any) -> dict[str, Any]:
         import tensorflow as tf
 
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -175,15 +200,15 @@ class SegAN(keras.Model):
         self._apply_to(tape.gradient(loss, self.trainable_variables), [not c for c in critic_mask])
         return self._report(x, y, predicted, loss, l1)
 
-    def _jax_train_step(self, state, data):
+    def _jax_train_step(self, state: Any, data: Any) -> tuple[dict[str, Any], tuple[Any, Any, Any, Any]]:
         import jax
 
         trainable, non_trainable, optimizer_variables, metrics_variables = state
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         critic_mask = self._critic_mask()
 
-        def critic_objective(trainable, non_trainable):
-            def forward():
+        def critic_objective(trainable: Any, non_trainable: Any) -> tuple[Any, tuple[Any, list[Any]]]:
+            def forward() -> tuple[Any, Any]:
                 l1 = self.multiscale_l1(
                     x, ops.stop_gradient(self.segmentor(x, training=True)), y, training=True
                 )
@@ -191,8 +216,8 @@ class SegAN(keras.Model):
 
             return self._stateless(trainable, non_trainable, forward)
 
-        def segmentor_objective(trainable, non_trainable):
-            def forward():
+        def segmentor_objective(trainable: Any, non_trainable: Any) -> tuple[Any, tuple[Any, list[Any]]]:
+            def forward() -> tuple[Any, Any]:
                 predicted = self.segmentor(x, training=True)
                 return self.compute_loss(x, y, predicted), predicted
 
@@ -219,11 +244,13 @@ class SegAN(keras.Model):
         metrics_variables = [scope.get_current_value(v) for v in self.metrics_variables]
         return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
 
-    def _critic_mask(self):
+    def _critic_mask(self) -> list[bool]:
         critic = {id(v) for v in self.critic.trainable_variables}
         return [id(v) in critic for v in self.trainable_variables]
 
-    def _stateless(self, trainable, non_trainable, forward):
+    def _stateless(
+        self, trainable: Any, non_trainable: Any, forward: Callable[[], tuple[Any, Any]]
+    ) -> tuple[Any, tuple[Any, list[Any]]]:
         """`forward()` with the model's variables set to these values (JAX): (value, (aux, non-trainable
         values after the pass: batch-norm statistics, dropout seeds))."""
         mapping = [
@@ -234,7 +261,13 @@ class SegAN(keras.Model):
             value, aux = forward()
         return value, (aux, [scope.get_current_value(v) for v in self.non_trainable_variables])
 
-    def _apply_to(self, grads, mask, optimizer_variables=None, trainable=None):
+    def _apply_to(
+        self,
+        grads: Sequence[Any],
+        mask: Sequence[bool],
+        optimizer_variables: Any = None,
+        trainable: Any = None,
+    ) -> Any:
         """One optimizer step on the variables where `mask` holds (the others keep their values and
         their optimizer slots): stateful on TensorFlow, stateless (returns the new values) on JAX."""
         if not self.optimizer.built:  # slots for both networks, as Keras' own step builds them
@@ -246,25 +279,25 @@ class SegAN(keras.Model):
                 return self.optimizer.apply(grads)
             return self.optimizer.stateless_apply(optimizer_variables, grads, trainable)
 
-    def _report(self, x, y, predicted, loss, l1):
+    def _report(self, x: Any, y: Any, predicted: Any, loss: Any, l1: Any) -> dict[str, Any]:
         # Keras' own loss tracker (what `fit` logs as "loss"), as its default train step updates it.
         self._loss_tracker.update_state(loss)
         self.critic_l1.update_state(l1)
         return self.compute_metrics(x, y, predicted, sample_weight=None)
 
-    def contract(self):
+    def contract(self) -> Contract:
         """A segmentor with its own loss (multi-scale L1 + Dice) whose alternating step runs on one
         device with TensorFlow."""
         return dataclasses.replace(SEGMENTOR, loss=None, distributes_on_tensorflow=False)
 
-    def inference_model(self, name=None):
+    def inference_model(self, name: str | None = None) -> keras.Model:
         """The segmentor: what predicts and what `export` writes."""
         return self.segmentor
 
-    def export(self, filepath, **kwargs):
+    def export(self, filepath: str | os.PathLike[str], **kwargs: Any) -> None:
         return self.segmentor.export(filepath, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "segmentor": keras.saving.serialize_keras_object(self.segmentor),
@@ -275,7 +308,7 @@ class SegAN(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> SegAN:
         config = copy.deepcopy(config)  # Keras' deserialization consumes the nested configs
         for part in ("segmentor", "critic"):
             config[part] = keras.saving.deserialize_keras_object(config[part])
@@ -284,20 +317,20 @@ class SegAN(keras.Model):
 
 @register_model(CARDS["segan"])
 def segan(
-    input_shape=(224, 224, 3),
-    decoder_filters=(256, 128, 64, 32),
-    dropout=0.0,
-    critic_filters=(64, 128, 256, 512, 512),
-    critic_kernel_size=9,
-    dice_weight=0.0,
-    clip_value=0.05,
-    masks=1,
-    weights="imagenet",
-    freeze="none",
-    preprocessing="caffe",
-    pixel_level=False,
-    name="segan",
-):
+    input_shape: Sequence[int | None] = (224, 224, 3),
+    decoder_filters: Sequence[int] = (256, 128, 64, 32),
+    dropout: float = 0.0,
+    critic_filters: Sequence[int] = (64, 128, 256, 512, 512),
+    critic_kernel_size: int = 9,
+    dice_weight: float = 0.0,
+    clip_value: float = 0.05,
+    masks: int = 1,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    preprocessing: str = "caffe",
+    pixel_level: bool = False,
+    name: str = "segan",
+) -> keras.Model:
     """Builds a `SegAN` (see the module docstring).
 
     Args:

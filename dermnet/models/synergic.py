@@ -19,7 +19,12 @@ Train it on `dermnet.data.pair_dataset` streams: inputs are a tuple of n image b
 `{"labels": [B, n], "synergic": [B, n(n-1)/2]}`.
 """
 
+from __future__ import annotations
+
 import itertools
+import os
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -33,14 +38,14 @@ from dermnet.models.task import Contract
 from dermnet.models.tuning import load_weights, set_trainable
 
 
-def _uniform():
+def _uniform() -> keras.initializers.RandomUniform:
     """A new U(-0.05, 0.05) initializer per layer: one made at import would draw its seed before
     `keras.utils.set_random_seed`, so the same seed would not give the same synergic networks (and
     the processes of a multi-host job would start from different ones)."""
     return keras.initializers.RandomUniform(-0.05, 0.05)
 
 
-def _scale_gradient(x, factor):
+def _scale_gradient(x: Any, factor: float) -> Any:
     """`x` forward; its gradient multiplied by `factor` backward (a backend-neutral stop_gradient
     sum, as Keras has no gradient-scaling op)."""
     return ops.stop_gradient(x) + factor * (x - ops.stop_gradient(x))
@@ -65,16 +70,16 @@ class SynergicModel(CompositeClassifier):
 
     def __init__(
         self,
-        n=2,
-        backbone="resnet50",
-        num_classes=2,
-        input_shape=None,
-        synergic_weight=3.0,
-        synergic_units=256,
-        component_weights=None,
-        preprocessing=None,
-        **kwargs,
-    ):
+        n: int = 2,
+        backbone: str = "resnet50",
+        num_classes: int = 2,
+        input_shape: Sequence[int | None] | None = None,
+        synergic_weight: float = 3.0,
+        synergic_units: int = 256,
+        component_weights: str | None = None,
+        preprocessing: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if n < 2:
             raise ValueError(f"SDL needs at least 2 components; got n={n} (n=1 is the plain classifier).")
@@ -134,7 +139,7 @@ class SynergicModel(CompositeClassifier):
             keras.metrics.BinaryAccuracy(name="synergic_accuracy") if self.synergic_networks else None
         )
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Any, training: bool = False) -> Any:
         if not isinstance(inputs, (tuple, list)):  # one image batch: eq. 6, as an average
             return ops.mean(ops.stack([c(inputs, training=training)[0] for c in self.components]), axis=0)
         if len(inputs) != self.n:
@@ -152,7 +157,14 @@ class SynergicModel(CompositeClassifier):
             result["synergic"] = ops.concatenate(synergic, axis=-1)  # [B, C(n, 2)]
         return result
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
         if y_pred is None:
             y_pred = self(x, training=training)
         labels = ops.cast(y["labels"], "int32")
@@ -175,15 +187,16 @@ class SynergicModel(CompositeClassifier):
             loss = loss + synergic  # λ acts on the gradient into the components (call), not here
         return per_replica(loss + sum(self.losses) if self.losses else loss)
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> dict[str, Any]:
         # Keras' own tracker already averages the loss; these metrics are attributes, so Keras lists them.
         for i, metric in enumerate(self.component_accuracy):
             metric.update_state(y["labels"][:, i], y_pred["probabilities"][:, i])
         if self.synergic_networks:
-            self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])
+            # (the ignore: `synergic_accuracy` is None only where there are no synergic networks)
+            self.synergic_accuracy.update_state(y["synergic"], y_pred["synergic"])  # type: ignore[union-attr]
         return self.get_metrics_result()
 
-    def contract(self):
+    def contract(self) -> Contract:
         """A classifier trained on n-tuples of images: same-class pairs half the time where there are
         synergic networks, else each component on its own shuffled stream."""
         return Contract(
@@ -192,7 +205,7 @@ class SynergicModel(CompositeClassifier):
             {"n": self.n, "same_class_share": 0.5 if self.synergic_networks else None},
         )
 
-    def inference_model(self, name=None):
+    def inference_model(self, name: str | None = None) -> keras.Model:
         """A plain single-input classifier, image → averaged probabilities, that saves, reloads
         with `safe_mode=True` and exports as a SavedModel (it shares this model's weights)."""
         image = keras.Input(self.image_shape, name="image")
@@ -200,7 +213,7 @@ class SynergicModel(CompositeClassifier):
         outputs = layers.Average(dtype="float32", name="probabilities")(probabilities)
         return keras.Model(image, outputs, name=name or f"{self.name}_inference")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "n": self.n,
@@ -215,17 +228,17 @@ class SynergicModel(CompositeClassifier):
 
 @register_model(CARDS["sdl"])
 def sdl(
-    n=2,
-    backbone="resnet50",
-    num_classes=2,
-    input_shape=None,
-    synergic_weight=3.0,
-    synergic_units=256,
-    weights="imagenet",
-    freeze="none",
-    preprocessing=None,
-    name="sdl",
-):
+    n: int = 2,
+    backbone: str = "resnet50",
+    num_classes: int = 2,
+    input_shape: Sequence[int | None] | None = None,
+    synergic_weight: float = 3.0,
+    synergic_units: int = 256,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    preprocessing: str | None = None,
+    name: str = "sdl",
+) -> SynergicModel:
     """Builds a `SynergicModel` (see its docstring); `weights` is None, "imagenet" (every component's
     backbone) or the path of a `.weights.h5` / `.keras` file of this whole model.
 
@@ -255,8 +268,13 @@ def sdl(
 
 @register_model(CARDS["resnet50x2"])
 def resnet50x2(
-    num_classes=2, input_shape=None, weights="imagenet", freeze="none", preprocessing=None, name="resnet50x2"
-):
+    num_classes: int = 2,
+    input_shape: Sequence[int | None] | None = None,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    preprocessing: str | None = None,
+    name: str = "resnet50x2",
+) -> SynergicModel:
     """SDL's ResNet-50² baseline: a `SynergicModel` with n = 2 and λ = 0, so no synergic networks.
     Trained on `pair_dataset(..., same_class_share=None)` each component sees its own shuffled
     stream and its own loss: two independently trained ResNet-50s, built and trained by the

@@ -28,24 +28,30 @@ Example:
 (None, 2)
 """
 
+from __future__ import annotations
+
 import dataclasses
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dermnet import losses, metrics
+
+if TYPE_CHECKING:
+    import keras
 
 TASKS = ("classification", "segmentation", "attributes")
 STREAMS = ("images", "pairs", "class_blocks", "triplets", "masks", "metadata")
 
 
-def _accuracy():
+def _accuracy() -> list[str]:
     return ["accuracy"]
 
 
-def _mask_metrics():
+def _mask_metrics() -> list[keras.metrics.Metric]:
     return [metrics.DiceCoefficient(), metrics.JaccardIndex(), metrics.ThresholdedJaccard()]
 
 
-def _no_metrics():  # the model's own compute_metrics reports them
+def _no_metrics() -> list[Any]:  # the model's own compute_metrics reports them
     return []
 
 
@@ -67,12 +73,12 @@ class Contract:
 
     task: str
     stream: str
-    stream_options: dict = dataclasses.field(default_factory=dict)
-    loss: Optional[Callable] = None
-    metrics: Callable = _no_metrics
+    stream_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    loss: Callable[[], Any] | None = None
+    metrics: Callable[[], list[Any]] = _no_metrics
     distributes_on_tensorflow: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.task not in TASKS or self.stream not in STREAMS:
             raise ValueError(
                 f"a contract's task is one of {TASKS} and its stream one of {STREAMS}; "
@@ -80,7 +86,7 @@ class Contract:
             )
 
     @property
-    def predicts_masks(self):
+    def predicts_masks(self) -> bool:
         return self.task != "classification"
 
 
@@ -90,7 +96,7 @@ CLASSIFIER = Contract(
 SEGMENTOR = Contract("segmentation", "masks", loss=losses.DiceLoss, metrics=_mask_metrics)
 
 
-def contract(model):
+def contract(model: keras.Model) -> Contract:
     """The `Contract` of a dermnet model (a subclassed model's `contract()`, else read off its output).
 
     Raises:
@@ -111,18 +117,18 @@ def contract(model):
     )
 
 
-def inference_model(model):
+def inference_model(model: keras.Model) -> keras.Model:
     """The network that predicts and exports: image → probabilities, or image → masks (a plain
     functional model; the model itself where it is one)."""
     own = getattr(model, "inference_model", None)
     return own() if callable(own) else model
 
 
-def compile_arguments(model, loss=None):
+def compile_arguments(model: keras.Model, loss: Any = None) -> dict[str, Any]:
     """`compile()`'s loss and metrics for `model`: its contract's, `loss` replacing the default loss
     (a model with its own loss takes none)."""
     declared = contract(model)
-    arguments = {}
+    arguments: dict[str, Any] = {}
     if declared.loss is not None:
         arguments["loss"] = loss or declared.loss()
     chosen = declared.metrics()
@@ -131,7 +137,8 @@ def compile_arguments(model, loss=None):
     return arguments
 
 
-def prediction_size(model, recipe=None):
+# `recipe`: a `dermnet.recipes.Recipe` (a module beside this package in the layers: not imported here).
+def prediction_size(model: keras.Model, recipe: Any = None) -> tuple[int, int]:
     """(height, width) a model predicts at: its input size, or for a model that takes any size, the
     recipe's `resize` (trained on crops, it segments whole images) or input size."""
     height, width = model.input_shape[1:3]

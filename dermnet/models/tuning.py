@@ -3,6 +3,8 @@
 backbones (`backbone_layers`).
 """
 
+from __future__ import annotations
+
 import os
 import warnings
 
@@ -12,7 +14,7 @@ from dermnet import backbones
 from dermnet.layers import SqueezeExcite
 
 
-def load_weights(model, path, into_backbone=True):
+def load_weights(model: keras.Model, path: str | os.PathLike[str], into_backbone: bool = True) -> None:
     """Loads `path` into `model`, or, if it holds a backbone's weights only, into its backbone.
 
     Args:
@@ -34,7 +36,7 @@ def load_weights(model, path, into_backbone=True):
     targets = [] if legacy_h5 else [model]
     if into_backbone:
         targets += backbone_layers(model)
-    errors = []
+    errors: list[str] = []
     for target in targets:
         try:
             # Keras only warns when part of a file fits ("... will retain their freshly-
@@ -49,7 +51,7 @@ def load_weights(model, path, into_backbone=True):
     raise ValueError(f"The weights in {path} do not fit {model.name} {what}:\n" + "\n".join(errors))
 
 
-def networks_with_a_backbone(model):
+def networks_with_a_backbone(model: keras.Model) -> list[keras.Model]:
     """The networks inside `model` that hold a backbone trunk: itself, or its ensemble members, SDL
     components, a segmentor's encoder-decoder. The one place that finds backbones
     (`dermnet.backbones.trunk_spec`)."""
@@ -60,7 +62,7 @@ def networks_with_a_backbone(model):
     ]
 
 
-def backbone_layers(model):
+def backbone_layers(model: keras.Model) -> list[keras.Model]:
     """The backbone trunks (nested models `<backbone>_backbone`) of every network in `model`."""
     return [
         layer
@@ -70,7 +72,7 @@ def backbone_layers(model):
     ]
 
 
-def set_trainable(model, freeze="none"):
+def set_trainable(model: keras.Model, freeze: str = "none") -> None:
     """Chooses which layers train, for every classifier in `model`, without rebuilding it.
 
     Args:
@@ -107,7 +109,7 @@ def set_trainable(model, freeze="none"):
         _freeze_until(classifier, first_trainable)
 
 
-def _first_trainable(classifier, freeze):
+def _first_trainable(classifier: keras.Model, freeze: str) -> tuple[keras.Model, int]:
     """(sub-model, index of its first trainable layer) for one classifier."""
     (backbone,) = backbone_layers(classifier)
     if freeze in ("none", "all"):
@@ -115,7 +117,8 @@ def _first_trainable(classifier, freeze):
     if freeze == "backbone":
         return classifier, classifier.layers.index(backbone) + 1
     if freeze == "top":
-        spec = backbones.trunk_spec(backbone)
+        # (the ignore: `backbone_layers` gives trunks alone, each with its `Backbone`, which mypy cannot tell)
+        spec: backbones.Backbone = backbones.trunk_spec(backbone)  # type: ignore[assignment]
         if spec.top_after is None:
             raise ValueError(f"{spec.name} has no 'top' unfreeze point ({spec.top_doc}); use 'none'.")
         names = [layer.name for layer in backbone.layers]
@@ -130,7 +133,7 @@ def _first_trainable(classifier, freeze):
     )
 
 
-def _freeze_until(classifier, first_trainable):
+def _freeze_until(classifier: keras.Model, first_trainable: tuple[keras.Model, int]) -> None:
     owner, index = first_trainable  # owner: the classifier itself or its backbone
     _set_trainable_deep(classifier, True)
     for layer in owner.layers[:index]:
@@ -142,7 +145,7 @@ def _freeze_until(classifier, first_trainable):
             _set_trainable_deep(layer, True)
 
 
-def set_batchnorm_momentum(model, momentum):
+def set_batchnorm_momentum(model: keras.layers.Layer, momentum: float) -> None:
     """Sets the momentum of every BatchNormalization layer in `model`, at any depth, in place: how
     much of its moving mean and variance each training step keeps (Keras' default 0.99)."""
     for layer in getattr(model, "layers", ()):
@@ -151,7 +154,7 @@ def set_batchnorm_momentum(model, momentum):
         set_batchnorm_momentum(layer, momentum)
 
 
-def _set_trainable_deep(layer, value):
+def _set_trainable_deep(layer: keras.layers.Layer, value: bool) -> None:
     # Set every nested layer's own flag, whatever Keras' propagation does, so that
     # `layer.trainable` anywhere in the model tells the truth.
     layer.trainable = value

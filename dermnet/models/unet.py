@@ -7,7 +7,11 @@ nested models named `<backbone>_backbone`, so `dermnet.set_trainable(model, "bac
 them as it freezes a classifier's backbone (Xue's first phase).
 """
 
+from __future__ import annotations
+
 import numbers
+import os
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -19,7 +23,9 @@ from dermnet.layers import Preprocess, ResizeLike, SqueezeExcite
 from dermnet.models.tuning import load_weights, set_trainable
 
 
-def check_image_shape(name, input_shape, multiple=1):
+def check_image_shape(
+    name: str, input_shape: Sequence[int | None], multiple: int = 1
+) -> tuple[int | None, ...]:
     """`input_shape` as a tuple, or a `ValueError` saying what the segmentor takes."""
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:
@@ -32,7 +38,14 @@ def check_image_shape(name, input_shape, multiple=1):
     return input_shape
 
 
-def conv_block(x, filters, kernel_size, convs, name, batch_norm=True):
+def conv_block(
+    x: keras.KerasTensor,
+    filters: int,
+    kernel_size: int | tuple[int, int],
+    convs: int,
+    name: str,
+    batch_norm: bool = True,
+) -> keras.KerasTensor:
     """`convs` × (convolution → [batch norm] → ReLU), layers named `<name>_conv<i>`."""
     for i in range(1, convs + 1):
         x = layers.Conv2D(
@@ -44,7 +57,15 @@ def conv_block(x, filters, kernel_size, convs, name, batch_norm=True):
     return x
 
 
-def decoder(x, skips, filters, name="decoder", dropout=0.0, batch_norm=True, kernel_sizes=(3, 3)):
+def decoder(
+    x: keras.KerasTensor,
+    skips: Sequence[keras.KerasTensor],
+    filters: Sequence[int | tuple[int, ...] | list[int]],
+    name: str = "decoder",
+    dropout: float = 0.0,
+    batch_norm: bool = True,
+    kernel_sizes: Sequence[int] = (3, 3),
+) -> keras.KerasTensor:
     """U-net decoder: per stage, upsample to the skip's size, concatenate it, then one convolution per
     entry of `kernel_sizes`; `skips` run from the deepest to the finest, one per entry of `filters`."""
     for i, (skip, stage_filters) in enumerate(zip(skips, filters), start=1):
@@ -61,13 +82,19 @@ def decoder(x, skips, filters, name="decoder", dropout=0.0, batch_norm=True, ker
     return x
 
 
-def mask_head(x, masks, name="masks"):
+def mask_head(x: keras.KerasTensor, masks: int, name: str = "masks") -> keras.KerasTensor:
     """1×1 convolution to `masks` channels, sigmoid in float32 (exact under mixed precision)."""
     logits = layers.Conv2D(masks, 1, name="logits")(x)
     return layers.Activation("sigmoid", dtype="float32", name=name)(logits)
 
 
-def backbone_encoder(backbone, input_shape, weights=None, squeeze_excite=False, strides=(1, 2, 4, 8, 16)):
+def backbone_encoder(
+    backbone: str,
+    input_shape: Sequence[int | None],
+    weights: str | os.PathLike[str] | None = None,
+    squeeze_excite: bool = False,
+    strides: Sequence[int] = (1, 2, 4, 8, 16),
+) -> keras.Model:
     """A backbone trunk as a multi-output encoder `<backbone>_backbone`: its `features` at `strides`.
 
     With `squeeze_excite` (VGG trunks: a chain of layers), a `SqueezeExcite` follows the last
@@ -95,7 +122,7 @@ def backbone_encoder(backbone, input_shape, weights=None, squeeze_excite=False, 
     return keras.Model(inputs, [outputs[n] for n in names], name=trunk.name)
 
 
-def finish(model, weights, freeze):
+def finish(model: keras.Model, weights: str | os.PathLike[str] | None, freeze: str) -> keras.Model:
     """Loads a weights file (the whole model's, or its encoder's) and applies `freeze`."""
     if weights not in (None, "imagenet"):
         load_weights(model, weights)
@@ -105,16 +132,16 @@ def finish(model, weights, freeze):
 
 @register_model(CARDS["unet"])
 def unet(
-    input_shape=(128, 128, 3),
-    depth=4,
-    filters=64,
-    dropout=0.0,
-    masks=1,
-    weights=None,
-    freeze="none",
-    preprocessing="tf",
-    name="unet",
-):
+    input_shape: Sequence[int | None] = (128, 128, 3),
+    depth: int = 4,
+    filters: int = 64,
+    dropout: float = 0.0,
+    masks: int = 1,
+    weights: str | os.PathLike[str] | None = None,
+    freeze: str = "none",
+    preprocessing: str = "tf",
+    name: str = "unet",
+) -> keras.Model:
     """Ronneberger et al.'s U-net, with batch normalization after every convolution.
 
     Args:
@@ -147,10 +174,10 @@ def unet(
     return finish(keras.Model(inputs, mask_head(x, masks), name=name), weights, freeze)
 
 
-def unet_fc_parameters(height=128, width=128, bottleneck_units=8192):
+def unet_fc_parameters(height: int = 128, width: int = 128, bottleneck_units: int = 8192) -> int:
     """Parameters of `unet_fc` at a given input size: most of them are its dense bottleneck."""
 
-    def conv(k, c_in, c_out):
+    def conv(k: int, c_in: int, c_out: int) -> int:
         return k * k * c_in * c_out + c_out
 
     encoder = sum(conv(5, a, b) + 2 * conv(5, b, b) for a, b in ((3, 32), (32, 64), (64, 128)))
@@ -163,16 +190,16 @@ def unet_fc_parameters(height=128, width=128, bottleneck_units=8192):
 
 @register_model(CARDS["unet_fc"])
 def unet_fc(
-    input_shape=(128, 128, 3),
-    bottleneck_units=8192,
-    noise=0.025,
-    dropout=0.5,
-    masks=1,
-    weights=None,
-    freeze="none",
-    preprocessing="imagenet_mean",
-    name="unet_fc",
-):
+    input_shape: Sequence[int | None] = (128, 128, 3),
+    bottleneck_units: int = 8192,
+    noise: float = 0.025,
+    dropout: float = 0.5,
+    masks: int = 1,
+    weights: str | os.PathLike[str] | None = None,
+    freeze: str = "none",
+    preprocessing: str = "imagenet_mean",
+    name: str = "unet_fc",
+) -> keras.Model:
     """RECOD's (after Codella et al.) U-net with a fully connected bottleneck: their best network.
 
     Gaussian noise (σ = `noise` of the pixel range) on the input, which then loses the ImageNet mean
@@ -206,15 +233,15 @@ def unet_fc(
 
 @register_model(CARDS["unet_bn"])
 def unet_bn(
-    input_shape=(128, 128, 3),
-    noise=0.0,
-    dropout=0.5,
-    masks=1,
-    weights=None,
-    freeze="none",
-    preprocessing="imagenet_mean",
-    name="unet_bn",
-):
+    input_shape: Sequence[int | None] = (128, 128, 3),
+    noise: float = 0.0,
+    dropout: float = 0.5,
+    masks: int = 1,
+    weights: str | os.PathLike[str] | None = None,
+    freeze: str = "none",
+    preprocessing: str = "imagenet_mean",
+    name: str = "unet_bn",
+) -> keras.Model:
     """RECOD's second network: `unet_fc` without its fully connected layers and with batch
     normalization after every convolution (Section I-D: 0.774 against 0.783, faster and far
     smaller). It takes any size whose sides are multiples of 8.
@@ -230,8 +257,17 @@ def unet_bn(
 
 
 def _recod_unet(
-    input_shape, bottleneck_units, noise, dropout, masks, weights, freeze, preprocessing, name, batch_norm
-):
+    input_shape: Sequence[int | None],
+    bottleneck_units: int,
+    noise: float,
+    dropout: float,
+    masks: int,
+    weights: str | os.PathLike[str] | None,
+    freeze: str,
+    preprocessing: str,
+    name: str,
+    batch_norm: bool,
+) -> keras.Model:
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     if noise:
@@ -270,16 +306,16 @@ def _recod_unet(
 
 @register_model(CARDS["unet_vgg16"])
 def unet_vgg16(
-    input_shape=(128, 128, 3),
-    decoder_filters=(256, 128, 64, 32),
-    dropout=0.5,
-    masks=1,
-    weights="imagenet",
-    freeze="none",
-    preprocessing=None,
-    name="unet_vgg16",
-    encoder="vgg16",
-):
+    input_shape: Sequence[int | None] = (128, 128, 3),
+    decoder_filters: Sequence[int] = (256, 128, 64, 32),
+    dropout: float = 0.5,
+    masks: int = 1,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    freeze: str = "none",
+    preprocessing: str | None = None,
+    name: str = "unet_vgg16",
+    encoder: str = "vgg16",
+) -> keras.Model:
     """A U-net whose encoder is VGG16's conv1–conv5 (no pool5), a dropout (rate `dropout`) after each
     of its five copied feature maps (Section I-D: "after each of the five layers with copied features":
     the four skips and the deepest map), and a decoder of two 3×3 convolutions per stage

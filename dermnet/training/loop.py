@@ -187,7 +187,7 @@ def training_stream(
     df: pd.DataFrame,
     size: int | tuple[int, int],
     batch_size: int,
-    augment: str | data.Augmentation | None,
+    augment: str | data.Augmentation | dict[str, Any] | None,  # a recipe's: a preset or its config
     seed: int,
     cache_dir: str | os.PathLike[str] | None,
     shuffle: bool = True,

@@ -169,7 +169,8 @@ def _run(
 
         tf.config.experimental.enable_op_determinism()
     card = model_card(model_name)
-    recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)
+    # (the ignore: `ModelCard.recipe` is Optional by its type; every registered model's card names one)
+    recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)  # type: ignore[arg-type]
     train_df, validation_df, test_df = data.load_splits(dataset, root, label=label)
     weights = card.weights if weights == "default" else weights
     callbacks = []
