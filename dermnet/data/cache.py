@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ _DECODER_LINES = ("libpng warning:", "libpng error:", "[ WARN:", "[ERROR:")
 
 
 @contextmanager
-def _decoders_quiet():
+def _decoders_quiet() -> Iterator[None]:
     """libpng and OpenCV print a line or two to the process's stderr for each file they cannot decode,
     below Python (no logging setting reaches libpng's): over a bad copy of a data set, thousands, which
     say less than the DataError that names every bad file. No library holds them back, so while images
@@ -99,7 +100,7 @@ def _decoders_quiet():
 
 
 @contextmanager
-def _naming_the_cache(folder):
+def _naming_the_cache(folder: Path) -> Iterator[None]:
     """An OSError of the cache's own files (a read-only folder, a full disk: the system's message names
     no file for the latter) says which folder and the way out."""
     try:

@@ -117,7 +117,9 @@ _ISIC_ID = re.compile(r"^ISIC_\d{7}$")
 _MASK_NAME = re.compile(r"^(ISIC_\d{7})_(segmentation|attribute_(\w+))$")
 
 
-def _published_images(ids: pd.Series, root: str, dataset: datasets.Dataset) -> list[str | None]:
+def _published_images(
+    ids: pd.Series, root: str | os.PathLike[str], dataset: datasets.Dataset
+) -> list[str | None]:
     """Each id's `<id>.jpg` in the data set's published folders, where its archives put it; copies and
     thumbnails elsewhere (or in other formats) are not read."""
     found = find_images(ids, root, (".jpg",), dataset.folders)
@@ -130,7 +132,7 @@ def _published_images(ids: pd.Series, root: str, dataset: datasets.Dataset) -> l
     return found
 
 
-def _masks_from_folder(root: str, dataset: datasets.Dataset) -> pd.DataFrame:
+def _masks_from_folder(root: str | os.PathLike[str], dataset: datasets.Dataset) -> pd.DataFrame:
     """ISIC images (`ISIC_nnnnnnn.jpg`) of the data set's published image folders and their masks
     (`ISIC_nnnnnnn_segmentation.png`, `..._attribute_<name>.png`) of its ground-truth folders: extra
     files elsewhere, or in other formats (a JPEG copy of a mask), are not read; the same file twice in
