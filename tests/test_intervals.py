@@ -81,8 +81,8 @@ def test_images_of_one_lesion_are_drawn_together():
     def auc(rows):
         return {"auc": rank_auc(truth3[rows], confidence3[rows])}
 
-    grouped = bootstrap_intervals(auc, truth3, groups=lesions, unit="lesions")
-    by_image = bootstrap_intervals(auc, truth3)
+    grouped = bootstrap_intervals(auc, truth3, groups=lesions, unit="lesions", n_resamples=1000)
+    by_image = bootstrap_intervals(auc, truth3, n_resamples=1000)
     _, low, high = delong_interval(truth, confidence)  # of the 200 lesions
     np.testing.assert_allclose(grouped["intervals"]["auc"], [low, high], atol=0.01)
     width = np.diff(grouped["intervals"]["auc"])[0]

@@ -40,14 +40,16 @@ def test_a_tiny_model_exports_and_agrees_in_its_runtime(format, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("format", FORMATS)
 @pytest.mark.parametrize("name", SWEPT)
-def test_every_model_exports_and_agrees_in_its_runtime(name, format, tmp_path, tmp_path_factory):
-    # In a process of its own: a converter keeps what it traced, and 44 conversions in one test process
-    # grew it past the machine's 24 GB (a CI worker was killed for memory). One large model at a time
-    # across the test workers: tf2onnx peaks at 13 GB on Inception-v4 (42 M parameters) and 7 GB on
-    # ConvNeXt-T (28 M), and two of them beside each other met the OOM killer.
-    code = f"from harness import check_portable_export; check_portable_export({name!r}, {str(tmp_path)!r}, {format!r})"
+def test_every_model_exports_and_agrees_in_its_runtime(name, tmp_path, tmp_path_factory):
+    # Both formats in a process of its own (one TensorFlow start, not two): a converter keeps what it traced,
+    # and 44 conversions in one test process grew it past the machine's 24 GB (a CI worker was killed for
+    # memory). One large model at a time across the test workers: tf2onnx peaks at 13 GB on Inception-v4
+    # (42 M parameters) and 7 GB on ConvNeXt-T (28 M), and two of them beside each other met the OOM killer.
+    code = (
+        "from harness import check_portable_export\n"
+        f"for format in {FORMATS!r}: check_portable_export({name!r}, {str(tmp_path)!r}, format)"
+    )
     large = dermnet.model_card(name).parameters > 20_000_000
     lock = tmp_path_factory.getbasetemp().parent / (
         "one-large-conversion-at-a-time.lock" if large else f"{name}.lock"

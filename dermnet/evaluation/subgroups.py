@@ -26,6 +26,7 @@ Example:
 import numpy as np
 import pandas as pd
 
+from dermnet.evaluation.intervals import RESAMPLES as WHOLE_SET_RESAMPLES
 from dermnet.evaluation.intervals import SEED, resampling_groups
 from dermnet.evaluation.scoring import _challenge_columns, get_challenge, headline, model_scores
 
@@ -33,7 +34,7 @@ MIN_COUNT = 5  # positives and negatives a subgroup needs in each scored categor
 # A subgroup's bootstrap: fewer draws than the whole test set's 1000. A draw costs about as much in a
 # small subgroup as in the whole set (the scorers' fixed work per call dominates), so k scored
 # subgroups cost about k/5 of the whole set's intervals (20 of 1512 images, binary: 64 s against 20 s).
-RESAMPLES = 200
+RESAMPLES = min(200, WHOLE_SET_RESAMPLES)  # and never more than the whole set's ($DERMNET_RESAMPLES)
 # A column's known subgroups at most: beyond, the smallest values are pooled (an archive's many sources).
 MAX_VALUES = 12
 # The metadata columns, as the readers name them (the ISIC Archive's fields), and their titles.
