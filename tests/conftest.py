@@ -11,6 +11,21 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def release_models_between_modules():
+    """After each test file, the models it built go: the harness's small builds (one per model, kept
+    for the file's checks) and Keras' global state. A test process runs for an hour; without this it
+    held every model the suite had built, and CI's workers met the OOM killer at 13-15 GB each."""
+    yield
+    import gc
+
+    from harness import small_model
+
+    small_model.cache_clear()
+    keras.backend.clear_session()
+    gc.collect()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_cache(tmp_path_factory):
     """The tests' image cache: never the user's, and one per test process (`pytest -n` runs several)."""
