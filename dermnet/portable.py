@@ -323,10 +323,10 @@ def _to_onnx(network: keras.Model, path: str | os.PathLike[str], size: Sequence[
     frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False, aggressive_inlining=True)
     order = tf.nest.flatten({name: name for name in names})  # the order the function's outputs come in
     renamed = {tensor.name: name for tensor, name in zip(frozen.outputs, order)}
-    patch_tf2onnx()
     with warnings.catch_warnings():
         # Keras' patch probes `np.object`, which numpy answers with a FutureWarning: not the user's to see.
         warnings.filterwarnings("ignore", message="In the future `np.object`", category=FutureWarning)
+        patch_tf2onnx()
         tf2onnx.convert.from_graph_def(
             frozen.graph.as_graph_def(add_shapes=True),
             input_names=[frozen.inputs[0].name],
