@@ -235,3 +235,27 @@ def test_files_opencv_cannot_decode_are_named_once_without_its_own_log_lines(dat
     with pytest.raises(DataError, match="IMG_0007.png: this PNG image cannot be decoded"):
         data.build_cache(dataset, 16, cache_dir=tmp_path / "cache", progress=False)
     assert "libpng" not in capfd.readouterr().err
+
+
+def test_a_cache_build_in_a_terminal_shows_its_progress_and_not_the_decoders_lines(tmp_path):
+    # In a process of its own, whose sys.stderr is file descriptor 2, as in a terminal or a log; the PNG is
+    # damaged after the manifest is read (validation would name it first).
+    import subprocess
+    import sys
+
+    manifest = write_dataset(tmp_path / "data", n=8)
+    damaged = tmp_path / "data" / "images" / "IMG_0007.png"
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from dermnet import data\n"
+        f"df = data.from_csv({str(manifest)!r})\n"
+        f"damaged = bytearray(Path({str(damaged)!r}).read_bytes()); damaged[-20] ^= 0xFF\n"
+        f"Path({str(damaged)!r}).write_bytes(bytes(damaged))\n"
+        f"data.build_cache(df, 16, cache_dir={str(tmp_path / 'cache')!r}, on_error='skip')\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "caching images at 16×16" in done.stderr and "libpng" not in done.stderr
+    assert done.stderr.rstrip().endswith("after")

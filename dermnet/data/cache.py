@@ -82,14 +82,29 @@ def _decoders_quiet() -> Iterator[None]:
     """libpng and OpenCV print a line or two to the process's stderr for each file they cannot decode,
     below Python (no logging setting reaches libpng's): over a bad copy of a data set, thousands, which
     say less than the DataError that names every bad file. No library holds them back, so while images
-    decode, stderr (file descriptor 2) goes to a temporary file; then its other lines come back."""
+    decode, file descriptor 2 goes to a temporary file, and then its other lines come back. Python's own
+    writes (the progress bar, warnings) still reach the terminal as they happen: where `sys.stderr` is
+    descriptor 2 it is pointed at a copy of the real one meanwhile (a notebook's is not: it never goes
+    through descriptor 2)."""
     sys.stderr.flush()
+    python_stderr = sys.stderr
+    try:
+        on_descriptor_2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a notebook's or a test's capture: no descriptor
+        on_descriptor_2 = False
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
+        if on_descriptor_2:
+            sys.stderr = open(  # closed below, when the original comes back
+                os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace"
+            )
         try:
             yield
         finally:
+            if on_descriptor_2:
+                sys.stderr.close()
+                sys.stderr = python_stderr
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
