@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import filecmp
 import os
 import re
 from importlib import resources
@@ -24,6 +23,7 @@ from dermnet.data.errors import DataError, first_rows
 from dermnet.data.layouts import READERS
 from dermnet.data.manifest import (
     CSV_AS_TEXT,
+    _index_images,
     existing_folder,
     find_images,
     from_csv,
@@ -136,29 +136,24 @@ def _masks_from_folder(root: str | os.PathLike[str], dataset: datasets.Dataset) 
     """ISIC images (`ISIC_nnnnnnn.jpg`) of the data set's published image folders and their masks
     (`ISIC_nnnnnnn_segmentation.png`, `..._attribute_<name>.png`) of its ground-truth folders: extra
     files elsewhere, or in other formats (a JPEG copy of a mask), are not read; the same file twice in
-    those folders with other contents is an error naming both."""
-    folders = {name.lower() for name in dataset.folders}
-    images: dict[str, str] = {}
+    those folders with other contents is an error naming it."""
+    # The one walk of published folders (`find_images`' index): a stem found twice with other contents is None.
+    found = {extension: _index_images(root, (extension,), dataset.folders) for extension in (".jpg", ".png")}
+    doubled = sorted(
+        stem
+        for index in found.values()
+        for stem, path in index.items()
+        if path is None and (_ISIC_ID.match(stem) or _MASK_NAME.match(stem))
+    )
+    if doubled:
+        raise DataError(
+            f"{root}: files there twice with other contents (keep one of each): {first_rows(doubled)}"
+        )
+    images = {stem: path for stem, path in found[".jpg"].items() if path and _ISIC_ID.match(stem)}
     masks: dict[str, dict[str, str]] = {}
-
-    def keep(table: dict[str, str], key: str, path: str) -> None:
-        if key in table and not filecmp.cmp(table[key], path, shallow=False):
-            raise DataError(
-                f"{root}: {key} is there twice with other contents: {table[key]}, {path}; keep one"
-            )
-        table.setdefault(key, path)
-
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
-        if os.path.basename(folder).lower() not in folders:
-            continue
-        for name in files:
-            stem, extension = os.path.splitext(name)
-            path = os.path.join(folder, name)
-            if extension.lower() == ".jpg" and _ISIC_ID.match(stem):
-                keep(images, stem, path)
-            elif extension.lower() == ".png" and (match := _MASK_NAME.match(stem)):
-                keep(masks.setdefault(match[1], {}), f"mask_{match[3]}" if match[3] else "mask", path)
+    for stem, path in found[".png"].items():
+        if path and (match := _MASK_NAME.match(stem)):
+            masks.setdefault(match[1], {})[f"mask_{match[3]}" if match[3] else "mask"] = path
     orphans = sorted(set(masks) - set(images))
     if orphans:
         raise DataError(
