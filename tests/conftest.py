@@ -15,6 +15,25 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-large",
+        action="store_true",
+        help="also run the tests marked `large` (each wants the machine's memory to itself: -p no:xdist)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """`large` tests are skipped unless asked for, as keras-hub's are: beside a second CI worker on a 24 GB
+    machine they met the OOM killer in four CI runs, and they would take CI past its 40 minutes."""
+    if config.getoption("--run-large"):
+        return
+    skip = pytest.mark.skip(reason="large: run with `pytest --run-large -p no:xdist -m large`")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def release_models_between_modules():
     """After each test file, the models it built go: the harness's small builds (one per model, kept

@@ -1,6 +1,7 @@
 """Full-size builds, once per backbone: parameter counts against keras.applications.
 
-These are the only full-size builds in the suite (marked slow; CI runs them).
+These are the only full-size builds in the suite (marked slow; CI runs them, but for the training steps
+marked `large`).
 """
 
 from pathlib import Path
@@ -158,24 +159,18 @@ def test_unet_vgg16_encoder_is_vgg16_without_its_last_pooling():
 # weights. Where a recipe has several phases, each takes its step. The peak resident memory of each, alone
 # in a process (`/usr/bin/time -v pytest -p no:xdist -k "one_step and NAME"`, 2-core CPU): SDL 7.5 GB,
 # Inception-v4 8.3, DenseNet-201 2.8, SegAN 14.0, the BN U-net 2.2, the triplet classifier 13.3. On a
-# 24 GB CI machine with a second test worker (and its notebooks' kernels) beside, the heavy ones met the
-# OOM killer in three runs: twice each in whichever worker drew it, once all in one worker, one after
-# another (an xdist group: the process does not give its memory back between them; 15.8 GB when killed). CI runs the two light ones; the four
-# heavy ones run with DERMNET_FULL_SIZE_STEPS=1, one process (`pytest -p no:xdist -k one_step`).
+# 24 GB CI machine with a second test worker (and its notebooks' kernels) beside, each but the U-net met the
+# OOM killer in one CI run or another (DenseNet-201 in its own process, in the last two): they are `large`
+# (`pytest --run-large -p no:xdist -k one_step`); CI runs the U-net's.
 # Not unet_fc at 128: 544 M parameters, their gradients and Adam's two moments; it is checked against its
 # formula at a small size instead.
-_HEAVY = pytest.mark.skipif(
-    not __import__("os").environ.get("DERMNET_FULL_SIZE_STEPS"),
-    reason="7.5-14 GB for a step: beside another CI worker the OOM killer took it; run with "
-    "DERMNET_FULL_SIZE_STEPS=1 pytest -p no:xdist -k one_step",
-)
 FULL_SIZE_RECIPES = [
-    pytest.param("sdl", "zhang2018", marks=_HEAVY),
-    pytest.param("inception_v4", "menegola2017_cls", marks=_HEAVY),
-    ("densenet201", "ray2020"),
-    pytest.param("segan", "xue2018", marks=_HEAVY),
+    pytest.param("sdl", "zhang2018", marks=pytest.mark.large),
+    pytest.param("inception_v4", "menegola2017_cls", marks=pytest.mark.large),
+    pytest.param("densenet201", "ray2020", marks=pytest.mark.large),
+    pytest.param("segan", "xue2018", marks=pytest.mark.large),
     ("unet_bn", "menegola2017"),
-    pytest.param("triplet_resnet101", "xue2018_task3", marks=_HEAVY),
+    pytest.param("triplet_resnet101", "xue2018_task3", marks=pytest.mark.large),
 ]
 
 
