@@ -393,9 +393,15 @@ def build_trunk(backbone: Backbone, input_shape: Sequence[int | None], weights: 
     if weights != "imagenet":
         return backbone.constructor(input_shape, None, name)
     if backbone.imagenet_file is None:
+        slim = (
+            " (for ImageNet's: TF-slim's inception_v4.ckpt, from "
+            "http://download.tensorflow.org/models/inception_v4_2016_09_09.tar.gz)"
+            if backbone.name == "inception_v4"
+            else ""
+        )
         raise ValueError(
             f"{backbone.name} has no ImageNet weights in keras.applications; pass weights=None, "
-            "or weights='path/to/file.weights.h5' with weights you trained or converted."
+            f"or weights='path/to/file' with weights you trained or converted{slim}."
         )
     try:
         return backbone.constructor(input_shape, "imagenet", name)

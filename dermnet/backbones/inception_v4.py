@@ -8,6 +8,7 @@ unfreeze points and feature layers can be named.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import keras
@@ -149,3 +150,90 @@ def InceptionV4(input_shape: Sequence[int | None] = (299, 299, 3), name: str = "
     for block in "bcd":
         x = _inception_c(x, f"mixed_7{block}")
     return keras.Model(inputs, x, name=name)
+
+
+# TF-slim's checkpoint (`inception_v4_2016_09_09.tar.gz`, the one RECOD used): each `_conv` unit above is a
+# slim scope under `InceptionV4/` holding `weights` [kh, kw, in, out] (Keras' layout) and `BatchNorm/{beta,
+# moving_mean, moving_variance}` (no gamma: slim's batch norm without scale, as here). The table follows
+# `nets/inception_v4.py`'s scopes; Keras has no reader for them, so the mapping is written out here.
+_A = {"b0": "Branch_0/Conv2d_0a_1x1", "b1_1": "Branch_1/Conv2d_0a_1x1", "b1_2": "Branch_1/Conv2d_0b_3x3",
+      "b2_1": "Branch_2/Conv2d_0a_1x1", "b2_2": "Branch_2/Conv2d_0b_3x3", "b2_3": "Branch_2/Conv2d_0c_3x3",
+      "b3": "Branch_3/Conv2d_0b_1x1"}  # fmt: skip
+_B = {"b0": "Branch_0/Conv2d_0a_1x1", "b1_1": "Branch_1/Conv2d_0a_1x1", "b1_2": "Branch_1/Conv2d_0b_1x7",
+      "b1_3": "Branch_1/Conv2d_0c_7x1", "b2_1": "Branch_2/Conv2d_0a_1x1", "b2_2": "Branch_2/Conv2d_0b_7x1",
+      "b2_3": "Branch_2/Conv2d_0c_1x7", "b2_4": "Branch_2/Conv2d_0d_7x1", "b2_5": "Branch_2/Conv2d_0e_1x7",
+      "b3": "Branch_3/Conv2d_0b_1x1"}  # fmt: skip
+_C = {"b0": "Branch_0/Conv2d_0a_1x1", "b1_1": "Branch_1/Conv2d_0a_1x1", "b1_2a": "Branch_1/Conv2d_0b_1x3",
+      "b1_2b": "Branch_1/Conv2d_0c_3x1", "b2_1": "Branch_2/Conv2d_0a_1x1", "b2_2": "Branch_2/Conv2d_0b_3x1",
+      "b2_3": "Branch_2/Conv2d_0c_1x3", "b2_4a": "Branch_2/Conv2d_0d_1x3", "b2_4b": "Branch_2/Conv2d_0e_3x1",
+      "b3": "Branch_3/Conv2d_0b_1x1"}  # fmt: skip
+_BLOCKS = {
+    "conv_1a": {"": "Conv2d_1a_3x3"}, "conv_2a": {"": "Conv2d_2a_3x3"}, "conv_2b": {"": "Conv2d_2b_3x3"},
+    "mixed_3a": {"b1": "Branch_1/Conv2d_0a_3x3"},
+    "mixed_4a": {"b0_1": "Branch_0/Conv2d_0a_1x1", "b0_2": "Branch_0/Conv2d_1a_3x3",
+                 "b1_1": "Branch_1/Conv2d_0a_1x1", "b1_2": "Branch_1/Conv2d_0b_1x7",
+                 "b1_3": "Branch_1/Conv2d_0c_7x1", "b1_4": "Branch_1/Conv2d_1a_3x3"},
+    "mixed_5a": {"b0": "Branch_0/Conv2d_1a_3x3"},
+    **{f"mixed_5{block}": _A for block in "bcde"},
+    "mixed_6a": {"b0": "Branch_0/Conv2d_1a_3x3", "b1_1": "Branch_1/Conv2d_0a_1x1",
+                 "b1_2": "Branch_1/Conv2d_0b_3x3", "b1_3": "Branch_1/Conv2d_1a_3x3"},
+    **{f"mixed_6{block}": _B for block in "bcdefgh"},
+    "mixed_7a": {"b0_1": "Branch_0/Conv2d_0a_1x1", "b0_2": "Branch_0/Conv2d_1a_3x3",
+                 "b1_1": "Branch_1/Conv2d_0a_1x1", "b1_2": "Branch_1/Conv2d_0b_1x7",
+                 "b1_3": "Branch_1/Conv2d_0c_7x1", "b1_4": "Branch_1/Conv2d_1a_3x3"},
+    **{f"mixed_7{block}": _C for block in "bcd"},
+}  # fmt: skip
+# dermnet's unit name (its layers `<unit>_conv`, `<unit>_bn`) → TF-slim's scope under `InceptionV4/`
+TF_SLIM_SCOPES = {
+    f"{block}_{unit}" if unit else block: f"Mixed_{block[len('mixed_') :]}/{scope}" if unit else scope
+    for block, units in _BLOCKS.items()
+    for unit, scope in units.items()
+}
+
+
+_READ = ("weights", "beta", "moving_mean", "moving_variance")
+
+
+def load_tf_slim_checkpoint(trunk: keras.Model, checkpoint: str | os.PathLike[str]) -> None:
+    """Loads TF-slim's Inception-v4 checkpoint into `trunk` (its logits and auxiliary head are not a
+    trunk's, and are left out). Only tensors are read (TensorFlow's checkpoint reader): nothing in the file runs.
+
+    Raises:
+        ValueError: a variable the trunk needs is missing from the file, or has another shape; names both.
+    """
+    import tensorflow as tf  # the checkpoint reader, whatever Keras' backend
+
+    reader = tf.train.load_checkpoint(os.fspath(checkpoint))
+    shapes = reader.get_variable_to_shape_map()
+    for unit, scope in TF_SLIM_SCOPES.items():
+        conv, norm = trunk.get_layer(f"{unit}_conv"), trunk.get_layer(f"{unit}_bn")
+        names = [f"InceptionV4/{scope}/weights"] + [
+            f"InceptionV4/{scope}/BatchNorm/{v}" for v in ("beta", "moving_mean", "moving_variance")
+        ]
+        for name, weight in zip(names, [*conv.weights, *norm.weights]):
+            if name not in shapes:
+                raise ValueError(
+                    f"{checkpoint}: no variable {name} (for {weight.path}): not TF-slim's Inception-v4"
+                )
+            if tuple(shapes[name]) != tuple(weight.shape):
+                raise ValueError(
+                    f"{checkpoint}: {name} has shape {tuple(shapes[name])}, {weight.path} {tuple(weight.shape)}"
+                )
+            weight.assign(reader.get_tensor(name))
+    used = {f"InceptionV4/{scope}/" for scope in TF_SLIM_SCOPES.values()}
+    head = ("InceptionV4/Logits/", "InceptionV4/AuxLogits/")
+    left = sorted(
+        name
+        for name in shapes
+        if name.startswith("InceptionV4/")
+        and not name.startswith(head)
+        and not any(name.startswith(scope) and name.rsplit("/", 1)[1] in _READ for scope in used)
+    )
+    if left:  # a batch norm with gamma, or another network: loading the rest would be silently wrong
+        raise ValueError(f"{checkpoint}: variables Inception-v4's trunk has no place for: {left[:5]}")
+
+
+def is_tf_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """A TensorFlow checkpoint: a V1 `.ckpt` file (as TF-slim published theirs) or a V2 prefix with its `.index`."""
+    path = os.fspath(path)
+    return (os.path.isfile(path) and path.endswith(".ckpt")) or os.path.isfile(f"{path}.index")

@@ -11,6 +11,7 @@ import warnings
 import keras
 
 from dermnet import backbones
+from dermnet.backbones import inception_v4
 from dermnet.layers import SqueezeExcite
 
 
@@ -20,7 +21,8 @@ def load_weights(model: keras.Model, path: str | os.PathLike[str], into_backbone
     Args:
         model: a dermnet model.
         path: a `.weights.h5` or `.keras` file of `model`, or (with `into_backbone`) a
-            `.weights.h5` file of its backbone or a keras.applications `.h5` file.
+            `.weights.h5` file of its backbone, a keras.applications `.h5` file, or TF-slim's
+            Inception-v4 checkpoint (`inception_v4.ckpt`) for an `inception_v4` backbone.
         into_backbone: whether a backbone's file is welcome (not for ensembles: which member
             would it be for?).
 
@@ -29,6 +31,14 @@ def load_weights(model: keras.Model, path: str | os.PathLike[str], into_backbone
         ValueError: the file fits neither the model nor its backbone; says why for each.
     """
     path = os.fspath(path)
+    if inception_v4.is_tf_checkpoint(path):  # TF-slim's published Inception-v4 (RECOD's ImageNet weights)
+        trunks = [t for t in backbone_layers(model) if t.name == f"inception_v4{backbones.TRUNK_SUFFIX}"]
+        if not into_backbone or len(trunks) != 1:
+            raise ValueError(
+                f"{path} is a TensorFlow checkpoint: dermnet reads TF-slim's Inception-v4 ones, into a "
+                f"model with one inception_v4 backbone; {model.name} has {len(trunks)}"
+            )
+        return inception_v4.load_tf_slim_checkpoint(trunks[0], path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Weights file {path} does not exist.")
     # A keras.applications .h5 file (such as the ImageNet weights) only fits a backbone.
