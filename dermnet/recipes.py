@@ -379,6 +379,49 @@ class Recipe:
             changes["augment"] = dataclasses.replace(augmentation, crop=(side, side)).to_config()
         return dataclasses.replace(self, **changes)
 
+    def at_budget(self, epochs: int) -> Recipe:
+        """This recipe cut to `epochs` epochs in all, for a short run on a small machine: each phase
+        keeps its share of the recipe's epochs (one at least), and a schedule counted in epochs
+        (`decay_epochs`, `warmup_epochs`) is cut with it, so that the learning rate ends where the
+        recipe's ends. Everything else (optimizers, rates, loss, augmentation) is the recipe's.
+        `per_model` phases are cut the same way. Name and notes say so.
+
+        A recipe written for 220 epochs at Adam 1e-4 (menegola2017's U-nets) is no longer that recipe
+        in 10; what such a cut costs on real images, and what recovers it, is measured in
+        `bench/realdata_isic2017.py`'s table, on the Benchmarks page."""
+        if epochs < 1:
+            raise RecipeError(f"at_budget: epochs must be 1 or more, not {epochs}")
+
+        def cut(phases: tuple[Phase, ...]) -> tuple[Phase, ...]:
+            total = sum(phase.epochs for phase in phases)
+            if total <= epochs:
+                return phases
+            share = epochs / total
+            cut_phases = []
+            for phase in phases:
+                schedule = phase.schedule
+                if schedule is not None:
+                    config = {
+                        k: v * share if k in ("decay_epochs", "warmup_epochs") else v
+                        for k, v in schedule["config"].items()
+                    }
+                    schedule = {**schedule, "config": config}
+                kept = max(1, round(phase.epochs * share))
+                cut_phases.append(dataclasses.replace(phase, epochs=kept, schedule=schedule))
+            return tuple(cut_phases)
+
+        per_model = {
+            name: {**fields, **({"phases": cut(fields["phases"])} if "phases" in fields else {})}
+            for name, fields in self.per_model.items()
+        }
+        return dataclasses.replace(
+            self,
+            name=f"{self.name}_at_{epochs}_epochs",
+            phases=cut(self.phases),
+            per_model=per_model,
+            notes=f"cut to about {epochs} epochs (Recipe.at_budget). {self.notes}",
+        )
+
     def to_config(self) -> dict[str, Any]:
         """A JSON-serializable dict; `Recipe.from_config` inverts it."""
         return json.loads(json.dumps(dataclasses.asdict(self)))

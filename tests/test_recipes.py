@@ -286,3 +286,21 @@ def test_xue2018_post_processes_by_a_crf_with_morphological_operations():
     assert recipe.at_size(448).postprocess["opening"] == 6
     assert recipes.get("menegola2017").postprocess is None  # RECOD report none
     assert recipes.Recipe.from_config(recipe.to_config()) == recipe
+
+
+def test_a_recipe_at_a_budget_keeps_each_phases_share_and_its_schedules_shape():
+    xue = recipes.get("xue2018").at_budget(10)
+    segan = xue.for_model("segan")
+    assert [p.epochs for p in segan.phases] == [5, 5] and segan.name == "xue2018_at_10_epochs"
+    # 50 of 100 epochs: each phase's linear decay, over twice its epochs, is cut by the same tenth
+    assert [p.schedule["config"]["decay_epochs"] for p in segan.phases] == [10.0, 10.0]
+    assert [p.learning_rate for p in segan.phases] == [
+        p.learning_rate for p in recipes.get("xue2018").for_model("segan").phases
+    ]
+    ray = recipes.get("ray2020").at_budget(10)
+    assert [p.epochs for p in ray.phases] == [1, 9]  # 3 + 20 epochs: a phase keeps one epoch at least
+    assert [p.epochs for p in recipes.get("menegola2017").at_budget(10).for_model("unet_bn").phases] == [10]
+    assert recipes.get("ray2020").at_budget(50).phases == recipes.get("ray2020").phases  # within budget
+    assert recipes.Recipe.from_config(xue.to_config()) == xue
+    with pytest.raises(recipes.RecipeError, match="epochs must be 1 or more"):
+        recipes.get("xue2018").at_budget(0)
