@@ -281,7 +281,8 @@ def header(args, minutes):
     return (
         f"`{command}{' --variants' if args.variants else ''}` on {datetime.date.today()}, "
         f"{platform.processor() or platform.machine()}, in {minutes:.1f} minutes; Keras {keras.__version__}, "
-        f"{args.weights or 'random'} weights, {args.size} px, every model {args.epochs} epochs.\n"
+        f"{args.weights or 'random'} weights, {args.size} px; each recipe cut to about {args.epochs} epochs "
+        "(`Recipe.at_budget`; a phase keeps one epoch at least), the baselines trained as long.\n"
     )
 
 

@@ -399,14 +399,14 @@ class Recipe:
             share = epochs / total
             cut_phases = []
             for phase in phases:
+                kept = max(1, round(phase.epochs * share))
                 schedule = phase.schedule
-                if schedule is not None:
+                if schedule is not None:  # cut as its phase was (a phase keeps one epoch at least)
                     config = {
-                        k: v * share if k in ("decay_epochs", "warmup_epochs") else v
+                        k: v * kept / phase.epochs if k in ("decay_epochs", "warmup_epochs") else v
                         for k, v in schedule["config"].items()
                     }
                     schedule = {**schedule, "config": config}
-                kept = max(1, round(phase.epochs * share))
                 cut_phases.append(dataclasses.replace(phase, epochs=kept, schedule=schedule))
             return tuple(cut_phases)
 

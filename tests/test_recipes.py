@@ -302,5 +302,8 @@ def test_a_recipe_at_a_budget_keeps_each_phases_share_and_its_schedules_shape():
     assert [p.epochs for p in recipes.get("menegola2017").at_budget(10).for_model("unet_bn").phases] == [10]
     assert recipes.get("ray2020").at_budget(50).phases == recipes.get("ray2020").phases  # within budget
     assert recipes.Recipe.from_config(xue.to_config()) == xue
+    # cut to one epoch, each phase keeps one, and its schedule one phase's worth of decay
+    one = recipes.get("xue2018").at_budget(1).for_model("deeplabv3plus")
+    assert [(p.epochs, p.schedule["config"]["decay_epochs"]) for p in one.phases] == [(1, 1.0), (1, 1.0)]
     with pytest.raises(recipes.RecipeError, match="epochs must be 1 or more"):
         recipes.get("xue2018").at_budget(0)
