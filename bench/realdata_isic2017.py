@@ -10,13 +10,15 @@ segmentor family trains by its paper's recipe (`unet`, `unet_bn`, `unet_fc`, `un
 weights (ImageNet weights cannot be downloaded where this was first run; `--weights imagenet` where they
 can), beside a plain 16-filter Keras U-net (binary cross-entropy, Adam 1e-3, flips) trained as long.
 Each is scored on the held-out pairs by ISIC 2017 part 1's metric (the mean Jaccard index), and on 100 of
-its own training pairs. `--variants` adds the BN U-net with one change of the recipe at a time (Adam at
-1e-3, binary cross-entropy, flips for augmentation, all three): what closes the gap to the baseline.
+its own training pairs.
 
 Classification: melanoma against benign on the 557 images' ISIC 2016 split (353 train, 131 test),
 `baseline_cnn` and `resnet50` by ray2020 cut to `--epochs`, beside a plain Keras CNN (three 3x3
 convolutions and max-pooling, Adam 1e-3, flips), at `--size` px; scored by ISIC 2016's average precision
 and the AUC.
+
+`--variant CHANGE` (repeatable) trains each model by its recipe with that one change instead (`VARIANTS`:
+what a change of the recipe does at this budget).
 
 Prints a markdown table (and writes it to `--out`): one row per model, with its training time.
 """
@@ -50,7 +52,7 @@ SEGMENTORS = {
     "segan": "xue2018",
 }
 FLIPS = data.Augmentation(flip_horizontal=True, flip_vertical=True)
-# The BN U-net's recipe with one change at a time: (label, change).
+# One change of a recipe: (label, change).
 VARIANTS = {
     "Adam 1e-3": lambda r: dataclasses.replace(
         r, phases=tuple(dataclasses.replace(p, learning_rate=1e-3) for p in r.phases)
@@ -59,6 +61,12 @@ VARIANTS = {
         r, loss={"class_name": "BCEDiceLoss", "config": {"dice_weight": 0.0}}
     ),
     "flips": lambda r: dataclasses.replace(r, augment=FLIPS.to_config()),
+    # batch norm's moving statistics after ~100 steps: 0.99 ** 112 leaves a third of their initial values
+    "batch-norm momentum 0.9": lambda r: dataclasses.replace(r, batchnorm_momentum=0.9),
+    # ray2020 fine-tunes an ImageNet trunk from its top: from random weights that leaves most of it random
+    "every layer trained": lambda r: dataclasses.replace(
+        r, phases=tuple(dataclasses.replace(p, freeze="none") for p in r.phases)
+    ),
 }
 
 
@@ -69,8 +77,15 @@ def main(argv=None):
     parser.add_argument("--masks", type=Path, default=SHARED / "isic2017-part1-masks-456")
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--models", help="comma-separated; default: every family of the task")
-    parser.add_argument("--variants", action="store_true", help="segmentation: the BN U-net's variants too")
+    parser.add_argument(
+        "--models", help='comma-separated; default: every family of the task; "": the baseline only'
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=list(VARIANTS),
+        help="train with this change of the recipe instead",
+    )
     parser.add_argument("--weights", default=None, help="None (random) or imagenet")
     parser.add_argument("--quick", action="store_true", help="32 px, 1 epoch, a few images")
     parser.add_argument("--out", type=Path, help="a markdown file to write the table to")
@@ -110,15 +125,16 @@ def lesion_pairs(images, masks, quick):
 def segmentation(args, work):
     train, test = lesion_pairs(args.images, args.masks, args.quick)
     seen = train.iloc[:100]  # to show how well each fits what it trained on
-    runs = [(name, SEGMENTORS[name], None) for name in names(args, SEGMENTORS)]
-    if args.variants:
-        runs += [("unet_bn", "menegola2017", label) for label in [*VARIANTS, "all three"]]
+    runs = [
+        (name, SEGMENTORS[name], variant)
+        for name in names(args, SEGMENTORS)
+        for variant in args.variant or [None]
+    ]
     rows = []
     for name, recipe_name, variant in runs:
         recipe = recipes.get(recipe_name).for_model(name).at_size(args.size).at_budget(args.epochs)
-        for label, change in VARIANTS.items():
-            if variant in (label, "all three"):
-                recipe = change(recipe)
+        if variant:
+            recipe = VARIANTS[variant](recipe)
         keras.utils.set_random_seed(0)
         shape = (None, None, 3) if recipe.resize else recipe.input_shape  # trained on crops of a resize
         weights = args.weights if name in ("unet_vgg16", "deeplabv3plus", "segan") else None
@@ -206,26 +222,23 @@ def classification(args, work):
     if args.quick:
         train, test = train.iloc[:40], test.iloc[:24]
     classes = list(train.attrs["classes"])
+    known = {"baseline_cnn": 0, "resnet50": 0}
+    runs = [(name, "ray2020", variant) for name in names(args, known) for variant in args.variant or [None]]
     rows = []
-    for name in names(args, {"baseline_cnn": 0, "resnet50": 0}):
-        recipe = recipes.get("ray2020").for_model(name).at_budget(args.epochs)
+    for name, recipe_name, variant in runs:
+        recipe = recipes.get(recipe_name).for_model(name).at_budget(args.epochs)
         recipe = dataclasses.replace(recipe, input_shape=(args.size, args.size, 3), resize=None)
+        if variant:
+            recipe = VARIANTS[variant](recipe)
         keras.utils.set_random_seed(0)
         model = dermnet.build(name, num_classes=2, input_shape=recipe.input_shape, weights=args.weights)
         began = time.time()
         training.train(model, recipe, train, model_name=name, cache_dir=work, verbose=0)
         minutes = (time.time() - began) / 60
         probabilities = predict_probabilities(model, test, cache_dir=work)
-        rows.append(
-            class_row(
-                f"{name} by ray2020",
-                sum(p.epochs for p in recipe.phases),
-                probabilities,
-                test,
-                classes,
-                minutes,
-            )
-        )
+        what = f"{name} by {recipe_name}" + (f", {variant}" if variant else "")
+        epochs = sum(p.epochs for p in recipe.phases)
+        rows.append(class_row(what, epochs, probabilities, test, classes, minutes))
         print(rows[-1], flush=True)
         keras.backend.clear_session()
     rows.append(plain_cnn(train, test, classes, args))
@@ -267,7 +280,7 @@ def plain_cnn(train, test, classes, args):
 
 
 def names(args, known):
-    chosen = args.models.split(",") if args.models else list(known)
+    chosen = list(known) if args.models is None else [m for m in args.models.split(",") if m]  # "": none
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         raise SystemExit(f"unknown models {unknown}; known: {', '.join(known)}")
@@ -279,7 +292,7 @@ def header(args, minutes):
         " --quick" if args.quick else f" --task {args.task} --epochs {args.epochs} --size {args.size}"
     )
     return (
-        f"`{command}{' --variants' if args.variants else ''}` on {datetime.date.today()}, "
+        f"`{command}{''.join(f' --variant {v!r}' for v in args.variant or [])}` on {datetime.date.today()}, "
         f"{platform.processor() or platform.machine()}, in {minutes:.1f} minutes; Keras {keras.__version__}, "
         f"{args.weights or 'random'} weights, {args.size} px; each recipe cut to about {args.epochs} epochs "
         "(`Recipe.at_budget`; a phase keeps one epoch at least), the baselines trained as long.\n"

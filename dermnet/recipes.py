@@ -410,17 +410,19 @@ class Recipe:
                 cut_phases.append(dataclasses.replace(phase, epochs=kept, schedule=schedule))
             return tuple(cut_phases)
 
-        per_model = {
-            name: {**fields, **({"phases": cut(fields["phases"])} if "phases" in fields else {})}
-            for name, fields in self.per_model.items()
-        }
         return dataclasses.replace(
-            self,
+            self.with_phases(cut),
             name=f"{self.name}_at_{epochs}_epochs",
-            phases=cut(self.phases),
-            per_model=per_model,
             notes=f"cut to about {epochs} epochs (Recipe.at_budget). {self.notes}",
         )
+
+    def with_phases(self, change: Callable[[tuple[Phase, ...]], tuple[Phase, ...]]) -> Recipe:
+        """This recipe with `change` applied to its phases and to each model's own (`per_model`)."""
+        per_model = {
+            name: {**fields, **({"phases": change(fields["phases"])} if "phases" in fields else {})}
+            for name, fields in self.per_model.items()
+        }
+        return dataclasses.replace(self, phases=change(self.phases), per_model=per_model)
 
     def to_config(self) -> dict[str, Any]:
         """A JSON-serializable dict; `Recipe.from_config` inverts it."""

@@ -130,15 +130,9 @@ def smoke_recipe(recipe, learning_rate=1e-3, batchnorm_momentum=0.9):
             for phase in phases
         )
 
-    per_model = {
-        name: {**fields, **({"phases": smoke(fields["phases"])} if "phases" in fields else {})}
-        for name, fields in recipe.per_model.items()
-    }
     return dataclasses.replace(
-        recipe,
+        recipe.with_phases(smoke),
         name=f"{recipe.name}_smoke",
-        phases=smoke(recipe.phases),
-        per_model=per_model,
         batchnorm_momentum=batchnorm_momentum,
         notes=f"smoke mode: Adam at {learning_rate}, no schedule, batch-norm momentum "
         f"{batchnorm_momentum}. {recipe.notes}",

@@ -26,19 +26,14 @@ FORMATS = ("onnx", "litert")
 # models of `EVERY_KIND`: a classifier whose trunk holds constants and depthwise, squeeze-and-excitation
 # and swish layers (EfficientNet-B0), a segmentor (U-net), atrous convolutions (DeepLab v3+) and the
 # attribute network's two outputs; ConvNeXt's rewritten layers are checked on a tiny model below. The rest
-# are `large` (`pytest --run-large -p no:xdist -k every_model`): tf2onnx took 7 GB on ConvNeXt-T, and
-# conversions of ensemble, Inception-v3 and ResNet-50 beside a CI worker's other tests met the OOM killer.
-# Not the four whose small build is a full-width trunk of over 40 M parameters: tf2onnx's conversion alone
-# peaked at 13 GB on Inception-v4 and 19 GB on resnet50x2 (`/usr/bin/time -v`). Their operators are swept
-# in smaller models: ResNet-101's and resnet50x2's in resnet50 and sdl, Inception-ResNet-v2's and
-# Inception-v4's convolutions, batch norm, pooling and concatenations in inception_v3. Inception-v4's ONNX
-# export was checked by hand (max difference 0 on 2 images, 2026-12-07).
-TOO_LARGE_TO_CONVERT_BESIDE_OTHERS = ("inception_v4", "inception_resnet_v2", "resnet101", "resnet50x2")
+# are `large` (`pytest --run-large -p no:xdist -k every_model`): tf2onnx took 7 GB on ConvNeXt-T, 13 GB on
+# Inception-v4 and 19 GB on resnet50x2 (`/usr/bin/time -v`, the conversion alone), and conversions of
+# ensemble, Inception-v3 and ResNet-50 beside a CI worker's other tests met the OOM killer.
 EVERY_KIND = ("efficientnet_b0", "unet", "deeplabv3plus", "attribute_net")
 SWEPT = [
     name if name in EVERY_KIND else pytest.param(name, marks=pytest.mark.large)
     for name in dermnet.list_models()
-    if name not in (*BUILD_ONLY, "baseline_cnn", *TOO_LARGE_TO_CONVERT_BESIDE_OTHERS)
+    if name not in (*BUILD_ONLY, "baseline_cnn")
 ]
 
 
