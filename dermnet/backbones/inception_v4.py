@@ -205,6 +205,18 @@ def load_tf_slim_checkpoint(trunk: keras.Model, checkpoint: str | os.PathLike[st
 
     reader = tf.train.load_checkpoint(os.fspath(checkpoint))
     shapes = reader.get_variable_to_shape_map()
+    used = {f"InceptionV4/{scope}/" for scope in TF_SLIM_SCOPES.values()}
+    head = ("InceptionV4/Logits/", "InceptionV4/AuxLogits/")
+    left = sorted(
+        name
+        for name in shapes
+        if name.startswith("InceptionV4/")
+        and not name.startswith(head)
+        and not any(name.startswith(scope) and name.rsplit("/", 1)[1] in _READ for scope in used)
+    )
+    if left:  # a batch norm with gamma, or another network: loading the rest would be silently wrong
+        raise ValueError(f"{checkpoint}: variables Inception-v4's trunk has no place for: {left[:5]}")
+    pairs = []  # every variable checked before any is assigned, so that nothing is half loaded
     for unit, scope in TF_SLIM_SCOPES.items():
         conv, norm = trunk.get_layer(f"{unit}_conv"), trunk.get_layer(f"{unit}_bn")
         names = [f"InceptionV4/{scope}/weights"] + [
@@ -219,18 +231,9 @@ def load_tf_slim_checkpoint(trunk: keras.Model, checkpoint: str | os.PathLike[st
                 raise ValueError(
                     f"{checkpoint}: {name} has shape {tuple(shapes[name])}, {weight.path} {tuple(weight.shape)}"
                 )
-            weight.assign(reader.get_tensor(name))
-    used = {f"InceptionV4/{scope}/" for scope in TF_SLIM_SCOPES.values()}
-    head = ("InceptionV4/Logits/", "InceptionV4/AuxLogits/")
-    left = sorted(
-        name
-        for name in shapes
-        if name.startswith("InceptionV4/")
-        and not name.startswith(head)
-        and not any(name.startswith(scope) and name.rsplit("/", 1)[1] in _READ for scope in used)
-    )
-    if left:  # a batch norm with gamma, or another network: loading the rest would be silently wrong
-        raise ValueError(f"{checkpoint}: variables Inception-v4's trunk has no place for: {left[:5]}")
+            pairs.append((weight, name))
+    for weight, name in pairs:
+        weight.assign(reader.get_tensor(name))
 
 
 def is_tf_checkpoint(path: str | os.PathLike[str]) -> bool:
