@@ -14,102 +14,59 @@ pytestmark = pytest.mark.usefixtures("tensorflow_only")
 
 def tf_slim_shapes():
     """`nets/inception_v4.py`'s convolutions: scope → (kh, kw, in, out)."""
-    shapes = {
-        "Conv2d_1a_3x3": (3, 3, 3, 32),
-        "Conv2d_2a_3x3": (3, 3, 32, 32),
-        "Conv2d_2b_3x3": (3, 3, 32, 64),
+    inception_a = {
+        "Branch_0/Conv2d_0a_1x1": (1, 1, 384, 96),
+        "Branch_1/Conv2d_0a_1x1": (1, 1, 384, 64),
+        "Branch_1/Conv2d_0b_3x3": (3, 3, 64, 96),
+        "Branch_2/Conv2d_0a_1x1": (1, 1, 384, 64),
+        "Branch_2/Conv2d_0b_3x3": (3, 3, 64, 96),
+        "Branch_2/Conv2d_0c_3x3": (3, 3, 96, 96),
+        "Branch_3/Conv2d_0b_1x1": (1, 1, 384, 96),
     }
-    shapes["Mixed_3a/Branch_1/Conv2d_0a_3x3"] = (3, 3, 64, 96)
-    shapes.update(
-        {
-            f"Mixed_4a/{k}": v
-            for k, v in {
-                "Branch_0/Conv2d_0a_1x1": (1, 1, 160, 64),
-                "Branch_0/Conv2d_1a_3x3": (3, 3, 64, 96),
-                "Branch_1/Conv2d_0a_1x1": (1, 1, 160, 64),
-                "Branch_1/Conv2d_0b_1x7": (1, 7, 64, 64),
-                "Branch_1/Conv2d_0c_7x1": (7, 1, 64, 64),
-                "Branch_1/Conv2d_1a_3x3": (3, 3, 64, 96),
-            }.items()
-        }
-    )
-    shapes["Mixed_5a/Branch_0/Conv2d_1a_3x3"] = (3, 3, 192, 192)
-    for block in "bcde":
-        shapes.update(
-            {
-                f"Mixed_5{block}/{k}": v
-                for k, v in {
-                    "Branch_0/Conv2d_0a_1x1": (1, 1, 384, 96),
-                    "Branch_1/Conv2d_0a_1x1": (1, 1, 384, 64),
-                    "Branch_1/Conv2d_0b_3x3": (3, 3, 64, 96),
-                    "Branch_2/Conv2d_0a_1x1": (1, 1, 384, 64),
-                    "Branch_2/Conv2d_0b_3x3": (3, 3, 64, 96),
-                    "Branch_2/Conv2d_0c_3x3": (3, 3, 96, 96),
-                    "Branch_3/Conv2d_0b_1x1": (1, 1, 384, 96),
-                }.items()
-            }
-        )
-    shapes.update(
-        {
-            f"Mixed_6a/{k}": v
-            for k, v in {
-                "Branch_0/Conv2d_1a_3x3": (3, 3, 384, 384),
-                "Branch_1/Conv2d_0a_1x1": (1, 1, 384, 192),
-                "Branch_1/Conv2d_0b_3x3": (3, 3, 192, 224),
-                "Branch_1/Conv2d_1a_3x3": (3, 3, 224, 256),
-            }.items()
-        }
-    )
-    for block in "bcdefgh":
-        shapes.update(
-            {
-                f"Mixed_6{block}/{k}": v
-                for k, v in {
-                    "Branch_0/Conv2d_0a_1x1": (1, 1, 1024, 384),
-                    "Branch_1/Conv2d_0a_1x1": (1, 1, 1024, 192),
-                    "Branch_1/Conv2d_0b_1x7": (1, 7, 192, 224),
-                    "Branch_1/Conv2d_0c_7x1": (7, 1, 224, 256),
-                    "Branch_2/Conv2d_0a_1x1": (1, 1, 1024, 192),
-                    "Branch_2/Conv2d_0b_7x1": (7, 1, 192, 192),
-                    "Branch_2/Conv2d_0c_1x7": (1, 7, 192, 224),
-                    "Branch_2/Conv2d_0d_7x1": (7, 1, 224, 224),
-                    "Branch_2/Conv2d_0e_1x7": (1, 7, 224, 256),
-                    "Branch_3/Conv2d_0b_1x1": (1, 1, 1024, 128),
-                }.items()
-            }
-        )
-    shapes.update(
-        {
-            f"Mixed_7a/{k}": v
-            for k, v in {
-                "Branch_0/Conv2d_0a_1x1": (1, 1, 1024, 192),
-                "Branch_0/Conv2d_1a_3x3": (3, 3, 192, 192),
-                "Branch_1/Conv2d_0a_1x1": (1, 1, 1024, 256),
-                "Branch_1/Conv2d_0b_1x7": (1, 7, 256, 256),
-                "Branch_1/Conv2d_0c_7x1": (7, 1, 256, 320),
-                "Branch_1/Conv2d_1a_3x3": (3, 3, 320, 320),
-            }.items()
-        }
-    )
-    for block in "bcd":
-        shapes.update(
-            {
-                f"Mixed_7{block}/{k}": v
-                for k, v in {
-                    "Branch_0/Conv2d_0a_1x1": (1, 1, 1536, 256),
-                    "Branch_1/Conv2d_0a_1x1": (1, 1, 1536, 384),
-                    "Branch_1/Conv2d_0b_1x3": (1, 3, 384, 256),
-                    "Branch_1/Conv2d_0c_3x1": (3, 1, 384, 256),
-                    "Branch_2/Conv2d_0a_1x1": (1, 1, 1536, 384),
-                    "Branch_2/Conv2d_0b_3x1": (3, 1, 384, 448),
-                    "Branch_2/Conv2d_0c_1x3": (1, 3, 448, 512),
-                    "Branch_2/Conv2d_0d_1x3": (1, 3, 512, 256),
-                    "Branch_2/Conv2d_0e_3x1": (3, 1, 512, 256),
-                    "Branch_3/Conv2d_0b_1x1": (1, 1, 1536, 256),
-                }.items()
-            }
-        )
-    return shapes  # fmt: skip
+    inception_b = {
+        "Branch_0/Conv2d_0a_1x1": (1, 1, 1024, 384),
+        "Branch_1/Conv2d_0a_1x1": (1, 1, 1024, 192),
+        "Branch_1/Conv2d_0b_1x7": (1, 7, 192, 224),
+        "Branch_1/Conv2d_0c_7x1": (7, 1, 224, 256),
+        "Branch_2/Conv2d_0a_1x1": (1, 1, 1024, 192),
+        "Branch_2/Conv2d_0b_7x1": (7, 1, 192, 192),
+        "Branch_2/Conv2d_0c_1x7": (1, 7, 192, 224),
+        "Branch_2/Conv2d_0d_7x1": (7, 1, 224, 224),
+        "Branch_2/Conv2d_0e_1x7": (1, 7, 224, 256),
+        "Branch_3/Conv2d_0b_1x1": (1, 1, 1024, 128),
+    }
+    inception_c = {
+        "Branch_0/Conv2d_0a_1x1": (1, 1, 1536, 256),
+        "Branch_1/Conv2d_0a_1x1": (1, 1, 1536, 384),
+        "Branch_1/Conv2d_0b_1x3": (1, 3, 384, 256),
+        "Branch_1/Conv2d_0c_3x1": (3, 1, 384, 256),
+        "Branch_2/Conv2d_0a_1x1": (1, 1, 1536, 384),
+        "Branch_2/Conv2d_0b_3x1": (3, 1, 384, 448),
+        "Branch_2/Conv2d_0c_1x3": (1, 3, 448, 512),
+        "Branch_2/Conv2d_0d_1x3": (1, 3, 512, 256),
+        "Branch_2/Conv2d_0e_3x1": (3, 1, 512, 256),
+        "Branch_3/Conv2d_0b_1x1": (1, 1, 1536, 256),
+    }
+    blocks = {
+        "Mixed_3a": {"Branch_1/Conv2d_0a_3x3": (3, 3, 64, 96)},
+        "Mixed_4a": {
+            "Branch_0/Conv2d_0a_1x1": (1, 1, 160, 64), "Branch_0/Conv2d_1a_3x3": (3, 3, 64, 96),
+            "Branch_1/Conv2d_0a_1x1": (1, 1, 160, 64), "Branch_1/Conv2d_0b_1x7": (1, 7, 64, 64),
+            "Branch_1/Conv2d_0c_7x1": (7, 1, 64, 64), "Branch_1/Conv2d_1a_3x3": (3, 3, 64, 96)},
+        "Mixed_5a": {"Branch_0/Conv2d_1a_3x3": (3, 3, 192, 192)},
+        **{f"Mixed_5{block}": inception_a for block in "bcde"},
+        "Mixed_6a": {
+            "Branch_0/Conv2d_1a_3x3": (3, 3, 384, 384), "Branch_1/Conv2d_0a_1x1": (1, 1, 384, 192),
+            "Branch_1/Conv2d_0b_3x3": (3, 3, 192, 224), "Branch_1/Conv2d_1a_3x3": (3, 3, 224, 256)},
+        **{f"Mixed_6{block}": inception_b for block in "bcdefgh"},
+        "Mixed_7a": {
+            "Branch_0/Conv2d_0a_1x1": (1, 1, 1024, 192), "Branch_0/Conv2d_1a_3x3": (3, 3, 192, 192),
+            "Branch_1/Conv2d_0a_1x1": (1, 1, 1024, 256), "Branch_1/Conv2d_0b_1x7": (1, 7, 256, 256),
+            "Branch_1/Conv2d_0c_7x1": (7, 1, 256, 320), "Branch_1/Conv2d_1a_3x3": (3, 3, 320, 320)},
+        **{f"Mixed_7{block}": inception_c for block in "bcd"},
+    }  # fmt: skip
+    stem = {"Conv2d_1a_3x3": (3, 3, 3, 32), "Conv2d_2a_3x3": (3, 3, 32, 32), "Conv2d_2b_3x3": (3, 3, 32, 64)}
+    return {**stem, **{f"{block}/{k}": v for block, convs in blocks.items() for k, v in convs.items()}}
 
 
 def write_tf_slim_checkpoint(path, drop=(), extra=()):
