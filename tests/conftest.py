@@ -23,9 +23,34 @@ def pytest_addoption(parser):
     )
 
 
+# The longest tests, longest first, by their seconds in CI (stop 45's run, beside the other worker).
+# `pytest -n 2 --dist worksteal` hands each worker half of the collection in its order and lets an idle
+# worker take the tail of the other's queue: a long test collected late then runs alone at the end (the
+# Zhang notebook, 6 minutes, is among the last files). Started first, the long ones run beside each other
+# and the short ones fill in after them. No plugin orders by measured durations without a file of them.
+LONGEST_FIRST = (
+    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[zhang2018_sdl]",  # 367 s
+    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/training.md]",  # 309 s
+    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/prediction-export.md]",  # 249 s
+    "tests/test_bench.py::test_every_benchmark_runs_and_reports_its_figures",  # 222 s
+    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[ray2020_ham10000]",  # 217 s
+    "tests/test_docs.py::test_the_blocks_of_a_page_run[README.md]",  # 196 s
+    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/evaluation.md]",  # 169 s
+    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/quickstart.md]",  # 93 s
+    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[ha2020_isic2020]",  # 88 s
+    "tests/test_multihost.py::test_a_killed_process_and_a_restart_of_both_resume_to_the_same_end",  # 81 s
+    "tests/test_segmentation_training.py::test_unet_reaches_dice_0_8_on_held_out_synthetic_lesions",  # 68 s
+    "tests/test_resume.py::test_a_run_killed_mid_phase_resumes_to_the_same_weights",  # 56 s on JAX
+    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[quickstart]",  # 55 s
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """`large` tests are skipped unless asked for, as keras-hub's are: beside a second CI worker on a 24 GB
-    machine they met the OOM killer in four CI runs, and they would take CI past its 40 minutes."""
+    """The longest tests first (`LONGEST_FIRST`). `large` tests are skipped unless asked for, as
+    keras-hub's are: beside a second CI worker on a 24 GB machine they met the OOM killer in four CI
+    runs, and they would take CI past its 40 minutes."""
+    rank = {nodeid: position for position, nodeid in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order
     if config.getoption("--run-large"):
         return
     skip = pytest.mark.skip(reason="large: run with `pytest --run-large -p no:xdist -m large`")

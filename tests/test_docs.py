@@ -7,8 +7,9 @@ each block finds what the ones before it made. ```sh blocks are not run: command
 machines, the network or a GPU for days (`tests/test_multihost.py` runs the multi-host code path).
 Names a page uses without making them (`images_uint8`, `train_df`, `model`, ...: "your own data") are
 given by `GIVEN`. What this test changes is listed here and nowhere else, page by page: sizes, epochs,
-backbones and weights (ImageNet weights cannot be downloaded here) and the Hub (a bundle's folder
-stands in). Every replacement must still find its text in its page, so that an edit of a page cannot
+backbones and weights (ImageNet weights cannot be downloaded here), the Hub (a bundle's folder
+stands in), and a `dermnet train` command an earlier page ran word for word (a copy of its run: `TRAINED`).
+Every replacement must still find its text in its page, so that an edit of a page cannot
 slip past it.
 
 The fast checks (not marked slow): the replacements find their text, the generated tables and the
@@ -19,6 +20,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -236,9 +238,10 @@ def write_work_files(work):
                 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def home(tmp_path_factory):
-    """A user's folder: `~/data/<set>` in the published layouts."""
+    """A user's folder: `~/data/<set>` in the published layouts (one per test process: the longest pages
+    run first, between other files' tests, and `TRAINED` keeps runs made from it)."""
     home = tmp_path_factory.mktemp("home")
     write_images(home / "data" / "isic2016" / "ISBI2016_ISIC_Part3_Training_Data", manifest_ids("isic2016"))
     write_images(
@@ -319,6 +322,28 @@ def no_warnings():
     assert not seen, "\n".join(seen)
 
 
+# The `dermnet train` commands pages repeat word for word (SDL on ISIC 2016 in four pages, SegAN in two,
+# SDL on the synthetic set in the README and the quickstart):
+# each trains once per test process and later pages get a copy of its run as training left it. The same
+# words, `~` and seed give the same run; each page still runs its own evaluate, predict and export on it.
+# CI time: each such training took 90-100 s beside the other worker.
+TRAINED = {}  # the command's words -> a copy of the run folder it made
+
+
+def train_once(arguments):
+    out = Path(arguments[arguments.index("--out") + 1] if "--out" in arguments else f"runs/{arguments[1]}")
+    key = " ".join(arguments)
+    if key in TRAINED and not out.exists():  # an existing folder: the command resumes or refuses, as written
+        shutil.copytree(TRAINED[key], out)
+        print(f"copied from an earlier page: dermnet {key}")
+        return
+    with no_warnings():
+        assert cli.main(arguments) == 0, key
+    if key not in TRAINED:
+        TRAINED[key] = Path.home() / "trained" / str(len(TRAINED))
+        shutil.copytree(out, TRAINED[key])
+
+
 def run_shell(block, replacements):
     block = tiny(block, replacements)
     for line in block.splitlines():
@@ -333,8 +358,11 @@ def run_shell(block, replacements):
                 continue
             assert arguments[0] == "dermnet", f"a page runs {arguments[0]}: teach tests/test_docs.py about it"
             start = time.perf_counter()
-            with no_warnings():
-                assert cli.main(tiny_options(arguments[1:])) == 0, command
+            if arguments[1] == "train":
+                train_once(tiny_options(arguments[1:]))
+            else:
+                with no_warnings():
+                    assert cli.main(tiny_options(arguments[1:])) == 0, command
             print(f"{time.perf_counter() - start:.0f} s: {command.strip()}")
 
 
