@@ -15,7 +15,8 @@ its own training pairs.
 Classification: melanoma against benign on the 557 images' ISIC 2016 split (353 train, 131 test),
 `baseline_cnn` and `resnet50` by ray2020 cut to `--epochs`, beside a plain Keras CNN (three 3x3
 convolutions and max-pooling, Adam 1e-3, flips), at `--size` px; scored by ISIC 2016's average precision
-and the AUC.
+and the AUC, with DeLong's 95 % interval and DeLong's paired test against the plain CNN (131 test images
+separate few rows: the table says which).
 
 `--variant CHANGE` (repeatable) trains each model by its recipe with that one change instead (`VARIANTS`:
 what a change of the recipe does at this budget).
