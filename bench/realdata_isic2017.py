@@ -230,9 +230,12 @@ def classification(args, work):
     if args.quick:
         train, test = train.iloc[:40], test.iloc[:24]
     classes = list(train.attrs["classes"])
-    known = {"baseline_cnn": 0, "resnet50": 0}
-    runs = [(name, "ray2020", variant) for name in names(args, known) for variant in args.variant or [None]]
-    plain = plain_cnn(train, test, classes, args)
+    runs = [
+        (name, "ray2020", variant)
+        for name in names(args, ("baseline_cnn", "resnet50"))
+        for variant in args.variant or [None]
+    ]
+    plain_minutes, plain = plain_cnn(train, test, classes, args)
     rows = []
     for name, recipe_name, variant in runs:
         recipe = recipes.get(recipe_name).for_model(name).at_budget(args.epochs)
@@ -247,11 +250,11 @@ def classification(args, work):
         probabilities = predict_probabilities(model, test, cache_dir=work)
         what = f"{name} by {recipe_name}" + (f", {variant}" if variant else "")
         epochs = sum(p.epochs for p in recipe.phases)
-        rows.append(class_row(what, epochs, probabilities, test, classes, minutes, plain[1]))
+        rows.append(class_row(what, epochs, probabilities, test, classes, minutes, plain))
         print(rows[-1], flush=True)
         keras.backend.clear_session()
     what = "plain Keras CNN (Adam 1e-3, flips, batch 16)"
-    rows.append(class_row(what, args.epochs, plain[1], test, classes, plain[0]))
+    rows.append(class_row(what, args.epochs, plain, test, classes, plain_minutes))
     return [
         "| model, recipe | epochs | average precision | AUC (95 % CI) | AUC − the plain CNN's (p) | minutes |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -269,8 +272,8 @@ def class_row(what, epochs, probabilities, test, classes, minutes, plain=None):
     auc, low, high = delong_interval(truth == malignant, probabilities[:, malignant])
     paired = "—"
     if plain is not None:
-        test_ = delong_test(truth == malignant, probabilities[:, malignant], plain[:, malignant])
-        paired = f"{test_['difference']:+.3f} ({test_['p']:.2f})"
+        paired_test = delong_test(truth == malignant, probabilities[:, malignant], plain[:, malignant])
+        paired = f"{paired_test['difference']:+.3f} ({paired_test['p']:.2f})"
     return (
         f"| {what}{warning} | {epochs} | {scores['overall']:.3f} | {auc:.3f} ({low:.2f}–{high:.2f}) "
         f"| {paired} | {minutes:.1f} |"
