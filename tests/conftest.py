@@ -23,52 +23,9 @@ def pytest_addoption(parser):
     )
 
 
-# The longest tests, longest first, by their seconds in CI (stop 45's run, beside the other worker); none
-# whose time is a module fixture's, which its module's other tests would then build again elsewhere.
-# `pytest -n N --dist worksteal` hands each worker a contiguous share of the collection and lets an idle
-# worker take the tail of another's queue: a long test collected late then ran alone at the end (the
-# Zhang notebook, 6 minutes, is among the last files), and long tests collected first all queue on the
-# first worker. So they are dealt round the workers, at the head of each share: they run beside each
-# other from the start and the short ones fill in after them. (pytest-xdist has no order of its own by
-# duration; plugins that have one read a file of durations.)
-LONGEST_FIRST = (
-    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[zhang2018_sdl]",  # 367 s
-    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/training.md]",  # 309 s
-    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/prediction-export.md]",  # 249 s
-    "tests/test_bench.py::test_every_benchmark_runs_and_reports_its_figures",  # 222 s
-    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[ray2020_ham10000]",  # 217 s
-    "tests/test_docs.py::test_the_blocks_of_a_page_run[README.md]",  # 196 s
-    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/evaluation.md]",  # 169 s
-    "tests/test_docs.py::test_the_blocks_of_a_page_run[docs/quickstart.md]",  # 93 s
-    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[ha2020_isic2020]",  # 88 s
-    "tests/test_multihost.py::test_a_killed_process_and_a_restart_of_both_resume_to_the_same_end",  # 81 s
-    "tests/test_resume.py::test_a_run_killed_mid_phase_resumes_to_the_same_weights",  # 56 s on JAX
-    "tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[quickstart]",  # 55 s
-)
-
-
-def dealt_longest_first(items, workers):
-    """`items` reordered so that each of the `workers` shares xdist's worksteal hands out (contiguous:
-    the i-th takes len(left) // (workers - i)) starts with its turn of `LONGEST_FIRST`; the rest keep
-    their order."""
-    rank = {nodeid: position for position, nodeid in enumerate(LONGEST_FIRST)}
-    longest = sorted((item for item in items if item.nodeid in rank), key=lambda item: rank[item.nodeid])
-    rest = [item for item in items if item.nodeid not in rank]
-    ordered, left = [], len(items)
-    for worker in range(workers):
-        share = left // (workers - worker)
-        heads = longest[worker::workers]
-        ordered += heads + rest[: max(share - len(heads), 0)]
-        del rest[: max(share - len(heads), 0)]
-        left -= share
-    return ordered + rest
-
-
 def pytest_collection_modifyitems(config, items):
-    """The longest tests first (`LONGEST_FIRST`). `large` tests are skipped unless asked for, as
-    keras-hub's are: beside a second CI worker on a 24 GB machine they met the OOM killer in four CI
-    runs, and they would take CI past its 40 minutes."""
-    items[:] = dealt_longest_first(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    """`large` tests are skipped unless asked for, as keras-hub's are: beside a second CI worker on a 24 GB
+    machine they met the OOM killer in four CI runs, and they would take CI past its 40 minutes."""
     if config.getoption("--run-large"):
         return
     skip = pytest.mark.skip(reason="large: run with `pytest --run-large -p no:xdist -m large`")

@@ -240,8 +240,8 @@ def write_work_files(work):
 
 @pytest.fixture(scope="session")
 def home(tmp_path_factory):
-    """A user's folder: `~/data/<set>` in the published layouts (one per test process: the longest pages
-    run first, between other files' tests, and `TRAINED` keeps runs made from it)."""
+    """A user's folder: `~/data/<set>` in the published layouts, one per test process: `TRAINED` keeps
+    runs made from it for the pages after."""
     home = tmp_path_factory.mktemp("home")
     write_images(home / "data" / "isic2016" / "ISBI2016_ISIC_Part3_Training_Data", manifest_ids("isic2016"))
     write_images(
