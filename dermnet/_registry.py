@@ -77,6 +77,12 @@ def build(name: str, **kwargs: Any) -> keras.Model:
     return model
 
 
+def backbone_models() -> list[str]:
+    """Sorted names of the registered models built on a backbone of the user's choice (`build(name,
+    backbone=...)`: SDL's components, the triplet and metadata networks)."""
+    return [name for name in list_models() if "backbone" in inspect.signature(_builder(name)).parameters]
+
+
 def registered_name(model: object) -> str | None:
     """The registered name `model` was built as by `build`, or None (a reloaded or hand-built model)."""
     return getattr(model, "dermnet_name", None)

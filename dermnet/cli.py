@@ -113,6 +113,7 @@ def _train(args: argparse.Namespace) -> None:
         args.root,
         label=args.label,
         recipe=args.recipe,
+        backbone=args.backbone,
         out=out,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -453,6 +454,11 @@ def parser() -> argparse.ArgumentParser:
     training.add_argument(
         "--recipe",
         help="a recipe name or a recipe JSON file, e.g. an earlier run's config (default: the model card's)",
+    )
+    training.add_argument(
+        "--backbone",
+        help="the backbone of a model built on one, e.g. `train sdl --backbone efficientnet_b0` "
+        "(default: the model's own)",
     )
     training.add_argument("--out", help="the run's folder (default runs/MODEL)")
     training.add_argument(

@@ -137,12 +137,13 @@ class RunFolder:
                 raise ValueError(
                     f"{started}: unreadable ({err}): delete {resume_dir} to start afresh"
                 ) from None
-            if before != arguments:
-                changed = ", ".join(
-                    f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
-                    for k in sorted(set(before) | set(arguments))
-                    if before.get(k) != arguments.get(k)
-                )
+            # An argument this version added and the record lacks counts as unset (None) then.
+            changed = ", ".join(
+                f"{k}: {before.get(k)!r} then, {arguments.get(k)!r} now"
+                for k in sorted(set(before) | set(arguments))
+                if before.get(k) != arguments.get(k)
+            )
+            if changed:
                 raise ValueError(
                     f"{out} holds an interrupted run with other arguments ({changed}): run its "
                     f"command again to resume it, give another --out, or delete {resume_dir} to "

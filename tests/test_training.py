@@ -219,6 +219,30 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
     assert not list(out.glob(".partial.*"))
 
 
+def test_train_takes_the_backbone_of_a_model_built_on_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
+    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2)
+    table = pd.read_csv(manifest)
+    table.loc[16:, "split"] = "test"
+    table.to_csv(manifest, index=False)
+    out = tmp_path / "sdl"
+    options = ["--dataset", str(manifest), "--image-size", "32", "--epochs", "1", "--weights", "none"]
+    assert (
+        cli.main(["--debug", "train", "sdl", "--backbone", "baseline_cnn", *options, "--out", str(out)]) == 0
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["arguments"]["backbone"] == "baseline_cnn"
+    model = keras.saving.load_model(out / "model.keras")
+    assert {component.layers[2].name for component in model.components} == {"baseline_cnn_backbone"}
+    with pytest.raises(ValueError, match="unet is not built on a backbone; --backbone is for .*sdl"):
+        cli.main(
+            ["--debug", "train", "unet", "--backbone", "resnet50", *options, "--out", str(tmp_path / "u")]
+        )
+    with pytest.raises(ValueError, match="resnet5"):  # an unknown backbone: refused before any file
+        cli.main(["--debug", "train", "sdl", "--backbone", "resnet5", *options, "--out", str(tmp_path / "r")])
+    assert not (tmp_path / "u").exists() and not (tmp_path / "r").exists()
+
+
 def test_a_run_folder_is_locked_and_a_users_folder_refused(tmp_path):
     import subprocess
     import sys

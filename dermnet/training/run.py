@@ -17,9 +17,9 @@ from typing import Any
 
 import keras
 
-from dermnet import data, datasets, recipes
+from dermnet import backbones, data, datasets, recipes
 from dermnet._processes import barrier
-from dermnet._registry import build, model_card
+from dermnet._registry import backbone_models, build, model_card
 from dermnet.evaluation import mask_names, mask_scores, predict_masks, predict_probabilities
 from dermnet.evaluation.intervals import resampling_groups
 from dermnet.evaluation.scoring import model_scores
@@ -38,6 +38,7 @@ def run(
     *,
     label: str | None = None,
     recipe: str | recipes.Recipe | os.PathLike[str] | None = None,
+    backbone: str | None = None,
     out: str | os.PathLike[str] | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -69,6 +70,9 @@ def run(
             (e.g. "diagnosis_1"); None for every other data set.
         recipe: a recipe name, a `Recipe`, or a JSON file of one (`Recipe.to_config()`, or a run's
             `config.json`); the model card's if None.
+        backbone: the backbone of a model built on one (SDL's components, the triplet and metadata
+            networks: those whose builder takes `backbone`), e.g. "efficientnet_b0"; None: the
+            recipe's or the model's own.
         out: the run's folder (default `runs/<model_name>`): `model.keras`, `history.csv`, `logs/`
             (TensorBoard), `scores.json` and `config.json` (these arguments, the recipe and the class
             names); while the run is unfinished, `checkpoint.keras` (the model after its last epoch
@@ -104,6 +108,12 @@ def run(
         with their 95 % bootstrap intervals (`dermnet.evaluation.scoring.model_scores`);
         a segmentor's `mask_scores`.
     """
+    if backbone is not None and model_name not in backbone_models():
+        raise ValueError(
+            f"{model_name} is not built on a backbone; --backbone is for {', '.join(backbone_models())}"
+        )
+    if backbone is not None:
+        backbones.get(backbone)  # an unknown name is refused before the run's folder is touched
     # Absolute in the run's config, so that `dermnet evaluate RUN` finds the data from any folder.
     root = None if root is None else Path(root).expanduser().absolute()
     if str(dataset).endswith(".csv"):
@@ -125,6 +135,7 @@ def run(
                 root,
                 label,
                 recipe,
+                backbone,
                 folder,
                 epochs,
                 batch_size,
@@ -149,6 +160,7 @@ def _run(
     root: Path | None,
     label: str | None,
     recipe: str | recipes.Recipe | os.PathLike[str] | None,
+    backbone: str | None,
     folder: RunFolder,
     epochs: int | None,
     batch_size: int | None,
@@ -172,7 +184,9 @@ def _run(
     # (the ignore: `ModelCard.recipe` is Optional by its type; every registered model's card names one)
     recipe = recipes.load(recipe or card.recipe).for_model(model_name).at_size(image_size)  # type: ignore[arg-type]
     train_df, validation_df, test_df = data.load_splits(dataset, root, label=label)
-    weights = card.weights if weights == "default" else weights
+    model_kwargs = recipe.model_kwargs if backbone is None else {**recipe.model_kwargs, "backbone": backbone}
+    if weights == "default":  # ImageNet where the backbone has them (the card's, for its own)
+        weights = card.weights if backbone is None or backbones.get(backbone).imagenet_file else None
     callbacks = []
     if process == 0:  # the run's files: written by process 0 alone
         earlier = folder.start_or_resume(arguments, load_training_state, overwrite, verbose)
@@ -188,13 +202,13 @@ def _run(
                 num_classes=len(classes),
                 input_shape=recipe.input_shape,
                 weights=weights,
-                **recipe.model_kwargs,
+                **model_kwargs,
             )
         else:
             classes = mask_names(train_df)
             # Trained on crops of `resize`d images, a segmentor predicts on whole ones: any size in.
             shape = (None, None, 3) if recipe.resize else recipe.input_shape
-            model = build(model_name, input_shape=shape, weights=weights, **recipe.model_kwargs)
+            model = build(model_name, input_shape=shape, weights=weights, **model_kwargs)
         declared = contract(model)
         if distribute and not declared.distributes_on_tensorflow and keras.config.backend() == "tensorflow":
             raise ValueError(
