@@ -70,6 +70,19 @@ class Preprocess(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+def preprocessing_of(model: keras.layers.Layer) -> str | None:
+    """The mode of the `Preprocess` layers `model` carries, nested models searched ("tf, torch" for an
+    ensemble of two kinds); None where it carries none."""
+
+    def layers(layer):
+        yield layer
+        for inner in getattr(layer, "layers", []):
+            yield from layers(inner)
+
+    modes = sorted({layer.mode for layer in layers(model) if isinstance(layer, Preprocess)})
+    return ", ".join(modes) or None
+
+
 @keras.saving.register_keras_serializable(package="dermnet")
 class Resize(keras.layers.Layer):
     """Bilinear resize of a batch of images to `(height, width)`, with `keras.ops` only.

@@ -201,18 +201,18 @@ class RunFolder:
         classes: "Iterable[str]",
         data: dict,
         size: "Iterable[int]",
+        preprocessing: "str | None",
     ) -> dict:
         """The run's `config.json`: its arguments, model, recipe, classes in output order, the
         data it was trained on (`describe_data`), what the model takes (at `size`, its prediction
-        size), and the versions."""
-        card = model_card(model_name)
+        size, and the `preprocessing` it carries: `dermnet.layers.preprocessing_of`), and the versions."""
         return {
             "arguments": _as_json(arguments),
             "model": model_name,
             "recipe": recipe.to_config(),
             "classes": list(classes),
             "data": data,
-            "input": {"size": list(size), "pixels": _PIXELS, "preprocessing": card.preprocessing},
+            "input": {"size": list(size), "pixels": _PIXELS, "preprocessing": preprocessing},
             "seed": arguments.get("seed"),
             "keras_backend": keras.config.backend(),
             "dermnet_version": __version__,
@@ -642,10 +642,13 @@ def model_card_text(run: Run, licence: "str | None" = None, dest: "str | os.Path
         else []
     )
     warning = run.scores.get("warning")
+    backbone = run.arguments.get("backbone")  # `dermnet train --backbone`: not the one the paper built on
     lines = [
         f"# {name}",
         "",
-        f"A {task} model for dermoscopy (skin-lesion) images: `{run.model_name}` ({paper}), trained with "
+        f"A {task} model for dermoscopy (skin-lesion) images: `{run.model_name}`"
+        + (f" on a `{backbone}` backbone" if backbone else "")
+        + f" ({paper}), trained with "
         f"[dermnet](https://pypi.org/project/dermnet/) {config.get('dermnet_version', '')}.",
         "",
         *([f"> **Warning: {warning}**", ""] if warning else []),

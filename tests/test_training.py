@@ -232,6 +232,8 @@ def test_train_takes_the_backbone_of_a_model_built_on_one(tmp_path, monkeypatch)
     )
     config = json.loads((out / "config.json").read_text())
     assert config["arguments"]["backbone"] == "baseline_cnn"
+    assert config["input"]["preprocessing"] == "rescale"  # the baseline CNN's, not ResNet-50's caffe
+    assert "`sdl` on a `baseline_cnn` backbone (Zhang" in dermnet.runs.model_card_text(dermnet.runs.load(out))
     model = keras.saving.load_model(out / "model.keras")
     assert {component.layers[2].name for component in model.components} == {"baseline_cnn_backbone"}
     with pytest.raises(ValueError, match="unet is not built on a backbone; --backbone is for .*sdl"):

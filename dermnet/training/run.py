@@ -23,6 +23,7 @@ from dermnet._registry import backbone_models, build, model_card
 from dermnet.evaluation import mask_names, mask_scores, predict_masks, predict_probabilities
 from dermnet.evaluation.intervals import resampling_groups
 from dermnet.evaluation.scoring import model_scores
+from dermnet.layers import preprocessing_of
 from dermnet.models import contract, prediction_size
 from dermnet.runs import ClearEarlierRun, RunFolder, describe_data, load
 from dermnet.training.callbacks import EpochCheckpoint
@@ -271,6 +272,7 @@ def _run(
             classes,
             describe_data(dataset, root, train_df, validation_df, test_df),
             size,
+            preprocessing_of(model),  # the card's is its own backbone's: not that of a --backbone
         ),
     )
     barrier("dermnet: scored")
