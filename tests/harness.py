@@ -355,11 +355,12 @@ def check_portable_export(name, folder, format):
 # Test data
 
 
-def write_dataset(root, n=24, num_classes=3, size=(36, 48), masks=False, lesions_per_image=1):
+def write_dataset(root, n=24, num_classes=3, size=(36, 48), masks=False, lesions_per_image=1, test_from=None):
     """A tiny image folder with a manifest (`root/manifest.csv`): returns the manifest path.
 
     Images are PNGs whose colour encodes the class (so cached bytes can be checked against labels);
-    with `lesions_per_image=2`, pairs of consecutive images share a `lesion_id`.
+    with `lesions_per_image=2`, pairs of consecutive images share a `lesion_id`. The images from the
+    index `test_from` on are the "test" split, the others "train" (all of them without it).
     """
     import cv2
     import pandas as pd
@@ -375,7 +376,7 @@ def write_dataset(root, n=24, num_classes=3, size=(36, 48), masks=False, lesions
         row = {
             "image_id": f"IMG_{i:04d}",
             "label": f"class_{label}",
-            "split": "train",
+            "split": "test" if test_from is not None and i >= test_from else "train",
             "lesion_id": f"L{i // lesions_per_image:04d}",
             "image": f"images/IMG_{i:04d}.png",
         }

@@ -34,10 +34,7 @@ training.run("sdl", manifest, recipe=recipe, out=out, image_size=32, batch_size=
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_mirrored_training_follows_the_single_device_curve_and_saves_a_model_that_reloads(backend, tmp_path):
     # SDL: its own compute_loss must be scaled for replicas, as Keras scales its own losses.
-    manifest = write_dataset(tmp_path / "data", n=40, num_classes=2)
-    table = pd.read_csv(manifest)
-    table.loc[32:, "split"] = "test"
-    table.to_csv(manifest, index=False)
+    manifest = write_dataset(tmp_path / "data", n=40, num_classes=2, test_from=32)
     zhang = recipes.get("zhang2018")
     recipe = dataclasses.replace(
         zhang,

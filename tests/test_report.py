@@ -125,10 +125,7 @@ def test_mask_overlays_show_best_median_worst(tmp_path):
 
 def test_evaluate_command_on_a_train_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
-    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2)
-    table = pd.read_csv(manifest)
-    table.loc[16:, "split"] = "test"
-    table.to_csv(manifest, index=False)
+    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2, test_from=16)
     run = tmp_path / "run"
     monkeypatch.chdir(tmp_path)  # the manifest given relative to the training's folder
     assert (

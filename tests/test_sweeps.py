@@ -13,10 +13,7 @@ TINY = {"backbone": "baseline_cnn", "image_size": 32, "weights": None, "epochs":
 
 @pytest.fixture
 def manifest(tmp_path):
-    path = write_dataset(tmp_path / "data", n=36, num_classes=2)
-    table = pd.read_csv(path)
-    table.loc[24:, "split"] = "test"
-    table.to_csv(path, index=False)
+    path = write_dataset(tmp_path / "data", n=36, num_classes=2, test_from=24)
     return path
 
 

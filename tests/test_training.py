@@ -221,10 +221,7 @@ def test_train_command_writes_a_run_that_reloads(tmp_path, monkeypatch):
 
 def test_train_takes_the_backbone_of_a_model_built_on_one(tmp_path, monkeypatch):
     monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
-    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2)
-    table = pd.read_csv(manifest)
-    table.loc[16:, "split"] = "test"
-    table.to_csv(manifest, index=False)
+    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2, test_from=16)
     out = tmp_path / "sdl"
     options = ["--dataset", str(manifest), "--image-size", "32", "--epochs", "1", "--weights", "none"]
     assert (
@@ -356,10 +353,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(synthetic,
 @pytest.mark.portable
 def test_mixed_precision_run_trains_in_bfloat16_and_restores_the_policy(tmp_path, monkeypatch):
     monkeypatch.setenv("DERMNET_CACHE", str(tmp_path / "cache"))
-    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2)
-    table = pd.read_csv(manifest)
-    table.loc[18:, "split"] = "test"
-    table.to_csv(manifest, index=False)
+    manifest = write_dataset(tmp_path / "data", n=24, num_classes=2, test_from=18)
     training.run(
         "baseline_cnn",
         str(manifest),

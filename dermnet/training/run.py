@@ -109,12 +109,12 @@ def run(
         with their 95 % bootstrap intervals (`dermnet.evaluation.scoring.model_scores`);
         a segmentor's `mask_scores`.
     """
-    if backbone is not None and model_name not in backbone_models():
-        raise ValueError(
-            f"{model_name} is not built on a backbone; --backbone is for {', '.join(backbone_models())}"
-        )
-    if backbone is not None:
-        backbones.get(backbone)  # an unknown name is refused before the run's folder is touched
+    if backbone is not None:  # refused before the run's folder is touched
+        if model_name not in backbone_models():
+            raise ValueError(
+                f"{model_name} is not built on a backbone; --backbone is for {', '.join(backbone_models())}"
+            )
+        backbones.get(backbone)  # an unknown name: the error names the known ones
     # Absolute in the run's config, so that `dermnet evaluate RUN` finds the data from any folder.
     root = None if root is None else Path(root).expanduser().absolute()
     if str(dataset).endswith(".csv"):
