@@ -1,5 +1,7 @@
 """Small serializable layers shared by dermnet models."""
 
+from collections.abc import Iterator
+
 import keras
 from keras import ops
 
@@ -70,16 +72,17 @@ class Preprocess(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+def nested_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    """Every layer inside `model` (not `model` itself), at any depth: its nested models' layers too."""
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        yield from nested_layers(layer)
+
+
 def preprocessing_of(model: keras.layers.Layer) -> str | None:
     """The mode of the `Preprocess` layers `model` carries, nested models searched ("tf, torch" for an
     ensemble of two kinds); None where it carries none."""
-
-    def layers(layer):
-        yield layer
-        for inner in getattr(layer, "layers", []):
-            yield from layers(inner)
-
-    modes = sorted({layer.mode for layer in layers(model) if isinstance(layer, Preprocess)})
+    modes = sorted({layer.mode for layer in nested_layers(model) if isinstance(layer, Preprocess)})
     return ", ".join(modes) or None
 
 

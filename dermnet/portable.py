@@ -45,6 +45,7 @@ from dermnet.data import class_indices, from_csv, load_splits, read_image
 from dermnet.datasets import challenge_of
 from dermnet.evaluation.masks import mask_scores
 from dermnet.evaluation.scoring import challenge_scores, headline
+from dermnet.layers import nested_layers
 from dermnet.models import contract, inference_model
 from dermnet.serving import resize_bicubic
 
@@ -382,7 +383,7 @@ def _onnx_compatible(network: keras.Model) -> keras.Model:
         new.set_weights(weights)
         return new
 
-    if not any(depthwise(layer) or gelu(layer) for layer in _all_layers(network)):
+    if not any(depthwise(layer) or gelu(layer) for layer in nested_layers(network)):
         return network
     try:
         return keras.models.clone_model(network, clone_function=rewritten, recursive=True)
@@ -391,12 +392,6 @@ def _onnx_compatible(network: keras.Model) -> keras.Model:
             f"{network.name}: its grouped convolutions or exact GELU need rewriting for ONNX, and the model "
             f"cannot be copied to do it ({error}): export litert"
         ) from error
-
-
-def _all_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-    for layer in getattr(model, "layers", ()):
-        yield layer
-        yield from _all_layers(layer)
 
 
 def _quantize(

@@ -12,7 +12,7 @@ import keras
 
 from dermnet import backbones
 from dermnet.backbones import inception_v4
-from dermnet.layers import SqueezeExcite
+from dermnet.layers import SqueezeExcite, nested_layers
 
 
 def load_weights(model: keras.Model, path: str | os.PathLike[str], into_backbone: bool = True) -> None:
@@ -158,10 +158,9 @@ def _freeze_until(classifier: keras.Model, first_trainable: tuple[keras.Model, i
 def set_batchnorm_momentum(model: keras.layers.Layer, momentum: float) -> None:
     """Sets the momentum of every BatchNormalization layer in `model`, at any depth, in place: how
     much of its moving mean and variance each training step keeps (Keras' default 0.99)."""
-    for layer in getattr(model, "layers", ()):
+    for layer in nested_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
-        set_batchnorm_momentum(layer, momentum)
 
 
 def _set_trainable_deep(layer: keras.layers.Layer, value: bool) -> None:
